@@ -1,0 +1,22 @@
+//! Compiles `proto/` with protox (pure Rust, no system protoc) and writes the
+//! file descriptor set that server reflection serves.
+use std::{env, path::PathBuf};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let files = [
+        "proto/fieldops/v1/common.proto",
+        "proto/fieldops/v1/ticket_service.proto",
+    ];
+    let fds = protox::compile(files, ["proto"])?;
+    let out = PathBuf::from(env::var("OUT_DIR")?);
+    std::fs::write(
+        out.join("fieldops_descriptor.bin"),
+        prost::Message::encode_to_vec(&fds),
+    )?;
+    tonic_prost_build::configure()
+        .build_client(true)
+        .build_server(true)
+        .compile_fds(fds)?;
+    println!("cargo:rerun-if-changed=proto");
+    Ok(())
+}

@@ -1,0 +1,15 @@
+//! Schema migrations, the same for SQLite and PostgreSQL.
+//! Times are stored as i64 microseconds since the Unix epoch (UTC): exact,
+//! portable across both databases, and cheap to index and compare.
+pub use sea_orm_migration::prelude::*;
+
+mod m20261122_000001_foundation;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261122_000001_foundation::Migration)]
+    }
+}

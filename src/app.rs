@@ -1,0 +1,118 @@
+//! Wiring: database, services, gRPC server. `run` is what `serve` and the
+//! integration tests both start.
+use crate::auth::Verifier;
+use crate::config::Config;
+use crate::grpc::auth::AuthInterceptor;
+use crate::grpc::pb::ticket_service_server::TicketServiceServer;
+use crate::grpc::tickets::TicketApi;
+use crate::service::TicketService;
+use crate::storage::{self, Db, idempotency, units};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Server;
+
+/// Replays of a mutating request are answered from its stored response for this long (API.md).
+const IDEMPOTENCY_RETENTION: chrono::Duration = chrono::Duration::days(7);
+const MAINTENANCE_EVERY: Duration = Duration::from_secs(3600);
+
+/// Serve on `listener` until `shutdown` completes; in-flight calls finish first.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let db = Db::connect(&config.db).await?;
+    storage::migrate(&db, &config.db).await?;
+    let now = config.clock.now();
+    for unit in &config.units {
+        units::ensure(db.writer(), unit, unit, now).await?;
+    }
+    let policy = Arc::new(config.policy);
+    let verifier = Arc::new(Verifier::new(
+        &config.jwt_key,
+        &config.jwt_issuer,
+        &config.jwt_audience,
+    )?);
+    let tickets = TicketService::new(db.clone(), policy.clone(), config.clock.clone());
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<TicketServiceServer<TicketApi>>().await;
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(crate::grpc::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(crate::grpc::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+
+    let limit = config.max_message_bytes;
+    let ticket_api = TicketServiceServer::new(TicketApi::new(tickets))
+        .max_decoding_message_size(limit)
+        .max_encoding_message_size(limit);
+    let interceptor = AuthInterceptor::new(verifier);
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let maintenance = tokio::spawn(maintenance(
+        db.clone(),
+        config.clock.clone(),
+        stop_rx.clone(),
+    ));
+
+    tracing::info!(
+        addr = %listener.local_addr()?,
+        profile = %policy.profile,
+        timezone = %config.timezone,
+        "fieldops serving"
+    );
+    let mut stop = stop_rx.clone();
+    Server::builder()
+        .timeout(config.request_timeout)
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(InterceptedService::new(ticket_api, interceptor))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+            let _ = stop.wait_for(|s| *s).await;
+            health
+                .set_not_serving::<TicketServiceServer<TicketApi>>()
+                .await;
+        })
+        .await?;
+    let _ = maintenance.await;
+    db.close().await;
+    tracing::info!("fieldops stopped");
+    Ok(())
+}
+
+/// Periodic housekeeping: forget idempotency records past their retention.
+async fn maintenance(
+    db: Db,
+    clock: Arc<dyn crate::service::Clock>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let cutoff = clock.now() - IDEMPOTENCY_RETENTION;
+        let purged = db
+            .write(move |tx| Box::pin(async move { idempotency::purge_before(tx, cutoff).await }))
+            .await;
+        match purged {
+            Ok(n) if n > 0 => tracing::info!(purged = n, "expired idempotency records removed"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "idempotency purge failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(MAINTENANCE_EVERY) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+    }
+}

@@ -1,0 +1,305 @@
+//! JWT issuing and verification. HS256 with a shared secret (from
+//! configuration, or generated on first start into the data directory with
+//! mode 0600 so `token` and `serve` agree), or RS256 / EdDSA with a PEM public
+//! key for production, where tokens come from the utility's identity provider.
+//! Every claim is checked: signature, `exp`, `nbf`, `iss`, `aud`, non-empty
+//! `sub` and `unit`, and at least one known role.
+use crate::domain::{Caller, Role};
+use crate::error::{AppError, AppResult, reason};
+use anyhow::Context;
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    pub roles: Vec<String>,
+    pub unit: String,
+    pub exp: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
+    pub iss: String,
+    pub aud: String,
+}
+
+/// Where the verification key comes from.
+#[derive(Debug, Clone)]
+pub enum KeySource {
+    /// HS256 shared secret.
+    Secret(Vec<u8>),
+    /// RS256 or EdDSA public key in PEM.
+    PublicKeyPem { algorithm: Algorithm, pem: Vec<u8> },
+}
+
+#[derive(Clone)]
+pub struct Verifier {
+    key: DecodingKey,
+    validation: Validation,
+}
+
+impl Verifier {
+    pub fn new(source: &KeySource, issuer: &str, audience: &str) -> anyhow::Result<Verifier> {
+        let (key, alg) = match source {
+            KeySource::Secret(s) => (DecodingKey::from_secret(s), Algorithm::HS256),
+            KeySource::PublicKeyPem { algorithm, pem } => {
+                let key = match algorithm {
+                    Algorithm::RS256 => DecodingKey::from_rsa_pem(pem)?,
+                    Algorithm::EdDSA => DecodingKey::from_ed_pem(pem)?,
+                    other => anyhow::bail!(
+                        "unsupported JWT algorithm {other:?}: use HS256, RS256 or EdDSA"
+                    ),
+                };
+                (key, *algorithm)
+            }
+        };
+        let mut validation = Validation::new(alg);
+        validation.set_issuer(&[issuer]);
+        validation.set_audience(&[audience]);
+        validation.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
+        validation.validate_nbf = true;
+        validation.leeway = 30;
+        Ok(Verifier { key, validation })
+    }
+
+    /// Check a bearer token and turn it into the caller it names.
+    pub fn verify(&self, token: &str) -> AppResult<Caller> {
+        let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map_err(
+            |e| match e.kind() {
+                ErrorKind::ExpiredSignature => {
+                    AppError::unauthenticated(reason::TOKEN_EXPIRED, "the token has expired")
+                }
+                ErrorKind::ImmatureSignature => {
+                    AppError::unauthenticated(reason::TOKEN_INVALID, "the token is not valid yet")
+                }
+                _ => {
+                    AppError::unauthenticated(reason::TOKEN_INVALID, format!("invalid token: {e}"))
+                }
+            },
+        )?;
+        let c = data.claims;
+        if c.sub.trim().is_empty() || c.unit.trim().is_empty() {
+            return Err(AppError::unauthenticated(
+                reason::TOKEN_INVALID,
+                "the token must name a subject and a unit",
+            ));
+        }
+        let mut roles = Vec::new();
+        for r in &c.roles {
+            match Role::parse(r) {
+                Some(role) if !roles.contains(&role) => roles.push(role),
+                Some(_) => {}
+                None => {
+                    return Err(AppError::unauthenticated(
+                        reason::TOKEN_INVALID,
+                        format!("unknown role {r:?} in token"),
+                    ));
+                }
+            }
+        }
+        if roles.is_empty() {
+            return Err(AppError::unauthenticated(
+                reason::TOKEN_INVALID,
+                "the token carries no role",
+            ));
+        }
+        Ok(Caller {
+            sub: c.sub,
+            roles,
+            unit: c.unit,
+        })
+    }
+}
+
+/// Signs tokens with the HS256 secret (the `token` command and tests).
+pub struct Issuer {
+    key: EncodingKey,
+    issuer: String,
+    audience: String,
+}
+
+impl Issuer {
+    pub fn new(secret: &[u8], issuer: &str, audience: &str) -> Issuer {
+        Issuer {
+            key: EncodingKey::from_secret(secret),
+            issuer: issuer.to_string(),
+            audience: audience.to_string(),
+        }
+    }
+
+    pub fn issue(
+        &self,
+        sub: &str,
+        roles: &[Role],
+        unit: &str,
+        ttl: chrono::Duration,
+    ) -> anyhow::Result<String> {
+        let now = chrono::Utc::now().timestamp();
+        let claims = Claims {
+            sub: sub.to_string(),
+            roles: roles.iter().map(|r| r.as_str().to_string()).collect(),
+            unit: unit.to_string(),
+            exp: now + ttl.num_seconds(),
+            nbf: Some(now - 5),
+            iat: Some(now),
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+        };
+        self.sign(&claims)
+    }
+
+    pub fn sign(&self, claims: &Claims) -> anyhow::Result<String> {
+        Ok(jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            claims,
+            &self.key,
+        )?)
+    }
+}
+
+pub fn secret_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("jwt-secret")
+}
+
+/// The HS256 secret kept in the data directory, created (mode 0600) if absent.
+pub fn load_or_create_secret(data_dir: &Path) -> anyhow::Result<Vec<u8>> {
+    use rand::RngCore;
+    let path = secret_path(data_dir);
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let secret = text.trim().as_bytes().to_vec();
+        anyhow::ensure!(
+            secret.len() >= 32,
+            "{} is shorter than 32 bytes",
+            path.display()
+        );
+        return Ok(secret);
+    }
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
+    let mut raw = [0u8; 32];
+    rand::rng().fill_bytes(&mut raw);
+    let secret: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+    write_private(&path, secret.as_bytes())?;
+    Ok(secret.into_bytes())
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    std::fs::write(path, bytes).with_context(|| format!("creating {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair() -> (Issuer, Verifier) {
+        let secret = b"0123456789abcdef0123456789abcdef";
+        (
+            Issuer::new(secret, "fieldops", "fieldops"),
+            Verifier::new(&KeySource::Secret(secret.to_vec()), "fieldops", "fieldops").unwrap(),
+        )
+    }
+
+    #[test]
+    fn round_trip() {
+        let (i, v) = pair();
+        let t = i
+            .issue(
+                "d1",
+                &[Role::Dispatcher],
+                "north",
+                chrono::Duration::hours(1),
+            )
+            .unwrap();
+        let c = v.verify(&t).unwrap();
+        assert_eq!(c.sub, "d1");
+        assert_eq!(c.roles, vec![Role::Dispatcher]);
+    }
+
+    #[test]
+    fn rejects_wrong_audience_issuer_and_missing_role() {
+        let (_, v) = pair();
+        let now = chrono::Utc::now().timestamp();
+        let base = Claims {
+            sub: "d1".into(),
+            roles: vec!["dispatcher".into()],
+            unit: "north".into(),
+            exp: now + 600,
+            nbf: None,
+            iat: None,
+            iss: "fieldops".into(),
+            aud: "fieldops".into(),
+        };
+        let i = Issuer::new(b"0123456789abcdef0123456789abcdef", "x", "y");
+        for claims in [
+            Claims {
+                aud: "other".into(),
+                ..base.clone()
+            },
+            Claims {
+                iss: "other".into(),
+                ..base.clone()
+            },
+            Claims {
+                roles: vec![],
+                ..base.clone()
+            },
+            Claims {
+                roles: vec!["king".into()],
+                ..base.clone()
+            },
+            Claims {
+                unit: "".into(),
+                ..base.clone()
+            },
+            Claims {
+                exp: now - 3600,
+                ..base.clone()
+            },
+            Claims {
+                nbf: Some(now + 3600),
+                ..base.clone()
+            },
+        ] {
+            let t = i.sign(&claims).unwrap();
+            assert!(v.verify(&t).is_err(), "{claims:?}");
+        }
+        assert!(v.verify(&i.sign(&base).unwrap()).is_ok());
+    }
+
+    #[test]
+    fn secret_file_is_private_and_stable() {
+        let dir = std::env::temp_dir().join(format!("fieldops-secret-{}", uuid::Uuid::new_v4()));
+        let a = load_or_create_secret(&dir).unwrap();
+        let b = load_or_create_secret(&dir).unwrap();
+        assert_eq!(a, b);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(secret_path(&dir))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

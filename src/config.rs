@@ -1,0 +1,228 @@
+//! Command line and environment configuration (clap), and the resolved
+//! runtime `Config` that `app::run` takes.
+use crate::auth::{self, KeySource};
+use crate::domain::{Policy, Role};
+use crate::service::{Clock, SystemClock};
+use crate::storage::DbSettings;
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "fieldops",
+    version,
+    about = "gRPC backend for water and district-heating field service"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// Log as JSON lines instead of text (the level is set by RUST_LOG).
+    #[arg(long, env = "FIELDOPS_LOG_JSON", global = true)]
+    pub log_json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the gRPC server (creates and migrates the database if needed).
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate(StoreArgs),
+    /// Print a signed JWT (HS256, the server's secret) for a staff member.
+    Token(TokenArgs),
+}
+
+/// Where data lives.
+#[derive(Args, Debug, Clone)]
+pub struct StoreArgs {
+    /// Directory for the embedded SQLite database and the generated JWT secret.
+    #[arg(long, env = "FIELDOPS_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// Database URL: `sqlite:PATH` or `postgres://user@host/db`. Default: SQLite file in the data dir.
+    #[arg(long, env = "FIELDOPS_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// SQLite `synchronous` pragma: FULL (an acknowledged write survives power loss), NORMAL, OFF.
+    #[arg(long, env = "FIELDOPS_SQLITE_SYNCHRONOUS", default_value = "full")]
+    pub sqlite_synchronous: String,
+    /// Read connections for SQLite.
+    #[arg(long, env = "FIELDOPS_READ_POOL_SIZE", default_value_t = 4)]
+    pub read_pool_size: u32,
+    /// Connection pool size for PostgreSQL.
+    #[arg(long, env = "FIELDOPS_MAX_CONNECTIONS", default_value_t = 16)]
+    pub max_connections: u32,
+}
+
+/// How tokens are checked.
+#[derive(Args, Debug, Clone)]
+pub struct JwtArgs {
+    /// HS256 shared secret. Default: generated once into DATA_DIR/jwt-secret (mode 0600).
+    #[arg(long, env = "FIELDOPS_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// PEM public key file for RS256 or EdDSA tokens (production); replaces the HS256 secret.
+    #[arg(long, env = "FIELDOPS_JWT_PUBLIC_KEY")]
+    pub jwt_public_key: Option<PathBuf>,
+    /// Algorithm of the public key: RS256 or EdDSA.
+    #[arg(long, env = "FIELDOPS_JWT_ALGORITHM", default_value = "RS256")]
+    pub jwt_algorithm: String,
+    /// Required `iss` claim.
+    #[arg(long, env = "FIELDOPS_JWT_ISSUER", default_value = "fieldops")]
+    pub jwt_issuer: String,
+    /// Required `aud` claim.
+    #[arg(long, env = "FIELDOPS_JWT_AUDIENCE", default_value = "fieldops")]
+    pub jwt_audience: String,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(flatten)]
+    pub jwt: JwtArgs,
+    /// Address to listen on.
+    #[arg(long, env = "FIELDOPS_LISTEN", default_value = "127.0.0.1:50051")]
+    pub listen: SocketAddr,
+    /// Service-level policy: `heating`, `water`, or a TOML/YAML file of the same shape.
+    #[arg(long, env = "FIELDOPS_POLICY", default_value = "heating")]
+    pub policy: String,
+    /// Time zone for local-time rules (IANA name).
+    #[arg(long, env = "FIELDOPS_TIMEZONE", default_value = "Asia/Shanghai")]
+    pub timezone: chrono_tz::Tz,
+    /// Units registered at start (comma-separated codes); tickets can be dispatched only to known units.
+    #[arg(
+        long,
+        env = "FIELDOPS_UNITS",
+        value_delimiter = ',',
+        default_value = "north,south,east,west"
+    )]
+    pub units: Vec<String>,
+    /// Longest time one call may take, e.g. `30s`.
+    #[arg(long, env = "FIELDOPS_REQUEST_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub request_timeout: Duration,
+    /// Largest accepted or sent message, in bytes.
+    #[arg(long, env = "FIELDOPS_MAX_MESSAGE_BYTES", default_value_t = 4 * 1024 * 1024)]
+    pub max_message_bytes: usize,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct TokenArgs {
+    /// Data directory holding the server's generated secret.
+    #[arg(long, env = "FIELDOPS_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    #[command(flatten)]
+    pub jwt: JwtArgs,
+    /// Role(s): dispatcher, crew, inspector, supervisor, backoffice, admin. Repeat for several.
+    #[arg(long = "role", required = true, value_parser = parse_role)]
+    pub roles: Vec<Role>,
+    /// The staff member's unit.
+    #[arg(long)]
+    pub unit: String,
+    /// The staff member's id.
+    #[arg(long)]
+    pub sub: String,
+    /// Validity, e.g. `12h`.
+    #[arg(long, default_value = "12h", value_parser = humantime::parse_duration)]
+    pub ttl: Duration,
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    Role::parse(s).ok_or_else(|| format!("unknown role {s:?}"))
+}
+
+/// Everything `app::run` needs, resolved.
+pub struct Config {
+    pub db: DbSettings,
+    pub policy: Policy,
+    pub timezone: chrono_tz::Tz,
+    pub jwt_key: KeySource,
+    pub jwt_issuer: String,
+    pub jwt_audience: String,
+    pub units: Vec<String>,
+    pub request_timeout: Duration,
+    pub max_message_bytes: usize,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl StoreArgs {
+    pub fn db_settings(&self) -> anyhow::Result<DbSettings> {
+        let url = match &self.database_url {
+            Some(u) => u.clone(),
+            None => {
+                std::fs::create_dir_all(&self.data_dir)
+                    .with_context(|| format!("creating data dir {}", self.data_dir.display()))?;
+                format!("sqlite:{}", self.data_dir.join("fieldops.db").display())
+            }
+        };
+        Ok(DbSettings {
+            url,
+            sqlite_synchronous: self.sqlite_synchronous.clone(),
+            sqlite_busy_timeout: Duration::from_secs(5),
+            read_pool_size: self.read_pool_size,
+            max_connections: self.max_connections,
+            pg_schema: None,
+        })
+    }
+}
+
+impl JwtArgs {
+    pub fn key_source(&self, data_dir: &Path) -> anyhow::Result<KeySource> {
+        if let Some(path) = &self.jwt_public_key {
+            let pem = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            let algorithm = match self.jwt_algorithm.to_ascii_uppercase().as_str() {
+                "RS256" => jsonwebtoken::Algorithm::RS256,
+                "EDDSA" => jsonwebtoken::Algorithm::EdDSA,
+                other => anyhow::bail!("--jwt-algorithm {other}: use RS256 or EdDSA"),
+            };
+            return Ok(KeySource::PublicKeyPem { algorithm, pem });
+        }
+        Ok(KeySource::Secret(self.secret(data_dir)?))
+    }
+
+    pub fn secret(&self, data_dir: &Path) -> anyhow::Result<Vec<u8>> {
+        match &self.jwt_secret {
+            Some(s) if s.len() >= 32 => Ok(s.as_bytes().to_vec()),
+            Some(_) => anyhow::bail!("--jwt-secret must be at least 32 bytes"),
+            None => auth::load_or_create_secret(data_dir),
+        }
+    }
+}
+
+/// `heating`, `water`, or a path to a .toml / .yaml / .yml policy file.
+pub fn load_policy(spec: &str) -> anyhow::Result<Policy> {
+    if let Some(p) = Policy::builtin(spec) {
+        return Ok(p);
+    }
+    let text = std::fs::read_to_string(spec).with_context(|| {
+        format!("--policy {spec:?} is neither `heating`, `water` nor a readable file")
+    })?;
+    let parsed = if spec.ends_with(".yaml") || spec.ends_with(".yml") {
+        Policy::from_yaml(&text)
+    } else {
+        Policy::from_toml(&text)
+    };
+    parsed.map_err(|e| anyhow::anyhow!("policy file {spec}: {e}"))
+}
+
+impl ServeArgs {
+    pub fn config(&self) -> anyhow::Result<Config> {
+        Ok(Config {
+            db: self.store.db_settings()?,
+            policy: load_policy(&self.policy)?,
+            timezone: self.timezone,
+            jwt_key: self.jwt.key_source(&self.store.data_dir)?,
+            jwt_issuer: self.jwt.jwt_issuer.clone(),
+            jwt_audience: self.jwt.jwt_audience.clone(),
+            units: self
+                .units
+                .iter()
+                .map(|u| u.trim().to_string())
+                .filter(|u| !u.is_empty())
+                .collect(),
+            request_timeout: self.request_timeout,
+            max_message_bytes: self.max_message_bytes,
+            clock: Arc::new(SystemClock),
+        })
+    }
+}

@@ -1,0 +1,156 @@
+//! Who may do what (DOMAIN.md section 1) and what they may see (R-TKT-13).
+use crate::domain::{Caller, Role, Ticket};
+use crate::error::{AppError, AppResult, reason};
+
+/// Everyone with a valid token may read tickets (crew: only his unit's).
+pub const TICKET_READERS: &[Role] = &Role::ALL;
+
+/// The role the caller acts in for an operation open to `allowed`, or PERMISSION_DENIED.
+pub fn require_role(caller: &Caller, allowed: &[Role], operation: &str) -> AppResult<Role> {
+    caller.acting_as(allowed).ok_or_else(|| {
+        let names: Vec<_> = allowed.iter().map(|r| r.as_str()).collect();
+        AppError::denied(
+            reason::ROLE_NOT_ALLOWED,
+            format!("{operation} needs one of the roles: {}", names.join(", ")),
+        )
+    })
+}
+
+/// R-TKT-13 recusal: a complaint about a staff member is never shown to him.
+pub fn is_recused(caller: &Caller, ticket: &Ticket) -> bool {
+    ticket.subject_staff_id.as_deref() == Some(caller.sub.as_str())
+}
+
+/// Roles that see every unit's tickets.
+fn sees_all_units(caller: &Caller) -> bool {
+    [
+        Role::Dispatcher,
+        Role::Supervisor,
+        Role::Backoffice,
+        Role::Admin,
+        Role::Inspector,
+    ]
+    .iter()
+    .any(|r| caller.has(*r))
+}
+
+/// May the caller read this ticket at all?
+pub fn check_read(caller: &Caller, ticket: &Ticket) -> AppResult<()> {
+    if is_recused(caller, ticket) {
+        return Err(AppError::denied(
+            reason::RECUSED,
+            "this complaint concerns you",
+        ));
+    }
+    if sees_all_units(caller) {
+        return Ok(());
+    }
+    // Crew: his unit's tickets, and any ticket he holds.
+    if ticket.unit.as_deref() == Some(caller.unit.as_str())
+        || ticket.assignee.as_deref() == Some(caller.sub.as_str())
+    {
+        return Ok(());
+    }
+    Err(AppError::denied(
+        reason::WRONG_UNIT,
+        "the ticket belongs to another unit",
+    ))
+}
+
+/// The unit filter a ticket list must apply for this caller (None: all units).
+pub fn list_unit_scope(caller: &Caller) -> Option<&str> {
+    (!sees_all_units(caller)).then_some(caller.unit.as_str())
+}
+
+/// R-TKT-13: caller name and phone are visible to dispatch, supervisors and
+/// the crew member holding the ticket; everyone else sees them masked.
+pub fn sees_caller_details(caller: &Caller, ticket: &Ticket) -> bool {
+    caller.has(Role::Dispatcher)
+        || caller.has(Role::Supervisor)
+        || (caller.has(Role::Crew) && ticket.assignee.as_deref() == Some(caller.sub.as_str()))
+}
+
+/// Who a complaint is about is known only to dispatch and supervisors.
+pub fn sees_subject_staff(caller: &Caller) -> bool {
+    caller.has(Role::Dispatcher) || caller.has(Role::Supervisor)
+}
+
+/// "张三丰" -> "张**": keep the first character.
+pub fn mask_name(name: &str) -> String {
+    let mut chars = name.chars();
+    match chars.next() {
+        None => String::new(),
+        Some(first) => std::iter::once(first).chain(chars.map(|_| '*')).collect(),
+    }
+}
+
+/// "13812345678" -> "138****5678": keep the first 3 and last 4 characters.
+pub fn mask_phone(phone: &str) -> String {
+    let chars: Vec<char> = phone.chars().collect();
+    if chars.len() <= 7 {
+        return "*".repeat(chars.len());
+    }
+    chars
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            if i < 3 || i >= chars.len() - 4 {
+                *c
+            } else {
+                '*'
+            }
+        })
+        .collect()
+}
+
+/// R-TKT-4 / R-TKT-13: a crew member acts only on his unit's tickets, and on
+/// a claimed one only if he holds it.
+pub fn check_crew_acts(caller: &Caller, ticket: &Ticket, must_hold: bool) -> AppResult<()> {
+    if is_recused(caller, ticket) {
+        return Err(AppError::denied(
+            reason::RECUSED,
+            "this complaint concerns you",
+        ));
+    }
+    if ticket.unit.as_deref() != Some(caller.unit.as_str()) {
+        return Err(AppError::denied(
+            reason::WRONG_UNIT,
+            "the ticket is not dispatched to your unit",
+        ));
+    }
+    if must_hold && ticket.assignee.as_deref() != Some(caller.sub.as_str()) {
+        return Err(AppError::denied(
+            reason::NOT_TICKET_HOLDER,
+            "you do not hold this ticket",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn r_tkt_13_masks() {
+        assert_eq!(mask_name("张三丰"), "张**");
+        assert_eq!(mask_name(""), "");
+        assert_eq!(mask_phone("13812345678"), "138****5678");
+        assert_eq!(mask_phone("12345"), "*****");
+    }
+
+    #[test]
+    fn require_role_names_the_allowed_roles() {
+        let c = Caller {
+            sub: "c1".into(),
+            roles: vec![Role::Crew],
+            unit: "north".into(),
+        };
+        assert_eq!(
+            require_role(&c, &[Role::Crew], "claim").unwrap(),
+            Role::Crew
+        );
+        let e = require_role(&c, &[Role::Dispatcher], "dispatch").unwrap_err();
+        assert_eq!(e.reason(), reason::ROLE_NOT_ALLOWED);
+    }
+}

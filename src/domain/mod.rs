@@ -1,0 +1,15 @@
+//! Pure rules and types of the utility's field service (DOMAIN.md). No I/O,
+//! no gRPC, no database: everything here is a function of its inputs.
+
+pub mod access;
+pub mod caller;
+pub mod geo;
+pub mod policy;
+pub mod state;
+pub mod ticket;
+pub mod time;
+
+pub use caller::{Caller, Role};
+pub use policy::Policy;
+pub use state::TicketState;
+pub use ticket::Ticket;

@@ -1,0 +1,463 @@
+//! Service-level policy as data (R-SLA-1..3, R-SLA-5, R-SLA-7, R-TKT-5,
+//! R-TKT-6, R-TKT-9). Two profiles are built in (`heating`, `water`); a utility
+//! can load its own file of the same shape (TOML or YAML). Every number the
+//! rules use lives here, and every deadline is computed here, in UTC.
+use crate::error::{AppError, AppResult, reason};
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+const HEATING_TOML: &str = include_str!("policies/heating.toml");
+const WATER_TOML: &str = include_str!("policies/water.toml");
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    /// Name of the profile, stored on every ticket created under it.
+    pub profile: String,
+    /// R-SLA-3: time for the unit to accept (claim) after dispatch.
+    #[serde(with = "human_duration")]
+    pub accept_within: Duration,
+    /// R-SLA-3: the same for referrals from other platforms.
+    #[serde(with = "human_duration")]
+    pub referral_accept_within: Duration,
+    /// R-TKT-5: a crew may return a mis-routed ticket this long after dispatch.
+    #[serde(with = "human_duration")]
+    pub return_window: Duration,
+    /// R-TKT-9: call-back deadline after resolution.
+    #[serde(with = "human_duration")]
+    pub revisit_within: Duration,
+    /// R-SLA-5: extensions never move resolve_by past intake + this.
+    #[serde(with = "human_duration")]
+    pub extension_cap: Duration,
+    /// R-TKT-6: a check-in farther than this (beyond accuracy) is unverified.
+    pub checkin_distance_m: f64,
+    /// R-SLA-7.
+    #[serde(default)]
+    pub time: TimeTrust,
+    /// Category code -> its priority and deadlines.
+    pub categories: BTreeMap<String, CategoryPolicy>,
+}
+
+/// R-SLA-7: when a handheld's own clock is believed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeTrust {
+    #[serde(with = "human_duration")]
+    pub clock_skew: Duration,
+    #[serde(with = "human_duration")]
+    pub offline_window: Duration,
+    #[serde(with = "human_duration")]
+    pub max_future: Duration,
+}
+
+impl Default for TimeTrust {
+    fn default() -> Self {
+        TimeTrust {
+            clock_skew: Duration::minutes(2),
+            offline_window: Duration::hours(72),
+            max_future: Duration::hours(24),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CategoryPolicy {
+    pub priority: String,
+    #[serde(with = "human_duration")]
+    pub arrive_within: Duration,
+    #[serde(with = "human_duration")]
+    pub resolve_within: Duration,
+    /// Where the resolve clock starts.
+    #[serde(default)]
+    pub resolve_from: ClockStart,
+    /// R-TKT-7: the crew may book a visit time instead of the arrival deadline.
+    #[serde(default)]
+    pub appointment: bool,
+    #[serde(default)]
+    pub description: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClockStart {
+    /// From the time of the call.
+    #[default]
+    Intake,
+    /// From arrival on site (e.g. air lock: 3 h of work once there).
+    Arrival,
+}
+
+/// The deadlines a ticket carries (section 3). All UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Deadlines {
+    pub accept_by: Option<DateTime<Utc>>,
+    pub arrive_by: Option<DateTime<Utc>>,
+    pub resolve_by: Option<DateTime<Utc>>,
+    pub revisit_by: Option<DateTime<Utc>>,
+}
+
+impl Policy {
+    /// A built-in profile by name.
+    pub fn builtin(name: &str) -> Option<Policy> {
+        let text = match name {
+            "heating" => HEATING_TOML,
+            "water" => WATER_TOML,
+            _ => return None,
+        };
+        Some(Policy::from_toml(text).expect("built-in policy is valid"))
+    }
+
+    pub fn from_toml(text: &str) -> Result<Policy, String> {
+        let p: Policy = toml::from_str(text).map_err(|e| e.to_string())?;
+        p.validated()
+    }
+
+    pub fn from_yaml(text: &str) -> Result<Policy, String> {
+        let p: Policy = serde_yaml::from_str(text).map_err(|e| e.to_string())?;
+        p.validated()
+    }
+
+    fn validated(self) -> Result<Policy, String> {
+        if self.profile.trim().is_empty() {
+            return Err("profile must not be empty".into());
+        }
+        if self.categories.is_empty() {
+            return Err("a policy needs at least one category".into());
+        }
+        let positive = [
+            ("accept_within", self.accept_within),
+            ("referral_accept_within", self.referral_accept_within),
+            ("return_window", self.return_window),
+            ("revisit_within", self.revisit_within),
+            ("extension_cap", self.extension_cap),
+        ];
+        for (name, d) in positive {
+            if d <= Duration::zero() {
+                return Err(format!("{name} must be positive"));
+            }
+        }
+        if !(self.checkin_distance_m.is_finite() && self.checkin_distance_m >= 0.0) {
+            return Err("checkin_distance_m must be >= 0".into());
+        }
+        for (code, c) in &self.categories {
+            if c.priority.trim().is_empty() {
+                return Err(format!("category {code}: priority must not be empty"));
+            }
+            if c.arrive_within <= Duration::zero() || c.resolve_within <= Duration::zero() {
+                return Err(format!("category {code}: deadlines must be positive"));
+            }
+            if c.appointment && c.resolve_from != ClockStart::Intake {
+                return Err(format!(
+                    "category {code}: appointments need a resolve clock that starts at intake"
+                ));
+            }
+        }
+        Ok(self)
+    }
+
+    /// R-TKT-2: the category's policy, or INVALID_ARGUMENT for an unknown code.
+    pub fn category(&self, code: &str, field: &str) -> AppResult<&CategoryPolicy> {
+        self.categories.get(code).ok_or_else(|| {
+            AppError::invalid(
+                field,
+                reason::UNKNOWN_CATEGORY,
+                format!(
+                    "unknown category {code:?} in policy profile {:?}",
+                    self.profile
+                ),
+            )
+        })
+    }
+
+    /// Deadlines computed at intake: arrival and resolution (section 3).
+    pub fn intake_deadlines(&self, cat: &CategoryPolicy, received_at: DateTime<Utc>) -> Deadlines {
+        let arrive_by = received_at + cat.arrive_within;
+        let resolve_by = match cat.resolve_from {
+            ClockStart::Intake => received_at + cat.resolve_within,
+            // Provisional until the crew arrives: the latest allowed arrival plus the work time.
+            ClockStart::Arrival => arrive_by + cat.resolve_within,
+        };
+        Deadlines {
+            accept_by: None,
+            arrive_by: Some(arrive_by),
+            resolve_by: Some(resolve_by),
+            revisit_by: None,
+        }
+    }
+
+    /// R-SLA-3: accept deadline after a dispatch.
+    pub fn accept_by(&self, referral: bool, dispatched_at: DateTime<Utc>) -> DateTime<Utc> {
+        dispatched_at
+            + if referral {
+                self.referral_accept_within
+            } else {
+                self.accept_within
+            }
+    }
+
+    /// Resolve deadline once the crew is on site, for clocks that start at arrival.
+    pub fn resolve_by_after_arrival(
+        &self,
+        cat: &CategoryPolicy,
+        arrived_at: DateTime<Utc>,
+        extended_by: Duration,
+    ) -> Option<DateTime<Utc>> {
+        (cat.resolve_from == ClockStart::Arrival)
+            .then(|| arrived_at + cat.resolve_within + extended_by)
+    }
+
+    /// R-TKT-9: call-back deadline.
+    pub fn revisit_by(&self, resolved_at: DateTime<Utc>) -> DateTime<Utc> {
+        resolved_at + self.revisit_within
+    }
+
+    /// R-TKT-5: is `at` still inside the crew's return window?
+    pub fn within_return_window(&self, dispatched_at: DateTime<Utc>, at: DateTime<Utc>) -> bool {
+        at <= dispatched_at + self.return_window
+    }
+
+    /// R-SLA-5: the latest resolve_by any extension may reach.
+    pub fn extension_limit(&self, received_at: DateTime<Utc>) -> DateTime<Utc> {
+        received_at + self.extension_cap
+    }
+}
+
+/// Durations written as "30m", "12h", "5days" in policy files.
+mod human_duration {
+    use chrono::Duration;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        let std = d.to_std().map_err(serde::ser::Error::custom)?;
+        s.serialize_str(&humantime::format_duration(std).to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(d)?;
+        let std = humantime::parse_duration(&text).map_err(serde::de::Error::custom)?;
+        Duration::from_std(std).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn at(h: u32, m: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 22, h, m, 0).unwrap()
+    }
+
+    #[test]
+    fn builtins_load_and_validate() {
+        for name in ["heating", "water"] {
+            let p = Policy::builtin(name).unwrap();
+            assert_eq!(p.profile, name);
+            assert!(p.categories.len() > 10);
+        }
+        assert!(Policy::builtin("gas").is_none());
+    }
+
+    /// R-SLA-1: heating priorities and deadlines per category.
+    #[test]
+    fn r_sla_1_heating_deadlines() {
+        let p = Policy::builtin("heating").unwrap();
+        let t0 = at(15, 50); // 23:50 in Asia/Shanghai: deadlines are plain UTC arithmetic.
+        let cases = [
+            (
+                "NETWORK_LEAK",
+                "EMERGENCY",
+                at(16, 20),
+                at(15, 50) + Duration::hours(24),
+            ),
+            (
+                "BUILDING_NO_HEAT",
+                "EMERGENCY",
+                at(16, 20),
+                at(15, 50) + Duration::hours(24),
+            ),
+            (
+                "FITTING_DRIP",
+                "URGENT",
+                t0 + Duration::hours(12),
+                t0 + Duration::hours(24),
+            ),
+            (
+                "BLOCKAGE",
+                "URGENT",
+                t0 + Duration::hours(12),
+                t0 + Duration::hours(24),
+            ),
+            (
+                "INDOOR_MEASUREMENT",
+                "GENERAL",
+                t0 + Duration::hours(24),
+                t0 + Duration::days(5),
+            ),
+        ];
+        for (code, prio, arrive, resolve) in cases {
+            let c = p.category(code, "category").unwrap();
+            assert_eq!(c.priority, prio, "{code}");
+            let d = p.intake_deadlines(c, t0);
+            assert_eq!(d.arrive_by, Some(arrive), "{code}");
+            assert_eq!(d.resolve_by, Some(resolve), "{code}");
+            assert_eq!(d.accept_by, None);
+            assert_eq!(d.revisit_by, None);
+        }
+    }
+
+    /// R-SLA-1: an air lock is resolved within 3 h of arrival.
+    #[test]
+    fn r_sla_1_air_lock_clock_starts_at_arrival() {
+        let p = Policy::builtin("heating").unwrap();
+        let c = p.category("AIR_LOCK", "category").unwrap();
+        let d = p.intake_deadlines(c, at(1, 0));
+        assert_eq!(
+            d.resolve_by,
+            Some(at(16, 0)),
+            "provisional: 12 h arrival + 3 h"
+        );
+        assert_eq!(
+            p.resolve_by_after_arrival(c, at(2, 0), Duration::zero()),
+            Some(at(5, 0))
+        );
+        let leak = p.category("NETWORK_LEAK", "category").unwrap();
+        assert_eq!(
+            p.resolve_by_after_arrival(leak, at(2, 0), Duration::zero()),
+            None
+        );
+    }
+
+    /// R-SLA-2: water levels.
+    #[test]
+    fn r_sla_2_water_deadlines() {
+        let p = Policy::builtin("water").unwrap();
+        let t0 = at(8, 0);
+        let cases = [
+            (
+                "EMERGENCY_INCIDENT",
+                "L12H",
+                Duration::minutes(40),
+                Duration::hours(12),
+            ),
+            (
+                "GOVERNMENT_MEDIA_URGENT",
+                "L24H",
+                Duration::hours(1),
+                Duration::hours(24),
+            ),
+            (
+                "METER_FAULT",
+                "L36H",
+                Duration::hours(12),
+                Duration::hours(36),
+            ),
+            (
+                "PUBLIC_PIPE_LEAK",
+                "L48H",
+                Duration::minutes(40),
+                Duration::hours(24),
+            ),
+            (
+                "METER_PIT_LEAK",
+                "L48H",
+                Duration::minutes(40),
+                Duration::hours(48),
+            ),
+            (
+                "MANHOLE_COVER",
+                "L48H",
+                Duration::hours(4),
+                Duration::hours(48),
+            ),
+            ("LOW_PRESSURE", "L3D", Duration::hours(1), Duration::days(3)),
+            (
+                "COMPENSATION_CLAIM",
+                "L5D",
+                Duration::hours(1),
+                Duration::days(5),
+            ),
+        ];
+        for (code, prio, arrive, resolve) in cases {
+            let c = p.category(code, "category").unwrap();
+            assert_eq!(c.priority, prio, "{code}");
+            let d = p.intake_deadlines(c, t0);
+            assert_eq!(d.arrive_by, Some(t0 + arrive), "{code}");
+            assert_eq!(d.resolve_by, Some(t0 + resolve), "{code}");
+        }
+    }
+
+    /// R-SLA-3: 3 min to accept, 20 min for referrals.
+    #[test]
+    fn r_sla_3_accept_deadline() {
+        for name in ["heating", "water"] {
+            let p = Policy::builtin(name).unwrap();
+            assert_eq!(p.accept_by(false, at(10, 0)), at(10, 3));
+            assert_eq!(p.accept_by(true, at(10, 0)), at(10, 20));
+        }
+    }
+
+    /// R-TKT-9: revisit within 24 h (water) or 2 days (heating).
+    #[test]
+    fn r_tkt_9_revisit_deadline() {
+        assert_eq!(
+            Policy::builtin("water").unwrap().revisit_by(at(10, 0)),
+            at(10, 0) + Duration::hours(24)
+        );
+        assert_eq!(
+            Policy::builtin("heating").unwrap().revisit_by(at(10, 0)),
+            at(10, 0) + Duration::days(2)
+        );
+    }
+
+    /// R-TKT-5: return window of 2 h, inclusive.
+    #[test]
+    fn r_tkt_5_return_window_boundary() {
+        let p = Policy::builtin("water").unwrap();
+        assert!(p.within_return_window(at(10, 0), at(12, 0)));
+        assert!(!p.within_return_window(at(10, 0), at(12, 0) + Duration::seconds(1)));
+    }
+
+    #[test]
+    fn unknown_category_is_invalid_argument() {
+        let p = Policy::builtin("water").unwrap();
+        let e = p.category("NETWORK_LEAK", "category").unwrap_err();
+        assert_eq!(e.reason(), reason::UNKNOWN_CATEGORY);
+    }
+
+    #[test]
+    fn own_policy_file_in_toml_and_yaml() {
+        let toml_text = r#"
+profile = "citywater"
+accept_within = "5m"
+referral_accept_within = "30m"
+return_window = "1h"
+revisit_within = "12h"
+extension_cap = "3days"
+checkin_distance_m = 150.0
+[categories.LEAK]
+priority = "P1"
+arrive_within = "20m"
+resolve_within = "6h"
+"#;
+        let p = Policy::from_toml(toml_text).unwrap();
+        assert_eq!(p.time, TimeTrust::default());
+        let yaml_text = r#"
+profile: citywater
+accept_within: 5m
+referral_accept_within: 30m
+return_window: 1h
+revisit_within: 12h
+extension_cap: 3days
+checkin_distance_m: 150.0
+categories:
+  LEAK: { priority: P1, arrive_within: 20m, resolve_within: 6h }
+"#;
+        assert_eq!(Policy::from_yaml(yaml_text).unwrap(), p);
+        let bad = toml_text.replace("\"6h\"", "\"0s\"");
+        assert!(Policy::from_toml(&bad).is_err());
+        assert!(Policy::from_toml("profile = \"x\"").is_err());
+    }
+}

@@ -1,0 +1,183 @@
+//! The ticket lifecycle graph (R-TKT-3). Every transition the service makes
+//! is looked up here; one not in this table is refused.
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TicketState {
+    New,
+    Dispatched,
+    Claimed,
+    OnSite,
+    Resolved,
+    Closed,
+    Returned,
+    Supervised,
+    Cancelled,
+}
+
+/// What someone asks to do to a ticket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    Dispatch,
+    Claim,
+    Return,
+    ScheduleAppointment,
+    Arrive,
+    Complete,
+    RequestExtension,
+    DecideExtension,
+    /// Call-back with the customer satisfied, or dissatisfied for reasons outside the unit.
+    RevisitClose,
+    /// Call-back: not satisfied because of the unit (R-TKT-9).
+    RevisitReopen,
+    Supervise,
+    Cancel,
+}
+
+impl TicketState {
+    pub const ALL: [TicketState; 9] = [
+        TicketState::New,
+        TicketState::Dispatched,
+        TicketState::Claimed,
+        TicketState::OnSite,
+        TicketState::Resolved,
+        TicketState::Closed,
+        TicketState::Returned,
+        TicketState::Supervised,
+        TicketState::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TicketState::New => "NEW",
+            TicketState::Dispatched => "DISPATCHED",
+            TicketState::Claimed => "CLAIMED",
+            TicketState::OnSite => "ON_SITE",
+            TicketState::Resolved => "RESOLVED",
+            TicketState::Closed => "CLOSED",
+            TicketState::Returned => "RETURNED",
+            TicketState::Supervised => "SUPERVISED",
+            TicketState::Cancelled => "CANCELLED",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<TicketState> {
+        TicketState::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+
+    /// Still being worked on (clocks may run).
+    pub fn is_open(self) -> bool {
+        !matches!(self, TicketState::Closed | TicketState::Cancelled)
+    }
+
+    /// R-TKT-3: the state `action` leads to from `self`, or None if the graph forbids it.
+    pub fn next(self, action: Action) -> Option<TicketState> {
+        use Action as A;
+        use TicketState as S;
+        match (self, action) {
+            (S::New | S::Dispatched | S::Returned | S::Supervised, A::Dispatch) => {
+                Some(S::Dispatched)
+            }
+            (S::Dispatched, A::Claim) => Some(S::Claimed),
+            (S::Dispatched | S::Claimed | S::OnSite, A::Return) => Some(S::Returned),
+            (S::Claimed, A::ScheduleAppointment) => Some(S::Claimed),
+            (S::Claimed, A::Arrive) => Some(S::OnSite),
+            (S::OnSite, A::Complete) => Some(S::Resolved),
+            (S::Claimed | S::OnSite, A::RequestExtension) => Some(self),
+            (
+                S::Dispatched | S::Claimed | S::OnSite | S::Returned | S::Supervised,
+                A::DecideExtension,
+            ) => Some(self),
+            (S::Resolved, A::RevisitClose) => Some(S::Closed),
+            (S::Resolved, A::RevisitReopen) => Some(S::Supervised),
+            // A notice reopens a finished ticket; on one still being worked on it
+            // raises the escalation and sets a new deadline but leaves the crew at work.
+            (S::Resolved | S::Closed, A::Supervise) => Some(S::Supervised),
+            (
+                S::New | S::Dispatched | S::Claimed | S::OnSite | S::Returned | S::Supervised,
+                A::Supervise,
+            ) => Some(self),
+            (S::New | S::Dispatched | S::Claimed | S::Returned | S::Supervised, A::Cancel) => {
+                Some(S::Cancelled)
+            }
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for TicketState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn r_tkt_3_main_path() {
+        let mut s = TicketState::New;
+        for (a, want) in [
+            (Action::Dispatch, TicketState::Dispatched),
+            (Action::Claim, TicketState::Claimed),
+            (Action::Arrive, TicketState::OnSite),
+            (Action::Complete, TicketState::Resolved),
+            (Action::RevisitClose, TicketState::Closed),
+        ] {
+            s = s.next(a).unwrap();
+            assert_eq!(s, want);
+        }
+    }
+
+    #[test]
+    fn r_tkt_3_forbidden_transitions() {
+        assert_eq!(
+            TicketState::Dispatched.next(Action::Complete),
+            None,
+            "complete before arrival"
+        );
+        assert_eq!(
+            TicketState::Closed.next(Action::Claim),
+            None,
+            "claim a closed ticket"
+        );
+        assert_eq!(TicketState::Cancelled.next(Action::Dispatch), None);
+        assert_eq!(TicketState::Cancelled.next(Action::Supervise), None);
+        assert_eq!(TicketState::OnSite.next(Action::Cancel), None);
+        assert_eq!(TicketState::New.next(Action::Claim), None);
+    }
+
+    #[test]
+    fn r_tkt_3_side_paths() {
+        assert_eq!(
+            TicketState::Claimed.next(Action::Return),
+            Some(TicketState::Returned)
+        );
+        assert_eq!(
+            TicketState::Returned.next(Action::Dispatch),
+            Some(TicketState::Dispatched)
+        );
+        assert_eq!(
+            TicketState::Resolved.next(Action::RevisitReopen),
+            Some(TicketState::Supervised)
+        );
+        assert_eq!(
+            TicketState::Supervised.next(Action::Dispatch),
+            Some(TicketState::Dispatched)
+        );
+        assert_eq!(
+            TicketState::Returned.next(Action::Cancel),
+            Some(TicketState::Cancelled)
+        );
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for s in TicketState::ALL {
+            assert_eq!(TicketState::parse(s.as_str()), Some(s));
+        }
+    }
+}

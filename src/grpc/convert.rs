@@ -1,0 +1,367 @@
+//! Conversions between protobuf messages and domain values, with the field
+//! paths that bad input is reported under.
+use super::pb;
+use crate::domain::access;
+use crate::domain::geo::{self, GeoPoint};
+use crate::domain::policy::Deadlines;
+use crate::domain::ticket::{
+    ExtensionState, FaultParty, NewTicket, Resolution, RevisitOutcome, SourceChannel, Ticket,
+};
+use crate::domain::{Caller, TicketState};
+use crate::error::{AppError, AppResult, reason};
+use crate::service::RequestMeta;
+use crate::storage::tickets::StoredEvent;
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use prost::Message;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+pub fn ts(t: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: t.timestamp(),
+        nanos: t.timestamp_subsec_nanos() as i32,
+    }
+}
+
+fn opt_ts(t: Option<DateTime<Utc>>) -> Option<prost_types::Timestamp> {
+    t.map(ts)
+}
+
+/// An optional timestamp field.
+pub fn time(t: Option<&prost_types::Timestamp>, field: &str) -> AppResult<Option<DateTime<Utc>>> {
+    let Some(t) = t else { return Ok(None) };
+    if !(0..1_000_000_000).contains(&t.nanos) {
+        return Err(AppError::invalid(
+            field,
+            reason::INVALID_FIELD,
+            "nanos must be within [0, 1e9)",
+        ));
+    }
+    Utc.timestamp_opt(t.seconds, t.nanos as u32)
+        .single()
+        .map(Some)
+        .ok_or_else(|| AppError::invalid(field, reason::OUT_OF_RANGE, "timestamp out of range"))
+}
+
+pub fn required_time(t: Option<&prost_types::Timestamp>, field: &str) -> AppResult<DateTime<Utc>> {
+    time(t, field)?.ok_or_else(|| AppError::missing(field))
+}
+
+pub fn required_duration(d: Option<&prost_types::Duration>, field: &str) -> AppResult<Duration> {
+    let d = d.ok_or_else(|| AppError::missing(field))?;
+    if d.nanos.abs() >= 1_000_000_000 {
+        return Err(AppError::invalid(
+            field,
+            reason::INVALID_FIELD,
+            "nanos must be within (-1e9, 1e9)",
+        ));
+    }
+    Ok(Duration::seconds(d.seconds) + Duration::nanoseconds(d.nanos as i64))
+}
+
+fn duration(d: Duration) -> prost_types::Duration {
+    prost_types::Duration {
+        seconds: d.num_seconds(),
+        nanos: 0,
+    }
+}
+
+/// A required UUID field.
+pub fn id(value: &str, field: &str) -> AppResult<Uuid> {
+    if value.is_empty() {
+        return Err(AppError::missing(field));
+    }
+    Uuid::parse_str(value).map_err(|_| {
+        AppError::invalid(
+            field,
+            reason::INVALID_FIELD,
+            format!("{field} must be a UUID"),
+        )
+    })
+}
+
+fn non_empty(value: &str) -> Option<String> {
+    let v = value.trim();
+    (!v.is_empty()).then(|| v.to_string())
+}
+
+/// The AIP-155 part of a mutating request. The fingerprint covers the method
+/// and the whole encoded request, so the same id with another body is caught.
+pub fn meta<M: Message>(
+    method: &str,
+    msg: &M,
+    request_id: &str,
+    expected_version: i64,
+    device_id: &str,
+) -> AppResult<RequestMeta> {
+    let request_id = id(request_id, "request_id")?;
+    if expected_version < 0 {
+        return Err(AppError::invalid(
+            "expected_version",
+            reason::OUT_OF_RANGE,
+            "expected_version must be >= 0",
+        ));
+    }
+    let mut h = Sha256::new();
+    h.update(method.as_bytes());
+    h.update([0]);
+    h.update(msg.encode_to_vec());
+    let fingerprint = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    Ok(RequestMeta {
+        request_id,
+        fingerprint,
+        expected_version,
+        device_id: non_empty(device_id),
+    })
+}
+
+pub fn geo_point(p: Option<&pb::GeoPoint>, field: &str) -> AppResult<Option<GeoPoint>> {
+    p.map(|p| GeoPoint::new(p.latitude, p.longitude, field))
+        .transpose()
+}
+
+pub fn accuracy(a: f64) -> AppResult<f64> {
+    geo::validate_accuracy(a, "accuracy_m")
+}
+
+pub fn source(v: i32) -> AppResult<SourceChannel> {
+    use pb::SourceChannel as P;
+    Ok(
+        match P::try_from(v)
+            .map_err(|_| AppError::invalid("source", reason::INVALID_FIELD, "unknown source"))?
+        {
+            P::Unspecified | P::Hotline => SourceChannel::Hotline,
+            P::WalkIn => SourceChannel::WalkIn,
+            P::Letter => SourceChannel::Letter,
+            P::Online => SourceChannel::Online,
+            P::CityHotline => SourceChannel::CityHotline,
+            P::SupervisionHotline => SourceChannel::SupervisionHotline,
+            P::Media => SourceChannel::Media,
+            P::Government => SourceChannel::Government,
+        },
+    )
+}
+
+fn source_pb(s: SourceChannel) -> pb::SourceChannel {
+    use pb::SourceChannel as P;
+    match s {
+        SourceChannel::Hotline => P::Hotline,
+        SourceChannel::WalkIn => P::WalkIn,
+        SourceChannel::Letter => P::Letter,
+        SourceChannel::Online => P::Online,
+        SourceChannel::CityHotline => P::CityHotline,
+        SourceChannel::SupervisionHotline => P::SupervisionHotline,
+        SourceChannel::Media => P::Media,
+        SourceChannel::Government => P::Government,
+    }
+}
+
+pub fn state_pb(s: TicketState) -> pb::TicketState {
+    use pb::TicketState as P;
+    match s {
+        TicketState::New => P::New,
+        TicketState::Dispatched => P::Dispatched,
+        TicketState::Claimed => P::Claimed,
+        TicketState::OnSite => P::OnSite,
+        TicketState::Resolved => P::Resolved,
+        TicketState::Closed => P::Closed,
+        TicketState::Returned => P::Returned,
+        TicketState::Supervised => P::Supervised,
+        TicketState::Cancelled => P::Cancelled,
+    }
+}
+
+/// A state filter: UNSPECIFIED means any.
+pub fn state_filter(v: i32) -> AppResult<Option<TicketState>> {
+    let p = pb::TicketState::try_from(v)
+        .map_err(|_| AppError::invalid("state", reason::INVALID_FIELD, "unknown state"))?;
+    Ok(TicketState::ALL.into_iter().find(|s| state_pb(*s) == p))
+}
+
+fn fault_party(v: i32) -> AppResult<FaultParty> {
+    use pb::FaultParty as P;
+    Ok(
+        match P::try_from(v).map_err(|_| {
+            AppError::invalid("resolution.cause", reason::INVALID_FIELD, "unknown cause")
+        })? {
+            P::Unspecified => FaultParty::Unspecified,
+            P::Utility => FaultParty::Utility,
+            P::Customer => FaultParty::Customer,
+            P::ThirdParty => FaultParty::ThirdParty,
+        },
+    )
+}
+
+fn fault_party_pb(f: FaultParty) -> pb::FaultParty {
+    match f {
+        FaultParty::Unspecified => pb::FaultParty::Unspecified,
+        FaultParty::Utility => pb::FaultParty::Utility,
+        FaultParty::Customer => pb::FaultParty::Customer,
+        FaultParty::ThirdParty => pb::FaultParty::ThirdParty,
+    }
+}
+
+pub fn revisit_outcome(v: i32) -> AppResult<RevisitOutcome> {
+    use pb::RevisitOutcome as P;
+    match P::try_from(v) {
+        Ok(P::Satisfied) => Ok(RevisitOutcome::Satisfied),
+        Ok(P::NotSatisfiedUnitFault) => Ok(RevisitOutcome::NotSatisfiedUnitFault),
+        Ok(P::NotSatisfiedOther) => Ok(RevisitOutcome::NotSatisfiedOther),
+        Ok(P::Unspecified) => Err(AppError::missing("outcome")),
+        Err(_) => Err(AppError::invalid(
+            "outcome",
+            reason::INVALID_FIELD,
+            "unknown outcome",
+        )),
+    }
+}
+
+fn revisit_outcome_pb(o: RevisitOutcome) -> pb::RevisitOutcome {
+    match o {
+        RevisitOutcome::Satisfied => pb::RevisitOutcome::Satisfied,
+        RevisitOutcome::NotSatisfiedUnitFault => pb::RevisitOutcome::NotSatisfiedUnitFault,
+        RevisitOutcome::NotSatisfiedOther => pb::RevisitOutcome::NotSatisfiedOther,
+    }
+}
+
+pub fn resolution(r: Option<&pb::Resolution>) -> AppResult<Resolution> {
+    let r = r.ok_or_else(|| AppError::missing("resolution"))?;
+    if r.code.trim().is_empty() {
+        return Err(AppError::missing("resolution.code"));
+    }
+    Ok(Resolution {
+        code: r.code.trim().to_string(),
+        notes: r.notes.clone(),
+        parts: r.parts.clone(),
+        cause: fault_party(r.cause)?,
+        customer_acknowledged: r.customer_acknowledged,
+    })
+}
+
+pub fn new_ticket(m: &pb::CreateTicketRequest) -> AppResult<NewTicket> {
+    Ok(NewTicket {
+        category: m.category.trim().to_string(),
+        source: source(m.source)?,
+        caller_name: m.caller_name.trim().to_string(),
+        caller_phone: m.caller_phone.trim().to_string(),
+        address: m.address.trim().to_string(),
+        location: geo_point(m.location.as_ref(), "location")?,
+        content: m.content.clone(),
+        received_at: time(m.received_at.as_ref(), "received_at")?,
+        subject_staff_id: non_empty(&m.subject_staff_id),
+        answered_on_call: m.answered_on_call,
+    })
+}
+
+/// The ticket as this caller may see it (R-TKT-13 masking).
+pub fn ticket(t: &Ticket, caller: &Caller) -> pb::Ticket {
+    let visible = access::sees_caller_details(caller, t);
+    let Deadlines {
+        accept_by,
+        arrive_by,
+        resolve_by,
+        revisit_by,
+    } = t.deadlines;
+    pb::Ticket {
+        id: t.id.to_string(),
+        version: t.version,
+        state: state_pb(t.state) as i32,
+        category: t.category.clone(),
+        priority: t.priority.clone(),
+        policy_profile: t.profile.clone(),
+        source: source_pb(t.source) as i32,
+        caller_name: if visible {
+            t.caller_name.clone()
+        } else {
+            access::mask_name(&t.caller_name)
+        },
+        caller_phone: if visible {
+            t.caller_phone.clone()
+        } else {
+            access::mask_phone(&t.caller_phone)
+        },
+        caller_masked: !visible,
+        address: t.address.clone(),
+        location: t.location.map(|p| pb::GeoPoint {
+            latitude: p.latitude(),
+            longitude: p.longitude(),
+        }),
+        content: t.content.clone(),
+        received_by: t.received_by.clone(),
+        received_at: Some(ts(t.received_at)),
+        unit: t.unit.clone().unwrap_or_default(),
+        assignee: t.assignee.clone().unwrap_or_default(),
+        subject_staff_id: if access::sees_subject_staff(caller) {
+            t.subject_staff_id.clone().unwrap_or_default()
+        } else {
+            String::new()
+        },
+        create_time: Some(ts(t.created_at)),
+        update_time: Some(ts(t.updated_at)),
+        dispatch_time: opt_ts(t.dispatched_at),
+        claim_time: opt_ts(t.claimed_at),
+        arrive_time: opt_ts(t.arrived_at),
+        resolve_time: opt_ts(t.resolved_at),
+        close_time: opt_ts(t.closed_at),
+        accept_by: opt_ts(accept_by),
+        arrive_by: opt_ts(arrive_by),
+        resolve_by: opt_ts(resolve_by),
+        revisit_by: opt_ts(revisit_by),
+        appointment_time: opt_ts(t.appointment_at),
+        escalation_level: t.escalation_level,
+        return_count: t.return_count,
+        breached: t.breached,
+        arrival: t.arrival.as_ref().map(|a| pb::Arrival {
+            location: Some(pb::GeoPoint {
+                latitude: a.location.latitude(),
+                longitude: a.location.longitude(),
+            }),
+            accuracy_m: a.accuracy_m,
+            verified: a.verified,
+            distance_m: a.distance_m.unwrap_or_default(),
+        }),
+        resolution: t.resolution.as_ref().map(|r| pb::Resolution {
+            code: r.code.clone(),
+            notes: r.notes.clone(),
+            parts: r.parts.clone(),
+            cause: fault_party_pb(r.cause) as i32,
+            customer_acknowledged: r.customer_acknowledged,
+        }),
+        revisit_outcome: t.revisit.map(revisit_outcome_pb).unwrap_or_default() as i32,
+        extension: t.extension.as_ref().map(|x| pb::Extension {
+            state: match x.state {
+                ExtensionState::Pending => pb::ExtensionState::Pending,
+                ExtensionState::Approved => pb::ExtensionState::Approved,
+                ExtensionState::Refused => pb::ExtensionState::Refused,
+            } as i32,
+            reason: x.reason.clone(),
+            extend_by: Some(duration(Duration::seconds(x.extend_by_secs))),
+            requested_by: x.requested_by.clone(),
+            decided_by: x.decided_by.clone().unwrap_or_default(),
+            decision_note: x.decision_note.clone(),
+        }),
+        extended_by: Some(duration(Duration::seconds(t.extended_by_secs))),
+        supervision_count: t.supervision_count,
+    }
+}
+
+pub fn event(e: &StoredEvent) -> pb::TicketEvent {
+    pb::TicketEvent {
+        sequence: e.sequence,
+        ticket_id: e.ticket_id.to_string(),
+        ticket_version: e.ticket_version,
+        kind: e.kind.clone(),
+        actor_sub: e.actor_sub.clone(),
+        actor_role: e.actor_role.clone(),
+        actor_unit: e.actor_unit.clone(),
+        device_id: e.device_id.clone().unwrap_or_default(),
+        request_id: e.request_id.clone().unwrap_or_default(),
+        occurred_at: opt_ts(e.occurred_at),
+        effective_time: Some(ts(e.effective_at)),
+        receive_time: Some(ts(e.received_at)),
+        time_untrusted: e.time_untrusted,
+        from_state: e.from_state.map(state_pb).unwrap_or_default() as i32,
+        to_state: state_pb(e.to_state) as i32,
+        details_json: e.details.clone(),
+    }
+}

@@ -1,0 +1,15 @@
+//! Thin tonic handlers: decode and validate the request, call the service,
+//! encode the answer. Errors become `Status` in exactly one place (`status`).
+pub mod auth;
+pub mod convert;
+pub mod status;
+pub mod tickets;
+
+/// Generated protobuf types and service stubs of `fieldops.v1`.
+pub mod pb {
+    tonic::include_proto!("fieldops.v1");
+}
+
+/// The encoded file descriptor set, served by reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/fieldops_descriptor.bin"));

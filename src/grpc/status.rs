@@ -1,0 +1,79 @@
+//! The one mapping from `AppError` to a gRPC status: code, message, and the
+//! `google.rpc` details (ErrorInfo with a stable reason always; BadRequest
+//! field violations for bad input; PreconditionFailure for refused
+//! transitions). Internal errors are logged with their cause here and reach
+//! the client only as "internal error".
+use crate::error::AppError;
+use std::collections::HashMap;
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+pub const ERROR_DOMAIN: &str = "fieldops.v1";
+
+impl From<AppError> for Status {
+    fn from(e: AppError) -> Status {
+        let mut details = ErrorDetails::new();
+        details.set_error_info(e.reason(), ERROR_DOMAIN, HashMap::<String, String>::new());
+        let code = match &e {
+            AppError::InvalidArgument { violations, .. } => {
+                for v in violations {
+                    details.add_bad_request_violation(v.field.clone(), v.description.clone());
+                }
+                Code::InvalidArgument
+            }
+            AppError::FailedPrecondition {
+                reason,
+                subject,
+                message,
+            } => {
+                details.add_precondition_failure_violation(
+                    *reason,
+                    subject.clone(),
+                    message.clone(),
+                );
+                Code::FailedPrecondition
+            }
+            AppError::Aborted { .. } => Code::Aborted,
+            AppError::NotFound { .. } => Code::NotFound,
+            AppError::AlreadyExists { .. } => Code::AlreadyExists,
+            AppError::Unauthenticated { .. } => Code::Unauthenticated,
+            AppError::PermissionDenied { .. } => Code::PermissionDenied,
+            AppError::Unavailable { .. } => Code::Unavailable,
+            AppError::Internal(cause) => {
+                tracing::error!(error = ?cause, "internal error");
+                return Status::with_error_details(Code::Internal, "internal error", details);
+            }
+        };
+        Status::with_error_details(code, e.to_string(), details)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::reason;
+
+    #[test]
+    fn bad_input_carries_reason_and_field() {
+        let s: Status =
+            AppError::invalid("location.latitude", reason::OUT_OF_RANGE, "too far north").into();
+        assert_eq!(s.code(), Code::InvalidArgument);
+        let d = s.get_error_details();
+        assert_eq!(d.error_info().unwrap().reason, reason::OUT_OF_RANGE);
+        assert_eq!(
+            d.bad_request().unwrap().field_violations[0].field,
+            "location.latitude"
+        );
+    }
+
+    #[test]
+    fn internal_errors_do_not_leak() {
+        let s: Status = AppError::internal(anyhow::anyhow!("SELECT * FROM secret failed")).into();
+        assert_eq!(s.code(), Code::Internal);
+        assert_eq!(s.message(), "internal error");
+        assert_eq!(
+            s.get_error_details().error_info().unwrap().reason,
+            reason::INTERNAL
+        );
+    }
+}

@@ -1,0 +1,81 @@
+use clap::Parser;
+use fieldops::config::{Cli, Command};
+use fieldops::{app, auth, storage, telemetry};
+use std::process::ExitCode;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    telemetry::init(cli.log_json);
+    match run(cli.command).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Serve(args) => {
+            let config = args.config()?;
+            let listener = tokio::net::TcpListener::bind(args.listen).await?;
+            let addr = listener.local_addr()?;
+            let db_url = config.db.url.clone();
+            println!("fieldops listening on {addr} (gRPC, plaintext)");
+            println!("  database: {db_url}");
+            println!(
+                "  policy:   {} (time zone {})",
+                config.policy.profile, config.timezone
+            );
+            println!("  units:    {}", config.units.join(", "));
+            println!("Get a token (in another terminal, same directory):");
+            println!("  cargo run --release -- token --role dispatcher --unit north --sub d1");
+            println!("Stop with Ctrl-C.");
+            app::run(config, listener, shutdown_signal()).await
+        }
+        Command::Migrate(store) => {
+            let settings = store.db_settings()?;
+            let db = storage::Db::connect(&settings).await?;
+            storage::migrate(&db, &settings).await?;
+            db.close().await;
+            println!("migrations applied to {}", settings.url);
+            Ok(())
+        }
+        Command::Token(args) => {
+            anyhow::ensure!(
+                args.jwt.jwt_public_key.is_none(),
+                "the server checks tokens with a public key: get tokens from your identity provider"
+            );
+            let secret = args.jwt.secret(&args.data_dir)?;
+            let issuer = auth::Issuer::new(&secret, &args.jwt.jwt_issuer, &args.jwt.jwt_audience);
+            let ttl = chrono::Duration::from_std(args.ttl)?;
+            println!("{}", issuer.issue(&args.sub, &args.roles, &args.unit, ttl)?);
+            Ok(())
+        }
+    }
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+    tracing::info!("shutdown requested; finishing in-flight calls");
+}

@@ -1,0 +1,10 @@
+//! Use cases: each runs in one transaction, is idempotent by request id, and
+//! asks the domain what the change is.
+pub mod clock;
+pub mod idempotency;
+pub mod paging;
+pub mod tickets;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use idempotency::RequestMeta;
+pub use tickets::TicketService;

@@ -1,0 +1,409 @@
+//! Ticket use cases. Every mutation: one write transaction that claims the
+//! request id, reads the ticket, asks the domain for the change, writes it
+//! with a version-conditional UPDATE, appends the audit event and stores the
+//! response. A lost race re-reads and decides again on the fresh row.
+use crate::domain::access::{self, TICKET_READERS, require_role};
+use crate::domain::geo::GeoPoint;
+use crate::domain::ticket::{Change, Ctx, NewTicket, Resolution, RevisitOutcome};
+use crate::domain::{Caller, Policy, Ticket};
+use crate::error::{AppError, AppResult, reason};
+use crate::service::idempotency::{self, RequestMeta};
+use crate::service::{Clock, paging};
+use crate::storage::tickets::{self as store, StoredEvent, TicketFilter};
+use crate::storage::{Db, units};
+use chrono::{DateTime, Duration, Utc};
+use sea_orm::DatabaseTransaction;
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// How often a mutation re-decides after losing a race before giving up.
+const MAX_ATTEMPTS: usize = 8;
+
+#[derive(Clone)]
+pub struct TicketService {
+    db: Db,
+    policy: Arc<Policy>,
+    clock: Arc<dyn Clock>,
+}
+
+/// A page of results and the token of the next page ("" at the end).
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_page_token: String,
+}
+
+fn event_of(
+    change: &Change,
+    caller: &Caller,
+    meta: &RequestMeta,
+    now: DateTime<Utc>,
+) -> StoredEvent {
+    let e = &change.event;
+    StoredEvent {
+        sequence: 0,
+        ticket_id: change.ticket.id,
+        ticket_version: change.ticket.version,
+        kind: e.kind.to_string(),
+        actor_sub: caller.sub.clone(),
+        actor_role: e.actor_role.as_str().to_string(),
+        actor_unit: caller.unit.clone(),
+        device_id: meta.device_id.clone(),
+        request_id: Some(meta.request_id.to_string()),
+        occurred_at: e.time.reported,
+        effective_at: e.time.effective,
+        received_at: now,
+        time_untrusted: e.time.untrusted,
+        from_state: e.from,
+        to_state: e.to,
+        details: e.details.to_string(),
+    }
+}
+
+fn not_found(id: Uuid) -> AppError {
+    AppError::not_found(reason::TICKET_NOT_FOUND, format!("ticket {id} not found"))
+}
+
+impl TicketService {
+    pub fn new(db: Db, policy: Arc<Policy>, clock: Arc<dyn Clock>) -> TicketService {
+        TicketService { db, policy, clock }
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// R-TKT-1: intake.
+    pub async fn create(
+        &self,
+        caller: &Caller,
+        meta: RequestMeta,
+        input: NewTicket,
+    ) -> AppResult<Ticket> {
+        let (caller, policy, clock) = (caller.clone(), self.policy.clone(), self.clock.clone());
+        self.db
+            .write(move |tx| {
+                Box::pin(async move {
+                    let now = clock.now();
+                    if let Some(replay) =
+                        idempotency::begin(tx, &meta, &caller, "CreateTicket", now).await?
+                    {
+                        return Ok(replay);
+                    }
+                    let ctx = Ctx {
+                        policy: &policy,
+                        caller: &caller,
+                        now,
+                    };
+                    let change = Ticket::create(&ctx, Uuid::now_v7(), input)?;
+                    store::insert(tx, &change.ticket).await?;
+                    store::insert_event(tx, &event_of(&change, &caller, &meta, now)).await?;
+                    idempotency::finish(tx, &meta, &change.ticket).await?;
+                    Ok(change.ticket)
+                })
+            })
+            .await
+    }
+
+    /// Apply `command` to ticket `id` in one transaction (see module docs).
+    async fn mutate<F>(
+        &self,
+        caller: &Caller,
+        method: &'static str,
+        meta: RequestMeta,
+        id: Uuid,
+        command: F,
+    ) -> AppResult<Ticket>
+    where
+        F: Fn(&Ticket, &Ctx) -> AppResult<Change> + Send + Sync + 'static,
+    {
+        let (caller, policy, clock) = (caller.clone(), self.policy.clone(), self.clock.clone());
+        self.db
+            .write(move |tx| {
+                Box::pin(async move {
+                    let now = clock.now();
+                    if let Some(replay) =
+                        idempotency::begin(tx, &meta, &caller, method, now).await?
+                    {
+                        return Ok(replay);
+                    }
+                    let ctx = Ctx {
+                        policy: &policy,
+                        caller: &caller,
+                        now,
+                    };
+                    for _ in 0..MAX_ATTEMPTS {
+                        let current = store::get(tx, id).await?.ok_or_else(|| not_found(id))?;
+                        if meta.expected_version != 0 && current.version != meta.expected_version {
+                            return Err(AppError::aborted(
+                                reason::VERSION_MISMATCH,
+                                format!(
+                                    "expected version {} but the ticket is at version {}",
+                                    meta.expected_version, current.version
+                                ),
+                            ));
+                        }
+                        let change = command(&current, &ctx)?;
+                        if store::update_if_version(tx, &change.ticket, current.version).await? {
+                            return Self::record(tx, &change, &caller, &meta, now).await;
+                        }
+                    }
+                    Err(AppError::aborted(
+                        reason::CONCURRENT_MODIFICATION,
+                        "the ticket kept changing under this request; retry",
+                    ))
+                })
+            })
+            .await
+    }
+
+    async fn record(
+        tx: &DatabaseTransaction,
+        change: &Change,
+        caller: &Caller,
+        meta: &RequestMeta,
+        now: DateTime<Utc>,
+    ) -> AppResult<Ticket> {
+        store::insert_event(tx, &event_of(change, caller, meta, now)).await?;
+        idempotency::finish(tx, meta, &change.ticket).await?;
+        Ok(change.ticket.clone())
+    }
+
+    pub async fn dispatch(
+        &self,
+        caller: &Caller,
+        meta: RequestMeta,
+        id: Uuid,
+        unit: String,
+        assignee: Option<String>,
+    ) -> AppResult<Ticket> {
+        require_role(caller, &[crate::domain::Role::Dispatcher], "DispatchTicket")?;
+        if !units::exists(self.db.reader(), &unit).await? {
+            return Err(AppError::invalid(
+                "unit",
+                reason::UNIT_NOT_FOUND,
+                format!("unknown unit {unit:?}"),
+            ));
+        }
+        self.mutate(caller, "DispatchTicket", meta, id, move |t, ctx| {
+            t.dispatch(ctx, &unit, assignee.as_deref())
+        })
+        .await
+    }
+
+    pub async fn claim(
+        &self,
+        caller: &Caller,
+        meta: RequestMeta,
+        id: Uuid,
+        at: Option<DateTime<Utc>>,
+    ) -> AppResult<Ticket> {
+        self.mutate(caller, "ClaimTicket", meta, id, move |t, ctx| {
+            t.claim(ctx, at)
+        })
+        .await
+    }
+
+    pub async fn return_ticket(
+        &self,
+        caller: &Caller,
+        meta: RequestMeta,
+        id: Uuid,
+        why: String,
+        at: Option<DateTime<Utc>>,
+    ) -> AppResult<Ticket> {
+        self.mutate(caller, "ReturnTicket", meta, id, move |t, ctx| {
+            t.return_to_dispatch(ctx, &why, at)
+        })
+        .await
+    }
+
+    pub async fn schedule_appointment(
+        &self,
+        caller: &Caller,
+        meta: RequestMeta,
+        id: Uuid,
+        appointment_at: DateTime<Utc>,
+        at: Option<DateTime<Utc>>,
+    ) -> AppResult<Ticket> {
+        self.mutate(caller, "ScheduleAppointment", meta, id, move |t, ctx| {
+            t.schedule_appointment(ctx, appointment_at, at)
+        })
+        .await
+    }
+
+    pub async fn arrive(
+        &self,
+        caller: &Caller,
+        meta: RequestMeta,
+        id: Uuid,
+        location: GeoPoint,
+        accuracy_m: f64,
+        at: Option<DateTime<Utc>>,
+    ) -> AppResult<Ticket> {
+        self.mutate(caller, "RecordArrival", meta, id, move |t, ctx| {
+            t.arrive(ctx, location, accuracy_m, at)
+        })
+        .await
+    }
+
+    pub async fn complete(
+        &self,
+        caller: &Caller,
+        meta: RequestMeta,
+        id: Uuid,
+        resolution: Resolution,
+        at: Option<DateTime<Utc>>,
+    ) -> AppResult<Ticket> {
+        self.mutate(caller, "CompleteRepair", meta, id, move |t, ctx| {
+            t.complete(ctx, resolution.clone(), at)
+        })
+        .await
+    }
+
+    pub async fn request_extension(
+        &self,
+        caller: &Caller,
+        meta: RequestMeta,
+        id: Uuid,
+        why: String,
+        extend_by: Duration,
+        at: Option<DateTime<Utc>>,
+    ) -> AppResult<Ticket> {
+        self.mutate(caller, "RequestExtension", meta, id, move |t, ctx| {
+            t.request_extension(ctx, &why, extend_by, at)
+        })
+        .await
+    }
+
+    pub async fn decide_extension(
+        &self,
+        caller: &Caller,
+        meta: RequestMeta,
+        id: Uuid,
+        approve: bool,
+        note: String,
+    ) -> AppResult<Ticket> {
+        self.mutate(caller, "DecideExtension", meta, id, move |t, ctx| {
+            t.decide_extension(ctx, approve, &note)
+        })
+        .await
+    }
+
+    pub async fn record_revisit(
+        &self,
+        caller: &Caller,
+        meta: RequestMeta,
+        id: Uuid,
+        outcome: RevisitOutcome,
+        notes: String,
+    ) -> AppResult<Ticket> {
+        self.mutate(caller, "RecordRevisit", meta, id, move |t, ctx| {
+            t.record_revisit(ctx, outcome, &notes)
+        })
+        .await
+    }
+
+    pub async fn supervise(
+        &self,
+        caller: &Caller,
+        meta: RequestMeta,
+        id: Uuid,
+        notice: String,
+        resolve_within: Duration,
+    ) -> AppResult<Ticket> {
+        self.mutate(caller, "Supervise", meta, id, move |t, ctx| {
+            t.supervise(ctx, &notice, resolve_within)
+        })
+        .await
+    }
+
+    pub async fn cancel(
+        &self,
+        caller: &Caller,
+        meta: RequestMeta,
+        id: Uuid,
+        why: String,
+    ) -> AppResult<Ticket> {
+        self.mutate(caller, "CancelTicket", meta, id, move |t, ctx| {
+            t.cancel(ctx, &why)
+        })
+        .await
+    }
+
+    pub async fn get(&self, caller: &Caller, id: Uuid) -> AppResult<Ticket> {
+        require_role(caller, TICKET_READERS, "GetTicket")?;
+        let t = store::get(self.db.reader(), id)
+            .await?
+            .ok_or_else(|| not_found(id))?;
+        access::check_read(caller, &t)?;
+        Ok(t)
+    }
+
+    pub async fn list(
+        &self,
+        caller: &Caller,
+        mut filter: TicketFilter,
+        page_size: i32,
+        page_token: &str,
+    ) -> AppResult<Page<Ticket>> {
+        require_role(caller, TICKET_READERS, "ListTickets")?;
+        let limit = paging::page_size(page_size)?;
+        let after = paging::decode("tickets", page_token)?;
+        if let Some(scope) = access::list_unit_scope(caller) {
+            if filter.unit.as_deref().is_some_and(|u| u != scope) {
+                return Err(AppError::denied(
+                    reason::WRONG_UNIT,
+                    "crew members list only their own unit's tickets",
+                ));
+            }
+            filter.unit = Some(scope.to_string());
+        }
+        filter.recused_sub = Some(caller.sub.clone());
+        let mut items = store::list(self.db.reader(), &filter, after.as_deref(), limit + 1).await?;
+        let next_page_token = if items.len() as u64 > limit {
+            items.truncate(limit as usize);
+            paging::encode("tickets", &items.last().expect("non-empty").id.to_string())
+        } else {
+            String::new()
+        };
+        Ok(Page {
+            items,
+            next_page_token,
+        })
+    }
+
+    pub async fn list_events(
+        &self,
+        caller: &Caller,
+        id: Uuid,
+        page_size: i32,
+        page_token: &str,
+    ) -> AppResult<Page<StoredEvent>> {
+        let ticket = self.get(caller, id).await?;
+        let limit = paging::page_size(page_size)?;
+        let after = match paging::decode("events", page_token)? {
+            Some(k) => k.parse::<i64>().map_err(|_| {
+                AppError::invalid(
+                    "page_token",
+                    reason::INVALID_PAGE_TOKEN,
+                    "page_token is not valid for this list",
+                )
+            })?,
+            None => 0,
+        };
+        let mut items = store::list_events(self.db.reader(), ticket.id, after, limit + 1).await?;
+        let next_page_token = if items.len() as u64 > limit {
+            items.truncate(limit as usize);
+            paging::encode(
+                "events",
+                &items.last().expect("non-empty").sequence.to_string(),
+            )
+        } else {
+            String::new()
+        };
+        Ok(Page {
+            items,
+            next_page_token,
+        })
+    }
+}

@@ -1,0 +1,320 @@
+//! Ticket rows and their audit events.
+use super::entities::{ticket_events, tickets};
+use super::{db_err, from_micros, to_micros};
+use crate::domain::TicketState;
+use crate::domain::geo::GeoPoint;
+use crate::domain::policy::Deadlines;
+use crate::domain::ticket::{SourceChannel, Ticket};
+use crate::error::{AppError, AppResult};
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, IntoActiveModel,
+    QueryFilter, QueryOrder, QuerySelect,
+};
+use serde::{Serialize, de::DeserializeOwned};
+use uuid::Uuid;
+
+fn json_opt<T: Serialize>(v: &Option<T>) -> Option<String> {
+    v.as_ref()
+        .map(|x| serde_json::to_string(x).expect("serializable"))
+}
+
+fn parse_json_opt<T: DeserializeOwned>(v: Option<String>, what: &str) -> AppResult<Option<T>> {
+    v.map(|s| serde_json::from_str(&s))
+        .transpose()
+        .map_err(|e| AppError::internal(anyhow::anyhow!("corrupt {what} column: {e}")))
+}
+
+fn opt_micros(t: Option<DateTime<Utc>>) -> Option<i64> {
+    t.map(to_micros)
+}
+
+fn opt_time(m: Option<i64>) -> Option<DateTime<Utc>> {
+    m.map(from_micros)
+}
+
+fn corrupt(what: &str, value: &str) -> AppError {
+    AppError::internal(anyhow::anyhow!("corrupt {what} value {value:?}"))
+}
+
+pub fn to_model(t: &Ticket) -> tickets::Model {
+    tickets::Model {
+        id: t.id.to_string(),
+        version: t.version,
+        state: t.state.as_str().to_string(),
+        category: t.category.clone(),
+        priority: t.priority.clone(),
+        profile: t.profile.clone(),
+        source: t.source.as_str().to_string(),
+        caller_name: t.caller_name.clone(),
+        caller_phone: t.caller_phone.clone(),
+        address: t.address.clone(),
+        latitude: t.location.map(|p| p.latitude()),
+        longitude: t.location.map(|p| p.longitude()),
+        content: t.content.clone(),
+        received_by: t.received_by.clone(),
+        received_at: to_micros(t.received_at),
+        subject_staff_id: t.subject_staff_id.clone(),
+        unit: t.unit.clone(),
+        assignee: t.assignee.clone(),
+        created_at: to_micros(t.created_at),
+        updated_at: to_micros(t.updated_at),
+        dispatched_at: opt_micros(t.dispatched_at),
+        claimed_at: opt_micros(t.claimed_at),
+        arrived_at: opt_micros(t.arrived_at),
+        resolved_at: opt_micros(t.resolved_at),
+        closed_at: opt_micros(t.closed_at),
+        accept_by: opt_micros(t.deadlines.accept_by),
+        arrive_by: opt_micros(t.deadlines.arrive_by),
+        resolve_by: opt_micros(t.deadlines.resolve_by),
+        revisit_by: opt_micros(t.deadlines.revisit_by),
+        appointment_at: opt_micros(t.appointment_at),
+        escalation_level: t.escalation_level,
+        return_count: t.return_count,
+        supervision_count: t.supervision_count,
+        breached: t.breached,
+        arrival: json_opt(&t.arrival),
+        resolution: json_opt(&t.resolution),
+        revisit_outcome: json_opt(&t.revisit),
+        extension: json_opt(&t.extension),
+        extended_by_secs: t.extended_by_secs,
+        last_event_at: to_micros(t.last_event_at),
+    }
+}
+
+pub fn from_model(m: tickets::Model) -> AppResult<Ticket> {
+    let location = match (m.latitude, m.longitude) {
+        (Some(lat), Some(lon)) => {
+            Some(GeoPoint::new(lat, lon, "location").map_err(|_| corrupt("location", &m.id))?)
+        }
+        _ => None,
+    };
+    Ok(Ticket {
+        id: Uuid::parse_str(&m.id).map_err(|_| corrupt("ticket id", &m.id))?,
+        version: m.version,
+        state: TicketState::parse(&m.state).ok_or_else(|| corrupt("state", &m.state))?,
+        source: SourceChannel::parse(&m.source).ok_or_else(|| corrupt("source", &m.source))?,
+        category: m.category,
+        priority: m.priority,
+        profile: m.profile,
+        caller_name: m.caller_name,
+        caller_phone: m.caller_phone,
+        address: m.address,
+        location,
+        content: m.content,
+        received_by: m.received_by,
+        received_at: from_micros(m.received_at),
+        subject_staff_id: m.subject_staff_id,
+        unit: m.unit,
+        assignee: m.assignee,
+        created_at: from_micros(m.created_at),
+        updated_at: from_micros(m.updated_at),
+        dispatched_at: opt_time(m.dispatched_at),
+        claimed_at: opt_time(m.claimed_at),
+        arrived_at: opt_time(m.arrived_at),
+        resolved_at: opt_time(m.resolved_at),
+        closed_at: opt_time(m.closed_at),
+        deadlines: Deadlines {
+            accept_by: opt_time(m.accept_by),
+            arrive_by: opt_time(m.arrive_by),
+            resolve_by: opt_time(m.resolve_by),
+            revisit_by: opt_time(m.revisit_by),
+        },
+        appointment_at: opt_time(m.appointment_at),
+        escalation_level: m.escalation_level,
+        return_count: m.return_count,
+        supervision_count: m.supervision_count,
+        breached: m.breached,
+        arrival: parse_json_opt(m.arrival, "arrival")?,
+        resolution: parse_json_opt(m.resolution, "resolution")?,
+        revisit: parse_json_opt(m.revisit_outcome, "revisit_outcome")?,
+        extension: parse_json_opt(m.extension, "extension")?,
+        extended_by_secs: m.extended_by_secs,
+        last_event_at: from_micros(m.last_event_at),
+    })
+}
+
+pub async fn get<C: ConnectionTrait>(db: &C, id: Uuid) -> AppResult<Option<Ticket>> {
+    tickets::Entity::find_by_id(id.to_string())
+        .one(db)
+        .await
+        .map_err(db_err)?
+        .map(from_model)
+        .transpose()
+}
+
+pub async fn insert<C: ConnectionTrait>(db: &C, t: &Ticket) -> AppResult<()> {
+    tickets::Entity::insert(to_model(t).into_active_model())
+        .exec_without_returning(db)
+        .await
+        .map_err(db_err)?;
+    Ok(())
+}
+
+/// Write `next` over the row only if the row still has `expected_version`:
+/// one conditional UPDATE, so of concurrent writers exactly one succeeds.
+/// Returns false when someone else changed the ticket first.
+pub async fn update_if_version<C: ConnectionTrait>(
+    db: &C,
+    next: &Ticket,
+    expected_version: i64,
+) -> AppResult<bool> {
+    let mut am = to_model(next).into_active_model();
+    am.id = sea_orm::ActiveValue::NotSet;
+    let res = tickets::Entity::update_many()
+        .set(am)
+        .filter(tickets::Column::Id.eq(next.id.to_string()))
+        .filter(tickets::Column::Version.eq(expected_version))
+        .exec(db)
+        .await
+        .map_err(db_err)?;
+    Ok(res.rows_affected == 1)
+}
+
+/// Filters of ListTickets; `None` means "any".
+#[derive(Debug, Default, Clone)]
+pub struct TicketFilter {
+    pub state: Option<TicketState>,
+    pub unit: Option<String>,
+    pub assignee: Option<String>,
+    pub priority: Option<String>,
+    pub breached: Option<bool>,
+    pub updated_after: Option<DateTime<Utc>>,
+    /// Hide complaints about this staff member (R-TKT-13 recusal).
+    pub recused_sub: Option<String>,
+}
+
+/// A page of tickets, newest first (ids are UUID v7, so id order is creation order).
+pub async fn list<C: ConnectionTrait>(
+    db: &C,
+    f: &TicketFilter,
+    before_id: Option<&str>,
+    limit: u64,
+) -> AppResult<Vec<Ticket>> {
+    let mut q = tickets::Entity::find();
+    if let Some(s) = f.state {
+        q = q.filter(tickets::Column::State.eq(s.as_str()));
+    }
+    if let Some(u) = &f.unit {
+        q = q.filter(tickets::Column::Unit.eq(u.as_str()));
+    }
+    if let Some(a) = &f.assignee {
+        q = q.filter(tickets::Column::Assignee.eq(a.as_str()));
+    }
+    if let Some(p) = &f.priority {
+        q = q.filter(tickets::Column::Priority.eq(p.as_str()));
+    }
+    if let Some(b) = f.breached {
+        q = q.filter(tickets::Column::Breached.eq(b));
+    }
+    if let Some(t) = f.updated_after {
+        q = q.filter(tickets::Column::UpdatedAt.gt(to_micros(t)));
+    }
+    if let Some(sub) = &f.recused_sub {
+        q = q.filter(
+            Condition::any()
+                .add(tickets::Column::SubjectStaffId.is_null())
+                .add(tickets::Column::SubjectStaffId.ne(sub.as_str())),
+        );
+    }
+    if let Some(id) = before_id {
+        q = q.filter(tickets::Column::Id.lt(id));
+    }
+    q.order_by_desc(tickets::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await
+        .map_err(db_err)?
+        .into_iter()
+        .map(from_model)
+        .collect()
+}
+
+/// One audit event as stored (R-TKT-12).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    pub sequence: i64,
+    pub ticket_id: Uuid,
+    pub ticket_version: i64,
+    pub kind: String,
+    pub actor_sub: String,
+    pub actor_role: String,
+    pub actor_unit: String,
+    pub device_id: Option<String>,
+    pub request_id: Option<String>,
+    pub occurred_at: Option<DateTime<Utc>>,
+    pub effective_at: DateTime<Utc>,
+    pub received_at: DateTime<Utc>,
+    pub time_untrusted: bool,
+    pub from_state: Option<TicketState>,
+    pub to_state: TicketState,
+    pub details: String,
+}
+
+pub async fn insert_event<C: ConnectionTrait>(db: &C, e: &StoredEvent) -> AppResult<()> {
+    let am = ticket_events::ActiveModel {
+        sequence: sea_orm::ActiveValue::NotSet,
+        ticket_id: Set(e.ticket_id.to_string()),
+        ticket_version: Set(e.ticket_version),
+        kind: Set(e.kind.clone()),
+        actor_sub: Set(e.actor_sub.clone()),
+        actor_role: Set(e.actor_role.clone()),
+        actor_unit: Set(e.actor_unit.clone()),
+        device_id: Set(e.device_id.clone()),
+        request_id: Set(e.request_id.clone()),
+        occurred_at: Set(opt_micros(e.occurred_at)),
+        effective_at: Set(to_micros(e.effective_at)),
+        received_at: Set(to_micros(e.received_at)),
+        time_untrusted: Set(e.time_untrusted),
+        from_state: Set(e.from_state.map(|s| s.as_str().to_string())),
+        to_state: Set(e.to_state.as_str().to_string()),
+        details: Set(e.details.clone()),
+    };
+    ticket_events::Entity::insert(am)
+        .exec_without_returning(db)
+        .await
+        .map_err(db_err)?;
+    Ok(())
+}
+
+fn event_from_model(m: ticket_events::Model) -> AppResult<StoredEvent> {
+    let state = |s: &str| TicketState::parse(s).ok_or_else(|| corrupt("event state", s));
+    Ok(StoredEvent {
+        sequence: m.sequence,
+        ticket_id: Uuid::parse_str(&m.ticket_id).map_err(|_| corrupt("ticket id", &m.ticket_id))?,
+        ticket_version: m.ticket_version,
+        from_state: m.from_state.as_deref().map(state).transpose()?,
+        to_state: state(&m.to_state)?,
+        kind: m.kind,
+        actor_sub: m.actor_sub,
+        actor_role: m.actor_role,
+        actor_unit: m.actor_unit,
+        device_id: m.device_id,
+        request_id: m.request_id,
+        occurred_at: opt_time(m.occurred_at),
+        effective_at: from_micros(m.effective_at),
+        received_at: from_micros(m.received_at),
+        time_untrusted: m.time_untrusted,
+        details: m.details,
+    })
+}
+
+/// A page of one ticket's events, oldest first, after `after_sequence`.
+pub async fn list_events<C: ConnectionTrait>(
+    db: &C,
+    ticket_id: Uuid,
+    after_sequence: i64,
+    limit: u64,
+) -> AppResult<Vec<StoredEvent>> {
+    ticket_events::Entity::find()
+        .filter(ticket_events::Column::TicketId.eq(ticket_id.to_string()))
+        .filter(ticket_events::Column::Sequence.gt(after_sequence))
+        .order_by_asc(ticket_events::Column::Sequence)
+        .limit(limit)
+        .all(db)
+        .await
+        .map_err(db_err)?
+        .into_iter()
+        .map(event_from_model)
+        .collect()
+}
