@@ -20,6 +20,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve(args) => {
             let config = args.config()?;
+            let shutdown = shutdown_signal()?;
             let listener = tokio::net::TcpListener::bind(args.listen).await?;
             let addr = listener.local_addr()?;
             let db_url = config.db.url.clone();
@@ -33,7 +34,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             println!("Get a token (in another terminal, same directory):");
             println!("  cargo run --release -- token --role dispatcher --unit north --sub d1");
             println!("Stop with Ctrl-C.");
-            app::run(config, listener, shutdown_signal()).await
+            app::run(config, listener, shutdown).await
         }
         Command::Migrate(store) => {
             let settings = store.db_settings()?;
@@ -57,25 +58,27 @@ async fn run(command: Command) -> anyhow::Result<()> {
     }
 }
 
-/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM. The handlers are installed now,
+/// before the server starts, so a signal during start-up is not lost.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let mut terminate = signal(SignalKind::terminate())?;
+        Ok(async move {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
             }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term => {}
+            tracing::info!("shutdown requested; finishing in-flight calls");
+        })
     }
-    tracing::info!("shutdown requested; finishing in-flight calls");
+    #[cfg(not(unix))]
+    {
+        Ok(async move {
+            let _ = tokio::signal::ctrl_c().await;
+            tracing::info!("shutdown requested; finishing in-flight calls");
+        })
+    }
 }

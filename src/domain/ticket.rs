@@ -167,6 +167,10 @@ pub struct Ticket {
     pub last_event_at: DateTime<Utc>,
 }
 
+/// A call may be entered late (a letter, a walk-in written up afterwards),
+/// but not so late that its clocks are meaningless.
+const MAX_BACKDATED_INTAKE: Duration = Duration::days(30);
+
 /// Intake data (R-TKT-1), already decoded; validated by `Ticket::create`.
 #[derive(Debug, Clone)]
 pub struct NewTicket {
@@ -253,6 +257,12 @@ impl Ticket {
                 "received_at",
                 reason::OUT_OF_RANGE,
                 "received_at must not be in the future",
+            ));
+        } else if received_at < ctx.now - MAX_BACKDATED_INTAKE {
+            errors.push(AppError::invalid(
+                "received_at",
+                reason::OUT_OF_RANGE,
+                "received_at may be at most 30 days in the past",
             ));
         }
         if let Some(e) = AppError::from_violations(errors) {

@@ -47,6 +47,9 @@ pub fn required_time(t: Option<&prost_types::Timestamp>, field: &str) -> AppResu
     time(t, field)?.ok_or_else(|| AppError::missing(field))
 }
 
+/// Protobuf's documented Duration range: about 10,000 years either way.
+const MAX_DURATION_SECS: i64 = 315_576_000_000;
+
 pub fn required_duration(d: Option<&prost_types::Duration>, field: &str) -> AppResult<Duration> {
     let d = d.ok_or_else(|| AppError::missing(field))?;
     if d.nanos.abs() >= 1_000_000_000 {
@@ -54,6 +57,13 @@ pub fn required_duration(d: Option<&prost_types::Duration>, field: &str) -> AppR
             field,
             reason::INVALID_FIELD,
             "nanos must be within (-1e9, 1e9)",
+        ));
+    }
+    if d.seconds.abs() > MAX_DURATION_SECS {
+        return Err(AppError::invalid(
+            field,
+            reason::OUT_OF_RANGE,
+            "duration out of range",
         ));
     }
     Ok(Duration::seconds(d.seconds) + Duration::nanoseconds(d.nanos as i64))

@@ -133,6 +133,13 @@ impl TicketService {
                     };
                     for _ in 0..MAX_ATTEMPTS {
                         let current = store::get(tx, id).await?.ok_or_else(|| not_found(id))?;
+                        // R-TKT-13: whoever a complaint is about may not act on it, in any role.
+                        if access::is_recused(&caller, &current) {
+                            return Err(AppError::denied(
+                                reason::RECUSED,
+                                "this complaint concerns you",
+                            ));
+                        }
                         if meta.expected_version != 0 && current.version != meta.expected_version {
                             return Err(AppError::aborted(
                                 reason::VERSION_MISMATCH,
@@ -348,7 +355,16 @@ impl TicketService {
     ) -> AppResult<Page<Ticket>> {
         require_role(caller, TICKET_READERS, "ListTickets")?;
         let limit = paging::page_size(page_size)?;
-        let after = paging::decode("tickets", page_token)?;
+        let after = paging::decode("tickets", page_token)?
+            .map(|k| Uuid::parse_str(&k).map(|id| id.to_string()))
+            .transpose()
+            .map_err(|_| {
+                AppError::invalid(
+                    "page_token",
+                    reason::INVALID_PAGE_TOKEN,
+                    "page_token is not valid for this list",
+                )
+            })?;
         if let Some(scope) = access::list_unit_scope(caller) {
             if filter.unit.as_deref().is_some_and(|u| u != scope) {
                 return Err(AppError::denied(

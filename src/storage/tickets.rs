@@ -8,8 +8,8 @@ use crate::domain::ticket::{SourceChannel, Ticket};
 use crate::error::{AppError, AppResult};
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, IntoActiveModel,
-    QueryFilter, QueryOrder, QuerySelect,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait,
+    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
 };
 use serde::{Serialize, de::DeserializeOwned};
 use uuid::Uuid;
@@ -159,7 +159,8 @@ pub async fn update_if_version<C: ConnectionTrait>(
     next: &Ticket,
     expected_version: i64,
 ) -> AppResult<bool> {
-    let mut am = to_model(next).into_active_model();
+    // Every column is written (`reset_all` marks them all Set), except the key.
+    let mut am = to_model(next).into_active_model().reset_all();
     am.id = sea_orm::ActiveValue::NotSet;
     let res = tickets::Entity::update_many()
         .set(am)

@@ -1,0 +1,392 @@
+//! Test harness: a real server over real gRPC on 127.0.0.1:0 with a real
+//! database. SQLite (a fresh file per app) by default; PostgreSQL when
+//! FIELDOPS_TEST_DATABASE_URL is set, each app in its own fresh schema.
+#![allow(dead_code)]
+
+use chrono::{DateTime, Duration, DurationRound, Utc};
+use fieldops::auth::{Claims, Issuer, KeySource};
+use fieldops::config::Config;
+use fieldops::domain::{Policy, Role};
+use fieldops::grpc::pb;
+use fieldops::grpc::pb::ticket_service_client::TicketServiceClient;
+use fieldops::service::ManualClock;
+use fieldops::storage::DbSettings;
+use sea_orm::ConnectionTrait;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::sync::oneshot;
+use tonic::metadata::MetadataValue;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+use tonic::{Code, Status};
+use tonic_types::StatusExt;
+
+pub const SECRET: &[u8] = b"test-secret-test-secret-test-secret!";
+pub const ISSUER: &str = "fieldops";
+pub const AUDIENCE: &str = "fieldops";
+
+/// Where an app keeps its data, so a second instance can share it.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pub url: String,
+    pub pg_schema: Option<String>,
+    pub dir: Option<PathBuf>,
+}
+
+pub struct TestApp {
+    pub addr: std::net::SocketAddr,
+    pub clock: Arc<ManualClock>,
+    pub store: Store,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+pub fn is_postgres() -> bool {
+    std::env::var("FIELDOPS_TEST_DATABASE_URL").is_ok_and(|u| u.starts_with("postgres"))
+}
+
+/// A fresh, empty store: a new SQLite file, or a new PostgreSQL schema.
+pub async fn fresh_store() -> Store {
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    match std::env::var("FIELDOPS_TEST_DATABASE_URL") {
+        Ok(url) if url.starts_with("postgres") => {
+            let schema = format!("t_{tag}");
+            let conn = sea_orm::Database::connect(url.as_str())
+                .await
+                .expect("connect to PostgreSQL");
+            conn.execute_unprepared(&format!("CREATE SCHEMA {schema}"))
+                .await
+                .expect("create schema");
+            conn.close().await.ok();
+            Store {
+                url,
+                pg_schema: Some(schema),
+                dir: None,
+            }
+        }
+        _ => {
+            let dir = std::env::temp_dir().join(format!("fieldops-test-{tag}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            Store {
+                url: format!("sqlite:{}", dir.join("fieldops.db").display()),
+                pg_schema: None,
+                dir: Some(dir),
+            }
+        }
+    }
+}
+
+/// The tests' start time: now, to the second (tokens use the real clock).
+pub fn start_time() -> DateTime<Utc> {
+    Utc::now().duration_trunc(Duration::seconds(1)).unwrap()
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_with("heating", fresh_store().await).await
+}
+
+pub async fn spawn_app_with_policy(policy: &str) -> TestApp {
+    spawn_with(policy, fresh_store().await).await
+}
+
+/// A second server instance on the same database (shares nothing else).
+pub async fn spawn_sharing(other: &TestApp) -> TestApp {
+    spawn_with("heating", other.store.clone()).await
+}
+
+pub async fn spawn_with(policy: &str, store: Store) -> TestApp {
+    let clock = Arc::new(ManualClock::new(start_time()));
+    let config = Config {
+        db: DbSettings {
+            url: store.url.clone(),
+            sqlite_synchronous: "normal".into(),
+            sqlite_busy_timeout: std::time::Duration::from_secs(10),
+            read_pool_size: 4,
+            max_connections: 8,
+            pg_schema: store.pg_schema.clone(),
+        },
+        policy: Policy::builtin(policy).expect("built-in policy"),
+        timezone: chrono_tz::Asia::Shanghai,
+        jwt_key: KeySource::Secret(SECRET.to_vec()),
+        jwt_issuer: ISSUER.into(),
+        jwt_audience: AUDIENCE.into(),
+        units: vec!["north".into(), "south".into()],
+        request_timeout: std::time::Duration::from_secs(30),
+        max_message_bytes: 4 << 20,
+        clock: clock.clone(),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(fieldops::app::run(config, listener, async {
+        let _ = stopped.await;
+    }));
+    let app = TestApp {
+        addr,
+        clock,
+        store,
+        stop: Some(stop),
+        task: Some(task),
+    };
+    app.wait_ready().await;
+    app
+}
+
+#[derive(Clone)]
+pub struct Bearer(pub Option<MetadataValue<tonic::metadata::Ascii>>);
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, Status> {
+        if let Some(v) = &self.0 {
+            req.metadata_mut().insert("authorization", v.clone());
+        }
+        Ok(req)
+    }
+}
+
+pub type Client = TicketServiceClient<InterceptedService<Channel, Bearer>>;
+
+pub fn token(sub: &str, roles: &[Role], unit: &str) -> String {
+    Issuer::new(SECRET, ISSUER, AUDIENCE)
+        .issue(sub, roles, unit, Duration::hours(1))
+        .unwrap()
+}
+
+pub fn sign(claims: &Claims) -> String {
+    Issuer::new(SECRET, ISSUER, AUDIENCE).sign(claims).unwrap()
+}
+
+impl TestApp {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub async fn channel(&self) -> Channel {
+        Channel::from_shared(self.url())
+            .unwrap()
+            .connect()
+            .await
+            .unwrap()
+    }
+
+    async fn wait_ready(&self) {
+        for _ in 0..200 {
+            if let Ok(ch) = Channel::from_shared(self.url()).unwrap().connect().await {
+                let mut h = tonic_health::pb::health_client::HealthClient::new(ch);
+                let req = tonic_health::pb::HealthCheckRequest {
+                    service: "fieldops.v1.TicketService".into(),
+                };
+                if let Ok(r) = h.check(req).await
+                    && r.into_inner().status
+                        == tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+                {
+                    return;
+                }
+            }
+            if self.task.as_ref().is_some_and(|t| t.is_finished()) {
+                panic!("server task ended during start-up");
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("server did not become ready");
+    }
+
+    /// A client sending a raw authorization value (or none).
+    pub async fn raw_client(&self, authorization: Option<&str>) -> Client {
+        let value = authorization.map(|a| a.parse().unwrap());
+        TicketServiceClient::with_interceptor(self.channel().await, Bearer(value))
+    }
+
+    pub async fn client_for(&self, sub: &str, roles: &[Role], unit: &str) -> Client {
+        let t = token(sub, roles, unit);
+        self.raw_client(Some(&format!("Bearer {t}"))).await
+    }
+
+    pub async fn dispatcher(&self) -> Client {
+        self.client_for("d1", &[Role::Dispatcher], "hq").await
+    }
+
+    pub async fn crew(&self, sub: &str, unit: &str) -> Client {
+        self.client_for(sub, &[Role::Crew], unit).await
+    }
+
+    pub async fn supervisor(&self) -> Client {
+        self.client_for("s1", &[Role::Supervisor], "hq").await
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        use fieldops::service::Clock;
+        self.clock.now()
+    }
+
+    /// Stop the server and wait until it has finished.
+    pub async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            t.await.unwrap().unwrap();
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+pub fn rid() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+pub fn ts(t: DateTime<Utc>) -> prost_types::Timestamp {
+    fieldops::grpc::convert::ts(t)
+}
+
+pub fn dur(d: Duration) -> prost_types::Duration {
+    prost_types::Duration {
+        seconds: d.num_seconds(),
+        nanos: 0,
+    }
+}
+
+pub fn point(lat: f64, lon: f64) -> Option<pb::GeoPoint> {
+    Some(pb::GeoPoint {
+        latitude: lat,
+        longitude: lon,
+    })
+}
+
+/// The ticket location every helper uses.
+pub const HOME: (f64, f64) = (39.9042, 116.4074);
+
+pub fn create_req(category: &str) -> pb::CreateTicketRequest {
+    pb::CreateTicketRequest {
+        request_id: rid(),
+        category: category.into(),
+        source: pb::SourceChannel::Hotline as i32,
+        caller_name: "张三".into(),
+        caller_phone: "13812345678".into(),
+        address: "1 Heping Rd, Building 3, Unit 2".into(),
+        location: point(HOME.0, HOME.1),
+        content: "radiators cold since yesterday".into(),
+        ..Default::default()
+    }
+}
+
+pub async fn create(d: &mut Client, category: &str) -> pb::Ticket {
+    d.create_ticket(create_req(category))
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+pub async fn dispatch(d: &mut Client, id: &str, unit: &str) -> pb::Ticket {
+    d.dispatch_ticket(pb::DispatchTicketRequest {
+        request_id: rid(),
+        ticket_id: id.into(),
+        unit: unit.into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+    .into_inner()
+}
+
+pub async fn claim(c: &mut Client, id: &str) -> Result<pb::Ticket, Status> {
+    c.claim_ticket(pb::ClaimTicketRequest {
+        request_id: rid(),
+        ticket_id: id.into(),
+        ..Default::default()
+    })
+    .await
+    .map(|r| r.into_inner())
+}
+
+pub async fn arrive(c: &mut Client, id: &str) -> pb::Ticket {
+    c.record_arrival(pb::RecordArrivalRequest {
+        request_id: rid(),
+        ticket_id: id.into(),
+        location: point(HOME.0, HOME.1),
+        accuracy_m: 8.0,
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+    .into_inner()
+}
+
+pub fn resolution() -> Option<pb::Resolution> {
+    Some(pb::Resolution {
+        code: "AIR_VENTED".into(),
+        notes: "bled radiators".into(),
+        parts: vec![],
+        cause: pb::FaultParty::Utility as i32,
+        customer_acknowledged: true,
+    })
+}
+
+pub async fn complete(c: &mut Client, id: &str) -> pb::Ticket {
+    c.complete_repair(pb::CompleteRepairRequest {
+        request_id: rid(),
+        ticket_id: id.into(),
+        resolution: resolution(),
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+    .into_inner()
+}
+
+/// A ticket created and dispatched to `north`.
+pub async fn dispatched_ticket(app: &TestApp, category: &str) -> pb::Ticket {
+    let mut d = app.dispatcher().await;
+    let t = create(&mut d, category).await;
+    dispatch(&mut d, &t.id, "north").await
+}
+
+pub async fn events(app: &TestApp, id: &str) -> Vec<pb::TicketEvent> {
+    let mut d = app.dispatcher().await;
+    d.list_ticket_events(pb::ListTicketEventsRequest {
+        ticket_id: id.into(),
+        page_size: 500,
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+    .into_inner()
+    .events
+}
+
+pub async fn get(app: &TestApp, id: &str) -> pb::Ticket {
+    let mut d = app.dispatcher().await;
+    d.get_ticket(pb::GetTicketRequest {
+        ticket_id: id.into(),
+    })
+    .await
+    .unwrap()
+    .into_inner()
+}
+
+/// Assert a status: its code, ErrorInfo reason and, if given, the first field violation.
+pub fn assert_status(s: &Status, code: Code, reason: &str, field: Option<&str>) {
+    assert_eq!(s.code(), code, "status: {s:?}");
+    let d = s.get_error_details();
+    let info = d
+        .error_info()
+        .unwrap_or_else(|| panic!("no ErrorInfo in {s:?}"));
+    assert_eq!(info.reason, reason, "status: {s:?}");
+    if let Some(f) = field {
+        let br = d
+            .bad_request()
+            .unwrap_or_else(|| panic!("no BadRequest in {s:?}"));
+        assert!(
+            br.field_violations.iter().any(|v| v.field == f),
+            "no violation for {f} in {:?}",
+            br.field_violations
+        );
+    }
+}

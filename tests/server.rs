@@ -1,0 +1,160 @@
+//! Server hygiene: health and reflection for generic clients, graceful
+//! shutdown on SIGTERM, request limits.
+mod common;
+
+use common::*;
+use fieldops::grpc::pb;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio_stream::StreamExt;
+
+#[tokio::test]
+async fn health_reports_serving_without_a_token() {
+    let app = spawn_app().await;
+    let mut h = tonic_health::pb::health_client::HealthClient::new(app.channel().await);
+    for service in ["", "fieldops.v1.TicketService"] {
+        let r = h
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            r.status,
+            tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+        );
+    }
+}
+
+#[tokio::test]
+async fn reflection_v1_and_v1alpha_list_the_ticket_service() {
+    let app = spawn_app().await;
+    {
+        use tonic_reflection::pb::v1::{
+            ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+            server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+        };
+        let mut c = ServerReflectionClient::new(app.channel().await);
+        let req = ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        };
+        let mut stream = c
+            .server_reflection_info(tokio_stream::iter([req]))
+            .await
+            .unwrap()
+            .into_inner();
+        let resp = stream.next().await.unwrap().unwrap();
+        let Some(MessageResponse::ListServicesResponse(list)) = resp.message_response else {
+            panic!("unexpected reflection answer")
+        };
+        let names: Vec<_> = list.service.into_iter().map(|s| s.name).collect();
+        assert!(
+            names.contains(&"fieldops.v1.TicketService".to_string()),
+            "{names:?}"
+        );
+        assert!(
+            names.contains(&"grpc.health.v1.Health".to_string()),
+            "{names:?}"
+        );
+    }
+    {
+        use tonic_reflection::pb::v1alpha::{
+            ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+            server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+        };
+        let mut c = ServerReflectionClient::new(app.channel().await);
+        let req = ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::FileContainingSymbol(
+                "fieldops.v1.Ticket".into(),
+            )),
+        };
+        let mut stream = c
+            .server_reflection_info(tokio_stream::iter([req]))
+            .await
+            .unwrap()
+            .into_inner();
+        let resp = stream.next().await.unwrap().unwrap();
+        assert!(
+            matches!(resp.message_response, Some(MessageResponse::FileDescriptorResponse(ref f)) if !f.file_descriptor_proto.is_empty()),
+            "{resp:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn oversized_messages_are_refused_and_change_nothing() {
+    let app = spawn_app().await;
+    let mut d = app.dispatcher().await;
+    let mut req = create_req("BUILDING_NO_HEAT");
+    req.content = "x".repeat(5 << 20);
+    let before = d
+        .list_tickets(pb::ListTicketsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .tickets
+        .len();
+    let e = d.create_ticket(req).await.unwrap_err();
+    // tonic answers a message over the configured limit with OUT_OF_RANGE.
+    assert_eq!(e.code(), tonic::Code::OutOfRange, "{e:?}");
+    let after = d
+        .list_tickets(pb::ListTicketsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .tickets
+        .len();
+    assert_eq!(before, after);
+}
+
+#[tokio::test]
+async fn stop_returns_cleanly() {
+    let app = spawn_app().await;
+    let mut d = app.dispatcher().await;
+    create(&mut d, "BUILDING_NO_HEAT").await;
+    app.stop().await; // asserts run() returned Ok
+}
+
+/// SIGTERM: the process stops serving, finishes and exits with status 0.
+#[cfg(unix)]
+#[tokio::test]
+async fn sigterm_shuts_down_gracefully() {
+    let dir = std::env::temp_dir().join(format!("fieldops-term-{}", uuid::Uuid::new_v4().simple()));
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_fieldops"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("FIELDOPS_DATA_DIR", &dir)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next_line().await.unwrap().unwrap();
+    assert!(
+        first.starts_with("fieldops listening on 127.0.0.1:"),
+        "{first}"
+    );
+    // It tells a newcomer how to get a token.
+    let mut printed = String::new();
+    while let Some(l) = lines.next_line().await.unwrap() {
+        printed.push_str(&l);
+        if l.starts_with("Stop with") {
+            break;
+        }
+    }
+    assert!(printed.contains("token --role dispatcher"), "{printed}");
+    let pid = child.id().unwrap().to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = tokio::time::timeout(std::time::Duration::from_secs(20), child.wait())
+        .await
+        .expect("server exits after SIGTERM")
+        .unwrap();
+    assert!(exit.success(), "{exit:?}");
+    let _ = std::fs::remove_dir_all(dir);
+}
