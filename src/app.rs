@@ -3,9 +3,13 @@
 use crate::auth::Verifier;
 use crate::config::Config;
 use crate::grpc::auth::AuthInterceptor;
+use crate::grpc::inspections::InspectionApi;
+use crate::grpc::pb::inspection_service_server::InspectionServiceServer;
+use crate::grpc::pb::reading_service_server::ReadingServiceServer;
 use crate::grpc::pb::ticket_service_server::TicketServiceServer;
+use crate::grpc::readings::ReadingApi;
 use crate::grpc::tickets::TicketApi;
-use crate::service::TicketService;
+use crate::service::{InspectionService, MeterService, TicketService};
 use crate::storage::{self, Db, idempotency, units};
 use std::future::Future;
 use std::sync::Arc;
@@ -39,9 +43,22 @@ pub async fn run(
         &config.jwt_audience,
     )?);
     let tickets = TicketService::new(db.clone(), policy.clone(), config.clock.clone());
+    let inspections = InspectionService::new(
+        db.clone(),
+        policy.clone(),
+        config.timezone,
+        config.clock.clone(),
+    );
+    let meters = MeterService::new(db.clone(), policy.clone(), config.clock.clone());
 
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<TicketServiceServer<TicketApi>>().await;
+    health
+        .set_serving::<InspectionServiceServer<InspectionApi>>()
+        .await;
+    health
+        .set_serving::<ReadingServiceServer<ReadingApi>>()
+        .await;
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(crate::grpc::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -53,6 +70,12 @@ pub async fn run(
 
     let limit = config.max_message_bytes;
     let ticket_api = TicketServiceServer::new(TicketApi::new(tickets))
+        .max_decoding_message_size(limit)
+        .max_encoding_message_size(limit);
+    let inspection_api = InspectionServiceServer::new(InspectionApi::new(inspections))
+        .max_decoding_message_size(limit)
+        .max_encoding_message_size(limit);
+    let reading_api = ReadingServiceServer::new(ReadingApi::new(meters))
         .max_decoding_message_size(limit)
         .max_encoding_message_size(limit);
     let interceptor = AuthInterceptor::new(verifier);
@@ -80,7 +103,9 @@ pub async fn run(
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(InterceptedService::new(ticket_api, interceptor))
+        .add_service(InterceptedService::new(ticket_api, interceptor.clone()))
+        .add_service(InterceptedService::new(inspection_api, interceptor.clone()))
+        .add_service(InterceptedService::new(reading_api, interceptor))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
             let _ = stop.wait_for(|s| *s).await;
             health

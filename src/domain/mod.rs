@@ -4,7 +4,10 @@
 pub mod access;
 pub mod caller;
 pub mod geo;
+pub mod inspection;
+pub mod meter;
 pub mod policy;
+pub mod protocol;
 pub mod state;
 pub mod ticket;
 pub mod time;

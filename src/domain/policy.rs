@@ -2,6 +2,7 @@
 //! R-TKT-6, R-TKT-9). Two profiles are built in (`heating`, `water`); a utility
 //! can load its own file of the same shape (TOML or YAML). Every number the
 //! rules use lives here, and every deadline is computed here, in UTC.
+use crate::domain::protocol::TemperatureRules;
 use crate::error::{AppError, AppResult, reason};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -35,6 +36,9 @@ pub struct Policy {
     /// R-SLA-7.
     #[serde(default)]
     pub time: TimeTrust,
+    /// R-TMP-1..12: the temperature-measurement protocol's values.
+    #[serde(default)]
+    pub temperature: TemperatureRules,
     /// Category code -> its priority and deadlines.
     pub categories: BTreeMap<String, CategoryPolicy>,
 }
@@ -140,6 +144,20 @@ impl Policy {
         }
         if !(self.checkin_distance_m.is_finite() && self.checkin_distance_m >= 0.0) {
             return Err("checkin_distance_m must be >= 0".into());
+        }
+        let t = &self.temperature;
+        if t.window_start >= t.window_end {
+            return Err("temperature.window_start must be before window_end".into());
+        }
+        if t.settle < Duration::zero() || t.min_duration <= Duration::zero() {
+            return Err("temperature.settle must be >= 0 and min_duration positive".into());
+        }
+        if !(t.height_m > 0.0
+            && t.height_tolerance_m >= 0.0
+            && t.living_min_c.is_finite()
+            && t.other_min_c.is_finite())
+        {
+            return Err("temperature thresholds must be finite and heights positive".into());
         }
         for (code, c) in &self.categories {
             if c.priority.trim().is_empty() {

@@ -5,6 +5,7 @@
 //! persists the pair atomically.
 use crate::domain::access::{self, require_role};
 use crate::domain::geo::{self, GeoPoint};
+use crate::domain::inspection::Inspection;
 use crate::domain::policy::{CategoryPolicy, Deadlines, Policy};
 use crate::domain::state::Action;
 use crate::domain::time::EventTime;
@@ -27,10 +28,12 @@ pub enum SourceChannel {
     SupervisionHotline,
     Media,
     Government,
+    /// Raised by an inspection visit (an objection, R-TMP-7).
+    Inspection,
 }
 
 impl SourceChannel {
-    pub const ALL: [SourceChannel; 8] = [
+    pub const ALL: [SourceChannel; 9] = [
         SourceChannel::Hotline,
         SourceChannel::WalkIn,
         SourceChannel::Letter,
@@ -39,6 +42,7 @@ impl SourceChannel {
         SourceChannel::SupervisionHotline,
         SourceChannel::Media,
         SourceChannel::Government,
+        SourceChannel::Inspection,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -51,6 +55,7 @@ impl SourceChannel {
             SourceChannel::SupervisionHotline => "SUPERVISION_HOTLINE",
             SourceChannel::Media => "MEDIA",
             SourceChannel::Government => "GOVERNMENT",
+            SourceChannel::Inspection => "INSPECTION",
         }
     }
 
@@ -238,13 +243,9 @@ impl Ticket {
     pub fn create(ctx: &Ctx, id: Uuid, input: NewTicket) -> AppResult<Change> {
         let role = require_role(ctx.caller, &[Role::Dispatcher], "CreateTicket")?;
         let mut errors = Vec::new();
-        let cat = match ctx.policy.category(&input.category, "category") {
-            Ok(c) => Some(c),
-            Err(e) => {
-                errors.push(e);
-                None
-            }
-        };
+        if let Err(e) = ctx.policy.category(&input.category, "category") {
+            errors.push(e);
+        }
         if let Err(e) = required_text(&input.caller_phone, "caller_phone") {
             errors.push(e);
         }
@@ -268,7 +269,22 @@ impl Ticket {
         if let Some(e) = AppError::from_violations(errors) {
             return Err(e);
         }
-        let cat = cat.expect("checked above");
+        Ok(Self::build(ctx, id, role, input, received_at))
+    }
+
+    /// A fresh ticket from validated intake data, with its CREATED event.
+    fn build(
+        ctx: &Ctx,
+        id: Uuid,
+        role: Role,
+        input: NewTicket,
+        received_at: DateTime<Utc>,
+    ) -> Change {
+        let cat = ctx
+            .policy
+            .categories
+            .get(&input.category)
+            .expect("category validated by the caller");
         let deadlines = ctx.policy.intake_deadlines(cat, received_at);
         let state = if input.answered_on_call {
             TicketState::Closed
@@ -335,7 +351,83 @@ impl Ticket {
                 "source": ticket.source.as_str(),
             }),
         };
-        Ok(Change { ticket, event })
+        Change { ticket, event }
+    }
+
+    /// R-TMP-7: a resident's objection to a measurement creates a new
+    /// measurement ticket, raised by the inspector, linked to the visit.
+    pub fn remeasurement(
+        ctx: &Ctx,
+        id: Uuid,
+        visit: &Inspection,
+        objection: &str,
+        linked: Option<&Ticket>,
+    ) -> AppResult<Change> {
+        let role = require_role(ctx.caller, &[Role::Inspector], "FinishInspection")?;
+        let category = ctx.policy.temperature.remeasure_category.clone();
+        ctx.policy
+            .category(&category, "resident_outcome")
+            .map_err(|_| {
+                AppError::precondition(
+                    reason::UNKNOWN_CATEGORY,
+                    visit.subject(),
+                    format!("the policy has no re-measurement category {category:?}"),
+                )
+            })?;
+        let address = visit
+            .dwelling
+            .address
+            .clone()
+            .or_else(|| linked.map(|t| t.address.clone()))
+            .or_else(|| {
+                visit
+                    .dwelling
+                    .household_id
+                    .as_ref()
+                    .map(|h| format!("household {h}"))
+            })
+            .unwrap_or_default();
+        let input = NewTicket {
+            category,
+            source: SourceChannel::Inspection,
+            caller_name: linked
+                .map_or_else(|| visit.resident_name.clone(), |t| t.caller_name.clone()),
+            caller_phone: linked
+                .map_or_else(|| visit.resident_phone.clone(), |t| t.caller_phone.clone()),
+            address,
+            location: linked.and_then(|t| t.location),
+            content: format!(
+                "Re-measurement requested by the resident after visit {}: {objection}",
+                visit.id
+            ),
+            received_at: None,
+            subject_staff_id: None,
+            answered_on_call: false,
+        };
+        let mut change = Self::build(ctx, id, role, input, ctx.now);
+        change.event.details["inspection_id"] = json!(visit.id);
+        Ok(change)
+    }
+
+    /// R-TKT-12: a finished visit for this ticket goes on its audit trail.
+    pub fn note_inspection(&self, ctx: &Ctx, visit: &Inspection) -> AppResult<Change> {
+        let role = require_role(ctx.caller, &[Role::Inspector], "FinishInspection")?;
+        let details = json!({
+            "inspection_id": visit.id,
+            "verdict": visit.result.verdict,
+            "exemptions": visit.result.exemptions,
+            "resident_outcome": visit.sign_off.as_ref().map(|s| s.outcome),
+            "objection_ticket_id": visit.objection_ticket_id,
+        });
+        let next = self.clone();
+        Ok(self.changed(
+            next,
+            ctx,
+            "INSPECTION_FINISHED",
+            role,
+            EventTime::server(ctx.now),
+            details,
+        ))
     }
 
     fn category_policy<'p>(&self, policy: &'p Policy) -> AppResult<&'p CategoryPolicy> {

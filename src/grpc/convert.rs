@@ -148,6 +148,7 @@ pub fn source(v: i32) -> AppResult<SourceChannel> {
             P::SupervisionHotline => SourceChannel::SupervisionHotline,
             P::Media => SourceChannel::Media,
             P::Government => SourceChannel::Government,
+            P::Inspection => SourceChannel::Inspection,
         },
     )
 }
@@ -163,6 +164,7 @@ fn source_pb(s: SourceChannel) -> pb::SourceChannel {
         SourceChannel::SupervisionHotline => P::SupervisionHotline,
         SourceChannel::Media => P::Media,
         SourceChannel::Government => P::Government,
+        SourceChannel::Inspection => P::Inspection,
     }
 }
 

@@ -2,6 +2,8 @@
 //! encode the answer. Errors become `Status` in exactly one place (`status`).
 pub mod auth;
 pub mod convert;
+pub mod inspections;
+pub mod readings;
 pub mod status;
 pub mod tickets;
 

@@ -2,9 +2,13 @@
 //! asks the domain what the change is.
 pub mod clock;
 pub mod idempotency;
+pub mod inspections;
+pub mod meters;
 pub mod paging;
 pub mod tickets;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use idempotency::RequestMeta;
+pub use inspections::InspectionService;
+pub use meters::MeterService;
 pub use tickets::TicketService;

@@ -66,3 +66,34 @@ mod tests {
         assert_eq!(decode("tickets", "").unwrap(), None);
     }
 }
+
+/// Keyset tokens over (time in micros, id) for lists ordered newest first.
+pub fn encode_pair(kind: &str, at: i64, id: &str) -> String {
+    encode(kind, &format!("{at}/{id}"))
+}
+
+pub fn decode_pair(kind: &str, token: &str) -> AppResult<Option<(i64, String)>> {
+    let Some(key) = decode(kind, token)? else {
+        return Ok(None);
+    };
+    let bad = || {
+        AppError::invalid(
+            "page_token",
+            reason::INVALID_PAGE_TOKEN,
+            "page_token is not valid for this list",
+        )
+    };
+    let (at, id) = key.split_once('/').ok_or_else(bad)?;
+    Ok(Some((at.parse().map_err(|_| bad())?, id.to_string())))
+}
+
+/// Trim a fetched `limit + 1` rows to a page and make the next token.
+pub fn page<T>(mut items: Vec<T>, limit: u64, token_of: impl Fn(&T) -> String) -> (Vec<T>, String) {
+    if items.len() as u64 > limit {
+        items.truncate(limit as usize);
+        let next = items.last().map(&token_of).unwrap_or_default();
+        (items, next)
+    } else {
+        (items, String::new())
+    }
+}

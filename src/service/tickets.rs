@@ -32,7 +32,8 @@ pub struct Page<T> {
     pub next_page_token: String,
 }
 
-fn event_of(
+/// The stored audit event of a ticket change.
+pub fn event_of(
     change: &Change,
     caller: &Caller,
     meta: &RequestMeta,

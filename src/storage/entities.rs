@@ -124,3 +124,164 @@ pub mod idempotency_records {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod inspections {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "inspections")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub version: i64,
+        pub state: String,
+        pub household_id: Option<String>,
+        pub address: Option<String>,
+        pub dwelling_key: String,
+        pub ticket_id: Option<String>,
+        pub inspector: String,
+        pub unit: String,
+        pub facts: String,
+        pub resident_name: String,
+        pub resident_phone: String,
+        pub verdict: String,
+        pub result: String,
+        pub sign_off: Option<String>,
+        pub objection_ticket_id: Option<String>,
+        pub created_at: i64,
+        pub updated_at: i64,
+        pub finished_at: Option<i64>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod room_readings {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "room_readings")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub inspection_id: String,
+        pub room_name: String,
+        pub room_type: String,
+        pub measurement: String,
+        pub verdict: String,
+        pub result: String,
+        pub received_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod cold_households {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "cold_households")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub dwelling_key: String,
+        pub household_id: Option<String>,
+        pub address: Option<String>,
+        pub unit: String,
+        pub active: bool,
+        pub last_verdict: String,
+        pub last_inspection_id: String,
+        pub last_visit_at: i64,
+        pub first_non_compliant_at: i64,
+        pub updated_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod meter_readings {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "meter_readings")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub version: i64,
+        pub meter_id: String,
+        pub value: f64,
+        pub unit: String,
+        pub read_at: i64,
+        pub inspector: String,
+        pub rollback: bool,
+        pub received_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod meter_exchanges {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "meter_exchanges")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub meter_id: String,
+        pub old_serial: String,
+        pub new_serial: String,
+        pub old_final_value: f64,
+        pub new_initial_value: f64,
+        pub unit: String,
+        pub exchanged_at: i64,
+        pub reader_present: bool,
+        pub customer_present: bool,
+        pub flagged: bool,
+        pub inspector: String,
+        pub received_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod audit_events {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "audit_events")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub sequence: i64,
+        pub entity_type: String,
+        pub entity_id: String,
+        pub entity_version: i64,
+        pub kind: String,
+        pub actor_sub: String,
+        pub actor_role: String,
+        pub actor_unit: String,
+        pub device_id: Option<String>,
+        pub request_id: Option<String>,
+        pub received_at: i64,
+        pub details: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

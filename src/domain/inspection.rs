@@ -1,0 +1,190 @@
+//! An inspection visit (DOMAIN.md section 4): its facts, its readings and its
+//! verdict. The rules themselves are in `protocol`; this is the aggregate
+//! that applies them and decides what a visit may still accept.
+use crate::domain::protocol::{
+    ResidentOutcome, RoomMeasurement, RoomResult, RoomVerdict, TemperatureRules, VisitFacts,
+    VisitResult,
+};
+use crate::error::{AppError, AppResult};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+pub mod reason {
+    pub const INSPECTION_NOT_FOUND: &str = "INSPECTION_NOT_FOUND";
+    pub const INSPECTION_EXISTS: &str = "INSPECTION_EXISTS";
+    pub const INSPECTION_FINISHED: &str = "INSPECTION_FINISHED";
+    pub const NOT_INSPECTION_OWNER: &str = "NOT_INSPECTION_OWNER";
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum InspectionState {
+    InProgress,
+    Finished,
+}
+
+impl InspectionState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InspectionState::InProgress => "IN_PROGRESS",
+            InspectionState::Finished => "FINISHED",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<InspectionState> {
+        [InspectionState::InProgress, InspectionState::Finished]
+            .into_iter()
+            .find(|x| x.as_str() == s)
+    }
+}
+
+/// The home being measured.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dwelling {
+    pub household_id: Option<String>,
+    pub address: Option<String>,
+}
+
+impl Dwelling {
+    /// The key the cold-household archive groups visits by: the household id
+    /// when known, else the address with case and spacing normalised.
+    pub fn key(&self) -> String {
+        match (&self.household_id, &self.address) {
+            (Some(h), _) => format!("household:{}", h.trim()),
+            (None, Some(a)) => format!(
+                "address:{}",
+                a.split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+                    .to_lowercase()
+            ),
+            (None, None) => String::new(),
+        }
+    }
+}
+
+/// What the resident and inspector signed (R-TMP-7).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SignOff {
+    pub outcome: ResidentOutcome,
+    pub objection: String,
+    pub inspector_signature: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoomReading {
+    pub id: Uuid,
+    pub inspection_id: Uuid,
+    pub room_name: String,
+    pub measurement: RoomMeasurement,
+    pub result: RoomResult,
+    pub received_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Inspection {
+    pub id: Uuid,
+    pub version: i64,
+    pub state: InspectionState,
+    pub dwelling: Dwelling,
+    pub ticket_id: Option<Uuid>,
+    pub inspector: String,
+    pub unit: String,
+    pub facts: VisitFacts,
+    pub resident_name: String,
+    pub resident_phone: String,
+    /// Provisional while in progress, final once finished.
+    pub result: VisitResult,
+    pub sign_off: Option<SignOff>,
+    pub objection_ticket_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Filled when the readings are loaded with the visit.
+    #[serde(default)]
+    pub readings: Vec<RoomReading>,
+}
+
+impl Inspection {
+    pub fn subject(&self) -> String {
+        format!("inspections/{}", self.id)
+    }
+
+    /// A finished visit accepts nothing more.
+    pub fn ensure_open(&self) -> AppResult<()> {
+        if self.state == InspectionState::Finished {
+            return Err(AppError::precondition(
+                reason::INSPECTION_FINISHED,
+                self.subject(),
+                "the visit is signed off and accepts no more readings",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Only the inspector who runs the visit records in it.
+    pub fn ensure_owner(&self, sub: &str) -> AppResult<()> {
+        if self.inspector != sub {
+            return Err(AppError::denied(
+                reason::NOT_INSPECTION_OWNER,
+                "this visit is run by another inspector",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Judge one new reading against the visit's facts (R-TMP-1..6, 12).
+    pub fn judge_reading(
+        &self,
+        rules: &TemperatureRules,
+        tz: chrono_tz::Tz,
+        id: Uuid,
+        room_name: String,
+        m: RoomMeasurement,
+        now: DateTime<Utc>,
+    ) -> RoomReading {
+        let result = rules.judge_room(tz, &self.facts, &m);
+        RoomReading {
+            id,
+            inspection_id: self.id,
+            room_name,
+            measurement: m,
+            result,
+            received_at: now,
+        }
+    }
+
+    /// The visit after a reading was added: provisional verdict recomputed.
+    pub fn with_reading(
+        &self,
+        rules: &TemperatureRules,
+        verdicts: &[RoomVerdict],
+        now: DateTime<Utc>,
+    ) -> Inspection {
+        let mut next = self.clone();
+        next.version += 1;
+        next.updated_at = now;
+        next.result = rules.judge_visit(&self.facts, verdicts, None);
+        next
+    }
+
+    /// R-TMP-7, R-TMP-9: sign-off gives the final verdict.
+    pub fn finish(
+        &self,
+        rules: &TemperatureRules,
+        verdicts: &[RoomVerdict],
+        sign_off: SignOff,
+        now: DateTime<Utc>,
+    ) -> AppResult<Inspection> {
+        self.ensure_open()?;
+        let mut next = self.clone();
+        next.version += 1;
+        next.updated_at = now;
+        next.finished_at = Some(now);
+        next.state = InspectionState::Finished;
+        next.result = rules.judge_visit(&self.facts, verdicts, Some(sign_off.outcome));
+        next.sign_off = Some(sign_off);
+        Ok(next)
+    }
+}

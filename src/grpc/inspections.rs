@@ -1,0 +1,440 @@
+//! InspectionService handlers and their conversions.
+use super::auth::caller;
+use super::convert::{self as cv, meta};
+use super::pb::{self, inspection_service_server::InspectionService as Api};
+use crate::domain::inspection::{Dwelling, Inspection, InspectionState, RoomReading};
+use crate::domain::protocol::{
+    Exemption, ResidentOutcome, RoomMeasurement, RoomType, RoomVerdict, VisitFacts, VisitVerdict,
+};
+use crate::error::{AppError, AppResult, reason};
+use crate::service::InspectionService;
+use crate::service::inspections::{Finish, NewReading, StartVisit};
+use crate::storage::inspections::{ColdHousehold, InspectionFilter};
+use tonic::{Request, Response, Status};
+
+pub struct InspectionApi {
+    svc: InspectionService,
+}
+
+impl InspectionApi {
+    pub fn new(svc: InspectionService) -> InspectionApi {
+        InspectionApi { svc }
+    }
+}
+
+type Reply<T> = Result<Response<T>, Status>;
+
+fn text(v: &str) -> Option<String> {
+    let v = v.trim();
+    (!v.is_empty()).then(|| v.to_string())
+}
+
+fn optional_id(v: &str, field: &str) -> AppResult<Option<uuid::Uuid>> {
+    if v.trim().is_empty() {
+        Ok(None)
+    } else {
+        cv::id(v.trim(), field).map(Some)
+    }
+}
+
+fn required(v: &str, field: &str) -> AppResult<String> {
+    text(v).ok_or_else(|| AppError::missing(field))
+}
+
+fn finite_in(v: f64, lo: f64, hi: f64, field: &str) -> AppResult<f64> {
+    if v.is_finite() && (lo..=hi).contains(&v) {
+        Ok(v)
+    } else {
+        Err(AppError::invalid(
+            field,
+            reason::OUT_OF_RANGE,
+            format!("{field} must be a number within [{lo}, {hi}]"),
+        ))
+    }
+}
+
+fn room_type(v: i32) -> AppResult<RoomType> {
+    use pb::RoomType as P;
+    match P::try_from(v) {
+        Ok(P::Bedroom) => Ok(RoomType::Bedroom),
+        Ok(P::LivingRoom) => Ok(RoomType::LivingRoom),
+        Ok(P::Hall) => Ok(RoomType::Hall),
+        Ok(P::Kitchen) => Ok(RoomType::Kitchen),
+        Ok(P::Bathroom) => Ok(RoomType::Bathroom),
+        Ok(P::BalconyHeated) => Ok(RoomType::BalconyHeated),
+        Ok(P::Unspecified) => Err(AppError::missing("room_type")),
+        Err(_) => Err(AppError::invalid(
+            "room_type",
+            reason::INVALID_FIELD,
+            "unknown room type",
+        )),
+    }
+}
+
+fn room_type_pb(t: RoomType) -> pb::RoomType {
+    match t {
+        RoomType::Bedroom => pb::RoomType::Bedroom,
+        RoomType::LivingRoom => pb::RoomType::LivingRoom,
+        RoomType::Hall => pb::RoomType::Hall,
+        RoomType::Kitchen => pb::RoomType::Kitchen,
+        RoomType::Bathroom => pb::RoomType::Bathroom,
+        RoomType::BalconyHeated => pb::RoomType::BalconyHeated,
+    }
+}
+
+fn exemption(v: i32, field: &str) -> AppResult<Exemption> {
+    use pb::Exemption as P;
+    match P::try_from(v) {
+        Ok(P::StructureAltered) => Ok(Exemption::StructureAltered),
+        Ok(P::UnsuitableDecoration) => Ok(Exemption::UnsuitableDecoration),
+        Ok(P::SupplyCutOrDisaster) => Ok(Exemption::SupplyCutOrDisaster),
+        Ok(P::MaintenanceOrTrialRun) => Ok(Exemption::MaintenanceOrTrialRun),
+        Ok(P::ExtremeCold) => Err(AppError::invalid(
+            field,
+            reason::INVALID_FIELD,
+            "EXTREME_COLD is derived from outdoor_temp_c, not observed",
+        )),
+        _ => Err(AppError::invalid(
+            field,
+            reason::INVALID_FIELD,
+            "unknown exemption",
+        )),
+    }
+}
+
+fn exemption_pb(e: Exemption) -> i32 {
+    (match e {
+        Exemption::StructureAltered => pb::Exemption::StructureAltered,
+        Exemption::UnsuitableDecoration => pb::Exemption::UnsuitableDecoration,
+        Exemption::SupplyCutOrDisaster => pb::Exemption::SupplyCutOrDisaster,
+        Exemption::MaintenanceOrTrialRun => pb::Exemption::MaintenanceOrTrialRun,
+        Exemption::ExtremeCold => pb::Exemption::ExtremeCold,
+    }) as i32
+}
+
+fn visit_verdict_pb(v: VisitVerdict) -> i32 {
+    (match v {
+        VisitVerdict::Compliant => pb::VisitVerdict::Compliant,
+        VisitVerdict::NonCompliant => pb::VisitVerdict::NonCompliant,
+        VisitVerdict::Exempt => pb::VisitVerdict::Exempt,
+        VisitVerdict::DeemedCompliant => pb::VisitVerdict::DeemedCompliant,
+        VisitVerdict::Inconclusive => pb::VisitVerdict::Inconclusive,
+    }) as i32
+}
+
+fn outcome(v: i32) -> AppResult<ResidentOutcome> {
+    use pb::ResidentOutcome as P;
+    match P::try_from(v) {
+        Ok(P::Signed) => Ok(ResidentOutcome::Signed),
+        Ok(P::SignedWithObjection) => Ok(ResidentOutcome::SignedWithObjection),
+        Ok(P::Refused) => Ok(ResidentOutcome::Refused),
+        Ok(P::Unspecified) => Err(AppError::missing("resident_outcome")),
+        Err(_) => Err(AppError::invalid(
+            "resident_outcome",
+            reason::INVALID_FIELD,
+            "unknown outcome",
+        )),
+    }
+}
+
+fn outcome_pb(o: ResidentOutcome) -> i32 {
+    (match o {
+        ResidentOutcome::Signed => pb::ResidentOutcome::Signed,
+        ResidentOutcome::SignedWithObjection => pb::ResidentOutcome::SignedWithObjection,
+        ResidentOutcome::Refused => pb::ResidentOutcome::Refused,
+    }) as i32
+}
+
+fn dwelling_pb(d: &Dwelling) -> pb::Dwelling {
+    pb::Dwelling {
+        household_id: d.household_id.clone().unwrap_or_default(),
+        address: d.address.clone().unwrap_or_default(),
+    }
+}
+
+pub fn reading_pb(r: &RoomReading) -> pb::RoomReading {
+    let m = &r.measurement;
+    pb::RoomReading {
+        id: r.id.to_string(),
+        inspection_id: r.inspection_id.to_string(),
+        room_name: r.room_name.clone(),
+        room_type: room_type_pb(m.room_type) as i32,
+        open_to_balcony: m.open_to_balcony,
+        started_at: Some(cv::ts(m.started_at)),
+        ended_at: Some(cv::ts(m.ended_at)),
+        temperature_c: m.temperature_c,
+        height_m: m.height_m,
+        at_room_centre: m.at_room_centre,
+        verdict: (match r.result.verdict {
+            RoomVerdict::Compliant => pb::ReadingVerdict::Compliant,
+            RoomVerdict::NonCompliant => pb::ReadingVerdict::NonCompliant,
+            RoomVerdict::Invalid => pb::ReadingVerdict::Invalid,
+        }) as i32,
+        required_c: r.result.required_c,
+        violations: r
+            .result
+            .violations
+            .iter()
+            .map(|v| pb::ProtocolViolation {
+                rule: v.rule.clone(),
+                reason: v.reason.clone(),
+                message: v.message.clone(),
+            })
+            .collect(),
+        receive_time: Some(cv::ts(r.received_at)),
+    }
+}
+
+pub fn inspection_pb(i: &Inspection) -> pb::Inspection {
+    let sign = i.sign_off.as_ref();
+    pb::Inspection {
+        id: i.id.to_string(),
+        version: i.version,
+        state: (match i.state {
+            InspectionState::InProgress => pb::InspectionState::InProgress,
+            InspectionState::Finished => pb::InspectionState::Finished,
+        }) as i32,
+        dwelling: Some(dwelling_pb(&i.dwelling)),
+        ticket_id: i.ticket_id.map(|t| t.to_string()).unwrap_or_default(),
+        inspector: i.inspector.clone(),
+        unit: i.unit.clone(),
+        entered_at: Some(cv::ts(i.facts.entered_at)),
+        doors_windows_closed: i.facts.doors_windows_closed,
+        outdoor_temp_c: i.facts.outdoor_temp_c,
+        observed_exemptions: i
+            .facts
+            .observed_exemptions
+            .iter()
+            .map(|e| exemption_pb(*e))
+            .collect(),
+        thermometer_serial: i.facts.thermometer_serial.clone(),
+        calibration_due: i.facts.calibration_due.format("%Y-%m-%d").to_string(),
+        readings: i.readings.iter().map(reading_pb).collect(),
+        verdict: visit_verdict_pb(i.result.verdict),
+        exemptions: i
+            .result
+            .exemptions
+            .iter()
+            .map(|e| exemption_pb(*e))
+            .collect(),
+        verdict_explanation: i.result.explanation.clone(),
+        resident_outcome: sign.map(|s| outcome_pb(s.outcome)).unwrap_or_default(),
+        objection: sign.map(|s| s.objection.clone()).unwrap_or_default(),
+        inspector_signature: sign
+            .map(|s| s.inspector_signature.clone())
+            .unwrap_or_default(),
+        objection_ticket_id: i
+            .objection_ticket_id
+            .map(|t| t.to_string())
+            .unwrap_or_default(),
+        create_time: Some(cv::ts(i.created_at)),
+        update_time: Some(cv::ts(i.updated_at)),
+        finish_time: i.finished_at.map(cv::ts),
+        resident_name: i.resident_name.clone(),
+        resident_phone: i.resident_phone.clone(),
+    }
+}
+
+fn cold_pb((h, due): &(ColdHousehold, bool)) -> pb::ColdHousehold {
+    pb::ColdHousehold {
+        dwelling: Some(dwelling_pb(&h.dwelling)),
+        active: h.active,
+        last_verdict: visit_verdict_pb(h.last_verdict),
+        last_inspection_id: h.last_inspection_id.to_string(),
+        last_visit_time: Some(cv::ts(h.last_visit_at)),
+        first_non_compliant_time: Some(cv::ts(h.first_non_compliant_at)),
+        due_this_month: *due,
+    }
+}
+
+fn start_visit(m: &pb::StartInspectionRequest) -> AppResult<StartVisit> {
+    let d = m.dwelling.clone().unwrap_or_default();
+    let dwelling = Dwelling {
+        household_id: text(&d.household_id),
+        address: text(&d.address),
+    };
+    if dwelling.household_id.is_none() && dwelling.address.is_none() {
+        return Err(AppError::invalid(
+            "dwelling",
+            reason::MISSING_FIELD,
+            "a household id or an address is required",
+        ));
+    }
+    let calibration_due = chrono::NaiveDate::parse_from_str(
+        &required(&m.calibration_due, "calibration_due")?,
+        "%Y-%m-%d",
+    )
+    .map_err(|_| {
+        AppError::invalid(
+            "calibration_due",
+            reason::INVALID_FIELD,
+            "calibration_due must be a date YYYY-MM-DD",
+        )
+    })?;
+    let mut observed = Vec::new();
+    for (i, e) in m.observed_exemptions.iter().enumerate() {
+        let e = exemption(*e, &format!("observed_exemptions[{i}]"))?;
+        if !observed.contains(&e) {
+            observed.push(e);
+        }
+    }
+    Ok(StartVisit {
+        id: optional_id(&m.inspection_id, "inspection_id")?,
+        ticket_id: optional_id(&m.ticket_id, "ticket_id")?,
+        dwelling,
+        facts: VisitFacts {
+            entered_at: cv::required_time(m.entered_at.as_ref(), "entered_at")?,
+            doors_windows_closed: m.doors_windows_closed,
+            outdoor_temp_c: m
+                .outdoor_temp_c
+                .map(|t| finite_in(t, -60.0, 60.0, "outdoor_temp_c"))
+                .transpose()?,
+            observed_exemptions: observed,
+            thermometer_serial: required(&m.thermometer_serial, "thermometer_serial")?,
+            calibration_due,
+        },
+        resident_name: m.resident_name.trim().to_string(),
+        resident_phone: m.resident_phone.trim().to_string(),
+    })
+}
+
+fn new_reading(m: &pb::RecordRoomReadingRequest) -> AppResult<NewReading> {
+    let started_at = cv::required_time(m.started_at.as_ref(), "started_at")?;
+    let ended_at = cv::required_time(m.ended_at.as_ref(), "ended_at")?;
+    if ended_at < started_at {
+        return Err(AppError::invalid(
+            "ended_at",
+            reason::OUT_OF_RANGE,
+            "ended_at is before started_at",
+        ));
+    }
+    Ok(NewReading {
+        id: optional_id(&m.reading_id, "reading_id")?,
+        room_name: required(&m.room_name, "room_name")?,
+        measurement: RoomMeasurement {
+            room_type: room_type(m.room_type)?,
+            open_to_balcony: m.open_to_balcony,
+            started_at,
+            ended_at,
+            temperature_c: finite_in(m.temperature_c, -40.0, 60.0, "temperature_c")?,
+            height_m: finite_in(m.height_m, 0.0, 10.0, "height_m")?,
+            at_room_centre: m.at_room_centre,
+        },
+    })
+}
+
+fn finish(m: &pb::FinishInspectionRequest) -> AppResult<Finish> {
+    let outcome = outcome(m.resident_outcome)?;
+    let objection = m.objection.trim().to_string();
+    if outcome == ResidentOutcome::SignedWithObjection && objection.is_empty() {
+        return Err(AppError::invalid(
+            "objection",
+            reason::MISSING_FIELD,
+            "an objection needs its text",
+        ));
+    }
+    Ok(Finish {
+        inspector_signature: required(&m.inspector_signature, "inspector_signature")?,
+        outcome,
+        objection,
+    })
+}
+
+#[tonic::async_trait]
+impl Api for InspectionApi {
+    async fn start_inspection(
+        &self,
+        req: Request<pb::StartInspectionRequest>,
+    ) -> Reply<pb::Inspection> {
+        let who = caller(&req)?;
+        let m = req.into_inner();
+        let meta = meta("StartInspection", &m, &m.request_id, 0, &m.device_id)?;
+        let visit = self.svc.start(&who, meta, start_visit(&m)?).await?;
+        Ok(Response::new(inspection_pb(&visit)))
+    }
+
+    async fn record_room_reading(
+        &self,
+        req: Request<pb::RecordRoomReadingRequest>,
+    ) -> Reply<pb::RoomReading> {
+        let who = caller(&req)?;
+        let m = req.into_inner();
+        let meta = meta("RecordRoomReading", &m, &m.request_id, 0, &m.device_id)?;
+        let id = cv::id(&m.inspection_id, "inspection_id")?;
+        let r = self
+            .svc
+            .record_reading(&who, meta, id, new_reading(&m)?)
+            .await?;
+        Ok(Response::new(reading_pb(&r)))
+    }
+
+    async fn finish_inspection(
+        &self,
+        req: Request<pb::FinishInspectionRequest>,
+    ) -> Reply<pb::Inspection> {
+        let who = caller(&req)?;
+        let m = req.into_inner();
+        let meta = meta(
+            "FinishInspection",
+            &m,
+            &m.request_id,
+            m.expected_version,
+            &m.device_id,
+        )?;
+        let id = cv::id(&m.inspection_id, "inspection_id")?;
+        let visit = self.svc.finish(&who, meta, id, finish(&m)?).await?;
+        Ok(Response::new(inspection_pb(&visit)))
+    }
+
+    async fn get_inspection(
+        &self,
+        req: Request<pb::GetInspectionRequest>,
+    ) -> Reply<pb::Inspection> {
+        let who = caller(&req)?;
+        let id = cv::id(&req.get_ref().inspection_id, "inspection_id")?;
+        Ok(Response::new(inspection_pb(&self.svc.get(&who, id).await?)))
+    }
+
+    async fn list_inspections(
+        &self,
+        req: Request<pb::ListInspectionsRequest>,
+    ) -> Reply<pb::ListInspectionsResponse> {
+        let who = caller(&req)?;
+        let m = req.into_inner();
+        let filter = InspectionFilter {
+            ticket_id: optional_id(&m.ticket_id, "ticket_id")?,
+            household_id: text(&m.household_id),
+            inspector: text(&m.inspector),
+        };
+        let page = self
+            .svc
+            .list(&who, filter, m.page_size, &m.page_token)
+            .await?;
+        Ok(Response::new(pb::ListInspectionsResponse {
+            inspections: page.items.iter().map(inspection_pb).collect(),
+            next_page_token: page.next_page_token,
+        }))
+    }
+
+    async fn list_cold_households(
+        &self,
+        req: Request<pb::ListColdHouseholdsRequest>,
+    ) -> Reply<pb::ListColdHouseholdsResponse> {
+        let who = caller(&req)?;
+        let m = req.into_inner();
+        let page = self
+            .svc
+            .cold_households(
+                &who,
+                m.due_only,
+                m.include_resolved,
+                m.page_size,
+                &m.page_token,
+            )
+            .await?;
+        Ok(Response::new(pb::ListColdHouseholdsResponse {
+            households: page.items.iter().map(cold_pb).collect(),
+            next_page_token: page.next_page_token,
+        }))
+    }
+}

@@ -1,0 +1,509 @@
+//! Inspection use cases (DOMAIN.md section 4): start a visit, record
+//! readings, sign off; the cold-household archive. Each mutation is one
+//! transaction, idempotent by request id, audited.
+use crate::domain::access::require_role;
+use crate::domain::inspection::{
+    Dwelling, Inspection, InspectionState, RoomReading, SignOff, reason as ir,
+};
+use crate::domain::protocol::{ResidentOutcome, RoomMeasurement, VisitFacts};
+use crate::domain::ticket::{Ctx, Ticket};
+use crate::domain::{Caller, Policy, Role};
+use crate::error::{AppError, AppResult, reason};
+use crate::service::idempotency::{self, RequestMeta};
+use crate::service::{Clock, paging};
+use crate::storage::audit::{self, AuditEntry};
+use crate::storage::inspections::{self as store, ColdHousehold, InspectionFilter};
+use crate::storage::{Db, tickets};
+use chrono::{DateTime, Datelike, TimeZone, Utc};
+use sea_orm::DatabaseTransaction;
+use std::sync::Arc;
+use uuid::Uuid;
+
+const MAX_ATTEMPTS: usize = 8;
+const ENTITY: &str = "inspection";
+
+/// Roles that read every visit.
+const VISIT_READERS: &[Role] = &[Role::Dispatcher, Role::Supervisor, Role::Backoffice];
+
+#[derive(Clone)]
+pub struct InspectionService {
+    db: Db,
+    policy: Arc<Policy>,
+    tz: chrono_tz::Tz,
+    clock: Arc<dyn Clock>,
+}
+
+pub struct StartVisit {
+    pub id: Option<Uuid>,
+    pub dwelling: Dwelling,
+    pub ticket_id: Option<Uuid>,
+    pub facts: VisitFacts,
+    pub resident_name: String,
+    pub resident_phone: String,
+}
+
+pub struct NewReading {
+    pub id: Option<Uuid>,
+    pub room_name: String,
+    pub measurement: RoomMeasurement,
+}
+
+pub struct Finish {
+    pub inspector_signature: String,
+    pub outcome: ResidentOutcome,
+    pub objection: String,
+}
+
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_page_token: String,
+}
+
+fn lost_race() -> AppError {
+    AppError::aborted(
+        reason::CONCURRENT_MODIFICATION,
+        "the visit kept changing under this request; retry",
+    )
+}
+
+impl InspectionService {
+    pub fn new(
+        db: Db,
+        policy: Arc<Policy>,
+        tz: chrono_tz::Tz,
+        clock: Arc<dyn Clock>,
+    ) -> InspectionService {
+        InspectionService {
+            db,
+            policy,
+            tz,
+            clock,
+        }
+    }
+
+    /// Device times from a handheld may be late (offline) but not from a broken clock.
+    fn check_not_future(&self, t: DateTime<Utc>, field: &str, now: DateTime<Utc>) -> AppResult<()> {
+        if t > now + self.policy.time.max_future {
+            return Err(AppError::invalid(
+                field,
+                reason::OCCURRED_AT_IN_FUTURE,
+                format!("{field} is too far in the future"),
+            ));
+        }
+        Ok(())
+    }
+
+    pub async fn start(
+        &self,
+        caller: &Caller,
+        meta: RequestMeta,
+        input: StartVisit,
+    ) -> AppResult<Inspection> {
+        let role = require_role(caller, &[Role::Inspector], "StartInspection")?;
+        self.check_not_future(input.facts.entered_at, "entered_at", self.clock.now())?;
+        let (caller, policy, clock) = (caller.clone(), self.policy.clone(), self.clock.clone());
+        self.db
+            .write(move |tx| {
+                Box::pin(async move {
+                    let now = clock.now();
+                    if let Some(replay) = idempotency::begin(tx, &meta, &caller, "StartInspection", now).await? {
+                        return Ok(replay);
+                    }
+                    if let Some(t) = input.ticket_id
+                        && tickets::get(tx, t).await?.is_none()
+                    {
+                        return Err(AppError::invalid("ticket_id", reason::TICKET_NOT_FOUND, format!("ticket {t} not found")));
+                    }
+                    let id = input.id.unwrap_or_else(Uuid::now_v7);
+                    if store::get(tx, id).await?.is_some() {
+                        return Err(AppError::AlreadyExists {
+                            reason: ir::INSPECTION_EXISTS,
+                            message: format!("inspection {id} already exists"),
+                        });
+                    }
+                    let result = policy.temperature.judge_visit(&input.facts, &[], None);
+                    let visit = Inspection {
+                        id,
+                        version: 1,
+                        state: InspectionState::InProgress,
+                        dwelling: input.dwelling,
+                        ticket_id: input.ticket_id,
+                        inspector: caller.sub.clone(),
+                        unit: caller.unit.clone(),
+                        facts: input.facts,
+                        resident_name: input.resident_name,
+                        resident_phone: input.resident_phone,
+                        result,
+                        sign_off: None,
+                        objection_ticket_id: None,
+                        created_at: now,
+                        updated_at: now,
+                        finished_at: None,
+                        readings: Vec::new(),
+                    };
+                    store::insert(tx, &visit).await?;
+                    let details = serde_json::json!({ "ticket_id": visit.ticket_id, "dwelling": visit.dwelling.key() });
+                    Self::audit(tx, &visit, "STARTED", &caller, role, &meta, now, details).await?;
+                    idempotency::finish(tx, &meta, &visit).await?;
+                    Ok(visit)
+                })
+            })
+            .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn audit(
+        tx: &DatabaseTransaction,
+        visit: &Inspection,
+        kind: &'static str,
+        caller: &Caller,
+        role: Role,
+        meta: &RequestMeta,
+        now: DateTime<Utc>,
+        details: serde_json::Value,
+    ) -> AppResult<()> {
+        audit::append(
+            tx,
+            AuditEntry {
+                entity_type: ENTITY,
+                entity_id: visit.id.to_string(),
+                entity_version: visit.version,
+                kind,
+                caller,
+                role,
+                meta,
+                at: now,
+                details,
+            },
+        )
+        .await
+    }
+
+    /// The visit, or INVALID_ARGUMENT on `inspection_id` (a handheld must sync the start first).
+    async fn visit_for_update(tx: &DatabaseTransaction, id: Uuid) -> AppResult<Inspection> {
+        store::get(tx, id).await?.ok_or_else(|| {
+            AppError::invalid(
+                "inspection_id",
+                ir::INSPECTION_NOT_FOUND,
+                format!("inspection {id} not found"),
+            )
+        })
+    }
+
+    /// R-TMP-1..6, 12: judge and store a reading; a protocol breach is stored INVALID.
+    pub async fn record_reading(
+        &self,
+        caller: &Caller,
+        meta: RequestMeta,
+        inspection_id: Uuid,
+        input: NewReading,
+    ) -> AppResult<RoomReading> {
+        let role = require_role(caller, &[Role::Inspector], "RecordRoomReading")?;
+        let now = self.clock.now();
+        self.check_not_future(input.measurement.started_at, "started_at", now)?;
+        self.check_not_future(input.measurement.ended_at, "ended_at", now)?;
+        let (caller, policy, clock, tz) = (
+            caller.clone(),
+            self.policy.clone(),
+            self.clock.clone(),
+            self.tz,
+        );
+        self.db
+            .write(move |tx| {
+                Box::pin(async move {
+                    let now = clock.now();
+                    if let Some(replay) = idempotency::begin(tx, &meta, &caller, "RecordRoomReading", now).await? {
+                        return Ok(replay);
+                    }
+                    let reading_id = input.id.unwrap_or_else(Uuid::now_v7);
+                    if store::reading_exists(tx, reading_id).await? {
+                        return Err(AppError::AlreadyExists {
+                            reason: ir::INSPECTION_EXISTS,
+                            message: format!("reading {reading_id} already exists"),
+                        });
+                    }
+                    let rules = &policy.temperature;
+                    for _ in 0..MAX_ATTEMPTS {
+                        let visit = Self::visit_for_update(tx, inspection_id).await?;
+                        visit.ensure_owner(&caller.sub)?;
+                        visit.ensure_open()?;
+                        let reading = visit.judge_reading(rules, tz, reading_id, input.room_name.clone(), input.measurement.clone(), now);
+                        let mut verdicts = store::verdicts(&store::readings(tx, visit.id).await?);
+                        verdicts.push(reading.result.verdict);
+                        let next = visit.with_reading(rules, &verdicts, now);
+                        if store::update_if_version(tx, &next, visit.version).await? {
+                            store::insert_reading(tx, &reading).await?;
+                            let details = serde_json::json!({
+                                "reading_id": reading.id,
+                                "room_name": reading.room_name,
+                                "verdict": reading.result.verdict,
+                                "violations": reading.result.violations.iter().map(|v| v.rule.clone()).collect::<Vec<_>>(),
+                            });
+                            Self::audit(tx, &next, "READING_RECORDED", &caller, role, &meta, now, details).await?;
+                            idempotency::finish(tx, &meta, &reading).await?;
+                            return Ok(reading);
+                        }
+                    }
+                    Err(lost_race())
+                })
+            })
+            .await
+    }
+
+    /// R-TMP-7, R-TMP-9, R-TMP-10: sign-off, final verdict, objection ticket,
+    /// the ticket's audit trail and the cold-household archive, atomically.
+    pub async fn finish(
+        &self,
+        caller: &Caller,
+        meta: RequestMeta,
+        inspection_id: Uuid,
+        input: Finish,
+    ) -> AppResult<Inspection> {
+        let role = require_role(caller, &[Role::Inspector], "FinishInspection")?;
+        let (caller, policy, clock) = (caller.clone(), self.policy.clone(), self.clock.clone());
+        self.db
+            .write(move |tx| {
+                Box::pin(async move {
+                    let now = clock.now();
+                    if let Some(replay) =
+                        idempotency::begin(tx, &meta, &caller, "FinishInspection", now).await?
+                    {
+                        return Ok(replay);
+                    }
+                    let ctx = Ctx {
+                        policy: &policy,
+                        caller: &caller,
+                        now,
+                    };
+                    for _ in 0..MAX_ATTEMPTS {
+                        let visit = Self::visit_for_update(tx, inspection_id).await?;
+                        visit.ensure_owner(&caller.sub)?;
+                        if meta.expected_version != 0 && visit.version != meta.expected_version {
+                            return Err(AppError::aborted(
+                                reason::VERSION_MISMATCH,
+                                format!(
+                                    "expected version {} but the visit is at version {}",
+                                    meta.expected_version, visit.version
+                                ),
+                            ));
+                        }
+                        let readings = store::readings(tx, visit.id).await?;
+                        let sign_off = SignOff {
+                            outcome: input.outcome,
+                            objection: input.objection.clone(),
+                            inspector_signature: input.inspector_signature.clone(),
+                        };
+                        let mut next = visit.finish(
+                            &policy.temperature,
+                            &store::verdicts(&readings),
+                            sign_off,
+                            now,
+                        )?;
+                        let linked = match visit.ticket_id {
+                            Some(t) => tickets::get(tx, t).await?,
+                            None => None,
+                        };
+                        let objection_ticket = match input.outcome {
+                            ResidentOutcome::SignedWithObjection => {
+                                let change = Ticket::remeasurement(
+                                    &ctx,
+                                    Uuid::now_v7(),
+                                    &next,
+                                    &input.objection,
+                                    linked.as_ref(),
+                                )?;
+                                next.objection_ticket_id = Some(change.ticket.id);
+                                Some(change)
+                            }
+                            _ => None,
+                        };
+                        if !store::update_if_version(tx, &next, visit.version).await? {
+                            continue;
+                        }
+                        if let Some(change) = &objection_ticket {
+                            tickets::insert(tx, &change.ticket).await?;
+                            tickets::insert_event(
+                                tx,
+                                &crate::service::tickets::event_of(change, &caller, &meta, now),
+                            )
+                            .await?;
+                        }
+                        if let Some(ticket) = linked {
+                            Self::note_on_ticket(tx, &ctx, ticket, &next, &meta).await?;
+                        }
+                        store::record_cold_household(tx, &next, now).await?;
+                        let details = serde_json::json!({
+                            "verdict": next.result.verdict,
+                            "exemptions": next.result.exemptions,
+                            "resident_outcome": input.outcome,
+                            "objection_ticket_id": next.objection_ticket_id,
+                        });
+                        Self::audit(tx, &next, "FINISHED", &caller, role, &meta, now, details)
+                            .await?;
+                        next.readings = readings;
+                        idempotency::finish(tx, &meta, &next).await?;
+                        return Ok(next);
+                    }
+                    Err(lost_race())
+                })
+            })
+            .await
+    }
+
+    /// R-TKT-12: the visit's outcome on its ticket's audit trail.
+    async fn note_on_ticket(
+        tx: &DatabaseTransaction,
+        ctx: &Ctx<'_>,
+        mut ticket: Ticket,
+        visit: &Inspection,
+        meta: &RequestMeta,
+    ) -> AppResult<()> {
+        for _ in 0..MAX_ATTEMPTS {
+            let change = ticket.note_inspection(ctx, visit)?;
+            if tickets::update_if_version(tx, &change.ticket, ticket.version).await? {
+                let event = crate::service::tickets::event_of(&change, ctx.caller, meta, ctx.now);
+                return tickets::insert_event(tx, &event).await;
+            }
+            ticket = tickets::get(tx, ticket.id).await?.ok_or_else(|| {
+                AppError::internal(anyhow::anyhow!("ticket {} vanished", ticket.id))
+            })?;
+        }
+        Err(lost_race())
+    }
+
+    /// Who may read a visit: dispatch, supervisors and the back office; the
+    /// inspector who ran it; a crew member holding the visit's ticket.
+    async fn check_read(&self, caller: &Caller, visit: &Inspection) -> AppResult<()> {
+        if caller.acting_as(VISIT_READERS).is_some()
+            || (caller.has(Role::Inspector) && visit.inspector == caller.sub)
+        {
+            return Ok(());
+        }
+        if caller.has(Role::Crew)
+            && let Some(t) = visit.ticket_id
+            && let Some(ticket) = tickets::get(self.db.reader(), t).await?
+            && ticket.assignee.as_deref() == Some(caller.sub.as_str())
+        {
+            return Ok(());
+        }
+        Err(AppError::denied(
+            reason::ROLE_NOT_ALLOWED,
+            "you may not read this visit",
+        ))
+    }
+
+    pub async fn get(&self, caller: &Caller, id: Uuid) -> AppResult<Inspection> {
+        let visit = store::get_full(self.db.reader(), id)
+            .await?
+            .ok_or_else(|| {
+                AppError::not_found(
+                    ir::INSPECTION_NOT_FOUND,
+                    format!("inspection {id} not found"),
+                )
+            })?;
+        self.check_read(caller, &visit).await?;
+        Ok(visit)
+    }
+
+    pub async fn list(
+        &self,
+        caller: &Caller,
+        mut filter: InspectionFilter,
+        page_size: i32,
+        page_token: &str,
+    ) -> AppResult<Page<Inspection>> {
+        let limit = paging::page_size(page_size)?;
+        let before = paging::decode_pair("inspections", page_token)?;
+        if caller.acting_as(VISIT_READERS).is_none() {
+            if caller.has(Role::Inspector) {
+                if filter.inspector.as_deref().is_some_and(|i| i != caller.sub) {
+                    return Err(AppError::denied(
+                        reason::ROLE_NOT_ALLOWED,
+                        "inspectors list their own visits",
+                    ));
+                }
+                filter.inspector = Some(caller.sub.clone());
+            } else if caller.has(Role::Crew) {
+                let holds = match filter.ticket_id {
+                    Some(t) => tickets::get(self.db.reader(), t)
+                        .await?
+                        .is_some_and(|t| t.assignee.as_deref() == Some(caller.sub.as_str())),
+                    None => false,
+                };
+                if !holds {
+                    return Err(AppError::denied(
+                        reason::ROLE_NOT_ALLOWED,
+                        "crew list the visits of a ticket they hold",
+                    ));
+                }
+            } else {
+                return Err(AppError::denied(
+                    reason::ROLE_NOT_ALLOWED,
+                    "ListInspections is not open to your roles",
+                ));
+            }
+        }
+        let items = store::list(self.db.reader(), &filter, before, limit + 1).await?;
+        let (items, next_page_token) = paging::page(items, limit, |i| {
+            paging::encode_pair(
+                "inspections",
+                crate::storage::to_micros(i.created_at),
+                &i.id.to_string(),
+            )
+        });
+        Ok(Page {
+            items,
+            next_page_token,
+        })
+    }
+
+    /// Start of the current calendar month in the policy time zone, in UTC.
+    fn month_start(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        let local = now.with_timezone(&self.tz);
+        self.tz
+            .with_ymd_and_hms(local.year(), local.month(), 1, 0, 0, 0)
+            .earliest()
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or(now)
+    }
+
+    /// R-TMP-10: the archive, with "due this month" (active and not yet visited this month).
+    pub async fn cold_households(
+        &self,
+        caller: &Caller,
+        due_only: bool,
+        include_resolved: bool,
+        page_size: i32,
+        page_token: &str,
+    ) -> AppResult<Page<(ColdHousehold, bool)>> {
+        require_role(
+            caller,
+            &[Role::Supervisor, Role::Dispatcher, Role::Backoffice],
+            "ListColdHouseholds",
+        )?;
+        let limit = paging::page_size(page_size)?;
+        let after = paging::decode("cold", page_token)?;
+        let month_start = self.month_start(self.clock.now());
+        let rows = store::cold_households(
+            self.db.reader(),
+            include_resolved,
+            due_only.then_some(month_start),
+            after.as_deref(),
+            limit + 1,
+        )
+        .await?;
+        let (rows, next_page_token) =
+            paging::page(rows, limit, |h| paging::encode("cold", &h.dwelling.key()));
+        let items = rows
+            .into_iter()
+            .map(|h| {
+                let due = h.active && h.last_visit_at < month_start;
+                (h, due)
+            })
+            .collect();
+        Ok(Page {
+            items,
+            next_page_token,
+        })
+    }
+}

@@ -1,0 +1,252 @@
+//! Meter readings and exchanges (R-MTR-1, R-MTR-2). After every change the
+//! meter's rollback flags are recomputed over its whole history, so readings
+//! and exchanges that arrive out of order end up flagged correctly.
+use crate::domain::access::require_role;
+use crate::domain::meter::{self, MeterExchange, MeterReading, MeterUnit};
+use crate::domain::{Caller, Policy, Role};
+use crate::error::{AppError, AppResult, reason};
+use crate::service::idempotency::{self, RequestMeta};
+use crate::service::{Clock, paging};
+use crate::storage::audit::{self, AuditEntry};
+use crate::storage::{Db, meters as store};
+use chrono::{DateTime, Utc};
+use sea_orm::DatabaseTransaction;
+use std::sync::Arc;
+use uuid::Uuid;
+
+pub const READING_EXISTS: &str = "READING_EXISTS";
+
+#[derive(Clone)]
+pub struct MeterService {
+    db: Db,
+    policy: Arc<Policy>,
+    clock: Arc<dyn Clock>,
+}
+
+pub struct NewMeterReading {
+    pub id: Option<Uuid>,
+    pub meter_id: String,
+    pub value: f64,
+    pub unit: MeterUnit,
+    pub read_at: DateTime<Utc>,
+}
+
+pub struct NewExchange {
+    pub meter_id: String,
+    pub old_serial: String,
+    pub new_serial: String,
+    pub old_final_value: f64,
+    pub new_initial_value: f64,
+    pub unit: MeterUnit,
+    pub exchanged_at: DateTime<Utc>,
+    pub reader_present: bool,
+    pub customer_present: bool,
+}
+
+impl MeterService {
+    pub fn new(db: Db, policy: Arc<Policy>, clock: Arc<dyn Clock>) -> MeterService {
+        MeterService { db, policy, clock }
+    }
+
+    fn check_not_future(&self, t: DateTime<Utc>, field: &str) -> AppResult<()> {
+        if t > self.clock.now() + self.policy.time.max_future {
+            return Err(AppError::invalid(
+                field,
+                reason::OCCURRED_AT_IN_FUTURE,
+                format!("{field} is too far in the future"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Recompute R-MTR-1 flags of one meter; audit each flag that changes.
+    async fn refresh_flags(
+        tx: &DatabaseTransaction,
+        meter_id: &str,
+        caller: &Caller,
+        meta: &RequestMeta,
+        now: DateTime<Utc>,
+    ) -> AppResult<()> {
+        let readings = store::readings_of(tx, meter_id).await?;
+        let exchanges = store::exchange_times_of(tx, meter_id).await?;
+        let points: Vec<_> = readings
+            .iter()
+            .map(|r| (r.id, r.read_at, r.value))
+            .collect();
+        let flags = meter::rollback_flags(&points, &exchanges);
+        for r in readings {
+            let flag = flags.get(&r.id).copied().unwrap_or(false);
+            if flag != r.rollback {
+                store::set_rollback(tx, r.id, flag).await?;
+                let kind = if flag {
+                    "ROLLBACK_FLAGGED"
+                } else {
+                    "ROLLBACK_CLEARED"
+                };
+                Self::audit(
+                    tx,
+                    "meter_reading",
+                    r.id.to_string(),
+                    r.version + 1,
+                    kind,
+                    caller,
+                    meta,
+                    now,
+                    serde_json::json!({ "meter_id": meter_id }),
+                )
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn audit(
+        tx: &DatabaseTransaction,
+        entity_type: &'static str,
+        entity_id: String,
+        entity_version: i64,
+        kind: &'static str,
+        caller: &Caller,
+        meta: &RequestMeta,
+        now: DateTime<Utc>,
+        details: serde_json::Value,
+    ) -> AppResult<()> {
+        audit::append(
+            tx,
+            AuditEntry {
+                entity_type,
+                entity_id,
+                entity_version,
+                kind,
+                caller,
+                role: Role::Inspector,
+                meta,
+                at: now,
+                details,
+            },
+        )
+        .await
+    }
+
+    /// R-MTR-1.
+    pub async fn record_reading(
+        &self,
+        caller: &Caller,
+        meta: RequestMeta,
+        input: NewMeterReading,
+    ) -> AppResult<MeterReading> {
+        require_role(caller, &[Role::Inspector], "RecordMeterReading")?;
+        self.check_not_future(input.read_at, "read_time")?;
+        let (caller, clock) = (caller.clone(), self.clock.clone());
+        self.db
+            .write(move |tx| {
+                Box::pin(async move {
+                    let now = clock.now();
+                    if let Some(replay) = idempotency::begin(tx, &meta, &caller, "RecordMeterReading", now).await? {
+                        return Ok(replay);
+                    }
+                    let id = input.id.unwrap_or_else(Uuid::now_v7);
+                    if store::get_reading(tx, id).await?.is_some() {
+                        return Err(AppError::AlreadyExists {
+                            reason: READING_EXISTS,
+                            message: format!("reading {id} already exists"),
+                        });
+                    }
+                    let reading = MeterReading {
+                        id,
+                        version: 1,
+                        meter_id: input.meter_id,
+                        value: input.value,
+                        unit: input.unit,
+                        read_at: input.read_at,
+                        inspector: caller.sub.clone(),
+                        rollback: false,
+                        received_at: now,
+                    };
+                    store::insert_reading(tx, &reading).await?;
+                    let details = serde_json::json!({ "meter_id": reading.meter_id, "value": reading.value, "read_at": reading.read_at });
+                    Self::audit(tx, "meter_reading", id.to_string(), 1, "RECORDED", &caller, &meta, now, details).await?;
+                    Self::refresh_flags(tx, &reading.meter_id, &caller, &meta, now).await?;
+                    let stored = store::get_reading(tx, id)
+                        .await?
+                        .ok_or_else(|| AppError::internal(anyhow::anyhow!("reading {id} vanished")))?;
+                    idempotency::finish(tx, &meta, &stored).await?;
+                    Ok(stored)
+                })
+            })
+            .await
+    }
+
+    /// R-MTR-2.
+    pub async fn record_exchange(
+        &self,
+        caller: &Caller,
+        meta: RequestMeta,
+        input: NewExchange,
+    ) -> AppResult<MeterExchange> {
+        require_role(caller, &[Role::Inspector], "RecordMeterExchange")?;
+        self.check_not_future(input.exchanged_at, "exchange_time")?;
+        let (caller, clock) = (caller.clone(), self.clock.clone());
+        self.db
+            .write(move |tx| {
+                Box::pin(async move {
+                    let now = clock.now();
+                    if let Some(replay) = idempotency::begin(tx, &meta, &caller, "RecordMeterExchange", now).await? {
+                        return Ok(replay);
+                    }
+                    let x = MeterExchange {
+                        id: Uuid::now_v7(),
+                        flagged: meter::exchange_flagged(input.reader_present, input.customer_present),
+                        meter_id: input.meter_id,
+                        old_serial: input.old_serial,
+                        new_serial: input.new_serial,
+                        old_final_value: input.old_final_value,
+                        new_initial_value: input.new_initial_value,
+                        unit: input.unit,
+                        exchanged_at: input.exchanged_at,
+                        reader_present: input.reader_present,
+                        customer_present: input.customer_present,
+                        inspector: caller.sub.clone(),
+                        received_at: now,
+                    };
+                    store::insert_exchange(tx, &x).await?;
+                    let details = serde_json::json!({ "meter_id": x.meter_id, "flagged": x.flagged, "exchanged_at": x.exchanged_at });
+                    Self::audit(tx, "meter_exchange", x.id.to_string(), 1, "RECORDED", &caller, &meta, now, details).await?;
+                    Self::refresh_flags(tx, &x.meter_id, &caller, &meta, now).await?;
+                    idempotency::finish(tx, &meta, &x).await?;
+                    Ok(x)
+                })
+            })
+            .await
+    }
+
+    pub async fn list(
+        &self,
+        caller: &Caller,
+        meter_id: &str,
+        page_size: i32,
+        page_token: &str,
+    ) -> AppResult<(Vec<MeterReading>, String)> {
+        require_role(
+            caller,
+            &[
+                Role::Inspector,
+                Role::Dispatcher,
+                Role::Supervisor,
+                Role::Backoffice,
+            ],
+            "ListMeterReadings",
+        )?;
+        let limit = paging::page_size(page_size)?;
+        let before = paging::decode_pair("meter", page_token)?;
+        let items = store::list(self.db.reader(), meter_id, before, limit + 1).await?;
+        Ok(paging::page(items, limit, |r| {
+            paging::encode_pair(
+                "meter",
+                crate::storage::to_micros(r.read_at),
+                &r.id.to_string(),
+            )
+        }))
+    }
+}
