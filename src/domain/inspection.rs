@@ -13,6 +13,7 @@ use uuid::Uuid;
 pub mod reason {
     pub const INSPECTION_NOT_FOUND: &str = "INSPECTION_NOT_FOUND";
     pub const INSPECTION_EXISTS: &str = "INSPECTION_EXISTS";
+    pub const READING_EXISTS: &str = "READING_EXISTS";
     pub const INSPECTION_FINISHED: &str = "INSPECTION_FINISHED";
     pub const NOT_INSPECTION_OWNER: &str = "NOT_INSPECTION_OWNER";
 }

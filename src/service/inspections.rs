@@ -218,7 +218,7 @@ impl InspectionService {
                     let reading_id = input.id.unwrap_or_else(Uuid::now_v7);
                     if store::reading_exists(tx, reading_id).await? {
                         return Err(AppError::AlreadyExists {
-                            reason: ir::INSPECTION_EXISTS,
+                            reason: ir::READING_EXISTS,
                             message: format!("reading {reading_id} already exists"),
                         });
                     }

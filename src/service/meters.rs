@@ -14,7 +14,7 @@ use sea_orm::DatabaseTransaction;
 use std::sync::Arc;
 use uuid::Uuid;
 
-pub const READING_EXISTS: &str = "READING_EXISTS";
+use crate::domain::inspection::reason::READING_EXISTS;
 
 #[derive(Clone)]
 pub struct MeterService {
@@ -59,21 +59,30 @@ impl MeterService {
         Ok(())
     }
 
-    /// Recompute R-MTR-1 flags of one meter; audit each flag that changes.
+    /// Recompute R-MTR-1 flags of one meter, including `pending` (a reading
+    /// about to be inserted, whose flag is set in place); audit each stored
+    /// flag that changes.
     async fn refresh_flags(
         tx: &DatabaseTransaction,
         meter_id: &str,
+        mut pending: Option<&mut MeterReading>,
         caller: &Caller,
         meta: &RequestMeta,
         now: DateTime<Utc>,
     ) -> AppResult<()> {
         let readings = store::readings_of(tx, meter_id).await?;
         let exchanges = store::exchange_times_of(tx, meter_id).await?;
-        let points: Vec<_> = readings
+        let mut points: Vec<_> = readings
             .iter()
             .map(|r| (r.id, r.read_at, r.value))
             .collect();
+        if let Some(p) = pending.as_deref() {
+            points.push((p.id, p.read_at, p.value));
+        }
         let flags = meter::rollback_flags(&points, &exchanges);
+        if let Some(p) = pending.as_deref_mut() {
+            p.rollback = flags.get(&p.id).copied().unwrap_or(false);
+        }
         for r in readings {
             let flag = flags.get(&r.id).copied().unwrap_or(false);
             if flag != r.rollback {
@@ -83,6 +92,7 @@ impl MeterService {
                 } else {
                     "ROLLBACK_CLEARED"
                 };
+                let details = serde_json::json!({ "meter_id": meter_id });
                 Self::audit(
                     tx,
                     "meter_reading",
@@ -92,7 +102,7 @@ impl MeterService {
                     caller,
                     meta,
                     now,
-                    serde_json::json!({ "meter_id": meter_id }),
+                    details,
                 )
                 .await?;
             }
@@ -143,9 +153,12 @@ impl MeterService {
             .write(move |tx| {
                 Box::pin(async move {
                     let now = clock.now();
-                    if let Some(replay) = idempotency::begin(tx, &meta, &caller, "RecordMeterReading", now).await? {
+                    if let Some(replay) =
+                        idempotency::begin(tx, &meta, &caller, "RecordMeterReading", now).await?
+                    {
                         return Ok(replay);
                     }
+                    store::lock_meter(tx, &input.meter_id).await?;
                     let id = input.id.unwrap_or_else(Uuid::now_v7);
                     if store::get_reading(tx, id).await?.is_some() {
                         return Err(AppError::AlreadyExists {
@@ -153,7 +166,7 @@ impl MeterService {
                             message: format!("reading {id} already exists"),
                         });
                     }
-                    let reading = MeterReading {
+                    let mut reading = MeterReading {
                         id,
                         version: 1,
                         meter_id: input.meter_id,
@@ -164,15 +177,30 @@ impl MeterService {
                         rollback: false,
                         received_at: now,
                     };
+                    let meter_id = reading.meter_id.clone();
+                    Self::refresh_flags(tx, &meter_id, Some(&mut reading), &caller, &meta, now)
+                        .await?;
                     store::insert_reading(tx, &reading).await?;
-                    let details = serde_json::json!({ "meter_id": reading.meter_id, "value": reading.value, "read_at": reading.read_at });
-                    Self::audit(tx, "meter_reading", id.to_string(), 1, "RECORDED", &caller, &meta, now, details).await?;
-                    Self::refresh_flags(tx, &reading.meter_id, &caller, &meta, now).await?;
-                    let stored = store::get_reading(tx, id)
-                        .await?
-                        .ok_or_else(|| AppError::internal(anyhow::anyhow!("reading {id} vanished")))?;
-                    idempotency::finish(tx, &meta, &stored).await?;
-                    Ok(stored)
+                    let details = serde_json::json!({
+                        "meter_id": reading.meter_id,
+                        "value": reading.value,
+                        "read_at": reading.read_at,
+                        "rollback": reading.rollback,
+                    });
+                    Self::audit(
+                        tx,
+                        "meter_reading",
+                        id.to_string(),
+                        1,
+                        "RECORDED",
+                        &caller,
+                        &meta,
+                        now,
+                        details,
+                    )
+                    .await?;
+                    idempotency::finish(tx, &meta, &reading).await?;
+                    Ok(reading)
                 })
             })
             .await
@@ -195,6 +223,7 @@ impl MeterService {
                     if let Some(replay) = idempotency::begin(tx, &meta, &caller, "RecordMeterExchange", now).await? {
                         return Ok(replay);
                     }
+                    store::lock_meter(tx, &input.meter_id).await?;
                     let x = MeterExchange {
                         id: Uuid::now_v7(),
                         flagged: meter::exchange_flagged(input.reader_present, input.customer_present),
@@ -213,7 +242,7 @@ impl MeterService {
                     store::insert_exchange(tx, &x).await?;
                     let details = serde_json::json!({ "meter_id": x.meter_id, "flagged": x.flagged, "exchanged_at": x.exchanged_at });
                     Self::audit(tx, "meter_exchange", x.id.to_string(), 1, "RECORDED", &caller, &meta, now, details).await?;
-                    Self::refresh_flags(tx, &x.meter_id, &caller, &meta, now).await?;
+                    Self::refresh_flags(tx, &x.meter_id, None, &caller, &meta, now).await?;
                     idempotency::finish(tx, &meta, &x).await?;
                     Ok(x)
                 })

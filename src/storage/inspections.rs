@@ -84,11 +84,28 @@ fn from_model(m: inspections::Model) -> AppResult<Inspection> {
     })
 }
 
+/// A concurrent insert of the same client-chosen id lost: ALREADY_EXISTS, not INTERNAL.
+fn duplicate_or(e: sea_orm::DbErr, what: &'static str) -> AppError {
+    use crate::domain::inspection::reason::{INSPECTION_EXISTS, READING_EXISTS};
+    if super::is_unique_violation(&e) {
+        AppError::AlreadyExists {
+            reason: if what == "reading" {
+                READING_EXISTS
+            } else {
+                INSPECTION_EXISTS
+            },
+            message: format!("{what} already exists"),
+        }
+    } else {
+        db_err(e)
+    }
+}
+
 pub async fn insert<C: ConnectionTrait>(db: &C, i: &Inspection) -> AppResult<()> {
     inspections::Entity::insert(to_model(i).into_active_model())
         .exec_without_returning(db)
         .await
-        .map_err(db_err)?;
+        .map_err(|e| duplicate_or(e, "inspection"))?;
     Ok(())
 }
 
@@ -143,7 +160,7 @@ pub async fn insert_reading<C: ConnectionTrait>(db: &C, r: &RoomReading) -> AppR
     room_readings::Entity::insert(m.into_active_model())
         .exec_without_returning(db)
         .await
-        .map_err(db_err)?;
+        .map_err(|e| duplicate_or(e, "reading"))?;
     Ok(())
 }
 

@@ -33,6 +33,23 @@ fn reading_from(m: meter_readings::Model) -> AppResult<MeterReading> {
     })
 }
 
+/// Serialise the transactions that touch one meter: its flags are computed
+/// over its whole history, so two writers must not both miss each other's
+/// rows. PostgreSQL: a transaction-scoped advisory lock keyed by the meter id;
+/// SQLite: nothing to do, there is one writer.
+pub async fn lock_meter<C: ConnectionTrait>(db: &C, meter_id: &str) -> AppResult<()> {
+    if db.get_database_backend() == sea_orm::DbBackend::Postgres {
+        db.query_one_raw(sea_orm::Statement::from_sql_and_values(
+            sea_orm::DbBackend::Postgres,
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+            [format!("meter:{meter_id}").into()],
+        ))
+        .await
+        .map_err(db_err)?;
+    }
+    Ok(())
+}
+
 pub async fn insert_reading<C: ConnectionTrait>(db: &C, r: &MeterReading) -> AppResult<()> {
     let m = meter_readings::Model {
         id: r.id.to_string(),
