@@ -3,6 +3,7 @@
 //! portable across both databases, and cheap to index and compare.
 pub use sea_orm_migration::prelude::*;
 
+mod columns;
 mod m20261122_000001_foundation;
 mod m20261122_000002_inspections;
 

@@ -1,5 +1,6 @@
 //! Units, tickets, the append-only ticket audit trail (R-TKT-12) and the
 //! idempotency records of mutating requests (AIP-155).
+use crate::columns::*;
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::DbBackend;
 
@@ -89,26 +90,6 @@ enum IdempotencyRecords {
     Fingerprint,
     Response,
     CreatedAt,
-}
-
-fn text(col: impl IntoIden) -> ColumnDef {
-    ColumnDef::new(col).text().not_null().to_owned()
-}
-fn text_null(col: impl IntoIden) -> ColumnDef {
-    ColumnDef::new(col).text().null().to_owned()
-}
-fn micros(col: impl IntoIden) -> ColumnDef {
-    ColumnDef::new(col).big_integer().not_null().to_owned()
-}
-fn micros_null(col: impl IntoIden) -> ColumnDef {
-    ColumnDef::new(col).big_integer().null().to_owned()
-}
-fn int(col: impl IntoIden) -> ColumnDef {
-    ColumnDef::new(col)
-        .integer()
-        .not_null()
-        .default(0)
-        .to_owned()
 }
 
 #[async_trait::async_trait]

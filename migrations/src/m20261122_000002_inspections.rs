@@ -1,6 +1,7 @@
 //! Inspection visits and their room readings (R-TMP-*), the cold-household
 //! archive (R-TMP-10), meter readings and exchanges (R-MTR-*), and a general
 //! append-only audit trail for records other than tickets (R-TKT-12 spirit).
+use crate::columns::*;
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::DbBackend;
 
@@ -106,50 +107,6 @@ enum AuditEvents {
     RequestId,
     ReceivedAt,
     Details,
-}
-
-fn text(col: impl IntoIden) -> ColumnDef {
-    ColumnDef::new(col).text().not_null().to_owned()
-}
-fn text_null(col: impl IntoIden) -> ColumnDef {
-    ColumnDef::new(col).text().null().to_owned()
-}
-fn key(col: impl IntoIden) -> ColumnDef {
-    ColumnDef::new(col)
-        .string()
-        .not_null()
-        .primary_key()
-        .to_owned()
-}
-fn micros(col: impl IntoIden) -> ColumnDef {
-    ColumnDef::new(col).big_integer().not_null().to_owned()
-}
-fn micros_null(col: impl IntoIden) -> ColumnDef {
-    ColumnDef::new(col).big_integer().null().to_owned()
-}
-fn flag(col: impl IntoIden) -> ColumnDef {
-    ColumnDef::new(col)
-        .boolean()
-        .not_null()
-        .default(false)
-        .to_owned()
-}
-fn double(col: impl IntoIden) -> ColumnDef {
-    ColumnDef::new(col).double().not_null().to_owned()
-}
-
-async fn index(
-    m: &SchemaManager<'_>,
-    name: &str,
-    table: impl IntoIden,
-    cols: Vec<DynIden>,
-) -> Result<(), DbErr> {
-    let mut idx = Index::create();
-    idx.name(name).table(table.into_iden()).if_not_exists();
-    for c in cols {
-        idx.col(c);
-    }
-    m.create_index(idx.to_owned()).await
 }
 
 #[async_trait::async_trait]

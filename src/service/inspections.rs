@@ -9,7 +9,8 @@ use crate::domain::protocol::{ResidentOutcome, RoomMeasurement, VisitFacts};
 use crate::domain::ticket::{Ctx, Ticket};
 use crate::domain::{Caller, Policy, Role};
 use crate::error::{AppError, AppResult, reason};
-use crate::service::idempotency::{self, RequestMeta};
+use crate::service::idempotency::{self, RequestMeta, Tx};
+use crate::service::tickets::event_of;
 use crate::service::{Clock, paging};
 use crate::storage::audit::{self, AuditEntry};
 use crate::storage::inspections::{self as store, ColdHousehold, InspectionFilter};
@@ -101,78 +102,68 @@ impl InspectionService {
     ) -> AppResult<Inspection> {
         let role = require_role(caller, &[Role::Inspector], "StartInspection")?;
         self.check_not_future(input.facts.entered_at, "entered_at", self.clock.now())?;
-        let (caller, policy, clock) = (caller.clone(), self.policy.clone(), self.clock.clone());
-        self.db
-            .write(move |tx| {
-                Box::pin(async move {
-                    let now = clock.now();
-                    if let Some(replay) = idempotency::begin(tx, &meta, &caller, "StartInspection", now).await? {
-                        return Ok(replay);
-                    }
-                    if let Some(t) = input.ticket_id
-                        && tickets::get(tx, t).await?.is_none()
-                    {
-                        return Err(AppError::invalid("ticket_id", reason::TICKET_NOT_FOUND, format!("ticket {t} not found")));
-                    }
-                    let id = input.id.unwrap_or_else(Uuid::now_v7);
-                    if store::get(tx, id).await?.is_some() {
-                        return Err(AppError::AlreadyExists {
-                            reason: ir::INSPECTION_EXISTS,
-                            message: format!("inspection {id} already exists"),
-                        });
-                    }
-                    let result = policy.temperature.judge_visit(&input.facts, &[], None);
-                    let visit = Inspection {
-                        id,
-                        version: 1,
-                        state: InspectionState::InProgress,
-                        dwelling: input.dwelling,
-                        ticket_id: input.ticket_id,
-                        inspector: caller.sub.clone(),
-                        unit: caller.unit.clone(),
-                        facts: input.facts,
-                        resident_name: input.resident_name,
-                        resident_phone: input.resident_phone,
-                        result,
-                        sign_off: None,
-                        objection_ticket_id: None,
-                        created_at: now,
-                        updated_at: now,
-                        finished_at: None,
-                        readings: Vec::new(),
-                    };
-                    store::insert(tx, &visit).await?;
-                    let details = serde_json::json!({ "ticket_id": visit.ticket_id, "dwelling": visit.dwelling.key() });
-                    Self::audit(tx, &visit, "STARTED", &caller, role, &meta, now, details).await?;
-                    idempotency::finish(tx, &meta, &visit).await?;
-                    Ok(visit)
-                })
+        let policy = self.policy.clone();
+        idempotency::write(&self.db, &self.clock, caller, meta, "StartInspection", move |tx| {
+            Box::pin(async move {
+                if let Some(t) = input.ticket_id
+                    && tickets::get(tx.db, t).await?.is_none()
+                {
+                    return Err(AppError::invalid("ticket_id", reason::TICKET_NOT_FOUND, format!("ticket {t} not found")));
+                }
+                let id = input.id.unwrap_or_else(Uuid::now_v7);
+                if store::get(tx.db, id).await?.is_some() {
+                    return Err(AppError::AlreadyExists {
+                        reason: ir::INSPECTION_EXISTS,
+                        message: format!("inspection {id} already exists"),
+                    });
+                }
+                let result = policy.temperature.judge_visit(&input.facts, &[], None);
+                let visit = Inspection {
+                    id,
+                    version: 1,
+                    state: InspectionState::InProgress,
+                    dwelling: input.dwelling,
+                    ticket_id: input.ticket_id,
+                    inspector: tx.caller.sub.clone(),
+                    unit: tx.caller.unit.clone(),
+                    facts: input.facts,
+                    resident_name: input.resident_name,
+                    resident_phone: input.resident_phone,
+                    result,
+                    sign_off: None,
+                    objection_ticket_id: None,
+                    created_at: tx.now,
+                    updated_at: tx.now,
+                    finished_at: None,
+                    readings: Vec::new(),
+                };
+                store::insert(tx.db, &visit).await?;
+                let details = serde_json::json!({ "ticket_id": visit.ticket_id, "dwelling": visit.dwelling.key() });
+                Self::audit(tx, &visit, "STARTED", role, details).await?;
+                Ok(visit)
             })
-            .await
+        })
+        .await
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn audit(
-        tx: &DatabaseTransaction,
+        tx: Tx<'_>,
         visit: &Inspection,
         kind: &'static str,
-        caller: &Caller,
         role: Role,
-        meta: &RequestMeta,
-        now: DateTime<Utc>,
         details: serde_json::Value,
     ) -> AppResult<()> {
         audit::append(
-            tx,
+            tx.db,
             AuditEntry {
                 entity_type: ENTITY,
                 entity_id: visit.id.to_string(),
                 entity_version: visit.version,
                 kind,
-                caller,
+                caller: tx.caller,
                 role,
-                meta,
-                at: now,
+                meta: tx.meta,
+                at: tx.now,
                 details,
             },
         )
@@ -202,52 +193,41 @@ impl InspectionService {
         let now = self.clock.now();
         self.check_not_future(input.measurement.started_at, "started_at", now)?;
         self.check_not_future(input.measurement.ended_at, "ended_at", now)?;
-        let (caller, policy, clock, tz) = (
-            caller.clone(),
-            self.policy.clone(),
-            self.clock.clone(),
-            self.tz,
-        );
-        self.db
-            .write(move |tx| {
-                Box::pin(async move {
-                    let now = clock.now();
-                    if let Some(replay) = idempotency::begin(tx, &meta, &caller, "RecordRoomReading", now).await? {
-                        return Ok(replay);
-                    }
-                    let reading_id = input.id.unwrap_or_else(Uuid::now_v7);
-                    if store::reading_exists(tx, reading_id).await? {
-                        return Err(AppError::AlreadyExists {
-                            reason: ir::READING_EXISTS,
-                            message: format!("reading {reading_id} already exists"),
+        let (policy, tz) = (self.policy.clone(), self.tz);
+        idempotency::write(&self.db, &self.clock, caller, meta, "RecordRoomReading", move |tx| {
+            Box::pin(async move {
+                let reading_id = input.id.unwrap_or_else(Uuid::now_v7);
+                if store::reading_exists(tx.db, reading_id).await? {
+                    return Err(AppError::AlreadyExists {
+                        reason: ir::READING_EXISTS,
+                        message: format!("reading {reading_id} already exists"),
+                    });
+                }
+                let rules = &policy.temperature;
+                for _ in 0..MAX_ATTEMPTS {
+                    let visit = Self::visit_for_update(tx.db, inspection_id).await?;
+                    visit.ensure_owner(&tx.caller.sub)?;
+                    visit.ensure_open()?;
+                    let reading = visit.judge_reading(rules, tz, reading_id, input.room_name.clone(), input.measurement.clone(), tx.now);
+                    let mut verdicts = store::verdicts(&store::readings(tx.db, visit.id).await?);
+                    verdicts.push(reading.result.verdict);
+                    let next = visit.with_reading(rules, &verdicts, tx.now);
+                    if store::update_if_version(tx.db, &next, visit.version).await? {
+                        store::insert_reading(tx.db, &reading).await?;
+                        let details = serde_json::json!({
+                            "reading_id": reading.id,
+                            "room_name": reading.room_name,
+                            "verdict": reading.result.verdict,
+                            "violations": reading.result.violations.iter().map(|v| v.rule.clone()).collect::<Vec<_>>(),
                         });
+                        Self::audit(tx, &next, "READING_RECORDED", role, details).await?;
+                        return Ok(reading);
                     }
-                    let rules = &policy.temperature;
-                    for _ in 0..MAX_ATTEMPTS {
-                        let visit = Self::visit_for_update(tx, inspection_id).await?;
-                        visit.ensure_owner(&caller.sub)?;
-                        visit.ensure_open()?;
-                        let reading = visit.judge_reading(rules, tz, reading_id, input.room_name.clone(), input.measurement.clone(), now);
-                        let mut verdicts = store::verdicts(&store::readings(tx, visit.id).await?);
-                        verdicts.push(reading.result.verdict);
-                        let next = visit.with_reading(rules, &verdicts, now);
-                        if store::update_if_version(tx, &next, visit.version).await? {
-                            store::insert_reading(tx, &reading).await?;
-                            let details = serde_json::json!({
-                                "reading_id": reading.id,
-                                "room_name": reading.room_name,
-                                "verdict": reading.result.verdict,
-                                "violations": reading.result.violations.iter().map(|v| v.rule.clone()).collect::<Vec<_>>(),
-                            });
-                            Self::audit(tx, &next, "READING_RECORDED", &caller, role, &meta, now, details).await?;
-                            idempotency::finish(tx, &meta, &reading).await?;
-                            return Ok(reading);
-                        }
-                    }
-                    Err(lost_race())
-                })
+                }
+                Err(lost_race())
             })
-            .await
+        })
+        .await
     }
 
     /// R-TMP-7, R-TMP-9, R-TMP-10: sign-off, final verdict, objection ticket,
@@ -260,34 +240,25 @@ impl InspectionService {
         input: Finish,
     ) -> AppResult<Inspection> {
         let role = require_role(caller, &[Role::Inspector], "FinishInspection")?;
-        let (caller, policy, clock) = (caller.clone(), self.policy.clone(), self.clock.clone());
-        self.db
-            .write(move |tx| {
+        let policy = self.policy.clone();
+        idempotency::write(
+            &self.db,
+            &self.clock,
+            caller,
+            meta,
+            "FinishInspection",
+            move |tx| {
                 Box::pin(async move {
-                    let now = clock.now();
-                    if let Some(replay) =
-                        idempotency::begin(tx, &meta, &caller, "FinishInspection", now).await?
-                    {
-                        return Ok(replay);
-                    }
                     let ctx = Ctx {
                         policy: &policy,
-                        caller: &caller,
-                        now,
+                        caller: tx.caller,
+                        now: tx.now,
                     };
                     for _ in 0..MAX_ATTEMPTS {
-                        let visit = Self::visit_for_update(tx, inspection_id).await?;
-                        visit.ensure_owner(&caller.sub)?;
-                        if meta.expected_version != 0 && visit.version != meta.expected_version {
-                            return Err(AppError::aborted(
-                                reason::VERSION_MISMATCH,
-                                format!(
-                                    "expected version {} but the visit is at version {}",
-                                    meta.expected_version, visit.version
-                                ),
-                            ));
-                        }
-                        let readings = store::readings(tx, visit.id).await?;
+                        let visit = Self::visit_for_update(tx.db, inspection_id).await?;
+                        visit.ensure_owner(&tx.caller.sub)?;
+                        tx.meta.check_version(visit.version, "visit")?;
+                        let readings = store::readings(tx.db, visit.id).await?;
                         let sign_off = SignOff {
                             outcome: input.outcome,
                             objection: input.objection.clone(),
@@ -297,10 +268,10 @@ impl InspectionService {
                             &policy.temperature,
                             &store::verdicts(&readings),
                             sign_off,
-                            now,
+                            tx.now,
                         )?;
                         let linked = match visit.ticket_id {
-                            Some(t) => tickets::get(tx, t).await?,
+                            Some(t) => tickets::get(tx.db, t).await?,
                             None => None,
                         };
                         let objection_ticket = match input.outcome {
@@ -317,54 +288,55 @@ impl InspectionService {
                             }
                             _ => None,
                         };
-                        if !store::update_if_version(tx, &next, visit.version).await? {
+                        if !store::update_if_version(tx.db, &next, visit.version).await? {
                             continue;
                         }
                         if let Some(change) = &objection_ticket {
-                            tickets::insert(tx, &change.ticket).await?;
+                            tickets::insert(tx.db, &change.ticket).await?;
                             tickets::insert_event(
-                                tx,
-                                &crate::service::tickets::event_of(change, &caller, &meta, now),
+                                tx.db,
+                                &event_of(change, tx.caller, tx.meta, tx.now),
                             )
                             .await?;
                         }
                         if let Some(ticket) = linked {
-                            Self::note_on_ticket(tx, &ctx, ticket, &next, &meta).await?;
+                            Self::note_on_ticket(tx, &ctx, ticket, &next).await?;
                         }
-                        store::record_cold_household(tx, &next, now).await?;
+                        store::record_cold_household(tx.db, &next, tx.now).await?;
                         let details = serde_json::json!({
                             "verdict": next.result.verdict,
                             "exemptions": next.result.exemptions,
                             "resident_outcome": input.outcome,
                             "objection_ticket_id": next.objection_ticket_id,
                         });
-                        Self::audit(tx, &next, "FINISHED", &caller, role, &meta, now, details)
-                            .await?;
+                        Self::audit(tx, &next, "FINISHED", role, details).await?;
                         next.readings = readings;
-                        idempotency::finish(tx, &meta, &next).await?;
                         return Ok(next);
                     }
                     Err(lost_race())
                 })
-            })
-            .await
+            },
+        )
+        .await
     }
 
     /// R-TKT-12: the visit's outcome on its ticket's audit trail.
     async fn note_on_ticket(
-        tx: &DatabaseTransaction,
+        tx: Tx<'_>,
         ctx: &Ctx<'_>,
         mut ticket: Ticket,
         visit: &Inspection,
-        meta: &RequestMeta,
     ) -> AppResult<()> {
         for _ in 0..MAX_ATTEMPTS {
             let change = ticket.note_inspection(ctx, visit)?;
-            if tickets::update_if_version(tx, &change.ticket, ticket.version).await? {
-                let event = crate::service::tickets::event_of(&change, ctx.caller, meta, ctx.now);
-                return tickets::insert_event(tx, &event).await;
+            if tickets::update_if_version(tx.db, &change.ticket, ticket.version).await? {
+                return tickets::insert_event(
+                    tx.db,
+                    &event_of(&change, tx.caller, tx.meta, tx.now),
+                )
+                .await;
             }
-            ticket = tickets::get(tx, ticket.id).await?.ok_or_else(|| {
+            ticket = tickets::get(tx.db, ticket.id).await?.ok_or_else(|| {
                 AppError::internal(anyhow::anyhow!("ticket {} vanished", ticket.id))
             })?;
         }

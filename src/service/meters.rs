@@ -5,12 +5,11 @@ use crate::domain::access::require_role;
 use crate::domain::meter::{self, MeterExchange, MeterReading, MeterUnit};
 use crate::domain::{Caller, Policy, Role};
 use crate::error::{AppError, AppResult, reason};
-use crate::service::idempotency::{self, RequestMeta};
+use crate::service::idempotency::{self, RequestMeta, Tx};
 use crate::service::{Clock, paging};
 use crate::storage::audit::{self, AuditEntry};
 use crate::storage::{Db, meters as store};
 use chrono::{DateTime, Utc};
-use sea_orm::DatabaseTransaction;
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -63,15 +62,12 @@ impl MeterService {
     /// about to be inserted, whose flag is set in place); audit each stored
     /// flag that changes.
     async fn refresh_flags(
-        tx: &DatabaseTransaction,
+        tx: Tx<'_>,
         meter_id: &str,
         mut pending: Option<&mut MeterReading>,
-        caller: &Caller,
-        meta: &RequestMeta,
-        now: DateTime<Utc>,
     ) -> AppResult<()> {
-        let readings = store::readings_of(tx, meter_id).await?;
-        let exchanges = store::exchange_times_of(tx, meter_id).await?;
+        let readings = store::readings_of(tx.db, meter_id).await?;
+        let exchanges = store::exchange_times_of(tx.db, meter_id).await?;
         let mut points: Vec<_> = readings
             .iter()
             .map(|r| (r.id, r.read_at, r.value))
@@ -86,53 +82,38 @@ impl MeterService {
         for r in readings {
             let flag = flags.get(&r.id).copied().unwrap_or(false);
             if flag != r.rollback {
-                store::set_rollback(tx, r.id, flag).await?;
+                store::set_rollback(tx.db, r.id, flag).await?;
                 let kind = if flag {
                     "ROLLBACK_FLAGGED"
                 } else {
                     "ROLLBACK_CLEARED"
                 };
                 let details = serde_json::json!({ "meter_id": meter_id });
-                Self::audit(
-                    tx,
-                    "meter_reading",
-                    r.id.to_string(),
-                    r.version + 1,
-                    kind,
-                    caller,
-                    meta,
-                    now,
-                    details,
-                )
-                .await?;
+                Self::audit(tx, "meter_reading", r.id, r.version + 1, kind, details).await?;
             }
         }
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn audit(
-        tx: &DatabaseTransaction,
+        tx: Tx<'_>,
         entity_type: &'static str,
-        entity_id: String,
+        entity_id: Uuid,
         entity_version: i64,
         kind: &'static str,
-        caller: &Caller,
-        meta: &RequestMeta,
-        now: DateTime<Utc>,
         details: serde_json::Value,
     ) -> AppResult<()> {
         audit::append(
-            tx,
+            tx.db,
             AuditEntry {
                 entity_type,
-                entity_id,
+                entity_id: entity_id.to_string(),
                 entity_version,
                 kind,
-                caller,
+                caller: tx.caller,
                 role: Role::Inspector,
-                meta,
-                at: now,
+                meta: tx.meta,
+                at: tx.now,
                 details,
             },
         )
@@ -148,19 +129,17 @@ impl MeterService {
     ) -> AppResult<MeterReading> {
         require_role(caller, &[Role::Inspector], "RecordMeterReading")?;
         self.check_not_future(input.read_at, "read_time")?;
-        let (caller, clock) = (caller.clone(), self.clock.clone());
-        self.db
-            .write(move |tx| {
+        idempotency::write(
+            &self.db,
+            &self.clock,
+            caller,
+            meta,
+            "RecordMeterReading",
+            move |tx| {
                 Box::pin(async move {
-                    let now = clock.now();
-                    if let Some(replay) =
-                        idempotency::begin(tx, &meta, &caller, "RecordMeterReading", now).await?
-                    {
-                        return Ok(replay);
-                    }
-                    store::lock_meter(tx, &input.meter_id).await?;
+                    store::lock_meter(tx.db, &input.meter_id).await?;
                     let id = input.id.unwrap_or_else(Uuid::now_v7);
-                    if store::get_reading(tx, id).await?.is_some() {
+                    if store::get_reading(tx.db, id).await?.is_some() {
                         return Err(AppError::AlreadyExists {
                             reason: READING_EXISTS,
                             message: format!("reading {id} already exists"),
@@ -173,37 +152,25 @@ impl MeterService {
                         value: input.value,
                         unit: input.unit,
                         read_at: input.read_at,
-                        inspector: caller.sub.clone(),
+                        inspector: tx.caller.sub.clone(),
                         rollback: false,
-                        received_at: now,
+                        received_at: tx.now,
                     };
                     let meter_id = reading.meter_id.clone();
-                    Self::refresh_flags(tx, &meter_id, Some(&mut reading), &caller, &meta, now)
-                        .await?;
-                    store::insert_reading(tx, &reading).await?;
+                    Self::refresh_flags(tx, &meter_id, Some(&mut reading)).await?;
+                    store::insert_reading(tx.db, &reading).await?;
                     let details = serde_json::json!({
                         "meter_id": reading.meter_id,
                         "value": reading.value,
                         "read_at": reading.read_at,
                         "rollback": reading.rollback,
                     });
-                    Self::audit(
-                        tx,
-                        "meter_reading",
-                        id.to_string(),
-                        1,
-                        "RECORDED",
-                        &caller,
-                        &meta,
-                        now,
-                        details,
-                    )
-                    .await?;
-                    idempotency::finish(tx, &meta, &reading).await?;
+                    Self::audit(tx, "meter_reading", id, 1, "RECORDED", details).await?;
                     Ok(reading)
                 })
-            })
-            .await
+            },
+        )
+        .await
     }
 
     /// R-MTR-2.
@@ -215,39 +182,32 @@ impl MeterService {
     ) -> AppResult<MeterExchange> {
         require_role(caller, &[Role::Inspector], "RecordMeterExchange")?;
         self.check_not_future(input.exchanged_at, "exchange_time")?;
-        let (caller, clock) = (caller.clone(), self.clock.clone());
-        self.db
-            .write(move |tx| {
-                Box::pin(async move {
-                    let now = clock.now();
-                    if let Some(replay) = idempotency::begin(tx, &meta, &caller, "RecordMeterExchange", now).await? {
-                        return Ok(replay);
-                    }
-                    store::lock_meter(tx, &input.meter_id).await?;
-                    let x = MeterExchange {
-                        id: Uuid::now_v7(),
-                        flagged: meter::exchange_flagged(input.reader_present, input.customer_present),
-                        meter_id: input.meter_id,
-                        old_serial: input.old_serial,
-                        new_serial: input.new_serial,
-                        old_final_value: input.old_final_value,
-                        new_initial_value: input.new_initial_value,
-                        unit: input.unit,
-                        exchanged_at: input.exchanged_at,
-                        reader_present: input.reader_present,
-                        customer_present: input.customer_present,
-                        inspector: caller.sub.clone(),
-                        received_at: now,
-                    };
-                    store::insert_exchange(tx, &x).await?;
-                    let details = serde_json::json!({ "meter_id": x.meter_id, "flagged": x.flagged, "exchanged_at": x.exchanged_at });
-                    Self::audit(tx, "meter_exchange", x.id.to_string(), 1, "RECORDED", &caller, &meta, now, details).await?;
-                    Self::refresh_flags(tx, &x.meter_id, None, &caller, &meta, now).await?;
-                    idempotency::finish(tx, &meta, &x).await?;
-                    Ok(x)
-                })
+        idempotency::write(&self.db, &self.clock, caller, meta, "RecordMeterExchange", move |tx| {
+            Box::pin(async move {
+                store::lock_meter(tx.db, &input.meter_id).await?;
+                let x = MeterExchange {
+                    id: Uuid::now_v7(),
+                    flagged: meter::exchange_flagged(input.reader_present, input.customer_present),
+                    meter_id: input.meter_id,
+                    old_serial: input.old_serial,
+                    new_serial: input.new_serial,
+                    old_final_value: input.old_final_value,
+                    new_initial_value: input.new_initial_value,
+                    unit: input.unit,
+                    exchanged_at: input.exchanged_at,
+                    reader_present: input.reader_present,
+                    customer_present: input.customer_present,
+                    inspector: tx.caller.sub.clone(),
+                    received_at: tx.now,
+                };
+                store::insert_exchange(tx.db, &x).await?;
+                let details = serde_json::json!({ "meter_id": x.meter_id, "flagged": x.flagged, "exchanged_at": x.exchanged_at });
+                Self::audit(tx, "meter_exchange", x.id, 1, "RECORDED", details).await?;
+                Self::refresh_flags(tx, &x.meter_id, None).await?;
+                Ok(x)
             })
-            .await
+        })
+        .await
     }
 
     pub async fn list(

@@ -12,7 +12,6 @@ use crate::service::{Clock, paging};
 use crate::storage::tickets::{self as store, StoredEvent, TicketFilter};
 use crate::storage::{Db, units};
 use chrono::{DateTime, Duration, Utc};
-use sea_orm::DatabaseTransaction;
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -80,29 +79,29 @@ impl TicketService {
         meta: RequestMeta,
         input: NewTicket,
     ) -> AppResult<Ticket> {
-        let (caller, policy, clock) = (caller.clone(), self.policy.clone(), self.clock.clone());
-        self.db
-            .write(move |tx| {
+        let policy = self.policy.clone();
+        idempotency::write(
+            &self.db,
+            &self.clock,
+            caller,
+            meta,
+            "CreateTicket",
+            move |tx| {
                 Box::pin(async move {
-                    let now = clock.now();
-                    if let Some(replay) =
-                        idempotency::begin(tx, &meta, &caller, "CreateTicket", now).await?
-                    {
-                        return Ok(replay);
-                    }
                     let ctx = Ctx {
                         policy: &policy,
-                        caller: &caller,
-                        now,
+                        caller: tx.caller,
+                        now: tx.now,
                     };
                     let change = Ticket::create(&ctx, Uuid::now_v7(), input)?;
-                    store::insert(tx, &change.ticket).await?;
-                    store::insert_event(tx, &event_of(&change, &caller, &meta, now)).await?;
-                    idempotency::finish(tx, &meta, &change.ticket).await?;
+                    store::insert(tx.db, &change.ticket).await?;
+                    store::insert_event(tx.db, &event_of(&change, tx.caller, tx.meta, tx.now))
+                        .await?;
                     Ok(change.ticket)
                 })
-            })
-            .await
+            },
+        )
+        .await
     }
 
     /// Apply `command` to ticket `id` in one transaction (see module docs).
@@ -117,63 +116,38 @@ impl TicketService {
     where
         F: Fn(&Ticket, &Ctx) -> AppResult<Change> + Send + Sync + 'static,
     {
-        let (caller, policy, clock) = (caller.clone(), self.policy.clone(), self.clock.clone());
-        self.db
-            .write(move |tx| {
-                Box::pin(async move {
-                    let now = clock.now();
-                    if let Some(replay) =
-                        idempotency::begin(tx, &meta, &caller, method, now).await?
-                    {
-                        return Ok(replay);
+        let policy = self.policy.clone();
+        idempotency::write(&self.db, &self.clock, caller, meta, method, move |tx| {
+            Box::pin(async move {
+                let ctx = Ctx {
+                    policy: &policy,
+                    caller: tx.caller,
+                    now: tx.now,
+                };
+                for _ in 0..MAX_ATTEMPTS {
+                    let current = store::get(tx.db, id).await?.ok_or_else(|| not_found(id))?;
+                    // R-TKT-13: whoever a complaint is about may not act on it, in any role.
+                    if access::is_recused(tx.caller, &current) {
+                        return Err(AppError::denied(
+                            reason::RECUSED,
+                            "this complaint concerns you",
+                        ));
                     }
-                    let ctx = Ctx {
-                        policy: &policy,
-                        caller: &caller,
-                        now,
-                    };
-                    for _ in 0..MAX_ATTEMPTS {
-                        let current = store::get(tx, id).await?.ok_or_else(|| not_found(id))?;
-                        // R-TKT-13: whoever a complaint is about may not act on it, in any role.
-                        if access::is_recused(&caller, &current) {
-                            return Err(AppError::denied(
-                                reason::RECUSED,
-                                "this complaint concerns you",
-                            ));
-                        }
-                        if meta.expected_version != 0 && current.version != meta.expected_version {
-                            return Err(AppError::aborted(
-                                reason::VERSION_MISMATCH,
-                                format!(
-                                    "expected version {} but the ticket is at version {}",
-                                    meta.expected_version, current.version
-                                ),
-                            ));
-                        }
-                        let change = command(&current, &ctx)?;
-                        if store::update_if_version(tx, &change.ticket, current.version).await? {
-                            return Self::record(tx, &change, &caller, &meta, now).await;
-                        }
+                    tx.meta.check_version(current.version, "ticket")?;
+                    let change = command(&current, &ctx)?;
+                    if store::update_if_version(tx.db, &change.ticket, current.version).await? {
+                        store::insert_event(tx.db, &event_of(&change, tx.caller, tx.meta, tx.now))
+                            .await?;
+                        return Ok(change.ticket);
                     }
-                    Err(AppError::aborted(
-                        reason::CONCURRENT_MODIFICATION,
-                        "the ticket kept changing under this request; retry",
-                    ))
-                })
+                }
+                Err(AppError::aborted(
+                    reason::CONCURRENT_MODIFICATION,
+                    "the ticket kept changing under this request; retry",
+                ))
             })
-            .await
-    }
-
-    async fn record(
-        tx: &DatabaseTransaction,
-        change: &Change,
-        caller: &Caller,
-        meta: &RequestMeta,
-        now: DateTime<Utc>,
-    ) -> AppResult<Ticket> {
-        store::insert_event(tx, &event_of(change, caller, meta, now)).await?;
-        idempotency::finish(tx, meta, &change.ticket).await?;
-        Ok(change.ticket.clone())
+        })
+        .await
     }
 
     pub async fn dispatch(

@@ -49,7 +49,8 @@ pub struct Db {
     backend: DbBackend,
 }
 
-type TxFuture<'c, T> = Pin<Box<dyn Future<Output = AppResult<T>> + Send + 'c>>;
+/// The future a write-transaction closure returns.
+pub type TxFuture<'c, T> = Pin<Box<dyn Future<Output = AppResult<T>> + Send + 'c>>;
 
 impl Db {
     pub async fn connect(s: &DbSettings) -> anyhow::Result<Db> {
