@@ -6,11 +6,13 @@ use crate::grpc::auth::AuthInterceptor;
 use crate::grpc::inspections::InspectionApi;
 use crate::grpc::pb::inspection_service_server::InspectionServiceServer;
 use crate::grpc::pb::reading_service_server::ReadingServiceServer;
+use crate::grpc::pb::sync_service_server::SyncServiceServer;
 use crate::grpc::pb::ticket_service_server::TicketServiceServer;
 use crate::grpc::readings::ReadingApi;
+use crate::grpc::sync::{SyncApi, WatchSettings};
 use crate::grpc::tickets::TicketApi;
-use crate::service::{InspectionService, MeterService, TicketService};
-use crate::storage::{self, Db, idempotency, units};
+use crate::service::{InspectionService, MeterService, SyncService, TicketService};
+use crate::storage::{self, Db, feed, idempotency, push_log, units};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,6 +52,7 @@ pub async fn run(
         config.clock.clone(),
     );
     let meters = MeterService::new(db.clone(), policy.clone(), config.clock.clone());
+    let sync = SyncService::new(db.clone(), config.clock.clone());
 
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<TicketServiceServer<TicketApi>>().await;
@@ -68,19 +71,39 @@ pub async fn run(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
 
+    let (stop_tx, stop_rx) = watch::channel(false);
+    // Push runs queued mutations through these same handler instances.
+    let (ticket_handlers, inspection_handlers, reading_handlers) = (
+        Arc::new(TicketApi::new(tickets)),
+        Arc::new(InspectionApi::new(inspections)),
+        Arc::new(ReadingApi::new(meters)),
+    );
+    let sync_handlers = SyncApi::new(
+        sync,
+        ticket_handlers.clone(),
+        inspection_handlers.clone(),
+        reading_handlers.clone(),
+        WatchSettings {
+            poll: config.watch_poll,
+            checkpoint: config.watch_checkpoint,
+        },
+        stop_rx.clone(),
+    );
     let limit = config.max_message_bytes;
-    let ticket_api = TicketServiceServer::new(TicketApi::new(tickets))
+    let ticket_api = TicketServiceServer::from_arc(ticket_handlers)
         .max_decoding_message_size(limit)
         .max_encoding_message_size(limit);
-    let inspection_api = InspectionServiceServer::new(InspectionApi::new(inspections))
+    let inspection_api = InspectionServiceServer::from_arc(inspection_handlers)
         .max_decoding_message_size(limit)
         .max_encoding_message_size(limit);
-    let reading_api = ReadingServiceServer::new(ReadingApi::new(meters))
+    let reading_api = ReadingServiceServer::from_arc(reading_handlers)
+        .max_decoding_message_size(limit)
+        .max_encoding_message_size(limit);
+    let sync_api = SyncServiceServer::new(sync_handlers)
         .max_decoding_message_size(limit)
         .max_encoding_message_size(limit);
     let interceptor = AuthInterceptor::new(verifier);
 
-    let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;
         let _ = stop_tx.send(true);
@@ -88,6 +111,7 @@ pub async fn run(
     let maintenance = tokio::spawn(maintenance(
         db.clone(),
         config.clock.clone(),
+        policy.sync_retention,
         stop_rx.clone(),
     ));
 
@@ -105,7 +129,8 @@ pub async fn run(
         .add_service(reflection_v1alpha)
         .add_service(InterceptedService::new(ticket_api, interceptor.clone()))
         .add_service(InterceptedService::new(inspection_api, interceptor.clone()))
-        .add_service(InterceptedService::new(reading_api, interceptor))
+        .add_service(InterceptedService::new(reading_api, interceptor.clone()))
+        .add_service(InterceptedService::new(sync_api, interceptor))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
             let _ = stop.wait_for(|s| *s).await;
             health
@@ -119,21 +144,34 @@ pub async fn run(
     Ok(())
 }
 
-/// Periodic housekeeping: forget idempotency records past their retention.
+/// Periodic housekeeping: forget idempotency records and stored push
+/// outcomes past their retention, and compact the change feed.
 async fn maintenance(
     db: Db,
     clock: Arc<dyn crate::service::Clock>,
+    sync_retention: chrono::Duration,
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
-        let cutoff = clock.now() - IDEMPOTENCY_RETENTION;
+        let now = clock.now();
+        let (idem_cutoff, sync_cutoff) = (now - IDEMPOTENCY_RETENTION, now - sync_retention);
         let purged = db
-            .write(move |tx| Box::pin(async move { idempotency::purge_before(tx, cutoff).await }))
+            .write(move |tx| {
+                Box::pin(async move {
+                    Ok((
+                        idempotency::purge_before(tx, idem_cutoff).await?,
+                        push_log::purge_before(tx, sync_cutoff).await?,
+                        feed::compact(tx, sync_cutoff).await?,
+                    ))
+                })
+            })
             .await;
         match purged {
-            Ok(n) if n > 0 => tracing::info!(purged = n, "expired idempotency records removed"),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "idempotency purge failed"),
+            Ok((0, 0, 0)) => {}
+            Ok((idem, pushes, changes)) => {
+                tracing::info!(idem, pushes, changes, "retention: old records removed")
+            }
+            Err(e) => tracing::warn!(error = %e, "retention purge failed"),
         }
         tokio::select! {
             _ = tokio::time::sleep(MAINTENANCE_EVERY) => {}

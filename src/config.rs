@@ -101,6 +101,12 @@ pub struct ServeArgs {
     /// Longest time one call may take, e.g. `30s`.
     #[arg(long, env = "FIELDOPS_REQUEST_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub request_timeout: Duration,
+    /// Watch: how often to look for changes committed by other instances.
+    #[arg(long, env = "FIELDOPS_WATCH_POLL", default_value = "250ms", value_parser = humantime::parse_duration)]
+    pub watch_poll: Duration,
+    /// Watch: checkpoint interval while idle.
+    #[arg(long, env = "FIELDOPS_WATCH_CHECKPOINT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub watch_checkpoint: Duration,
     /// Largest accepted or sent message, in bytes.
     #[arg(long, env = "FIELDOPS_MAX_MESSAGE_BYTES", default_value_t = 4 * 1024 * 1024)]
     pub max_message_bytes: usize,
@@ -142,6 +148,8 @@ pub struct Config {
     pub units: Vec<String>,
     pub request_timeout: Duration,
     pub max_message_bytes: usize,
+    pub watch_poll: Duration,
+    pub watch_checkpoint: Duration,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -222,6 +230,8 @@ impl ServeArgs {
                 .collect(),
             request_timeout: self.request_timeout,
             max_message_bytes: self.max_message_bytes,
+            watch_poll: self.watch_poll,
+            watch_checkpoint: self.watch_checkpoint,
             clock: Arc::new(SystemClock),
         })
     }

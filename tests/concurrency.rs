@@ -93,7 +93,7 @@ async fn r_tkt_4_fifty_concurrent_claims_two_instances_one_database() {
 
 /// A `fieldops serve` child process; killed when dropped.
 struct ServerProcess {
-    child: tokio::process::Child,
+    _child: tokio::process::Child,
     url: String,
 }
 
@@ -123,7 +123,7 @@ async fn start_process(database_url: &str, data_dir: &std::path::Path) -> Server
     // Keep draining stdout so the child never blocks on a full pipe.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     ServerProcess {
-        child,
+        _child: child,
         url: format!("http://{addr}"),
     }
 }

@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 mod columns;
 mod m20261122_000001_foundation;
 mod m20261122_000002_inspections;
+mod m20261122_000003_sync;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261122_000001_foundation::Migration),
             Box::new(m20261122_000002_inspections::Migration),
+            Box::new(m20261122_000003_sync::Migration),
         ]
     }
 }

@@ -36,6 +36,10 @@ pub struct Policy {
     /// R-SLA-7.
     #[serde(default)]
     pub time: TimeTrust,
+    /// How long the change feed keeps superseded changes and Push keeps
+    /// stored outcomes: far longer than any offline period.
+    #[serde(default = "default_sync_retention", with = "human_duration")]
+    pub sync_retention: Duration,
     /// R-TMP-1..12: the temperature-measurement protocol's values.
     #[serde(default)]
     pub temperature: TemperatureRules,
@@ -53,6 +57,10 @@ pub struct TimeTrust {
     pub offline_window: Duration,
     #[serde(with = "human_duration")]
     pub max_future: Duration,
+}
+
+fn default_sync_retention() -> Duration {
+    Duration::days(30)
 }
 
 impl Default for TimeTrust {
@@ -144,6 +152,9 @@ impl Policy {
         }
         if !(self.checkin_distance_m.is_finite() && self.checkin_distance_m >= 0.0) {
             return Err("checkin_distance_m must be >= 0".into());
+        }
+        if self.sync_retention <= Duration::zero() {
+            return Err("sync_retention must be positive".into());
         }
         let t = &self.temperature;
         if t.window_start >= t.window_end {

@@ -112,17 +112,22 @@ pub fn meta<M: Message>(
             "expected_version must be >= 0",
         ));
     }
+    Ok(RequestMeta {
+        request_id,
+        fingerprint: fingerprint(method, msg),
+        expected_version,
+        device_id: non_empty(device_id),
+        push: None,
+    })
+}
+
+/// Digest of a method and its encoded request: a replay must match it.
+pub fn fingerprint<M: Message>(method: &str, msg: &M) -> String {
     let mut h = Sha256::new();
     h.update(method.as_bytes());
     h.update([0]);
     h.update(msg.encode_to_vec());
-    let fingerprint = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
-    Ok(RequestMeta {
-        request_id,
-        fingerprint,
-        expected_version,
-        device_id: non_empty(device_id),
-    })
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 pub fn geo_point(p: Option<&pb::GeoPoint>, field: &str) -> AppResult<Option<GeoPoint>> {

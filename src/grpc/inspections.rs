@@ -1,5 +1,5 @@
 //! InspectionService handlers and their conversions.
-use super::auth::caller;
+use super::auth::{caller, push_mark};
 use super::convert::{self as cv, meta};
 use super::pb::{self, inspection_service_server::InspectionService as Api};
 use crate::domain::inspection::{Dwelling, Inspection, InspectionState, RoomReading};
@@ -346,9 +346,9 @@ impl Api for InspectionApi {
         &self,
         req: Request<pb::StartInspectionRequest>,
     ) -> Reply<pb::Inspection> {
-        let who = caller(&req)?;
+        let (who, push) = (caller(&req)?, push_mark(&req));
         let m = req.into_inner();
-        let meta = meta("StartInspection", &m, &m.request_id, 0, &m.device_id)?;
+        let meta = meta("StartInspection", &m, &m.request_id, 0, &m.device_id)?.with_push(push);
         let visit = self.svc.start(&who, meta, start_visit(&m)?).await?;
         Ok(Response::new(inspection_pb(&visit)))
     }
@@ -357,9 +357,9 @@ impl Api for InspectionApi {
         &self,
         req: Request<pb::RecordRoomReadingRequest>,
     ) -> Reply<pb::RoomReading> {
-        let who = caller(&req)?;
+        let (who, push) = (caller(&req)?, push_mark(&req));
         let m = req.into_inner();
-        let meta = meta("RecordRoomReading", &m, &m.request_id, 0, &m.device_id)?;
+        let meta = meta("RecordRoomReading", &m, &m.request_id, 0, &m.device_id)?.with_push(push);
         let id = cv::id(&m.inspection_id, "inspection_id")?;
         let r = self
             .svc
@@ -372,7 +372,7 @@ impl Api for InspectionApi {
         &self,
         req: Request<pb::FinishInspectionRequest>,
     ) -> Reply<pb::Inspection> {
-        let who = caller(&req)?;
+        let (who, push) = (caller(&req)?, push_mark(&req));
         let m = req.into_inner();
         let meta = meta(
             "FinishInspection",
@@ -380,7 +380,8 @@ impl Api for InspectionApi {
             &m.request_id,
             m.expected_version,
             &m.device_id,
-        )?;
+        )?
+        .with_push(push);
         let id = cv::id(&m.inspection_id, "inspection_id")?;
         let visit = self.svc.finish(&who, meta, id, finish(&m)?).await?;
         Ok(Response::new(inspection_pb(&visit)))

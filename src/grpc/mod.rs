@@ -5,6 +5,7 @@ pub mod convert;
 pub mod inspections;
 pub mod readings;
 pub mod status;
+pub mod sync;
 pub mod tickets;
 
 /// Generated protobuf types and service stubs of `fieldops.v1`.

@@ -1,5 +1,5 @@
 //! ReadingService handlers and their conversions (R-MTR-1, R-MTR-2).
-use super::auth::caller;
+use super::auth::{caller, push_mark};
 use super::convert::{self as cv, meta};
 use super::pb::{self, reading_service_server::ReadingService as Api};
 use crate::domain::meter::{MeterExchange, MeterReading, MeterUnit};
@@ -78,7 +78,7 @@ pub fn reading_pb(r: &MeterReading) -> pb::MeterReading {
     }
 }
 
-fn exchange_pb(x: &MeterExchange) -> pb::MeterExchange {
+pub fn exchange_pb(x: &MeterExchange) -> pb::MeterExchange {
     pb::MeterExchange {
         id: x.id.to_string(),
         meter_id: x.meter_id.clone(),
@@ -102,9 +102,9 @@ impl Api for ReadingApi {
         &self,
         req: Request<pb::RecordMeterReadingRequest>,
     ) -> Reply<pb::MeterReading> {
-        let who = caller(&req)?;
+        let (who, push) = (caller(&req)?, push_mark(&req));
         let m = req.into_inner();
-        let meta = meta("RecordMeterReading", &m, &m.request_id, 0, &m.device_id)?;
+        let meta = meta("RecordMeterReading", &m, &m.request_id, 0, &m.device_id)?.with_push(push);
         let input = NewMeterReading {
             id: if m.reading_id.trim().is_empty() {
                 None
@@ -124,9 +124,9 @@ impl Api for ReadingApi {
         &self,
         req: Request<pb::RecordMeterExchangeRequest>,
     ) -> Reply<pb::MeterExchange> {
-        let who = caller(&req)?;
+        let (who, push) = (caller(&req)?, push_mark(&req));
         let m = req.into_inner();
-        let meta = meta("RecordMeterExchange", &m, &m.request_id, 0, &m.device_id)?;
+        let meta = meta("RecordMeterExchange", &m, &m.request_id, 0, &m.device_id)?.with_push(push);
         let input = NewExchange {
             meter_id: meter_id(&m.meter_id)?,
             old_serial: m.old_serial.trim().to_string(),

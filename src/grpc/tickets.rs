@@ -1,5 +1,5 @@
 //! TicketService handlers: decode -> service -> encode.
-use super::auth::caller;
+use super::auth::{caller, push_mark};
 use super::convert::{self as cv, meta};
 use super::pb::{self, ticket_service_server::TicketService as Api};
 use crate::service::TicketService;
@@ -21,9 +21,9 @@ type Reply<T> = Result<Response<T>, Status>;
 #[tonic::async_trait]
 impl Api for TicketApi {
     async fn create_ticket(&self, req: Request<pb::CreateTicketRequest>) -> Reply<pb::Ticket> {
-        let who = caller(&req)?;
+        let (who, push) = (caller(&req)?, push_mark(&req));
         let m = req.into_inner();
-        let meta = meta("CreateTicket", &m, &m.request_id, 0, "")?;
+        let meta = meta("CreateTicket", &m, &m.request_id, 0, "")?.with_push(push);
         let t = self.svc.create(&who, meta, cv::new_ticket(&m)?).await?;
         Ok(Response::new(cv::ticket(&t, &who)))
     }
@@ -62,9 +62,10 @@ impl Api for TicketApi {
     }
 
     async fn dispatch_ticket(&self, req: Request<pb::DispatchTicketRequest>) -> Reply<pb::Ticket> {
-        let who = caller(&req)?;
+        let (who, push) = (caller(&req)?, push_mark(&req));
         let m = req.into_inner();
-        let meta = meta("DispatchTicket", &m, &m.request_id, m.expected_version, "")?;
+        let meta =
+            meta("DispatchTicket", &m, &m.request_id, m.expected_version, "")?.with_push(push);
         let id = cv::id(&m.ticket_id, "ticket_id")?;
         let unit = m.unit.trim().to_string();
         if unit.is_empty() {
@@ -76,7 +77,7 @@ impl Api for TicketApi {
     }
 
     async fn claim_ticket(&self, req: Request<pb::ClaimTicketRequest>) -> Reply<pb::Ticket> {
-        let who = caller(&req)?;
+        let (who, push) = (caller(&req)?, push_mark(&req));
         let m = req.into_inner();
         let meta = meta(
             "ClaimTicket",
@@ -84,7 +85,8 @@ impl Api for TicketApi {
             &m.request_id,
             m.expected_version,
             &m.device_id,
-        )?;
+        )?
+        .with_push(push);
         let id = cv::id(&m.ticket_id, "ticket_id")?;
         let at = cv::time(m.occurred_at.as_ref(), "occurred_at")?;
         let t = self.svc.claim(&who, meta, id, at).await?;
@@ -92,7 +94,7 @@ impl Api for TicketApi {
     }
 
     async fn return_ticket(&self, req: Request<pb::ReturnTicketRequest>) -> Reply<pb::Ticket> {
-        let who = caller(&req)?;
+        let (who, push) = (caller(&req)?, push_mark(&req));
         let m = req.into_inner();
         let meta = meta(
             "ReturnTicket",
@@ -100,7 +102,8 @@ impl Api for TicketApi {
             &m.request_id,
             m.expected_version,
             &m.device_id,
-        )?;
+        )?
+        .with_push(push);
         let id = cv::id(&m.ticket_id, "ticket_id")?;
         let at = cv::time(m.occurred_at.as_ref(), "occurred_at")?;
         let t = self
@@ -114,7 +117,7 @@ impl Api for TicketApi {
         &self,
         req: Request<pb::ScheduleAppointmentRequest>,
     ) -> Reply<pb::Ticket> {
-        let who = caller(&req)?;
+        let (who, push) = (caller(&req)?, push_mark(&req));
         let m = req.into_inner();
         let meta = meta(
             "ScheduleAppointment",
@@ -122,7 +125,8 @@ impl Api for TicketApi {
             &m.request_id,
             m.expected_version,
             &m.device_id,
-        )?;
+        )?
+        .with_push(push);
         let id = cv::id(&m.ticket_id, "ticket_id")?;
         let when = cv::required_time(m.appointment_time.as_ref(), "appointment_time")?;
         let at = cv::time(m.occurred_at.as_ref(), "occurred_at")?;
@@ -134,7 +138,7 @@ impl Api for TicketApi {
     }
 
     async fn record_arrival(&self, req: Request<pb::RecordArrivalRequest>) -> Reply<pb::Ticket> {
-        let who = caller(&req)?;
+        let (who, push) = (caller(&req)?, push_mark(&req));
         let m = req.into_inner();
         let meta = meta(
             "RecordArrival",
@@ -142,7 +146,8 @@ impl Api for TicketApi {
             &m.request_id,
             m.expected_version,
             &m.device_id,
-        )?;
+        )?
+        .with_push(push);
         let id = cv::id(&m.ticket_id, "ticket_id")?;
         let location = cv::geo_point(m.location.as_ref(), "location")?
             .ok_or_else(|| crate::error::AppError::missing("location"))?;
@@ -156,7 +161,7 @@ impl Api for TicketApi {
     }
 
     async fn complete_repair(&self, req: Request<pb::CompleteRepairRequest>) -> Reply<pb::Ticket> {
-        let who = caller(&req)?;
+        let (who, push) = (caller(&req)?, push_mark(&req));
         let m = req.into_inner();
         let meta = meta(
             "CompleteRepair",
@@ -164,7 +169,8 @@ impl Api for TicketApi {
             &m.request_id,
             m.expected_version,
             &m.device_id,
-        )?;
+        )?
+        .with_push(push);
         let id = cv::id(&m.ticket_id, "ticket_id")?;
         let resolution = cv::resolution(m.resolution.as_ref())?;
         let at = cv::time(m.occurred_at.as_ref(), "occurred_at")?;
@@ -176,7 +182,7 @@ impl Api for TicketApi {
         &self,
         req: Request<pb::RequestExtensionRequest>,
     ) -> Reply<pb::Ticket> {
-        let who = caller(&req)?;
+        let (who, push) = (caller(&req)?, push_mark(&req));
         let m = req.into_inner();
         let meta = meta(
             "RequestExtension",
@@ -184,7 +190,8 @@ impl Api for TicketApi {
             &m.request_id,
             m.expected_version,
             &m.device_id,
-        )?;
+        )?
+        .with_push(push);
         let id = cv::id(&m.ticket_id, "ticket_id")?;
         let extend_by = cv::required_duration(m.extend_by.as_ref(), "extend_by")?;
         let at = cv::time(m.occurred_at.as_ref(), "occurred_at")?;
@@ -199,9 +206,10 @@ impl Api for TicketApi {
         &self,
         req: Request<pb::DecideExtensionRequest>,
     ) -> Reply<pb::Ticket> {
-        let who = caller(&req)?;
+        let (who, push) = (caller(&req)?, push_mark(&req));
         let m = req.into_inner();
-        let meta = meta("DecideExtension", &m, &m.request_id, m.expected_version, "")?;
+        let meta =
+            meta("DecideExtension", &m, &m.request_id, m.expected_version, "")?.with_push(push);
         let id = cv::id(&m.ticket_id, "ticket_id")?;
         let t = self
             .svc
@@ -211,9 +219,10 @@ impl Api for TicketApi {
     }
 
     async fn record_revisit(&self, req: Request<pb::RecordRevisitRequest>) -> Reply<pb::Ticket> {
-        let who = caller(&req)?;
+        let (who, push) = (caller(&req)?, push_mark(&req));
         let m = req.into_inner();
-        let meta = meta("RecordRevisit", &m, &m.request_id, m.expected_version, "")?;
+        let meta =
+            meta("RecordRevisit", &m, &m.request_id, m.expected_version, "")?.with_push(push);
         let id = cv::id(&m.ticket_id, "ticket_id")?;
         let outcome = cv::revisit_outcome(m.outcome)?;
         let t = self
@@ -224,9 +233,9 @@ impl Api for TicketApi {
     }
 
     async fn supervise(&self, req: Request<pb::SuperviseRequest>) -> Reply<pb::Ticket> {
-        let who = caller(&req)?;
+        let (who, push) = (caller(&req)?, push_mark(&req));
         let m = req.into_inner();
-        let meta = meta("Supervise", &m, &m.request_id, m.expected_version, "")?;
+        let meta = meta("Supervise", &m, &m.request_id, m.expected_version, "")?.with_push(push);
         let id = cv::id(&m.ticket_id, "ticket_id")?;
         let within = cv::required_duration(m.resolve_within.as_ref(), "resolve_within")?;
         let t = self
@@ -237,9 +246,9 @@ impl Api for TicketApi {
     }
 
     async fn cancel_ticket(&self, req: Request<pb::CancelTicketRequest>) -> Reply<pb::Ticket> {
-        let who = caller(&req)?;
+        let (who, push) = (caller(&req)?, push_mark(&req));
         let m = req.into_inner();
-        let meta = meta("CancelTicket", &m, &m.request_id, m.expected_version, "")?;
+        let meta = meta("CancelTicket", &m, &m.request_id, m.expected_version, "")?.with_push(push);
         let id = cv::id(&m.ticket_id, "ticket_id")?;
         let t = self
             .svc

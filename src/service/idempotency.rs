@@ -2,12 +2,13 @@
 use crate::domain::Caller;
 use crate::error::{AppError, AppResult, reason};
 use crate::service::Clock;
+use crate::storage::feed::{self, ChangeDraft};
 use crate::storage::idempotency as store;
-use crate::storage::{Db, TxFuture};
+use crate::storage::{Db, TxFuture, push_log};
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DatabaseTransaction};
 use serde::{Serialize, de::DeserializeOwned};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use uuid::Uuid;
 
 /// What every mutating request carries besides its body.
@@ -21,9 +22,24 @@ pub struct RequestMeta {
     pub expected_version: i64,
     /// The handheld that sent it, for the audit trail.
     pub device_id: Option<String>,
+    /// Set when the request arrives in an offline Push: recorded with the change.
+    pub push: Option<PushMark>,
+}
+
+/// Which client queue entry a pushed request is (SyncService.Push).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushMark {
+    pub client_id: String,
+    pub mutation_id: i64,
 }
 
 impl RequestMeta {
+    /// Mark a request as entry `mark` of an offline push.
+    pub fn with_push(mut self, mark: Option<PushMark>) -> RequestMeta {
+        self.push = mark;
+        self
+    }
+
     /// Optimistic concurrency: ABORTED when the client expected another version.
     pub fn check_version(&self, current: i64, what: &str) -> AppResult<()> {
         if self.expected_version != 0 && current != self.expected_version {
@@ -47,11 +63,22 @@ pub struct Tx<'c> {
     pub caller: &'c Caller,
     pub meta: &'c RequestMeta,
     pub now: DateTime<Utc>,
+    changes: &'c Mutex<Vec<ChangeDraft>>,
+}
+
+impl Tx<'_> {
+    /// Put an entity's new state on the change feed, in this transaction.
+    pub fn record(&self, change: ChangeDraft) {
+        self.changes.lock().expect("change list lock").push(change);
+    }
 }
 
 /// Run a mutation in one write transaction under AIP-155: a replay of the
 /// same request returns the stored response without running `body`; else
-/// `body` runs and its response is stored in the same transaction.
+/// `body` runs and its response is stored in the same transaction. The
+/// changes `body` records go on the feed as the transaction's last statement
+/// (commit order); a pushed request's queue entry is recorded in the same
+/// transaction too.
 pub async fn write<T, F>(
     db: &Db,
     clock: &Arc<dyn Clock>,
@@ -65,24 +92,50 @@ where
     F: for<'c> FnOnce(Tx<'c>) -> TxFuture<'c, T> + Send + 'static,
 {
     let (caller, clock) = (caller.clone(), clock.clone());
-    db.write(move |tx| {
-        Box::pin(async move {
-            let now = clock.now();
-            if let Some(replay) = begin(tx, &meta, &caller, method, now).await? {
-                return Ok(replay);
-            }
-            let response = body(Tx {
-                db: tx,
-                caller: &caller,
-                meta: &meta,
-                now,
+    let (response, changed) = db
+        .write(move |tx| {
+            Box::pin(async move {
+                let now = clock.now();
+                let changes = Mutex::new(Vec::new());
+                let response = match begin(tx, &meta, &caller, method, now).await? {
+                    Some(replay) => replay,
+                    None => {
+                        let response = body(Tx {
+                            db: tx,
+                            caller: &caller,
+                            meta: &meta,
+                            now,
+                            changes: &changes,
+                        })
+                        .await?;
+                        finish(tx, &meta, &response).await?;
+                        response
+                    }
+                };
+                if let Some(mark) = &meta.push {
+                    push_log::record(
+                        tx,
+                        mark,
+                        &meta.fingerprint,
+                        push_log::APPLIED,
+                        &response,
+                        now,
+                    )
+                    .await?;
+                }
+                let changes = changes.into_inner().expect("change list lock");
+                let changed = !changes.is_empty();
+                if changed {
+                    feed::append(tx, changes, now).await?;
+                }
+                Ok((response, changed))
             })
-            .await?;
-            finish(tx, &meta, &response).await?;
-            Ok(response)
         })
-    })
-    .await
+        .await?;
+    if changed {
+        db.notify_change();
+    }
+    Ok(response)
 }
 
 /// Claim the request id, or find the stored outcome of an earlier identical

@@ -13,6 +13,7 @@ use crate::service::idempotency::{self, RequestMeta, Tx};
 use crate::service::tickets::event_of;
 use crate::service::{Clock, paging};
 use crate::storage::audit::{self, AuditEntry};
+use crate::storage::feed::ChangeDraft;
 use crate::storage::inspections::{self as store, ColdHousehold, InspectionFilter};
 use crate::storage::{Db, tickets};
 use chrono::{DateTime, Datelike, TimeZone, Utc};
@@ -138,6 +139,7 @@ impl InspectionService {
                     readings: Vec::new(),
                 };
                 store::insert(tx.db, &visit).await?;
+                tx.record(ChangeDraft::inspection(&visit));
                 let details = serde_json::json!({ "ticket_id": visit.ticket_id, "dwelling": visit.dwelling.key() });
                 Self::audit(tx, &visit, "STARTED", role, details).await?;
                 Ok(visit)
@@ -214,6 +216,8 @@ impl InspectionService {
                     let next = visit.with_reading(rules, &verdicts, tx.now);
                     if store::update_if_version(tx.db, &next, visit.version).await? {
                         store::insert_reading(tx.db, &reading).await?;
+                        tx.record(ChangeDraft::inspection(&next));
+                        tx.record(ChangeDraft::room_reading(&reading, &next));
                         let details = serde_json::json!({
                             "reading_id": reading.id,
                             "room_name": reading.room_name,

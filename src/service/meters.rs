@@ -8,6 +8,7 @@ use crate::error::{AppError, AppResult, reason};
 use crate::service::idempotency::{self, RequestMeta, Tx};
 use crate::service::{Clock, paging};
 use crate::storage::audit::{self, AuditEntry};
+use crate::storage::feed::ChangeDraft;
 use crate::storage::{Db, meters as store};
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
@@ -83,6 +84,11 @@ impl MeterService {
             let flag = flags.get(&r.id).copied().unwrap_or(false);
             if flag != r.rollback {
                 store::set_rollback(tx.db, r.id, flag).await?;
+                tx.record(ChangeDraft::meter_reading(&MeterReading {
+                    rollback: flag,
+                    version: r.version + 1,
+                    ..r.clone()
+                }));
                 let kind = if flag {
                     "ROLLBACK_FLAGGED"
                 } else {
@@ -159,6 +165,7 @@ impl MeterService {
                     let meter_id = reading.meter_id.clone();
                     Self::refresh_flags(tx, &meter_id, Some(&mut reading)).await?;
                     store::insert_reading(tx.db, &reading).await?;
+                    tx.record(ChangeDraft::meter_reading(&reading));
                     let details = serde_json::json!({
                         "meter_id": reading.meter_id,
                         "value": reading.value,
@@ -201,6 +208,7 @@ impl MeterService {
                     received_at: tx.now,
                 };
                 store::insert_exchange(tx.db, &x).await?;
+                tx.record(ChangeDraft::meter_exchange(&x));
                 let details = serde_json::json!({ "meter_id": x.meter_id, "flagged": x.flagged, "exchanged_at": x.exchanged_at });
                 Self::audit(tx, "meter_exchange", x.id, 1, "RECORDED", details).await?;
                 Self::refresh_flags(tx, &x.meter_id, None).await?;

@@ -5,10 +5,12 @@ pub mod idempotency;
 pub mod inspections;
 pub mod meters;
 pub mod paging;
+pub mod sync;
 pub mod tickets;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use idempotency::RequestMeta;
 pub use inspections::InspectionService;
 pub use meters::MeterService;
+pub use sync::SyncService;
 pub use tickets::TicketService;

@@ -9,6 +9,7 @@ use crate::domain::{Caller, Policy, Ticket};
 use crate::error::{AppError, AppResult, reason};
 use crate::service::idempotency::{self, RequestMeta};
 use crate::service::{Clock, paging};
+use crate::storage::feed::ChangeDraft;
 use crate::storage::tickets::{self as store, StoredEvent, TicketFilter};
 use crate::storage::{Db, units};
 use chrono::{DateTime, Duration, Utc};
@@ -97,6 +98,7 @@ impl TicketService {
                     store::insert(tx.db, &change.ticket).await?;
                     store::insert_event(tx.db, &event_of(&change, tx.caller, tx.meta, tx.now))
                         .await?;
+                    tx.record(ChangeDraft::ticket(&change.ticket, None));
                     Ok(change.ticket)
                 })
             },
@@ -138,6 +140,7 @@ impl TicketService {
                     if store::update_if_version(tx.db, &change.ticket, current.version).await? {
                         store::insert_event(tx.db, &event_of(&change, tx.caller, tx.meta, tx.now))
                             .await?;
+                        tx.record(ChangeDraft::ticket(&change.ticket, current.unit.as_deref()));
                         return Ok(change.ticket);
                     }
                 }

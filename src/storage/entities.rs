@@ -285,3 +285,111 @@ pub mod audit_events {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod change_log {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "change_log")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub seq: i64,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub ordinal: i32,
+        pub entity_type: String,
+        pub entity_id: String,
+        pub entity_version: i64,
+        pub unit: Option<String>,
+        pub prev_unit: Option<String>,
+        pub owner: Option<String>,
+        pub hidden_from: Option<String>,
+        pub payload: String,
+        pub committed_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod sync_clients {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "sync_clients")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub client_id: String,
+        pub owner_sub: String,
+        pub last_mutation_id: i64,
+        pub updated_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod client_mutations {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "client_mutations")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub client_id: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub mutation_id: i64,
+        pub fingerprint: String,
+        pub outcome: String,
+        pub response: String,
+        pub created_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// Hand-written SQL for the feed counter (same text on both databases except placeholders).
+pub mod feed_state_sql {
+    use sea_orm::DbBackend;
+
+    /// Bump and read the counter in one statement (the row lock lasts until COMMIT).
+    pub const BUMP: &str =
+        "UPDATE feed_state SET last_seq = last_seq + 1 WHERE id = 1 RETURNING last_seq";
+    pub const READ: &str = "SELECT last_seq, purged_seq FROM feed_state WHERE id = 1";
+
+    fn p(b: DbBackend) -> &'static str {
+        if b == DbBackend::Postgres { "$1" } else { "?1" }
+    }
+
+    const SUPERSEDED: &str = "committed_at < {p} AND EXISTS (SELECT 1 FROM change_log later \
+         WHERE later.entity_type = change_log.entity_type AND later.entity_id = change_log.entity_id \
+         AND later.seq > change_log.seq)";
+
+    pub fn max_superseded(b: DbBackend) -> String {
+        format!(
+            "SELECT MAX(seq) AS m FROM change_log WHERE {}",
+            SUPERSEDED.replace("{p}", p(b))
+        )
+    }
+
+    pub fn delete_superseded(b: DbBackend) -> String {
+        format!(
+            "DELETE FROM change_log WHERE {}",
+            SUPERSEDED.replace("{p}", p(b))
+        )
+    }
+
+    pub fn set_purged(b: DbBackend) -> String {
+        format!(
+            "UPDATE feed_state SET purged_seq = {} WHERE id = 1 AND purged_seq < {}",
+            p(b),
+            p(b)
+        )
+    }
+}

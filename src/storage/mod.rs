@@ -8,9 +8,11 @@
 //! share it, and nothing that must be consistent is held in process memory.
 pub mod audit;
 pub mod entities;
+pub mod feed;
 pub mod idempotency;
 pub mod inspections;
 pub mod meters;
+pub mod push_log;
 pub mod tickets;
 pub mod units;
 
@@ -26,6 +28,7 @@ use sea_orm::{
 use std::future::Future;
 use std::pin::Pin;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How to open the database.
@@ -47,6 +50,9 @@ pub struct Db {
     writer: DatabaseConnection,
     reader: DatabaseConnection,
     backend: DbBackend,
+    /// Wakes this process's watchers after a local commit. Only a hint:
+    /// watchers also poll, so changes committed by other instances arrive too.
+    changed: Arc<tokio::sync::Notify>,
 }
 
 /// The future a write-transaction closure returns.
@@ -92,6 +98,7 @@ impl Db {
             writer: sea_orm::SqlxSqliteConnector::from_sqlx_sqlite_pool(writer),
             reader: sea_orm::SqlxSqliteConnector::from_sqlx_sqlite_pool(reader),
             backend: DbBackend::Sqlite,
+            changed: Default::default(),
         })
     }
 
@@ -110,6 +117,7 @@ impl Db {
             writer: conn.clone(),
             reader: conn,
             backend: DbBackend::Postgres,
+            changed: Default::default(),
         })
     }
 
@@ -159,6 +167,16 @@ impl Db {
         });
         task.await
             .map_err(|e| AppError::internal(anyhow::anyhow!("write task failed: {e}")))?
+    }
+
+    /// Tell local watchers that the feed moved.
+    pub fn notify_change(&self) {
+        self.changed.notify_waiters();
+    }
+
+    /// Resolves at the next local `notify_change`.
+    pub fn changed(&self) -> Arc<tokio::sync::Notify> {
+        self.changed.clone()
     }
 
     pub async fn close(self) {

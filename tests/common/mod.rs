@@ -113,6 +113,8 @@ pub async fn spawn_with(policy: &str, store: Store) -> TestApp {
         units: vec!["north".into(), "south".into()],
         request_timeout: std::time::Duration::from_secs(30),
         max_message_bytes: 4 << 20,
+        watch_poll: std::time::Duration::from_millis(50),
+        watch_checkpoint: std::time::Duration::from_millis(300),
         clock: clock.clone(),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

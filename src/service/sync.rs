@@ -1,0 +1,260 @@
+//! SyncService use cases: the change feed for Pull and Watch, and the
+//! bookkeeping of offline Push (the mutations themselves run through the
+//! same service code as their unary RPCs, with a PushMark on the request).
+use crate::domain::inspection::{Inspection, RoomReading};
+use crate::domain::meter::{MeterExchange, MeterReading};
+use crate::domain::{Caller, Role, Ticket};
+use crate::error::{AppError, AppResult, reason};
+use crate::service::idempotency::PushMark;
+use crate::service::{Clock, paging};
+use crate::storage::feed::{self, Position, StoredChange, Visibility};
+use crate::storage::{Db, db_err, push_log};
+use chrono::{DateTime, Utc};
+use sea_orm::{AccessMode, DbBackend, IsolationLevel, TransactionTrait};
+use std::sync::Arc;
+
+pub const CURSOR_EXPIRED: &str = "CURSOR_EXPIRED";
+pub const MUTATION_GAP: &str = "MUTATION_GAP";
+pub const MUTATION_ID_REUSED: &str = "MUTATION_ID_REUSED";
+pub const CLIENT_NOT_OWNED: &str = "CLIENT_NOT_OWNED";
+
+const DEFAULT_LIMIT: u64 = 500;
+const MAX_LIMIT: u64 = 5000;
+
+/// An entity as it stands after a change.
+#[derive(Debug, Clone)]
+pub enum FeedEntity {
+    Ticket(Box<Ticket>),
+    Inspection(Box<Inspection>),
+    RoomReading(Box<RoomReading>),
+    MeterReading(Box<MeterReading>),
+    MeterExchange(Box<MeterExchange>),
+}
+
+#[derive(Debug, Clone)]
+pub struct FeedChange {
+    pub position: Position,
+    pub committed_at: DateTime<Utc>,
+    pub entity: FeedEntity,
+}
+
+pub struct PullPage {
+    pub changes: Vec<FeedChange>,
+    pub cursor: Position,
+    pub has_more: bool,
+    pub last_mutation_id: i64,
+}
+
+#[derive(Clone)]
+pub struct SyncService {
+    db: Db,
+    clock: Arc<dyn Clock>,
+}
+
+/// Opaque cursor text for a feed position.
+pub fn encode_cursor(p: Position) -> String {
+    paging::encode("feed", &format!("{}/{}", p.seq, p.ordinal))
+}
+
+/// None for the empty cursor (start of the retained log).
+pub fn decode_cursor(text: &str) -> AppResult<Option<Position>> {
+    let bad = || AppError::invalid("cursor", reason::INVALID_FIELD, "cursor is not valid");
+    let Some(key) = paging::decode("feed", text).map_err(|_| bad())? else {
+        return Ok(None);
+    };
+    let (seq, ordinal) = key.split_once('/').ok_or_else(bad)?;
+    Ok(Some(Position {
+        seq: seq.parse().map_err(|_| bad())?,
+        ordinal: ordinal.parse().map_err(|_| bad())?,
+    }))
+}
+
+/// Pull and Watch scopes: dispatch, supervisors, back office and admin see
+/// everything; crew their unit's tickets; inspectors their own records.
+pub fn visibility(caller: &Caller) -> Visibility {
+    Visibility {
+        all: caller
+            .acting_as(&[
+                Role::Dispatcher,
+                Role::Supervisor,
+                Role::Backoffice,
+                Role::Admin,
+            ])
+            .is_some(),
+        crew_unit: caller.has(Role::Crew).then(|| caller.unit.clone()),
+        owner: caller.has(Role::Inspector).then(|| caller.sub.clone()),
+        sub: caller.sub.clone(),
+    }
+}
+
+fn decode(c: StoredChange) -> AppResult<FeedChange> {
+    fn parse<T: serde::de::DeserializeOwned>(s: &str) -> AppResult<Box<T>> {
+        serde_json::from_str(s)
+            .map(Box::new)
+            .map_err(AppError::internal)
+    }
+    let entity = match c.entity_type.as_str() {
+        feed::TICKET => FeedEntity::Ticket(parse(&c.payload)?),
+        feed::INSPECTION => FeedEntity::Inspection(parse(&c.payload)?),
+        feed::ROOM_READING => FeedEntity::RoomReading(parse(&c.payload)?),
+        feed::METER_READING => FeedEntity::MeterReading(parse(&c.payload)?),
+        feed::METER_EXCHANGE => FeedEntity::MeterExchange(parse(&c.payload)?),
+        other => {
+            return Err(AppError::internal(anyhow::anyhow!(
+                "unknown feed entity {other:?}"
+            )));
+        }
+    };
+    Ok(FeedChange {
+        position: c.position,
+        committed_at: c.committed_at,
+        entity,
+    })
+}
+
+impl SyncService {
+    pub fn new(db: Db, clock: Arc<dyn Clock>) -> SyncService {
+        SyncService { db, clock }
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// Changes visible to `caller` after `cursor`, and the client's counter,
+    /// read in one snapshot.
+    pub async fn pull(
+        &self,
+        caller: &Caller,
+        cursor: Option<Position>,
+        limit: i32,
+        client_id: &str,
+    ) -> AppResult<PullPage> {
+        let limit = match limit {
+            n if n < 0 => {
+                return Err(AppError::invalid(
+                    "limit",
+                    reason::OUT_OF_RANGE,
+                    "limit must not be negative",
+                ));
+            }
+            0 => DEFAULT_LIMIT,
+            n => (n as u64).min(MAX_LIMIT),
+        };
+        let vis = visibility(caller);
+        let reader = self.db.reader();
+        let tx = if self.db.backend() == DbBackend::Postgres {
+            reader
+                .begin_with_config(
+                    Some(IsolationLevel::RepeatableRead),
+                    Some(AccessMode::ReadOnly),
+                )
+                .await
+        } else {
+            reader.begin().await
+        }
+        .map_err(db_err)?;
+        let (last_seq, purged_seq) = feed::state(&tx).await?;
+        let from = cursor.unwrap_or_default();
+        if cursor.is_some() && from.seq < purged_seq {
+            return Err(AppError::precondition(
+                CURSOR_EXPIRED,
+                "feed",
+                "the cursor is older than the retained change log: start again with an empty cursor",
+            ));
+        }
+        if from.seq > last_seq {
+            return Err(AppError::invalid(
+                "cursor",
+                reason::OUT_OF_RANGE,
+                "the cursor is ahead of the change log",
+            ));
+        }
+        let mut rows = feed::read_after(&tx, from, &vis, limit + 1).await?;
+        let has_more = rows.len() as u64 > limit;
+        rows.truncate(limit as usize);
+        // Without more rows, everything up to last_seq has been seen in this
+        // snapshot, and any later commit gets a larger sequence number.
+        let next = match (has_more, rows.last()) {
+            (true, Some(r)) => r.position,
+            (_, last) => last.map(|r| r.position).unwrap_or(from).max(Position {
+                seq: last_seq,
+                ordinal: i32::MAX,
+            }),
+        };
+        let last_mutation_id = if client_id.is_empty() {
+            0
+        } else {
+            match push_log::client(&tx, client_id).await? {
+                Some((owner, _)) if owner != caller.sub => {
+                    return Err(AppError::denied(
+                        CLIENT_NOT_OWNED,
+                        "this client belongs to someone else",
+                    ));
+                }
+                Some((_, last)) => last,
+                None => 0,
+            }
+        };
+        tx.commit().await.map_err(db_err)?;
+        Ok(PullPage {
+            changes: rows.into_iter().map(decode).collect::<AppResult<_>>()?,
+            cursor: next,
+            has_more,
+            last_mutation_id,
+        })
+    }
+
+    /// Register (or check) the pushing client; its current counter.
+    pub async fn begin_push(&self, caller: &Caller, client_id: &str) -> AppResult<i64> {
+        let (client, owner, now) = (client_id.to_string(), caller.sub.clone(), self.clock.now());
+        self.db
+            .write(move |tx| {
+                Box::pin(async move { push_log::ensure_client(tx, &client, &owner, now).await })
+            })
+            .await?;
+        match push_log::client(self.db.writer(), client_id).await? {
+            Some((owner, _)) if owner != caller.sub => Err(AppError::denied(
+                CLIENT_NOT_OWNED,
+                "this client belongs to someone else",
+            )),
+            Some((_, last)) => Ok(last),
+            None => Err(AppError::internal(anyhow::anyhow!(
+                "client {client_id} vanished"
+            ))),
+        }
+    }
+
+    pub async fn stored(
+        &self,
+        client_id: &str,
+        mutation_id: i64,
+    ) -> AppResult<Option<push_log::StoredMutation>> {
+        push_log::find(self.db.writer(), client_id, mutation_id).await
+    }
+
+    /// Record a business refusal: the client's counter advances past it.
+    pub async fn record_rejection(
+        &self,
+        mark: PushMark,
+        fingerprint: String,
+        rejection: serde_json::Value,
+    ) -> AppResult<()> {
+        let now = self.clock.now();
+        self.db
+            .write(move |tx| {
+                Box::pin(async move {
+                    push_log::record(tx, &mark, &fingerprint, push_log::REJECTED, &rejection, now)
+                        .await
+                })
+            })
+            .await
+    }
+
+    pub async fn last_mutation_id(&self, client_id: &str) -> AppResult<i64> {
+        Ok(push_log::client(self.db.writer(), client_id)
+            .await?
+            .map(|c| c.1)
+            .unwrap_or(0))
+    }
+}

@@ -1,0 +1,304 @@
+//! The change feed: one row per changed entity, written in the same
+//! transaction as the change and stamped with a commit-ordered sequence
+//! number (see the sync migration for why the counter gives commit order).
+use super::entities::{change_log, feed_state_sql};
+use super::{db_err, to_micros};
+use crate::domain::Ticket;
+use crate::domain::inspection::{Inspection, RoomReading};
+use crate::domain::meter::{MeterExchange, MeterReading};
+use crate::error::{AppError, AppResult};
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
+    QuerySelect, Statement,
+};
+use serde::Serialize;
+
+pub const TICKET: &str = "ticket";
+pub const INSPECTION: &str = "inspection";
+pub const ROOM_READING: &str = "room_reading";
+pub const METER_READING: &str = "meter_reading";
+pub const METER_EXCHANGE: &str = "meter_exchange";
+
+/// A change about to be logged: the entity's new state and who may see it.
+#[derive(Debug, Clone)]
+pub struct ChangeDraft {
+    pub entity_type: &'static str,
+    pub entity_id: String,
+    pub entity_version: i64,
+    /// The unit a ticket belongs to now, and belonged to before this change.
+    pub unit: Option<String>,
+    pub prev_unit: Option<String>,
+    /// The inspector whose record it is.
+    pub owner: Option<String>,
+    /// R-TKT-13: a complaint is never shown to the staff member it concerns.
+    pub hidden_from: Option<String>,
+    pub payload: String,
+}
+
+fn json<T: Serialize>(v: &T) -> String {
+    serde_json::to_string(v).expect("serializable")
+}
+
+impl ChangeDraft {
+    pub fn ticket(t: &Ticket, prev_unit: Option<&str>) -> ChangeDraft {
+        ChangeDraft {
+            entity_type: TICKET,
+            entity_id: t.id.to_string(),
+            entity_version: t.version,
+            unit: t.unit.clone(),
+            prev_unit: prev_unit.map(str::to_string),
+            owner: None,
+            hidden_from: t.subject_staff_id.clone(),
+            payload: json(t),
+        }
+    }
+
+    pub fn inspection(i: &Inspection) -> ChangeDraft {
+        let mut without_readings = i.clone();
+        without_readings.readings.clear();
+        ChangeDraft {
+            entity_type: INSPECTION,
+            entity_id: i.id.to_string(),
+            entity_version: i.version,
+            unit: Some(i.unit.clone()),
+            prev_unit: None,
+            owner: Some(i.inspector.clone()),
+            hidden_from: None,
+            payload: json(&without_readings),
+        }
+    }
+
+    pub fn room_reading(r: &RoomReading, visit: &Inspection) -> ChangeDraft {
+        ChangeDraft {
+            entity_type: ROOM_READING,
+            entity_id: r.id.to_string(),
+            entity_version: 1,
+            unit: Some(visit.unit.clone()),
+            prev_unit: None,
+            owner: Some(visit.inspector.clone()),
+            hidden_from: None,
+            payload: json(r),
+        }
+    }
+
+    pub fn meter_reading(r: &MeterReading) -> ChangeDraft {
+        ChangeDraft {
+            entity_type: METER_READING,
+            entity_id: r.id.to_string(),
+            entity_version: r.version,
+            unit: None,
+            prev_unit: None,
+            owner: Some(r.inspector.clone()),
+            hidden_from: None,
+            payload: json(r),
+        }
+    }
+
+    pub fn meter_exchange(x: &MeterExchange) -> ChangeDraft {
+        ChangeDraft {
+            entity_type: METER_EXCHANGE,
+            entity_id: x.id.to_string(),
+            entity_version: 1,
+            unit: None,
+            prev_unit: None,
+            owner: Some(x.inspector.clone()),
+            hidden_from: None,
+            payload: json(x),
+        }
+    }
+}
+
+/// Log `drafts` with the next sequence number. Call as the transaction's last
+/// statement: the counter row stays locked until COMMIT, which is what makes
+/// sequence order equal commit order.
+pub async fn append<C: ConnectionTrait>(
+    db: &C,
+    drafts: Vec<ChangeDraft>,
+    now: DateTime<Utc>,
+) -> AppResult<i64> {
+    let backend = db.get_database_backend();
+    let row = db
+        .query_one_raw(Statement::from_string(backend, feed_state_sql::BUMP))
+        .await
+        .map_err(db_err)?
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("feed_state row missing")))?;
+    let seq: i64 = row.try_get("", "last_seq").map_err(db_err)?;
+    let rows: Vec<_> = drafts
+        .into_iter()
+        .enumerate()
+        .map(|(i, d)| {
+            change_log::Model {
+                seq,
+                ordinal: i as i32,
+                entity_type: d.entity_type.to_string(),
+                entity_id: d.entity_id,
+                entity_version: d.entity_version,
+                unit: d.unit,
+                prev_unit: d.prev_unit,
+                owner: d.owner,
+                hidden_from: d.hidden_from,
+                payload: d.payload,
+                committed_at: to_micros(now),
+            }
+            .into_active_model()
+        })
+        .collect();
+    change_log::Entity::insert_many(rows)
+        .exec_without_returning(db)
+        .await
+        .map_err(db_err)?;
+    Ok(seq)
+}
+
+/// Who sees which changes (Pull and Watch scopes).
+#[derive(Debug, Clone, Default)]
+pub struct Visibility {
+    /// Dispatch, supervisors, back office, admin: everything.
+    pub all: bool,
+    /// Crew: tickets of this unit (now or before the change).
+    pub crew_unit: Option<String>,
+    /// Inspectors: their own visits, readings and meter records.
+    pub owner: Option<String>,
+    /// The caller, for recusal.
+    pub sub: String,
+}
+
+impl Visibility {
+    fn condition(&self) -> Option<Condition> {
+        if self.all {
+            return None;
+        }
+        let mut any = Condition::any();
+        if let Some(u) = &self.crew_unit {
+            any = any.add(
+                Condition::all()
+                    .add(change_log::Column::EntityType.eq(TICKET))
+                    .add(
+                        Condition::any()
+                            .add(change_log::Column::Unit.eq(u.as_str()))
+                            .add(change_log::Column::PrevUnit.eq(u.as_str())),
+                    )
+                    .add(
+                        Condition::any()
+                            .add(change_log::Column::HiddenFrom.is_null())
+                            .add(change_log::Column::HiddenFrom.ne(self.sub.as_str())),
+                    ),
+            );
+        }
+        if let Some(o) = &self.owner {
+            any = any.add(change_log::Column::Owner.eq(o.as_str()));
+        }
+        // Nothing granted: match nothing.
+        if self.crew_unit.is_none() && self.owner.is_none() {
+            any = any.add(change_log::Column::Seq.lt(0));
+        }
+        Some(any)
+    }
+}
+
+/// A position in the feed: after change (seq, ordinal).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Position {
+    pub seq: i64,
+    pub ordinal: i32,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoredChange {
+    pub position: Position,
+    pub entity_type: String,
+    pub payload: String,
+    pub committed_at: DateTime<Utc>,
+}
+
+/// Visible changes after `after`, in commit order.
+pub async fn read_after<C: ConnectionTrait>(
+    db: &C,
+    after: Position,
+    vis: &Visibility,
+    limit: u64,
+) -> AppResult<Vec<StoredChange>> {
+    let mut q = change_log::Entity::find().filter(
+        Condition::any()
+            .add(change_log::Column::Seq.gt(after.seq))
+            .add(
+                Condition::all()
+                    .add(change_log::Column::Seq.eq(after.seq))
+                    .add(change_log::Column::Ordinal.gt(after.ordinal)),
+            ),
+    );
+    if let Some(c) = vis.condition() {
+        q = q.filter(c);
+    }
+    Ok(q.order_by_asc(change_log::Column::Seq)
+        .order_by_asc(change_log::Column::Ordinal)
+        .limit(limit)
+        .all(db)
+        .await
+        .map_err(db_err)?
+        .into_iter()
+        .map(|m| StoredChange {
+            position: Position {
+                seq: m.seq,
+                ordinal: m.ordinal,
+            },
+            entity_type: m.entity_type,
+            payload: m.payload,
+            committed_at: super::from_micros(m.committed_at),
+        })
+        .collect())
+}
+
+/// (last sequence handed out, highest sequence removed by compaction).
+pub async fn state<C: ConnectionTrait>(db: &C) -> AppResult<(i64, i64)> {
+    let backend = db.get_database_backend();
+    let row = db
+        .query_one_raw(Statement::from_string(backend, feed_state_sql::READ))
+        .await
+        .map_err(db_err)?
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("feed_state row missing")))?;
+    Ok((
+        row.try_get("", "last_seq").map_err(db_err)?,
+        row.try_get("", "purged_seq").map_err(db_err)?,
+    ))
+}
+
+/// Retention: remove changes older than `before` that a later change of the
+/// same entity supersedes. The latest state of every entity stays, so an
+/// empty cursor still yields a complete snapshot; cursors older than the
+/// removed range get CURSOR_EXPIRED.
+pub async fn compact<C: ConnectionTrait>(db: &C, before: DateTime<Utc>) -> AppResult<u64> {
+    let backend = db.get_database_backend();
+    let cutoff = to_micros(before);
+    let max_row = db
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            feed_state_sql::max_superseded(backend),
+            [cutoff.into()],
+        ))
+        .await
+        .map_err(db_err)?;
+    let max: Option<i64> = match max_row {
+        Some(r) => r.try_get("", "m").map_err(db_err)?,
+        None => None,
+    };
+    let Some(max) = max else { return Ok(0) };
+    let deleted = db
+        .execute_raw(Statement::from_sql_and_values(
+            backend,
+            feed_state_sql::delete_superseded(backend),
+            [cutoff.into()],
+        ))
+        .await
+        .map_err(db_err)?
+        .rows_affected();
+    db.execute_raw(Statement::from_sql_and_values(
+        backend,
+        feed_state_sql::set_purged(backend),
+        [max.into()],
+    ))
+    .await
+    .map_err(db_err)?;
+    Ok(deleted)
+}
