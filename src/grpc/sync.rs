@@ -209,11 +209,10 @@ impl SyncApi {
         m: &M,
         who: &Caller,
     ) -> Result<pb::MutationResult, Status> {
-        let stored = self.sync.stored(client_id, id).await?.ok_or_else(|| {
-            Status::from(AppError::internal(anyhow::anyhow!(
-                "mutation {client_id}/{id} not stored"
-            )))
-        })?;
+        let Some(stored) = self.sync.stored(client_id, id).await? else {
+            // Applied long ago: its stored outcome is past retention.
+            return Ok(result_of(id, pb::MutationOutcome::Duplicate));
+        };
         if stored.fingerprint != fingerprint(m) {
             return Err(AppError::AlreadyExists {
                 reason: MUTATION_ID_REUSED,

@@ -295,8 +295,10 @@ impl InspectionService {
                         if !store::update_if_version(tx.db, &next, visit.version).await? {
                             continue;
                         }
+                        tx.record(ChangeDraft::inspection(&next));
                         if let Some(change) = &objection_ticket {
                             tickets::insert(tx.db, &change.ticket).await?;
+                            tx.record(ChangeDraft::ticket(&change.ticket, None));
                             tickets::insert_event(
                                 tx.db,
                                 &event_of(change, tx.caller, tx.meta, tx.now),
@@ -334,6 +336,7 @@ impl InspectionService {
         for _ in 0..MAX_ATTEMPTS {
             let change = ticket.note_inspection(ctx, visit)?;
             if tickets::update_if_version(tx.db, &change.ticket, ticket.version).await? {
+                tx.record(ChangeDraft::ticket(&change.ticket, ticket.unit.as_deref()));
                 return tickets::insert_event(
                     tx.db,
                     &event_of(&change, tx.caller, tx.meta, tx.now),
