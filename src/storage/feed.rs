@@ -165,9 +165,13 @@ pub struct Visibility {
 }
 
 impl Visibility {
-    fn condition(&self) -> Option<Condition> {
+    fn condition(&self) -> Condition {
+        // R-TKT-13: a complaint is never shown to the staff member it concerns, in any role.
+        let not_recused = Condition::any()
+            .add(change_log::Column::HiddenFrom.is_null())
+            .add(change_log::Column::HiddenFrom.ne(self.sub.as_str()));
         if self.all {
-            return None;
+            return not_recused;
         }
         let mut any = Condition::any();
         if let Some(u) = &self.crew_unit {
@@ -178,11 +182,6 @@ impl Visibility {
                         Condition::any()
                             .add(change_log::Column::Unit.eq(u.as_str()))
                             .add(change_log::Column::PrevUnit.eq(u.as_str())),
-                    )
-                    .add(
-                        Condition::any()
-                            .add(change_log::Column::HiddenFrom.is_null())
-                            .add(change_log::Column::HiddenFrom.ne(self.sub.as_str())),
                     ),
             );
         }
@@ -193,7 +192,7 @@ impl Visibility {
         if self.crew_unit.is_none() && self.owner.is_none() {
             any = any.add(change_log::Column::Seq.lt(0));
         }
-        Some(any)
+        Condition::all().add(not_recused).add(any)
     }
 }
 
@@ -228,9 +227,7 @@ pub async fn read_after<C: ConnectionTrait>(
                     .add(change_log::Column::Ordinal.gt(after.ordinal)),
             ),
     );
-    if let Some(c) = vis.condition() {
-        q = q.filter(c);
-    }
+    q = q.filter(vis.condition());
     Ok(q.order_by_asc(change_log::Column::Seq)
         .order_by_asc(change_log::Column::Ordinal)
         .limit(limit)
