@@ -11,7 +11,9 @@ use crate::grpc::pb::ticket_service_server::TicketServiceServer;
 use crate::grpc::readings::ReadingApi;
 use crate::grpc::sync::{SyncApi, WatchSettings};
 use crate::grpc::tickets::TicketApi;
-use crate::service::{InspectionService, MeterService, SyncService, TicketService};
+use crate::service::{
+    DeadlineMonitor, InspectionService, MeterService, SyncService, TicketService,
+};
 use crate::storage::{self, Db, feed, idempotency, push_log, units};
 use std::future::Future;
 use std::sync::Arc;
@@ -108,6 +110,11 @@ pub async fn run(
         shutdown.await;
         let _ = stop_tx.send(true);
     });
+    let monitor = tokio::spawn(watch_deadlines(
+        DeadlineMonitor::new(db.clone(), config.clock.clone()),
+        config.monitor_interval,
+        stop_rx.clone(),
+    ));
     let maintenance = tokio::spawn(maintenance(
         db.clone(),
         config.clock.clone(),
@@ -139,9 +146,29 @@ pub async fn run(
         })
         .await?;
     let _ = maintenance.await;
+    let _ = monitor.await;
     db.close().await;
     tracing::info!("fieldops stopped");
     Ok(())
+}
+
+/// The deadline monitor's loop (section 3), in every instance.
+async fn watch_deadlines(
+    monitor: DeadlineMonitor,
+    every: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        match monitor.tick().await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(tickets = n, "deadline breaches recorded"),
+            Err(e) => tracing::warn!(error = %e, "deadline monitor pass failed"),
+        }
+    }
 }
 
 /// Periodic housekeeping: forget idempotency records and stored push

@@ -101,6 +101,9 @@ pub struct ServeArgs {
     /// Longest time one call may take, e.g. `30s`.
     #[arg(long, env = "FIELDOPS_REQUEST_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     pub request_timeout: Duration,
+    /// How often the deadline monitor looks for passed deadlines.
+    #[arg(long, env = "FIELDOPS_MONITOR_INTERVAL", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub monitor_interval: Duration,
     /// Watch: how often to look for changes committed by other instances.
     #[arg(long, env = "FIELDOPS_WATCH_POLL", default_value = "250ms", value_parser = humantime::parse_duration)]
     pub watch_poll: Duration,
@@ -150,6 +153,7 @@ pub struct Config {
     pub max_message_bytes: usize,
     pub watch_poll: Duration,
     pub watch_checkpoint: Duration,
+    pub monitor_interval: Duration,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -232,6 +236,7 @@ impl ServeArgs {
             max_message_bytes: self.max_message_bytes,
             watch_poll: self.watch_poll,
             watch_checkpoint: self.watch_checkpoint,
+            monitor_interval: self.monitor_interval,
             clock: Arc::new(SystemClock),
         })
     }

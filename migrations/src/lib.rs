@@ -7,6 +7,7 @@ mod columns;
 mod m20261122_000001_foundation;
 mod m20261122_000002_inspections;
 mod m20261122_000003_sync;
+mod m20261122_000004_deadlines;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_foundation::Migration),
             Box::new(m20261122_000002_inspections::Migration),
             Box::new(m20261122_000003_sync::Migration),
+            Box::new(m20261122_000004_deadlines::Migration),
         ]
     }
 }

@@ -8,6 +8,7 @@ pub mod inspection;
 pub mod meter;
 pub mod policy;
 pub mod protocol;
+pub mod sla;
 pub mod state;
 pub mod ticket;
 pub mod time;

@@ -7,6 +7,7 @@ use crate::domain::access::{self, require_role};
 use crate::domain::geo::{self, GeoPoint};
 use crate::domain::inspection::Inspection;
 use crate::domain::policy::{CategoryPolicy, Deadlines, Policy};
+use crate::domain::sla::Breach;
 use crate::domain::state::Action;
 use crate::domain::time::EventTime;
 use crate::domain::{Caller, Role, TicketState};
@@ -168,6 +169,9 @@ pub struct Ticket {
     pub revisit: Option<RevisitOutcome>,
     pub extension: Option<Extension>,
     pub extended_by_secs: i64,
+    /// Deadlines that passed unmet, each recorded once (section 3).
+    #[serde(default)]
+    pub breaches: Vec<Breach>,
     /// Effective time of the latest event (R-SLA-7: device times may not precede it).
     pub last_event_at: DateTime<Utc>,
 }
@@ -204,7 +208,8 @@ pub struct Ctx<'a> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct EventDraft {
     pub kind: &'static str,
-    pub actor_role: Role,
+    /// The role the actor acted in ("system" for the deadline monitor).
+    pub actor_role: &'static str,
     pub from: Option<TicketState>,
     pub to: TicketState,
     pub time: EventTime,
@@ -332,6 +337,7 @@ impl Ticket {
             revisit: None,
             extension: None,
             extended_by_secs: 0,
+            breaches: Vec::new(),
             last_event_at: ctx.now,
         };
         let event = EventDraft {
@@ -340,7 +346,7 @@ impl Ticket {
             } else {
                 "CREATED"
             },
-            actor_role: role,
+            actor_role: role.as_str(),
             from: None,
             to: state,
             time: EventTime::server(ctx.now),
@@ -477,7 +483,7 @@ impl Ticket {
         next.last_event_at = self.last_event_at.max(time.effective);
         let event = EventDraft {
             kind,
-            actor_role: role,
+            actor_role: role.as_str(),
             from: Some(self.state),
             to: next.state,
             time,

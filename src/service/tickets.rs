@@ -46,7 +46,7 @@ pub fn event_of(
         ticket_version: change.ticket.version,
         kind: e.kind.to_string(),
         actor_sub: caller.sub.clone(),
-        actor_role: e.actor_role.as_str().to_string(),
+        actor_role: e.actor_role.to_string(),
         actor_unit: caller.unit.clone(),
         device_id: meta.device_id.clone(),
         request_id: Some(meta.request_id.to_string()),

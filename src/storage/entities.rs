@@ -65,6 +65,8 @@ pub mod tickets {
         pub extension: Option<String>,
         pub extended_by_secs: i64,
         pub last_event_at: i64,
+        pub breaches: Option<String>,
+        pub next_deadline_at: Option<i64>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

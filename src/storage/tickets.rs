@@ -79,6 +79,10 @@ pub fn to_model(t: &Ticket) -> tickets::Model {
         extension: json_opt(&t.extension),
         extended_by_secs: t.extended_by_secs,
         last_event_at: to_micros(t.last_event_at),
+        breaches: (!t.breaches.is_empty())
+            .then(|| serde_json::to_string(&t.breaches).expect("serializable")),
+        // The monitor's index: derived from the ticket on every write.
+        next_deadline_at: opt_micros(t.next_deadline()),
     }
 }
 
@@ -130,6 +134,7 @@ pub fn from_model(m: tickets::Model) -> AppResult<Ticket> {
         revisit: parse_json_opt(m.revisit_outcome, "revisit_outcome")?,
         extension: parse_json_opt(m.extension, "extension")?,
         extended_by_secs: m.extended_by_secs,
+        breaches: parse_json_opt(m.breaches, "breaches")?.unwrap_or_default(),
         last_event_at: from_micros(m.last_event_at),
     })
 }
@@ -317,5 +322,27 @@ pub async fn list_events<C: ConnectionTrait>(
         .map_err(db_err)?
         .into_iter()
         .map(event_from_model)
+        .collect()
+}
+
+/// Ids of tickets with a running deadline that has passed by `now`, most
+/// overdue first (an index range scan on next_deadline_at).
+pub async fn overdue<C: ConnectionTrait>(
+    db: &C,
+    now: DateTime<Utc>,
+    limit: u64,
+) -> AppResult<Vec<Uuid>> {
+    tickets::Entity::find()
+        .select_only()
+        .column(tickets::Column::Id)
+        .filter(tickets::Column::NextDeadlineAt.lt(to_micros(now)))
+        .order_by_asc(tickets::Column::NextDeadlineAt)
+        .limit(limit)
+        .into_tuple::<String>()
+        .all(db)
+        .await
+        .map_err(db_err)?
+        .iter()
+        .map(|id| Uuid::parse_str(id).map_err(|_| corrupt("ticket id", id)))
         .collect()
 }

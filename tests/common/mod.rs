@@ -95,6 +95,16 @@ pub async fn spawn_sharing(other: &TestApp) -> TestApp {
 }
 
 pub async fn spawn_with(policy: &str, store: Store) -> TestApp {
+    spawn_configured(policy, store, false).await
+}
+
+/// A server whose deadline monitor runs every 50 ms. Other tests keep it
+/// idle, because they move the clock and count versions and events.
+pub async fn spawn_with_monitor(store: Store) -> TestApp {
+    spawn_configured("water", store, true).await
+}
+
+pub async fn spawn_configured(policy: &str, store: Store, monitor: bool) -> TestApp {
     let clock = Arc::new(ManualClock::new(start_time()));
     let config = Config {
         db: DbSettings {
@@ -115,6 +125,7 @@ pub async fn spawn_with(policy: &str, store: Store) -> TestApp {
         max_message_bytes: 4 << 20,
         watch_poll: std::time::Duration::from_millis(50),
         watch_checkpoint: std::time::Duration::from_millis(300),
+        monitor_interval: std::time::Duration::from_millis(if monitor { 50 } else { 3_600_000 }),
         clock: clock.clone(),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -1,0 +1,218 @@
+//! Clocks that enforce themselves (DOMAIN.md section 3): a deadline that
+//! passes unmet is recorded once, escalates, and shows in the audit trail,
+//! the ticket list and the change feed; two monitors on one database still
+//! record each breach once. The servers run on manual clocks.
+mod common;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use common::*;
+use fieldops::grpc::pb;
+
+fn time(t: &Option<prost_types::Timestamp>) -> DateTime<Utc> {
+    let t = t.as_ref().expect("timestamp set");
+    Utc.timestamp_opt(t.seconds, t.nanos as u32).unwrap()
+}
+
+async fn breach_events(app: &TestApp, id: &str) -> Vec<pb::TicketEvent> {
+    events(app, id)
+        .await
+        .into_iter()
+        .filter(|e| e.kind == "BREACHED")
+        .collect()
+}
+
+/// Wait (bounded) until the ticket has `n` breach events.
+async fn wait_for_breaches(app: &TestApp, id: &str, n: usize) -> Vec<pb::TicketEvent> {
+    for _ in 0..200 {
+        let b = breach_events(app, id).await;
+        if b.len() >= n {
+            return b;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("ticket {id} never reached {n} breach events");
+}
+
+/// Give the monitor (50 ms period) several passes.
+async fn let_monitor_run() {
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+}
+
+/// Assert the clock `kind` breaches exactly once: not at its deadline, once just after.
+async fn breaches_once_after(
+    app: &TestApp,
+    id: &str,
+    deadline: DateTime<Utc>,
+    kind: &str,
+    already: usize,
+) {
+    app.clock.set(deadline);
+    let_monitor_run().await;
+    assert_eq!(
+        breach_events(app, id).await.len(),
+        already,
+        "{kind}: no breach at the deadline itself"
+    );
+    app.clock.set(deadline + Duration::seconds(1));
+    let b = wait_for_breaches(app, id, already + 1).await;
+    let_monitor_run().await;
+    let b2 = breach_events(app, id).await;
+    assert_eq!(b2.len(), already + 1, "{kind}: recorded exactly once");
+    assert!(
+        b[already].details_json.contains(kind),
+        "{kind}: {}",
+        b[already].details_json
+    );
+}
+
+#[tokio::test]
+async fn each_clock_breaches_once_after_its_deadline_and_not_before() {
+    let app = spawn_with_monitor(fresh_store().await).await;
+    let mut c = app.crew("c1", "north").await;
+    let mut d = app.dispatcher().await;
+
+    // R-SLA-3 accept.
+    let t = dispatched_ticket(&app, "METER_FAULT").await;
+    breaches_once_after(&app, &t.id, time(&t.accept_by), "ACCEPT", 0).await;
+    let after = get(&app, &t.id).await;
+    assert!(after.breached);
+    assert_eq!(after.escalation_level, 1);
+    assert_eq!(after.version, t.version + 1);
+
+    // R-SLA-2 arrive (12 h for a meter fault): claimed in time, never arrived.
+    let t = dispatched_ticket(&app, "METER_FAULT").await;
+    claim(&mut c, &t.id).await.unwrap();
+    breaches_once_after(&app, &t.id, time(&t.arrive_by), "ARRIVE", 0).await;
+
+    // R-SLA-2 resolve (36 h): on site in time, not resolved.
+    let t = dispatched_ticket(&app, "METER_FAULT").await;
+    claim(&mut c, &t.id).await.unwrap();
+    arrive(&mut c, &t.id).await;
+    breaches_once_after(&app, &t.id, time(&t.resolve_by), "RESOLVE", 0).await;
+
+    // R-TKT-9 revisit (water: 24 h after resolution): no call-back.
+    let t = dispatched_ticket(&app, "METER_FAULT").await;
+    claim(&mut c, &t.id).await.unwrap();
+    arrive(&mut c, &t.id).await;
+    let t = complete(&mut c, &t.id).await;
+    breaches_once_after(&app, &t.id, time(&t.revisit_by), "REVISIT", 0).await;
+
+    // A met clock never breaches: called back in time, then far past revisit_by.
+    let t = dispatched_ticket(&app, "METER_FAULT").await;
+    claim(&mut c, &t.id).await.unwrap();
+    arrive(&mut c, &t.id).await;
+    let t = complete(&mut c, &t.id).await;
+    d.record_revisit(pb::RecordRevisitRequest {
+        request_id: rid(),
+        ticket_id: t.id.clone(),
+        outcome: pb::RevisitOutcome::Satisfied as i32,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    app.clock.set(time(&t.revisit_by) + Duration::days(3));
+    let_monitor_run().await;
+    assert!(breach_events(&app, &t.id).await.is_empty());
+}
+
+/// R-TKT-7: an appointment moves the arrival deadline, and the arrive clock
+/// breaches at the appointment, not at the original deadline.
+#[tokio::test]
+async fn appointment_moves_the_arrive_breach() {
+    let app = spawn_with_monitor(fresh_store().await).await;
+    let mut c = app.crew("c1", "north").await;
+    let t = dispatched_ticket(&app, "LOW_PRESSURE").await; // arrive 1 h or appointment
+    claim(&mut c, &t.id).await.unwrap();
+    let when = app.now() + Duration::hours(30);
+    c.schedule_appointment(pb::ScheduleAppointmentRequest {
+        request_id: rid(),
+        ticket_id: t.id.clone(),
+        appointment_time: Some(ts(when)),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    app.clock.set(time(&t.arrive_by) + Duration::hours(2));
+    let_monitor_run().await;
+    assert!(
+        breach_events(&app, &t.id).await.is_empty(),
+        "the original arrive_by no longer counts"
+    );
+    breaches_once_after(&app, &t.id, when, "ARRIVE", 0).await;
+}
+
+/// The breach reaches the ticket list filter and the change feed.
+#[tokio::test]
+async fn breaches_show_in_lists_and_the_feed() {
+    let app = spawn_with_monitor(fresh_store().await).await;
+    let t = dispatched_ticket(&app, "METER_FAULT").await;
+    app.clock.set(time(&t.accept_by) + Duration::seconds(1));
+    wait_for_breaches(&app, &t.id, 1).await;
+    let mut d = app.dispatcher().await;
+    let listed = d
+        .list_tickets(pb::ListTicketsRequest {
+            breached: Some(true),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .tickets;
+    assert_eq!(
+        listed.iter().map(|x| x.id.as_str()).collect::<Vec<_>>(),
+        [t.id.as_str()]
+    );
+    let bearer = format!(
+        "Bearer {}",
+        token("d1", &[fieldops::domain::Role::Dispatcher], "hq")
+    );
+    let mut sync = pb::sync_service_client::SyncServiceClient::with_interceptor(
+        app.channel().await,
+        Bearer(Some(bearer.parse().unwrap())),
+    );
+    let changes = sync
+        .pull(pb::PullRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .changes;
+    let last = changes.last().and_then(|c| c.entity.clone());
+    match last {
+        Some(pb::change::Entity::Ticket(x)) => {
+            assert_eq!(x.id, t.id);
+            assert!(x.breached);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Two server instances (two monitors) on one database racing over the same
+/// due tickets: each breach is recorded once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_monitors_record_each_breach_once() {
+    let store = fresh_store().await;
+    let a = spawn_with_monitor(store.clone()).await;
+    let b = spawn_with_monitor(store).await;
+    b.clock.set(a.now());
+    let mut ids = Vec::new();
+    for _ in 0..30 {
+        ids.push(dispatched_ticket(&a, "METER_FAULT").await.id);
+    }
+    // Both monitors find all 30 due at once.
+    let due = a.now() + Duration::hours(13); // accept (3 min) and arrive (12 h) have passed
+    a.clock.set(due);
+    b.clock.set(due);
+    for id in &ids {
+        let ev = wait_for_breaches(&a, id, 1).await;
+        assert!(ev[0].details_json.contains("ACCEPT") && ev[0].details_json.contains("ARRIVE"));
+    }
+    let_monitor_run().await;
+    for id in &ids {
+        assert_eq!(breach_events(&a, id).await.len(), 1, "ticket {id}");
+        assert_eq!(
+            get(&a, id).await.escalation_level,
+            2,
+            "one level per passed clock"
+        );
+    }
+}
