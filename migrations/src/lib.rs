@@ -8,6 +8,7 @@ mod m20261122_000001_foundation;
 mod m20261122_000002_inspections;
 mod m20261122_000003_sync;
 mod m20261122_000004_deadlines;
+mod m20261122_000005_repeat_repair;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000002_inspections::Migration),
             Box::new(m20261122_000003_sync::Migration),
             Box::new(m20261122_000004_deadlines::Migration),
+            Box::new(m20261122_000005_repeat_repair::Migration),
         ]
     }
 }

@@ -36,6 +36,10 @@ pub struct Policy {
     /// R-SLA-7.
     #[serde(default)]
     pub time: TimeTrust,
+    /// R-TKT-11: a repair at the same address and category within this long
+    /// after an earlier one was resolved is a repeat repair.
+    #[serde(default = "default_repeat_window", with = "human_duration")]
+    pub repeat_window: Duration,
     /// How long the change feed keeps superseded changes and Push keeps
     /// stored outcomes: far longer than any offline period.
     #[serde(default = "default_sync_retention", with = "human_duration")]
@@ -57,6 +61,10 @@ pub struct TimeTrust {
     pub offline_window: Duration,
     #[serde(with = "human_duration")]
     pub max_future: Duration,
+}
+
+fn default_repeat_window() -> Duration {
+    Duration::days(90)
 }
 
 fn default_sync_retention() -> Duration {

@@ -169,6 +169,9 @@ pub struct Ticket {
     pub revisit: Option<RevisitOutcome>,
     pub extension: Option<Extension>,
     pub extended_by_secs: i64,
+    /// R-TKT-11: the earlier repair at this address and category, when this one repeats it.
+    #[serde(default)]
+    pub repeat_of: Option<Uuid>,
     /// Deadlines that passed unmet, each recorded once (section 3).
     #[serde(default)]
     pub breaches: Vec<Breach>,
@@ -243,7 +246,31 @@ fn positive_duration(d: Duration, field: &str) -> AppResult<()> {
     }
 }
 
+/// R-TKT-11: addresses compare without regard to case and spacing.
+pub fn address_key(address: &str) -> String {
+    address
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
+impl Change {
+    /// R-TKT-11: mark a new ticket as repeating the repair `earlier`.
+    pub fn repeat_of(mut self, earlier: Uuid) -> Change {
+        self.ticket.repeat_of = Some(earlier);
+        self.event.details["repeat_of"] = json!(earlier);
+        self
+    }
+}
+
 impl Ticket {
+    /// R-TKT-11: a repair resolved at or after this instant makes a new one at
+    /// the same address and category a repeat.
+    pub fn repeat_window_start(&self, policy: &Policy) -> DateTime<Utc> {
+        self.received_at - policy.repeat_window
+    }
+
     /// R-TKT-1, R-TKT-2: intake by a dispatcher. Deadlines are computed from the category.
     pub fn create(ctx: &Ctx, id: Uuid, input: NewTicket) -> AppResult<Change> {
         let role = require_role(ctx.caller, &[Role::Dispatcher], "CreateTicket")?;
@@ -337,6 +364,7 @@ impl Ticket {
             revisit: None,
             extension: None,
             extended_by_secs: 0,
+            repeat_of: None,
             breaches: Vec::new(),
             last_event_at: ctx.now,
         };

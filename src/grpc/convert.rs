@@ -359,6 +359,8 @@ pub fn ticket(t: &Ticket, caller: &Caller) -> pb::Ticket {
         }),
         extended_by: Some(duration(Duration::seconds(t.extended_by_secs))),
         supervision_count: t.supervision_count,
+        repeat_repair: t.repeat_of.is_some(),
+        repeat_of: t.repeat_of.map(|r| r.to_string()).unwrap_or_default(),
     }
 }
 

@@ -94,7 +94,15 @@ impl TicketService {
                         caller: tx.caller,
                         now: tx.now,
                     };
-                    let change = Ticket::create(&ctx, Uuid::now_v7(), input)?;
+                    let mut change = Ticket::create(&ctx, Uuid::now_v7(), input)?;
+                    let t = &change.ticket;
+                    let key = crate::domain::ticket::address_key(&t.address);
+                    let since = t.repeat_window_start(&policy);
+                    if let Some(earlier) =
+                        store::latest_repair(tx.db, &t.category, &key, since, t.received_at).await?
+                    {
+                        change = change.repeat_of(earlier);
+                    }
                     store::insert(tx.db, &change.ticket).await?;
                     store::insert_event(tx.db, &event_of(&change, tx.caller, tx.meta, tx.now))
                         .await?;

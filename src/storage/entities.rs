@@ -67,6 +67,8 @@ pub mod tickets {
         pub last_event_at: i64,
         pub breaches: Option<String>,
         pub next_deadline_at: Option<i64>,
+        pub address_key: Option<String>,
+        pub repeat_of: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

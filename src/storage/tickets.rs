@@ -83,6 +83,8 @@ pub fn to_model(t: &Ticket) -> tickets::Model {
             .then(|| serde_json::to_string(&t.breaches).expect("serializable")),
         // The monitor's index: derived from the ticket on every write.
         next_deadline_at: opt_micros(t.next_deadline()),
+        address_key: Some(crate::domain::ticket::address_key(&t.address)),
+        repeat_of: t.repeat_of.map(|r| r.to_string()),
     }
 }
 
@@ -135,6 +137,11 @@ pub fn from_model(m: tickets::Model) -> AppResult<Ticket> {
         extension: parse_json_opt(m.extension, "extension")?,
         extended_by_secs: m.extended_by_secs,
         breaches: parse_json_opt(m.breaches, "breaches")?.unwrap_or_default(),
+        repeat_of: m
+            .repeat_of
+            .as_deref()
+            .map(|r| Uuid::parse_str(r).map_err(|_| corrupt("repeat_of", r)))
+            .transpose()?,
         last_event_at: from_micros(m.last_event_at),
     })
 }
@@ -345,4 +352,31 @@ pub async fn overdue<C: ConnectionTrait>(
         .iter()
         .map(|id| Uuid::parse_str(id).map_err(|_| corrupt("ticket id", id)))
         .collect()
+}
+
+/// R-TKT-11: the latest repair of `category` at `address_key` resolved within
+/// [since, until].
+pub async fn latest_repair<C: ConnectionTrait>(
+    db: &C,
+    category: &str,
+    address_key: &str,
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> AppResult<Option<Uuid>> {
+    let found = tickets::Entity::find()
+        .select_only()
+        .column(tickets::Column::Id)
+        .filter(tickets::Column::Category.eq(category))
+        .filter(tickets::Column::AddressKey.eq(address_key))
+        .filter(tickets::Column::ResolvedAt.gte(to_micros(since)))
+        .filter(tickets::Column::ResolvedAt.lte(to_micros(until)))
+        .order_by_desc(tickets::Column::ResolvedAt)
+        .limit(1)
+        .into_tuple::<String>()
+        .one(db)
+        .await
+        .map_err(db_err)?;
+    found
+        .map(|id| Uuid::parse_str(&id).map_err(|_| corrupt("ticket id", &id)))
+        .transpose()
 }
