@@ -83,11 +83,10 @@ async fn r_tkt_4_fifty_concurrent_claims_one_server() {
 async fn r_tkt_4_fifty_concurrent_claims_two_instances_one_database() {
     let a = spawn_app().await;
     let b = spawn_sharing(&a).await;
-    for round in 0..3 {
+    for _round in 0..3 {
         let t = dispatched_ticket(&a, "NETWORK_LEAK").await;
         let results = race_claims(&[a.url(), b.url()], &t.id).await;
         assert_one_winner(&b, &t.id, &results).await;
-        let _ = round;
     }
 }
 

@@ -31,6 +31,11 @@ pub struct Breach {
 }
 
 impl Ticket {
+    /// True once any deadline passed unmet (derived, never stored apart from the breaches).
+    pub fn breached(&self) -> bool {
+        !self.breaches.is_empty()
+    }
+
     /// Deadlines whose event has not happened yet and that are not yet recorded as breached.
     pub fn running_deadlines(&self) -> Vec<(ClockKind, DateTime<Utc>)> {
         use TicketState as S;
@@ -88,7 +93,6 @@ impl Ticket {
                 recorded_at: now,
             });
         }
-        next.breached = true;
         next.escalation_level += due.len() as i32;
         next.version = self.version + 1;
         next.updated_at = now;
@@ -162,7 +166,7 @@ mod tests {
         assert_eq!(ch.ticket.breaches.len(), 1);
         assert_eq!(ch.ticket.breaches[0].kind, ClockKind::Accept);
         assert_eq!(ch.ticket.escalation_level, 1);
-        assert!(ch.ticket.breached);
+        assert!(ch.ticket.breached());
         // Recorded once: the same deadline never breaches again.
         assert!(
             ch.ticket

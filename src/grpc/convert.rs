@@ -327,7 +327,7 @@ pub fn ticket(t: &Ticket, caller: &Caller) -> pb::Ticket {
         appointment_time: opt_ts(t.appointment_at),
         escalation_level: t.escalation_level,
         return_count: t.return_count,
-        breached: t.breached,
+        breached: t.breached(),
         arrival: t.arrival.as_ref().map(|a| pb::Arrival {
             location: Some(pb::GeoPoint {
                 latitude: a.location.latitude(),

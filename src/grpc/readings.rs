@@ -148,13 +148,13 @@ impl Api for ReadingApi {
     ) -> Reply<pb::ListMeterReadingsResponse> {
         let who = caller(&req)?;
         let m = req.into_inner();
-        let (items, next_page_token) = self
+        let page = self
             .svc
             .list(&who, &meter_id(&m.meter_id)?, m.page_size, &m.page_token)
             .await?;
         Ok(Response::new(pb::ListMeterReadingsResponse {
-            readings: items.iter().map(reading_pb).collect(),
-            next_page_token,
+            readings: page.items.iter().map(reading_pb).collect(),
+            next_page_token: page.next_page_token,
         }))
     }
 }

@@ -301,8 +301,12 @@ impl Api for SyncApi {
             self.replayed(&client_id, *id, r, &who).await?;
         }
         let mut results = Vec::with_capacity(batch.len());
+        // The counter as this push has moved it. A concurrent push of the same
+        // client that got further is caught by the conditional counter advance
+        // (PUSH_RACE, then the stored outcome), so no re-read per mutation.
+        let mut last = last;
         for (id, r) in batch {
-            if id <= self.sync.last_mutation_id(&client_id).await? {
+            if id <= last {
                 results.push(self.replayed(&client_id, id, &r, &who).await?);
                 continue;
             }
@@ -311,6 +315,7 @@ impl Api for SyncApi {
                 mutation_id: id,
             };
             let fp = fingerprint(&r);
+            last = id;
             match self.apply(&who, mark.clone(), r.clone()).await {
                 Ok(result) => results.push(pb::MutationResult {
                     result: Some(result),

@@ -9,9 +9,10 @@ use crate::domain::protocol::{ResidentOutcome, RoomMeasurement, VisitFacts};
 use crate::domain::ticket::{Ctx, Ticket};
 use crate::domain::{Caller, Policy, Role};
 use crate::error::{AppError, AppResult, reason};
+use crate::service::Clock;
 use crate::service::idempotency::{self, RequestMeta, Tx};
+use crate::service::paging::{self, Page};
 use crate::service::tickets::event_of;
-use crate::service::{Clock, paging};
 use crate::storage::audit::{self, AuditEntry};
 use crate::storage::feed::ChangeDraft;
 use crate::storage::inspections::{self as store, ColdHousehold, InspectionFilter};
@@ -54,11 +55,6 @@ pub struct Finish {
     pub inspector_signature: String,
     pub outcome: ResidentOutcome,
     pub objection: String,
-}
-
-pub struct Page<T> {
-    pub items: Vec<T>,
-    pub next_page_token: String,
 }
 
 fn lost_race() -> AppError {
@@ -423,17 +419,13 @@ impl InspectionService {
             }
         }
         let items = store::list(self.db.reader(), &filter, before, limit + 1).await?;
-        let (items, next_page_token) = paging::page(items, limit, |i| {
+        Ok(paging::page(items, limit, |i| {
             paging::encode_pair(
                 "inspections",
                 crate::storage::to_micros(i.created_at),
                 &i.id.to_string(),
             )
-        });
-        Ok(Page {
-            items,
-            next_page_token,
-        })
+        }))
     }
 
     /// Start of the current calendar month in the policy time zone, in UTC.
@@ -471,9 +463,9 @@ impl InspectionService {
             limit + 1,
         )
         .await?;
-        let (rows, next_page_token) =
-            paging::page(rows, limit, |h| paging::encode("cold", &h.dwelling.key()));
-        let items = rows
+        let page = paging::page(rows, limit, |h| paging::encode("cold", &h.dwelling.key()));
+        let items = page
+            .items
             .into_iter()
             .map(|h| {
                 let due = h.active && h.last_visit_at < month_start;
@@ -482,7 +474,7 @@ impl InspectionService {
             .collect();
         Ok(Page {
             items,
-            next_page_token,
+            next_page_token: page.next_page_token,
         })
     }
 }

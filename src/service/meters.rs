@@ -5,8 +5,9 @@ use crate::domain::access::require_role;
 use crate::domain::meter::{self, MeterExchange, MeterReading, MeterUnit};
 use crate::domain::{Caller, Policy, Role};
 use crate::error::{AppError, AppResult, reason};
+use crate::service::Clock;
 use crate::service::idempotency::{self, RequestMeta, Tx};
-use crate::service::{Clock, paging};
+use crate::service::paging::{self, Page};
 use crate::storage::audit::{self, AuditEntry};
 use crate::storage::feed::ChangeDraft;
 use crate::storage::{Db, meters as store};
@@ -224,7 +225,7 @@ impl MeterService {
         meter_id: &str,
         page_size: i32,
         page_token: &str,
-    ) -> AppResult<(Vec<MeterReading>, String)> {
+    ) -> AppResult<Page<MeterReading>> {
         require_role(
             caller,
             &[

@@ -4,12 +4,12 @@
 //! instances comes from the version-conditional UPDATE: of two monitors
 //! racing over one ticket, one writes; the other re-reads, finds the breach
 //! recorded and does nothing. No lock is held in memory.
-use crate::domain::Ticket;
 use crate::error::AppResult;
 use crate::service::Clock;
+use crate::service::tickets::{EventActor, stored_event};
 use crate::storage::Db;
 use crate::storage::feed::{self, ChangeDraft};
-use crate::storage::tickets::{self as store, StoredEvent};
+use crate::storage::tickets as store;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use uuid::Uuid;
@@ -22,32 +22,6 @@ const MAX_ATTEMPTS: usize = 8;
 pub struct DeadlineMonitor {
     db: Db,
     clock: Arc<dyn Clock>,
-}
-
-fn breach_event(
-    before: &Ticket,
-    after: &Ticket,
-    draft: &crate::domain::ticket::EventDraft,
-    now: DateTime<Utc>,
-) -> StoredEvent {
-    StoredEvent {
-        sequence: 0,
-        ticket_id: after.id,
-        ticket_version: after.version,
-        kind: draft.kind.to_string(),
-        actor_sub: "system:deadline-monitor".into(),
-        actor_role: draft.actor_role.to_string(),
-        actor_unit: before.unit.clone().unwrap_or_default(),
-        device_id: None,
-        request_id: None,
-        occurred_at: None,
-        effective_at: draft.time.effective,
-        received_at: now,
-        time_untrusted: false,
-        from_state: draft.from,
-        to_state: draft.to,
-        details: draft.details.to_string(),
-    }
 }
 
 impl DeadlineMonitor {
@@ -89,11 +63,13 @@ impl DeadlineMonitor {
                             return Ok(false);
                         };
                         if store::update_if_version(tx, &change.ticket, current.version).await? {
-                            store::insert_event(
-                                tx,
-                                &breach_event(&current, &change.ticket, &change.event, now),
-                            )
-                            .await?;
+                            let actor = EventActor {
+                                sub: "system:deadline-monitor".into(),
+                                unit: current.unit.clone().unwrap_or_default(),
+                                device_id: None,
+                                request_id: None,
+                            };
+                            store::insert_event(tx, &stored_event(&change, actor, now)).await?;
                             let draft =
                                 ChangeDraft::ticket(&change.ticket, current.unit.as_deref());
                             feed::append(tx, vec![draft], now).await?;

@@ -87,13 +87,22 @@ pub fn decode_pair(kind: &str, token: &str) -> AppResult<Option<(i64, String)>> 
     Ok(Some((at.parse().map_err(|_| bad())?, id.to_string())))
 }
 
-/// Trim a fetched `limit + 1` rows to a page and make the next token.
-pub fn page<T>(mut items: Vec<T>, limit: u64, token_of: impl Fn(&T) -> String) -> (Vec<T>, String) {
-    if items.len() as u64 > limit {
+/// A page of results and the token of the next page ("" at the end).
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_page_token: String,
+}
+
+/// Trim `limit + 1` fetched rows to a page; the token names the last item kept.
+pub fn page<T>(mut items: Vec<T>, limit: u64, token_of: impl Fn(&T) -> String) -> Page<T> {
+    let next_page_token = if items.len() as u64 > limit {
         items.truncate(limit as usize);
-        let next = items.last().map(&token_of).unwrap_or_default();
-        (items, next)
+        items.last().map(&token_of).unwrap_or_default()
     } else {
-        (items, String::new())
+        String::new()
+    };
+    Page {
+        items,
+        next_page_token,
     }
 }

@@ -26,30 +26,45 @@ pub struct TicketService {
     clock: Arc<dyn Clock>,
 }
 
-/// A page of results and the token of the next page ("" at the end).
-pub struct Page<T> {
-    pub items: Vec<T>,
-    pub next_page_token: String,
-}
+pub use crate::service::paging::Page;
 
-/// The stored audit event of a ticket change.
+/// The stored audit event of a ticket change made by `caller`'s request.
 pub fn event_of(
     change: &Change,
     caller: &Caller,
     meta: &RequestMeta,
     now: DateTime<Utc>,
 ) -> StoredEvent {
+    let actor = EventActor {
+        sub: caller.sub.clone(),
+        unit: caller.unit.clone(),
+        device_id: meta.device_id.clone(),
+        request_id: Some(meta.request_id.to_string()),
+    };
+    stored_event(change, actor, now)
+}
+
+/// Who made a change, as the audit trail records it (R-TKT-12).
+pub struct EventActor {
+    pub sub: String,
+    pub unit: String,
+    pub device_id: Option<String>,
+    pub request_id: Option<String>,
+}
+
+/// The stored audit event of a ticket change.
+pub fn stored_event(change: &Change, actor: EventActor, now: DateTime<Utc>) -> StoredEvent {
     let e = &change.event;
     StoredEvent {
         sequence: 0,
         ticket_id: change.ticket.id,
         ticket_version: change.ticket.version,
         kind: e.kind.to_string(),
-        actor_sub: caller.sub.clone(),
+        actor_sub: actor.sub,
         actor_role: e.actor_role.to_string(),
-        actor_unit: caller.unit.clone(),
-        device_id: meta.device_id.clone(),
-        request_id: Some(meta.request_id.to_string()),
+        actor_unit: actor.unit,
+        device_id: actor.device_id,
+        request_id: actor.request_id,
         occurred_at: e.time.reported,
         effective_at: e.time.effective,
         received_at: now,
@@ -361,17 +376,10 @@ impl TicketService {
             filter.unit = Some(scope.to_string());
         }
         filter.recused_sub = Some(caller.sub.clone());
-        let mut items = store::list(self.db.reader(), &filter, after.as_deref(), limit + 1).await?;
-        let next_page_token = if items.len() as u64 > limit {
-            items.truncate(limit as usize);
-            paging::encode("tickets", &items.last().expect("non-empty").id.to_string())
-        } else {
-            String::new()
-        };
-        Ok(Page {
-            items,
-            next_page_token,
-        })
+        let items = store::list(self.db.reader(), &filter, after.as_deref(), limit + 1).await?;
+        Ok(paging::page(items, limit, |t| {
+            paging::encode("tickets", &t.id.to_string())
+        }))
     }
 
     pub async fn list_events(
@@ -393,19 +401,9 @@ impl TicketService {
             })?,
             None => 0,
         };
-        let mut items = store::list_events(self.db.reader(), ticket.id, after, limit + 1).await?;
-        let next_page_token = if items.len() as u64 > limit {
-            items.truncate(limit as usize);
-            paging::encode(
-                "events",
-                &items.last().expect("non-empty").sequence.to_string(),
-            )
-        } else {
-            String::new()
-        };
-        Ok(Page {
-            items,
-            next_page_token,
-        })
+        let items = store::list_events(self.db.reader(), ticket.id, after, limit + 1).await?;
+        Ok(paging::page(items, limit, |e| {
+            paging::encode("events", &e.sequence.to_string())
+        }))
     }
 }

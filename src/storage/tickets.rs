@@ -72,7 +72,8 @@ pub fn to_model(t: &Ticket) -> tickets::Model {
         escalation_level: t.escalation_level,
         return_count: t.return_count,
         supervision_count: t.supervision_count,
-        breached: t.breached,
+        // Derived, kept as a column for the ListTickets filter.
+        breached: t.breached(),
         arrival: json_opt(&t.arrival),
         resolution: json_opt(&t.resolution),
         revisit_outcome: json_opt(&t.revisit),
@@ -130,7 +131,6 @@ pub fn from_model(m: tickets::Model) -> AppResult<Ticket> {
         escalation_level: m.escalation_level,
         return_count: m.return_count,
         supervision_count: m.supervision_count,
-        breached: m.breached,
         arrival: parse_json_opt(m.arrival, "arrival")?,
         resolution: parse_json_opt(m.resolution, "resolution")?,
         revisit: parse_json_opt(m.revisit_outcome, "revisit_outcome")?,
