@@ -9,6 +9,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/fieldops/v1/inspection_service.proto",
         "proto/fieldops/v1/reading_service.proto",
         "proto/fieldops/v1/sync_service.proto",
+        "proto/fieldops/v1/report_service.proto",
     ];
     let fds = protox::compile(files, ["proto"])?;
     let out = PathBuf::from(env::var("OUT_DIR")?);

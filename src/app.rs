@@ -6,13 +6,15 @@ use crate::grpc::auth::AuthInterceptor;
 use crate::grpc::inspections::InspectionApi;
 use crate::grpc::pb::inspection_service_server::InspectionServiceServer;
 use crate::grpc::pb::reading_service_server::ReadingServiceServer;
+use crate::grpc::pb::report_service_server::ReportServiceServer;
 use crate::grpc::pb::sync_service_server::SyncServiceServer;
 use crate::grpc::pb::ticket_service_server::TicketServiceServer;
 use crate::grpc::readings::ReadingApi;
+use crate::grpc::reports::ReportApi;
 use crate::grpc::sync::{SyncApi, WatchSettings};
 use crate::grpc::tickets::TicketApi;
 use crate::service::{
-    DeadlineMonitor, InspectionService, MeterService, SyncService, TicketService,
+    DeadlineMonitor, InspectionService, MeterService, ReportService, SyncService, TicketService,
 };
 use crate::storage::{self, Db, feed, idempotency, push_log, units};
 use std::future::Future;
@@ -55,6 +57,12 @@ pub async fn run(
     );
     let meters = MeterService::new(db.clone(), policy.clone(), config.clock.clone());
     let sync = SyncService::new(db.clone(), config.clock.clone());
+    let reports = ReportService::new(
+        db.clone(),
+        policy.clone(),
+        config.timezone,
+        config.clock.clone(),
+    );
 
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<TicketServiceServer<TicketApi>>().await;
@@ -64,6 +72,7 @@ pub async fn run(
     health
         .set_serving::<ReadingServiceServer<ReadingApi>>()
         .await;
+    health.set_serving::<ReportServiceServer<ReportApi>>().await;
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(crate::grpc::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -104,6 +113,9 @@ pub async fn run(
     let sync_api = SyncServiceServer::new(sync_handlers)
         .max_decoding_message_size(limit)
         .max_encoding_message_size(limit);
+    let report_api = ReportServiceServer::new(ReportApi::new(reports))
+        .max_decoding_message_size(limit)
+        .max_encoding_message_size(limit);
     let interceptor = AuthInterceptor::new(verifier);
 
     tokio::spawn(async move {
@@ -111,7 +123,7 @@ pub async fn run(
         let _ = stop_tx.send(true);
     });
     let monitor = tokio::spawn(watch_deadlines(
-        DeadlineMonitor::new(db.clone(), config.clock.clone()),
+        DeadlineMonitor::new(db.clone(), policy.clone(), config.clock.clone()),
         config.monitor_interval,
         stop_rx.clone(),
     ));
@@ -137,6 +149,7 @@ pub async fn run(
         .add_service(InterceptedService::new(ticket_api, interceptor.clone()))
         .add_service(InterceptedService::new(inspection_api, interceptor.clone()))
         .add_service(InterceptedService::new(reading_api, interceptor.clone()))
+        .add_service(InterceptedService::new(report_api, interceptor.clone()))
         .add_service(InterceptedService::new(sync_api, interceptor))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
             let _ = stop.wait_for(|s| *s).await;

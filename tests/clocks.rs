@@ -363,6 +363,7 @@ async fn r_tkt_10_supervision_notice() {
         resolve_within: Some(dur(Duration::hours(4))),
         ..Default::default()
     };
+    let before = t.clone();
     let t = s.supervise(notice(&t.id)).await.unwrap().into_inner();
     assert_eq!(
         t.state(),
@@ -371,7 +372,14 @@ async fn r_tkt_10_supervision_notice() {
     );
     assert_eq!(t.escalation_level, 1);
     assert_eq!(t.supervision_count, 1);
-    assert_eq!(time(&t.resolve_by), app.now() + Duration::hours(4));
+    // The notice runs its own clock; the resolve clock keeps its deadline.
+    assert_eq!(time(&t.supervise_by), app.now() + Duration::hours(4));
+    assert_eq!(t.resolve_by, before.resolve_by);
+    let n = t.supervision.as_ref().expect("the notice");
+    assert_eq!(n.trigger(), pb::SupervisionTrigger::Manual);
+    assert_eq!(n.notice, "督办: resolve today");
+    assert_eq!(n.issued_by, "s1");
+    assert_eq!(n.deadline, t.supervise_by);
 
     let mut d = app.dispatcher().await;
     let mut req = create_req("CONSULTATION");

@@ -9,6 +9,7 @@ mod m20261122_000002_inspections;
 mod m20261122_000003_sync;
 mod m20261122_000004_deadlines;
 mod m20261122_000005_repeat_repair;
+mod m20261122_000006_clocks_report;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000003_sync::Migration),
             Box::new(m20261122_000004_deadlines::Migration),
             Box::new(m20261122_000005_repeat_repair::Migration),
+            Box::new(m20261122_000006_clocks_report::Migration),
         ]
     }
 }

@@ -8,8 +8,10 @@ pub mod inspection;
 pub mod meter;
 pub mod policy;
 pub mod protocol;
+pub mod report;
 pub mod sla;
 pub mod state;
+pub mod supervision;
 pub mod ticket;
 pub mod time;
 

@@ -47,6 +47,18 @@ pub struct Policy {
     /// R-TMP-1..12: the temperature-measurement protocol's values.
     #[serde(default)]
     pub temperature: TemperatureRules,
+    /// R-SLA-6: when the caller must hear the result.
+    #[serde(default)]
+    pub feedback: FeedbackRules,
+    /// R-TKT-10: supervision notices and what triggers them.
+    #[serde(default)]
+    pub supervision: SupervisionRules,
+    /// R-SLA-4: pipe-burst repair time by nominal diameter.
+    #[serde(default)]
+    pub pipe_repair: PipeRepairRules,
+    /// R-RPT-1, R-TMP-11: report periods and targets.
+    #[serde(default)]
+    pub report: ReportRules,
     /// Category code -> its priority and deadlines.
     pub categories: BTreeMap<String, CategoryPolicy>,
 }
@@ -61,6 +73,92 @@ pub struct TimeTrust {
     pub offline_window: Duration,
     #[serde(with = "human_duration")]
     pub max_future: Duration,
+}
+
+/// R-SLA-6: the caller hears the result within `within` of the call,
+/// complex matters within `complex_within`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedbackRules {
+    #[serde(with = "human_duration")]
+    pub within: Duration,
+    #[serde(with = "human_duration")]
+    pub complex_within: Duration,
+}
+
+impl Default for FeedbackRules {
+    fn default() -> Self {
+        FeedbackRules {
+            within: Duration::days(2),
+            complex_within: Duration::days(7),
+        }
+    }
+}
+
+/// R-TKT-10 [002 三(四)]: a notice is issued when a ticket was sent back
+/// for redo more than `redo_limit` times, or the same caller complained
+/// about the same issue more than `complaint_limit` times; automatic notices
+/// give the unit `within` to act.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SupervisionRules {
+    #[serde(with = "human_duration")]
+    pub within: Duration,
+    pub redo_limit: i32,
+    pub complaint_limit: i32,
+}
+
+impl Default for SupervisionRules {
+    fn default() -> Self {
+        SupervisionRules {
+            within: Duration::hours(24),
+            redo_limit: 2,
+            complaint_limit: 2,
+        }
+    }
+}
+
+/// R-SLA-4 [002 (三)5]: repair time counted from the start of repair,
+/// by nominal diameter.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipeRepairRules {
+    /// Pipes up to and including this nominal diameter get `small_within`.
+    pub small_max_mm: i32,
+    #[serde(with = "human_duration")]
+    pub small_within: Duration,
+    #[serde(with = "human_duration")]
+    pub large_within: Duration,
+}
+
+impl Default for PipeRepairRules {
+    fn default() -> Self {
+        PipeRepairRules {
+            small_max_mm: 600,
+            small_within: Duration::hours(24),
+            large_within: Duration::hours(48),
+        }
+    }
+}
+
+/// R-RPT-1: seasons are named by the local month-day ("MM-DD") each one
+/// starts on; a season runs to the next start. R-TMP-11: the compliance target.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportRules {
+    pub season_starts: Vec<String>,
+    pub temperature_target: f64,
+}
+
+impl Default for ReportRules {
+    fn default() -> Self {
+        ReportRules {
+            season_starts: ["03-01", "06-01", "09-01", "12-01"]
+                .map(String::from)
+                .to_vec(),
+            temperature_target: 0.98,
+        }
+    }
 }
 
 fn default_repeat_window() -> Duration {
@@ -95,18 +193,24 @@ pub struct CategoryPolicy {
     /// R-TKT-7: the crew may book a visit time instead of the arrival deadline.
     #[serde(default)]
     pub appointment: bool,
+    /// R-SLA-6: a complex matter; the caller hears the result within the longer time.
+    #[serde(default)]
+    pub complex: bool,
     #[serde(default)]
     pub description: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum ClockStart {
     /// From the time of the call.
     #[default]
     Intake,
     /// From arrival on site (e.g. air lock: 3 h of work once there).
     Arrival,
+    /// R-SLA-4: a pipe burst, from the start of repair (the crew's check-in
+    /// on site); the time depends on the pipe's nominal diameter.
+    PipeRepair,
 }
 
 /// The deadlines a ticket carries (section 3). All UTC.
@@ -116,6 +220,12 @@ pub struct Deadlines {
     pub arrive_by: Option<DateTime<Utc>>,
     pub resolve_by: Option<DateTime<Utc>>,
     pub revisit_by: Option<DateTime<Utc>>,
+    /// R-SLA-6: the caller hears the result.
+    #[serde(default)]
+    pub feedback_by: Option<DateTime<Utc>>,
+    /// R-TKT-10: the deadline of the latest supervision notice.
+    #[serde(default)]
+    pub supervise_by: Option<DateTime<Utc>>,
 }
 
 impl Policy {
@@ -160,6 +270,27 @@ impl Policy {
         }
         if !(self.checkin_distance_m.is_finite() && self.checkin_distance_m >= 0.0) {
             return Err("checkin_distance_m must be >= 0".into());
+        }
+        let f = &self.feedback;
+        if f.within <= Duration::zero() || f.complex_within < f.within {
+            return Err("feedback.within must be positive and complex_within not shorter".into());
+        }
+        let sv = &self.supervision;
+        if sv.within <= Duration::zero() || sv.redo_limit < 0 || sv.complaint_limit < 0 {
+            return Err("supervision.within must be positive and the limits >= 0".into());
+        }
+        let pr = &self.pipe_repair;
+        if pr.small_max_mm <= 0
+            || pr.small_within <= Duration::zero()
+            || pr.large_within < pr.small_within
+        {
+            return Err("pipe_repair: diameter and times must be positive, large >= small".into());
+        }
+        if let Err(e) = crate::domain::report::season_starts(&self.report.season_starts) {
+            return Err(format!("report.season_starts: {e}"));
+        }
+        if !(0.0..=1.0).contains(&self.report.temperature_target) {
+            return Err("report.temperature_target must lie in 0..=1".into());
         }
         if self.sync_retention <= Duration::zero() {
             return Err("sync_retention must be positive".into());
@@ -215,12 +346,32 @@ impl Policy {
             ClockStart::Intake => received_at + cat.resolve_within,
             // Provisional until the crew arrives: the latest allowed arrival plus the work time.
             ClockStart::Arrival => arrive_by + cat.resolve_within,
+            // Provisional, with the larger pipe's time until the diameter is known.
+            ClockStart::PipeRepair => arrive_by + self.pipe_repair.large_within,
         };
         Deadlines {
-            accept_by: None,
             arrive_by: Some(arrive_by),
             resolve_by: Some(resolve_by),
-            revisit_by: None,
+            ..Deadlines::default()
+        }
+    }
+
+    /// R-SLA-6: when the caller must have heard the result.
+    pub fn feedback_by(&self, complex: bool, received_at: DateTime<Utc>) -> DateTime<Utc> {
+        received_at
+            + if complex {
+                self.feedback.complex_within
+            } else {
+                self.feedback.within
+            }
+    }
+
+    /// R-SLA-4: repair time of a burst pipe. An unknown diameter gets the
+    /// shorter time: the customer is not made to wait on missing data.
+    pub fn pipe_repair_within(&self, diameter_mm: Option<i32>) -> Duration {
+        match diameter_mm {
+            Some(d) if d > self.pipe_repair.small_max_mm => self.pipe_repair.large_within,
+            _ => self.pipe_repair.small_within,
         }
     }
 
@@ -240,9 +391,14 @@ impl Policy {
         cat: &CategoryPolicy,
         arrived_at: DateTime<Utc>,
         extended_by: Duration,
+        pipe_diameter_mm: Option<i32>,
     ) -> Option<DateTime<Utc>> {
-        (cat.resolve_from == ClockStart::Arrival)
-            .then(|| arrived_at + cat.resolve_within + extended_by)
+        let work = match cat.resolve_from {
+            ClockStart::Intake => return None,
+            ClockStart::Arrival => cat.resolve_within,
+            ClockStart::PipeRepair => self.pipe_repair_within(pipe_diameter_mm),
+        };
+        Some(arrived_at + work + extended_by)
     }
 
     /// R-TKT-9: call-back deadline.
@@ -357,14 +513,49 @@ mod tests {
             "provisional: 12 h arrival + 3 h"
         );
         assert_eq!(
-            p.resolve_by_after_arrival(c, at(2, 0), Duration::zero()),
+            p.resolve_by_after_arrival(c, at(2, 0), Duration::zero(), None),
             Some(at(5, 0))
         );
         let leak = p.category("NETWORK_LEAK", "category").unwrap();
         assert_eq!(
-            p.resolve_by_after_arrival(leak, at(2, 0), Duration::zero()),
+            p.resolve_by_after_arrival(leak, at(2, 0), Duration::zero(), None),
             None
         );
+    }
+
+    /// R-SLA-4: a burst pipe's repair runs from the start of repair, 24 h up
+    /// to DN 600 and 48 h above; unknown diameters get the shorter time.
+    #[test]
+    fn r_sla_4_pipe_burst_by_diameter() {
+        let p = Policy::builtin("water").unwrap();
+        let c = p.category("PIPE_BURST", "category").unwrap();
+        let start = at(2, 0);
+        let by = |d| p.resolve_by_after_arrival(c, start, Duration::zero(), d);
+        assert_eq!(by(Some(600)), Some(start + Duration::hours(24)));
+        assert_eq!(by(Some(601)), Some(start + Duration::hours(48)));
+        assert_eq!(by(Some(100)), Some(start + Duration::hours(24)));
+        assert_eq!(by(None), Some(start + Duration::hours(24)));
+        assert_eq!(
+            p.intake_deadlines(c, at(1, 0)).resolve_by,
+            Some(at(1, 40) + Duration::hours(48)),
+            "provisional until the repair starts"
+        );
+    }
+
+    /// R-SLA-6: the caller hears the result within 2 days, complex matters 7.
+    #[test]
+    fn r_sla_6_feedback_times() {
+        for name in ["heating", "water"] {
+            let p = Policy::builtin(name).unwrap();
+            assert_eq!(p.feedback_by(false, at(1, 0)), at(1, 0) + Duration::days(2));
+            assert_eq!(p.feedback_by(true, at(1, 0)), at(1, 0) + Duration::days(7));
+            // Every category that may take longer than 2 days is complex.
+            for (code, c) in &p.categories {
+                if c.resolve_from == ClockStart::Intake && c.resolve_within > p.feedback.within {
+                    assert!(c.complex, "{name}/{code} resolves after the feedback time");
+                }
+            }
+        }
     }
 
     /// R-SLA-2: water levels.

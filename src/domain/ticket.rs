@@ -7,8 +7,11 @@ use crate::domain::access::{self, require_role};
 use crate::domain::geo::{self, GeoPoint};
 use crate::domain::inspection::Inspection;
 use crate::domain::policy::{CategoryPolicy, Deadlines, Policy};
-use crate::domain::sla::Breach;
+use crate::domain::sla::{Breach, ClockKind, ClockStop};
 use crate::domain::state::Action;
+use crate::domain::supervision::{
+    SYSTEM_ACTOR, SupervisionNotice, SupervisionTrigger, complaint_limit_passed, redo_limit_passed,
+};
 use crate::domain::time::EventTime;
 use crate::domain::{Caller, Role, TicketState};
 use crate::error::{AppError, AppResult, reason};
@@ -174,13 +177,53 @@ pub struct Ticket {
     /// Deadlines that passed unmet, each recorded once (section 3).
     #[serde(default)]
     pub breaches: Vec<Breach>,
+    /// Clocks stopped by their events, each once per deadline (R-RPT-1 on-time rates).
+    #[serde(default)]
+    pub clock_stops: Vec<ClockStop>,
+    /// R-TKT-10: the latest supervision notice.
+    #[serde(default)]
+    pub supervision: Option<SupervisionNotice>,
+    /// R-TKT-9, R-TKT-10: times the call-back sent the ticket back to the unit for redo.
+    #[serde(default)]
+    pub redo_count: i32,
+    /// R-SLA-4: nominal diameter of a burst pipe, from intake or the crew's check-in.
+    #[serde(default)]
+    pub pipe_diameter_mm: Option<i32>,
+    /// R-SLA-6: a complex matter (the category's, or the dispatcher's call).
+    #[serde(default)]
+    pub complex: bool,
     /// Effective time of the latest event (R-SLA-7: device times may not precede it).
     pub last_event_at: DateTime<Utc>,
+}
+
+/// R-SLA-4: nominal diameters beyond this are typing errors, not pipes.
+const MAX_PIPE_DIAMETER_MM: i32 = 5000;
+
+fn pipe_diameter(d: Option<i32>, field: &str) -> AppResult<()> {
+    match d {
+        Some(mm) if !(1..=MAX_PIPE_DIAMETER_MM).contains(&mm) => Err(AppError::invalid(
+            field,
+            reason::OUT_OF_RANGE,
+            format!("{field} must lie in 1..={MAX_PIPE_DIAMETER_MM} mm"),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// A call may be entered late (a letter, a walk-in written up afterwards),
 /// but not so late that its clocks are meaningless.
 const MAX_BACKDATED_INTAKE: Duration = Duration::days(30);
+
+/// An on-site check-in (R-TKT-6), already decoded.
+#[derive(Debug, Clone, Copy)]
+pub struct CheckIn {
+    pub location: GeoPoint,
+    pub accuracy_m: f64,
+    /// R-SLA-4: the burst pipe's nominal diameter, as found on site.
+    pub pipe_diameter_mm: Option<i32>,
+    /// Device time (R-SLA-7).
+    pub occurred_at: Option<DateTime<Utc>>,
+}
 
 /// Intake data (R-TKT-1), already decoded; validated by `Ticket::create`.
 #[derive(Debug, Clone)]
@@ -195,6 +238,10 @@ pub struct NewTicket {
     pub received_at: Option<DateTime<Utc>>,
     pub subject_staff_id: Option<String>,
     pub answered_on_call: bool,
+    /// R-SLA-6: the dispatcher marks a matter complex (categories may be complex by policy).
+    pub complex: bool,
+    /// R-SLA-4: known at intake for a burst pipe, or reported at check-in.
+    pub pipe_diameter_mm: Option<i32>,
 }
 
 /// What a command needs besides the ticket.
@@ -261,6 +308,45 @@ impl Change {
         self.event.details["repeat_of"] = json!(earlier);
         self
     }
+
+    /// R-TKT-10: the caller had already complained about this issue
+    /// `earlier` times; past the limit the new ticket starts under a notice.
+    pub fn repeat_complaint(mut self, policy: &Policy, earlier: u64) -> Change {
+        if earlier == 0 || self.ticket.state != TicketState::New {
+            return self;
+        }
+        self.event.details["earlier_complaints"] = json!(earlier);
+        if complaint_limit_passed(earlier, policy.supervision.complaint_limit) {
+            let now = self.ticket.created_at;
+            self.ticket.issue_notice(
+                SupervisionTrigger::RepeatComplaint,
+                format!(
+                    "complaint {} by the same caller about the same issue",
+                    earlier + 1
+                ),
+                SYSTEM_ACTOR,
+                now,
+                now + policy.supervision.within,
+            );
+            self.event.details["supervision"] = json!(self.ticket.supervision);
+        }
+        self
+    }
+}
+
+impl Ticket {
+    /// R-TKT-10: the caller's phone as compared between complaints (digits only).
+    pub fn caller_key(&self) -> String {
+        self.caller_phone
+            .chars()
+            .filter(char::is_ascii_digit)
+            .collect()
+    }
+
+    /// R-TKT-10: earlier complaints count back this far.
+    pub fn complaint_window_start(&self, policy: &Policy) -> DateTime<Utc> {
+        self.received_at - policy.repeat_window
+    }
 }
 
 impl Ticket {
@@ -281,6 +367,9 @@ impl Ticket {
             errors.push(e);
         }
         if let Err(e) = required_text(&input.address, "address") {
+            errors.push(e);
+        }
+        if let Err(e) = pipe_diameter(input.pipe_diameter_mm, "pipe_diameter_mm") {
             errors.push(e);
         }
         let received_at = input.received_at.unwrap_or(ctx.now);
@@ -316,7 +405,11 @@ impl Ticket {
             .categories
             .get(&input.category)
             .expect("category validated by the caller");
-        let deadlines = ctx.policy.intake_deadlines(cat, received_at);
+        let complex = input.complex || cat.complex;
+        let deadlines = Deadlines {
+            feedback_by: Some(ctx.policy.feedback_by(complex, received_at)),
+            ..ctx.policy.intake_deadlines(cat, received_at)
+        };
         let state = if input.answered_on_call {
             TicketState::Closed
         } else {
@@ -364,6 +457,11 @@ impl Ticket {
             extended_by_secs: 0,
             repeat_of: None,
             breaches: Vec::new(),
+            clock_stops: Vec::new(),
+            supervision: None,
+            redo_count: 0,
+            pipe_diameter_mm: input.pipe_diameter_mm,
+            complex,
             last_event_at: ctx.now,
         };
         let event = EventDraft {
@@ -381,6 +479,8 @@ impl Ticket {
                 "priority": ticket.priority,
                 "profile": ticket.profile,
                 "source": ticket.source.as_str(),
+                "complex": ticket.complex,
+                "pipe_diameter_mm": ticket.pipe_diameter_mm,
             }),
         };
         Change { ticket, event }
@@ -435,6 +535,8 @@ impl Ticket {
             received_at: None,
             subject_staff_id: None,
             answered_on_call: false,
+            complex: false,
+            pipe_diameter_mm: None,
         };
         let mut change = Self::build(ctx, id, role, input, ctx.now);
         change.event.details["inspection_id"] = json!(visit.id);
@@ -582,6 +684,7 @@ impl Ticket {
         next.state = state;
         next.assignee = Some(ctx.caller.sub.clone());
         next.claimed_at = Some(time.effective);
+        next.stop_clock(ClockKind::Accept, time.effective);
         Ok(self.changed(
             next,
             ctx,
@@ -686,14 +789,15 @@ impl Ticket {
     }
 
     /// R-TKT-6: check-in on site; a far-away check-in is stored but unverified.
-    pub fn arrive(
-        &self,
-        ctx: &Ctx,
-        location: GeoPoint,
-        accuracy_m: f64,
-        occurred_at: Option<DateTime<Utc>>,
-    ) -> AppResult<Change> {
+    pub fn arrive(&self, ctx: &Ctx, check_in: &CheckIn) -> AppResult<Change> {
+        let &CheckIn {
+            location,
+            accuracy_m,
+            pipe_diameter_mm,
+            occurred_at,
+        } = check_in;
         let role = require_role(ctx.caller, &[Role::Crew], "RecordArrival")?;
+        pipe_diameter(pipe_diameter_mm, "pipe_diameter_mm")?;
         access::check_crew_acts(ctx.caller, self, true)?;
         let state = self.next_state(Action::Arrive)?;
         let time = self.device_time(ctx, occurred_at)?;
@@ -704,6 +808,8 @@ impl Ticket {
         let mut next = self.clone();
         next.state = state;
         next.arrived_at = Some(time.effective);
+        next.stop_clock(ClockKind::Arrive, time.effective);
+        next.pipe_diameter_mm = pipe_diameter_mm.or(self.pipe_diameter_mm);
         next.arrival = Some(Arrival {
             location,
             accuracy_m,
@@ -715,6 +821,7 @@ impl Ticket {
             cat,
             time.effective,
             Duration::seconds(self.extended_by_secs),
+            next.pipe_diameter_mm,
         ) {
             next.deadlines.resolve_by = Some(resolve_by);
         }
@@ -724,6 +831,7 @@ impl Ticket {
             "accuracy_m": accuracy_m,
             "distance_m": distance_m,
             "verified": verified,
+            "pipe_diameter_mm": next.pipe_diameter_mm,
         });
         Ok(self.changed(next, ctx, "ARRIVED", role, time, details))
     }
@@ -743,6 +851,8 @@ impl Ticket {
         let mut next = self.clone();
         next.state = state;
         next.resolved_at = Some(time.effective);
+        next.stop_clock(ClockKind::Resolve, time.effective);
+        next.stop_clock(ClockKind::Supervision, time.effective);
         next.deadlines.revisit_by = Some(ctx.policy.revisit_by(time.effective));
         let details = serde_json::to_value(&resolution).unwrap_or_default();
         next.resolution = Some(resolution);
@@ -855,14 +965,20 @@ impl Ticket {
     }
 
     /// Fresh arrival and resolve clocks from `from` (a reopened ticket).
+    /// The caller's feedback clock (R-SLA-6) runs from the first call and is kept.
     fn restart_clocks(&self, policy: &Policy, from: DateTime<Utc>) -> AppResult<Deadlines> {
         let cat = self.category_policy(policy)?;
-        Ok(policy.intake_deadlines(cat, from))
+        Ok(Deadlines {
+            feedback_by: self.deadlines.feedback_by,
+            ..policy.intake_deadlines(cat, from)
+        })
     }
 
     /// R-TKT-9: call-back result. Satisfied (or dissatisfied for reasons
     /// outside the unit) closes; dissatisfied because of the unit reopens as
-    /// SUPERVISED for the same unit, escalation +1.
+    /// SUPERVISED for the same unit for redo, escalation +1; a redo past the
+    /// policy limit also brings a supervision notice (R-TKT-10). The call
+    /// tells the caller the result (R-SLA-6).
     pub fn record_revisit(
         &self,
         ctx: &Ctx,
@@ -878,15 +994,31 @@ impl Ticket {
         let mut next = self.clone();
         next.state = state;
         next.revisit = Some(outcome);
+        next.stop_clock(ClockKind::Revisit, ctx.now);
+        next.stop_clock(ClockKind::Feedback, ctx.now);
         if state == TicketState::Closed {
             next.closed_at = Some(ctx.now);
         } else {
             next.escalation_level += 1;
-            next.supervision_count += 1;
+            next.redo_count += 1;
             next.assignee = None;
             next.deadlines = self.restart_clocks(ctx.policy, ctx.now)?;
+            if redo_limit_passed(next.redo_count, ctx.policy.supervision.redo_limit) {
+                next.issue_notice(
+                    SupervisionTrigger::Redo,
+                    format!("sent back for redo {} times", next.redo_count),
+                    SYSTEM_ACTOR,
+                    ctx.now,
+                    ctx.now + ctx.policy.supervision.within,
+                );
+            }
         }
-        let details = json!({ "outcome": outcome, "notes": notes });
+        let details = json!({
+            "outcome": outcome,
+            "notes": notes,
+            "redo_count": next.redo_count,
+            "supervision": next.supervision.as_ref().filter(|n| n.issued_at == ctx.now && n.trigger == SupervisionTrigger::Redo),
+        });
         Ok(self.changed(
             next,
             ctx,
@@ -918,16 +1050,20 @@ impl Ticket {
         let state = self.next_state(Action::Supervise)?;
         let mut next = self.clone();
         next.state = state;
-        next.escalation_level += 1;
-        next.supervision_count += 1;
         if state == TicketState::Supervised && self.state != TicketState::Supervised {
             // Reopened: clocks start again; the unit stays, the crew is released.
             next.deadlines = self.restart_clocks(ctx.policy, ctx.now)?;
             next.assignee = None;
             next.closed_at = None;
         }
-        next.deadlines.resolve_by = Some(ctx.now + resolve_within);
-        let details = json!({ "notice": notice, "resolve_by": next.deadlines.resolve_by, "escalation_level": next.escalation_level });
+        next.issue_notice(
+            SupervisionTrigger::Manual,
+            notice.to_string(),
+            &ctx.caller.sub,
+            ctx.now,
+            ctx.now + resolve_within,
+        );
+        let details = json!({ "notice": notice, "supervise_by": next.deadlines.supervise_by, "escalation_level": next.escalation_level });
         Ok(self.changed(
             next,
             ctx,
@@ -992,8 +1128,19 @@ mod tests {
             received_at: None,
             subject_staff_id: None,
             answered_on_call: false,
+            complex: false,
+            pipe_diameter_mm: None,
         };
         Ticket::create(&ctx, Uuid::now_v7(), input).unwrap().ticket
+    }
+
+    fn check_in(location: GeoPoint, accuracy_m: f64) -> CheckIn {
+        CheckIn {
+            location,
+            accuracy_m,
+            pipe_diameter_mm: None,
+            occurred_at: None,
+        }
     }
 
     fn at(p: &Policy, c: &Caller, now: DateTime<Utc>) -> Ctx<'static> {
@@ -1039,6 +1186,8 @@ mod tests {
             received_at: None,
             subject_staff_id: None,
             answered_on_call: true,
+            complex: false,
+            pipe_diameter_mm: None,
         };
         let ch = Ticket::create(&ctx, Uuid::now_v7(), input).unwrap();
         assert_eq!(ch.ticket.state, TicketState::Closed);
@@ -1061,6 +1210,8 @@ mod tests {
             received_at: None,
             subject_staff_id: None,
             answered_on_call: false,
+            complex: false,
+            pipe_diameter_mm: None,
         };
         match Ticket::create(&ctx, Uuid::now_v7(), input).unwrap_err() {
             AppError::InvalidArgument { violations, .. } => {
@@ -1129,7 +1280,10 @@ mod tests {
         let t = dispatched(&p, "METER_FAULT");
         let t = t.claim(&at(&p, &c1, t0()), None).unwrap().ticket;
         let loc = GeoPoint::new(39.9, 116.4, "l").unwrap();
-        let t = t.arrive(&at(&p, &c1, t0()), loc, 5.0, None).unwrap().ticket;
+        let t = t
+            .arrive(&at(&p, &c1, t0()), &check_in(loc, 5.0))
+            .unwrap()
+            .ticket;
         let e = t
             .return_to_dispatch(&at(&p, &c1, t0()), "x", None)
             .unwrap_err();
@@ -1184,7 +1338,7 @@ mod tests {
         let t = dispatched(&p, "METER_FAULT");
         let t = t.claim(&at(&p, &c1, t0()), None).unwrap().ticket;
         let far = GeoPoint::new(39.91, 116.4, "l").unwrap(); // ~1.1 km away
-        let ch = t.arrive(&at(&p, &c1, t0()), far, 10.0, None).unwrap();
+        let ch = t.arrive(&at(&p, &c1, t0()), &check_in(far, 10.0)).unwrap();
         assert_eq!(ch.ticket.state, TicketState::OnSite);
         assert!(!ch.ticket.arrival.unwrap().verified);
     }
@@ -1197,7 +1351,10 @@ mod tests {
         let t = dispatched(&p, "METER_FAULT");
         let t = t.claim(&at(&p, &c1, t0()), None).unwrap().ticket;
         let loc = GeoPoint::new(39.9, 116.4, "l").unwrap();
-        let t = t.arrive(&at(&p, &c1, t0()), loc, 5.0, None).unwrap().ticket;
+        let t = t
+            .arrive(&at(&p, &c1, t0()), &check_in(loc, 5.0))
+            .unwrap()
+            .ticket;
         let res = Resolution {
             code: "FIXED".into(),
             notes: String::new(),

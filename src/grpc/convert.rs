@@ -4,6 +4,8 @@ use super::pb;
 use crate::domain::access;
 use crate::domain::geo::{self, GeoPoint};
 use crate::domain::policy::Deadlines;
+use crate::domain::sla::ClockKind;
+use crate::domain::supervision::SupervisionTrigger;
 use crate::domain::ticket::{
     ExtensionState, FaultParty, NewTicket, Resolution, RevisitOutcome, SourceChannel, Ticket,
 };
@@ -90,7 +92,7 @@ pub fn id(value: &str, field: &str) -> AppResult<Uuid> {
     })
 }
 
-fn non_empty(value: &str) -> Option<String> {
+pub fn non_empty(value: &str) -> Option<String> {
     let v = value.trim();
     (!v.is_empty()).then(|| v.to_string())
 }
@@ -267,6 +269,8 @@ pub fn new_ticket(m: &pb::CreateTicketRequest) -> AppResult<NewTicket> {
         received_at: time(m.received_at.as_ref(), "received_at")?,
         subject_staff_id: non_empty(&m.subject_staff_id),
         answered_on_call: m.answered_on_call,
+        complex: m.complex,
+        pipe_diameter_mm: m.pipe_diameter_mm,
     })
 }
 
@@ -278,6 +282,8 @@ pub fn ticket(t: &Ticket, caller: &Caller) -> pb::Ticket {
         arrive_by,
         resolve_by,
         revisit_by,
+        feedback_by,
+        supervise_by,
     } = t.deadlines;
     pb::Ticket {
         id: t.id.to_string(),
@@ -361,6 +367,47 @@ pub fn ticket(t: &Ticket, caller: &Caller) -> pb::Ticket {
         supervision_count: t.supervision_count,
         repeat_repair: t.repeat_of.is_some(),
         repeat_of: t.repeat_of.map(|r| r.to_string()).unwrap_or_default(),
+        feedback_by: opt_ts(feedback_by),
+        supervise_by: opt_ts(supervise_by),
+        supervision: t.supervision.as_ref().map(|n| pb::SupervisionNotice {
+            trigger: supervision_trigger_pb(n.trigger) as i32,
+            notice: n.notice.clone(),
+            issued_by: n.issued_by.clone(),
+            issue_time: Some(ts(n.issued_at)),
+            deadline: Some(ts(n.deadline)),
+        }),
+        redo_count: t.redo_count,
+        pipe_diameter_mm: t.pipe_diameter_mm,
+        complex: t.complex,
+        clock_outcomes: ClockKind::ALL
+            .into_iter()
+            .filter_map(|k| {
+                t.on_time(k).map(|on_time| pb::ClockOutcome {
+                    clock: clock_kind_pb(k) as i32,
+                    on_time,
+                })
+            })
+            .collect(),
+    }
+}
+
+fn supervision_trigger_pb(t: SupervisionTrigger) -> pb::SupervisionTrigger {
+    match t {
+        SupervisionTrigger::Manual => pb::SupervisionTrigger::Manual,
+        SupervisionTrigger::Redo => pb::SupervisionTrigger::Redo,
+        SupervisionTrigger::RepeatComplaint => pb::SupervisionTrigger::RepeatComplaint,
+        SupervisionTrigger::BrokenPromise => pb::SupervisionTrigger::BrokenPromise,
+    }
+}
+
+fn clock_kind_pb(k: ClockKind) -> pb::ClockKind {
+    match k {
+        ClockKind::Accept => pb::ClockKind::Accept,
+        ClockKind::Arrive => pb::ClockKind::Arrive,
+        ClockKind::Resolve => pb::ClockKind::Resolve,
+        ClockKind::Revisit => pb::ClockKind::Revisit,
+        ClockKind::Feedback => pb::ClockKind::Feedback,
+        ClockKind::Supervision => pb::ClockKind::Supervision,
     }
 }
 

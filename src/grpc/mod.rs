@@ -4,11 +4,13 @@ pub mod auth;
 pub mod convert;
 pub mod inspections;
 pub mod readings;
+pub mod reports;
 pub mod status;
 pub mod sync;
 pub mod tickets;
 
 /// Generated protobuf types and service stubs of `fieldops.v1`.
+#[allow(clippy::large_enum_variant)] // oneofs of whole resources, as the API defines them
 pub mod pb {
     tonic::include_proto!("fieldops.v1");
 }

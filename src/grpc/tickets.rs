@@ -2,6 +2,7 @@
 use super::auth::{caller, push_mark};
 use super::convert::{self as cv, meta};
 use super::pb::{self, ticket_service_server::TicketService as Api};
+use crate::domain::ticket::CheckIn;
 use crate::service::TicketService;
 use crate::storage::tickets::TicketFilter;
 use tonic::{Request, Response, Status};
@@ -155,7 +156,17 @@ impl Api for TicketApi {
         let at = cv::time(m.occurred_at.as_ref(), "occurred_at")?;
         let t = self
             .svc
-            .arrive(&who, meta, id, location, accuracy, at)
+            .arrive(
+                &who,
+                meta,
+                id,
+                CheckIn {
+                    location,
+                    accuracy_m: accuracy,
+                    pipe_diameter_mm: m.pipe_diameter_mm,
+                    occurred_at: at,
+                },
+            )
             .await?;
         Ok(Response::new(cv::ticket(&t, &who)))
     }

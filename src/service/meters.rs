@@ -66,7 +66,7 @@ impl MeterService {
     async fn refresh_flags(
         tx: Tx<'_>,
         meter_id: &str,
-        mut pending: Option<&mut MeterReading>,
+        pending: Option<&mut MeterReading>,
     ) -> AppResult<()> {
         let readings = store::readings_of(tx.db, meter_id).await?;
         let exchanges = store::exchange_times_of(tx.db, meter_id).await?;
@@ -78,7 +78,7 @@ impl MeterService {
             points.push((p.id, p.read_at, p.value));
         }
         let flags = meter::rollback_flags(&points, &exchanges);
-        if let Some(p) = pending.as_deref_mut() {
+        if let Some(p) = pending {
             p.rollback = flags.get(&p.id).copied().unwrap_or(false);
         }
         for r in readings {

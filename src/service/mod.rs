@@ -6,6 +6,7 @@ pub mod inspections;
 pub mod meters;
 pub mod monitor;
 pub mod paging;
+pub mod reports;
 pub mod sync;
 pub mod tickets;
 
@@ -14,5 +15,6 @@ pub use idempotency::RequestMeta;
 pub use inspections::InspectionService;
 pub use meters::MeterService;
 pub use monitor::DeadlineMonitor;
+pub use reports::ReportService;
 pub use sync::SyncService;
 pub use tickets::TicketService;

@@ -4,6 +4,7 @@
 //! instances comes from the version-conditional UPDATE: of two monitors
 //! racing over one ticket, one writes; the other re-reads, finds the breach
 //! recorded and does nothing. No lock is held in memory.
+use crate::domain::Policy;
 use crate::error::AppResult;
 use crate::service::Clock;
 use crate::service::tickets::{EventActor, stored_event};
@@ -21,12 +22,13 @@ const MAX_ATTEMPTS: usize = 8;
 #[derive(Clone)]
 pub struct DeadlineMonitor {
     db: Db,
+    policy: Arc<Policy>,
     clock: Arc<dyn Clock>,
 }
 
 impl DeadlineMonitor {
-    pub fn new(db: Db, clock: Arc<dyn Clock>) -> DeadlineMonitor {
-        DeadlineMonitor { db, clock }
+    pub fn new(db: Db, policy: Arc<Policy>, clock: Arc<dyn Clock>) -> DeadlineMonitor {
+        DeadlineMonitor { db, policy, clock }
     }
 
     /// One pass: record every breach due now. Returns how many tickets got a breach.
@@ -52,6 +54,7 @@ impl DeadlineMonitor {
     }
 
     async fn breach(&self, id: Uuid, now: DateTime<Utc>) -> AppResult<bool> {
+        let policy = self.policy.clone();
         self.db
             .write(move |tx| {
                 Box::pin(async move {
@@ -59,7 +62,7 @@ impl DeadlineMonitor {
                         let Some(current) = store::get(tx, id).await? else {
                             return Ok(false);
                         };
-                        let Some(change) = current.record_breaches(now) else {
+                        let Some(change) = current.record_breaches(&policy, now) else {
                             return Ok(false);
                         };
                         if store::update_if_version(tx, &change.ticket, current.version).await? {

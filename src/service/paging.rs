@@ -45,28 +45,6 @@ pub fn decode(kind: &str, token: &str) -> AppResult<Option<String>> {
     Ok(Some(key.to_string()))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes() {
-        assert_eq!(page_size(0).unwrap(), 50);
-        assert_eq!(page_size(7).unwrap(), 7);
-        assert_eq!(page_size(10_000).unwrap(), 500);
-        assert!(page_size(-1).is_err());
-    }
-
-    #[test]
-    fn tokens_round_trip_and_are_kind_checked() {
-        let t = encode("tickets", "abc");
-        assert_eq!(decode("tickets", &t).unwrap().as_deref(), Some("abc"));
-        assert!(decode("events", &t).is_err());
-        assert!(decode("tickets", "!!!").is_err());
-        assert_eq!(decode("tickets", "").unwrap(), None);
-    }
-}
-
 /// Keyset tokens over (time in micros, id) for lists ordered newest first.
 pub fn encode_pair(kind: &str, at: i64, id: &str) -> String {
     encode(kind, &format!("{at}/{id}"))
@@ -104,5 +82,27 @@ pub fn page<T>(mut items: Vec<T>, limit: u64, token_of: impl Fn(&T) -> String) -
     Page {
         items,
         next_page_token,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(page_size(0).unwrap(), 50);
+        assert_eq!(page_size(7).unwrap(), 7);
+        assert_eq!(page_size(10_000).unwrap(), 500);
+        assert!(page_size(-1).is_err());
+    }
+
+    #[test]
+    fn tokens_round_trip_and_are_kind_checked() {
+        let t = encode("tickets", "abc");
+        assert_eq!(decode("tickets", &t).unwrap().as_deref(), Some("abc"));
+        assert!(decode("events", &t).is_err());
+        assert!(decode("tickets", "!!!").is_err());
+        assert_eq!(decode("tickets", "").unwrap(), None);
     }
 }

@@ -10,7 +10,6 @@ use crate::service::{Clock, paging};
 use crate::storage::feed::{self, Position, StoredChange, Visibility};
 use crate::storage::{Db, db_err, push_log};
 use chrono::{DateTime, Utc};
-use sea_orm::{AccessMode, DbBackend, IsolationLevel, TransactionTrait};
 use std::sync::Arc;
 
 pub const CURSOR_EXPIRED: &str = "CURSOR_EXPIRED";
@@ -142,18 +141,7 @@ impl SyncService {
             n => (n as u64).min(MAX_LIMIT),
         };
         let vis = visibility(caller);
-        let reader = self.db.reader();
-        let tx = if self.db.backend() == DbBackend::Postgres {
-            reader
-                .begin_with_config(
-                    Some(IsolationLevel::RepeatableRead),
-                    Some(AccessMode::ReadOnly),
-                )
-                .await
-        } else {
-            reader.begin().await
-        }
-        .map_err(db_err)?;
+        let tx = self.db.read_snapshot().await?;
         let (last_seq, purged_seq) = feed::state(&tx).await?;
         let from = cursor.unwrap_or_default();
         if cursor.is_some() && from.seq < purged_seq {

@@ -3,8 +3,7 @@
 //! with a version-conditional UPDATE, appends the audit event and stores the
 //! response. A lost race re-reads and decides again on the fresh row.
 use crate::domain::access::{self, TICKET_READERS, require_role};
-use crate::domain::geo::GeoPoint;
-use crate::domain::ticket::{Change, Ctx, NewTicket, Resolution, RevisitOutcome};
+use crate::domain::ticket::{Change, CheckIn, Ctx, NewTicket, Resolution, RevisitOutcome};
 use crate::domain::{Caller, Policy, Ticket};
 use crate::error::{AppError, AppResult, reason};
 use crate::service::idempotency::{self, RequestMeta};
@@ -118,6 +117,17 @@ impl TicketService {
                     {
                         change = change.repeat_of(earlier);
                     }
+                    let t = &change.ticket;
+                    let earlier = store::count_complaints(
+                        tx.db,
+                        &t.category,
+                        &key,
+                        &t.caller_key(),
+                        t.complaint_window_start(&policy),
+                        t.received_at,
+                    )
+                    .await?;
+                    change = change.repeat_complaint(&policy, earlier);
                     store::insert(tx.db, &change.ticket).await?;
                     store::insert_event(tx.db, &event_of(&change, tx.caller, tx.meta, tx.now))
                         .await?;
@@ -244,12 +254,10 @@ impl TicketService {
         caller: &Caller,
         meta: RequestMeta,
         id: Uuid,
-        location: GeoPoint,
-        accuracy_m: f64,
-        at: Option<DateTime<Utc>>,
+        check_in: CheckIn,
     ) -> AppResult<Ticket> {
         self.mutate(caller, "RecordArrival", meta, id, move |t, ctx| {
-            t.arrive(ctx, location, accuracy_m, at)
+            t.arrive(ctx, &check_in)
         })
         .await
     }

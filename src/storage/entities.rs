@@ -69,6 +69,20 @@ pub mod tickets {
         pub next_deadline_at: Option<i64>,
         pub address_key: Option<String>,
         pub repeat_of: Option<String>,
+        pub feedback_by: Option<i64>,
+        pub supervise_by: Option<i64>,
+        pub redo_count: i32,
+        pub pipe_diameter_mm: Option<i32>,
+        pub complex: bool,
+        pub supervision: Option<String>,
+        pub clock_stops: Option<String>,
+        pub caller_key: Option<String>,
+        pub accept_on_time: Option<bool>,
+        pub arrive_on_time: Option<bool>,
+        pub resolve_on_time: Option<bool>,
+        pub revisit_on_time: Option<bool>,
+        pub feedback_on_time: Option<bool>,
+        pub supervision_on_time: Option<bool>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

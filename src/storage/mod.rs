@@ -13,6 +13,7 @@ pub mod idempotency;
 pub mod inspections;
 pub mod meters;
 pub mod push_log;
+pub mod report;
 pub mod tickets;
 pub mod units;
 
@@ -22,8 +23,9 @@ use sea_orm::sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
 };
 use sea_orm::{
-    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
-    RuntimeErr, SqlErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    AccessMode, ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, IsolationLevel, RuntimeErr, SqlErr, SqliteTransactionMode, TransactionOptions,
+    TransactionTrait,
 };
 use std::future::Future;
 use std::pin::Pin;
@@ -128,6 +130,23 @@ impl Db {
     /// Connection for reads (SQLite: the read-only pool).
     pub fn reader(&self) -> &DatabaseConnection {
         &self.reader
+    }
+
+    /// A read-only transaction that sees one snapshot of the database:
+    /// REPEATABLE READ on PostgreSQL; on SQLite a read transaction on the
+    /// read pool (WAL readers see the state as of their first read).
+    pub async fn read_snapshot(&self) -> AppResult<DatabaseTransaction> {
+        if self.backend == DbBackend::Postgres {
+            self.reader
+                .begin_with_config(
+                    Some(IsolationLevel::RepeatableRead),
+                    Some(AccessMode::ReadOnly),
+                )
+                .await
+        } else {
+            self.reader.begin().await
+        }
+        .map_err(db_err)
     }
 
     /// Connection for schema changes.

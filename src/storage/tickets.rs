@@ -4,12 +4,13 @@ use super::{db_err, from_micros, to_micros};
 use crate::domain::TicketState;
 use crate::domain::geo::GeoPoint;
 use crate::domain::policy::Deadlines;
+use crate::domain::sla::ClockKind;
 use crate::domain::ticket::{SourceChannel, Ticket};
 use crate::error::{AppError, AppResult};
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait,
-    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
+    IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use serde::{Serialize, de::DeserializeOwned};
 use uuid::Uuid;
@@ -86,6 +87,22 @@ pub fn to_model(t: &Ticket) -> tickets::Model {
         next_deadline_at: opt_micros(t.next_deadline()),
         address_key: Some(crate::domain::ticket::address_key(&t.address)),
         repeat_of: t.repeat_of.map(|r| r.to_string()),
+        feedback_by: opt_micros(t.deadlines.feedback_by),
+        supervise_by: opt_micros(t.deadlines.supervise_by),
+        redo_count: t.redo_count,
+        pipe_diameter_mm: t.pipe_diameter_mm,
+        complex: t.complex,
+        supervision: json_opt(&t.supervision),
+        clock_stops: (!t.clock_stops.is_empty())
+            .then(|| serde_json::to_string(&t.clock_stops).expect("serializable")),
+        caller_key: Some(t.caller_key()),
+        // Derived outcomes the service report aggregates (R-RPT-1).
+        accept_on_time: t.on_time(ClockKind::Accept),
+        arrive_on_time: t.on_time(ClockKind::Arrive),
+        resolve_on_time: t.on_time(ClockKind::Resolve),
+        revisit_on_time: t.on_time(ClockKind::Revisit),
+        feedback_on_time: t.on_time(ClockKind::Feedback),
+        supervision_on_time: t.on_time(ClockKind::Supervision),
     }
 }
 
@@ -126,6 +143,8 @@ pub fn from_model(m: tickets::Model) -> AppResult<Ticket> {
             arrive_by: opt_time(m.arrive_by),
             resolve_by: opt_time(m.resolve_by),
             revisit_by: opt_time(m.revisit_by),
+            feedback_by: opt_time(m.feedback_by),
+            supervise_by: opt_time(m.supervise_by),
         },
         appointment_at: opt_time(m.appointment_at),
         escalation_level: m.escalation_level,
@@ -137,6 +156,11 @@ pub fn from_model(m: tickets::Model) -> AppResult<Ticket> {
         extension: parse_json_opt(m.extension, "extension")?,
         extended_by_secs: m.extended_by_secs,
         breaches: parse_json_opt(m.breaches, "breaches")?.unwrap_or_default(),
+        clock_stops: parse_json_opt(m.clock_stops, "clock_stops")?.unwrap_or_default(),
+        supervision: parse_json_opt(m.supervision, "supervision")?,
+        redo_count: m.redo_count,
+        pipe_diameter_mm: m.pipe_diameter_mm,
+        complex: m.complex,
         repeat_of: m
             .repeat_of
             .as_deref()
@@ -352,6 +376,27 @@ pub async fn overdue<C: ConnectionTrait>(
         .iter()
         .map(|id| Uuid::parse_str(id).map_err(|_| corrupt("ticket id", id)))
         .collect()
+}
+
+/// R-TKT-10: how many complaints about `category` at `address_key` came
+/// from the caller `caller_key` in [since, until), the ticket `except` aside.
+pub async fn count_complaints<C: ConnectionTrait>(
+    db: &C,
+    category: &str,
+    address_key: &str,
+    caller_key: &str,
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> AppResult<u64> {
+    tickets::Entity::find()
+        .filter(tickets::Column::Category.eq(category))
+        .filter(tickets::Column::AddressKey.eq(address_key))
+        .filter(tickets::Column::CallerKey.eq(caller_key))
+        .filter(tickets::Column::ReceivedAt.gte(to_micros(since)))
+        .filter(tickets::Column::ReceivedAt.lte(to_micros(until)))
+        .count(db)
+        .await
+        .map_err(db_err)
 }
 
 /// R-TKT-11: the latest repair of `category` at `address_key` resolved within

@@ -276,14 +276,18 @@ pub fn point(lat: f64, lon: f64) -> Option<pb::GeoPoint> {
 /// The ticket location every helper uses.
 pub const HOME: (f64, f64) = (39.9042, 116.4074);
 
+/// A call from another flat each time, so fixtures are not repeat
+/// complaints (R-TKT-10) unless a test makes them so.
 pub fn create_req(category: &str) -> pb::CreateTicketRequest {
+    static FLAT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(101);
+    let flat = FLAT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     pb::CreateTicketRequest {
         request_id: rid(),
         category: category.into(),
         source: pb::SourceChannel::Hotline as i32,
         caller_name: "张三".into(),
         caller_phone: "13812345678".into(),
-        address: "1 Heping Rd, Building 3, Unit 2".into(),
+        address: format!("1 Heping Rd, Building 3, Unit 2, Flat {flat}"),
         location: point(HOME.0, HOME.1),
         content: "radiators cold since yesterday".into(),
         ..Default::default()

@@ -1,0 +1,85 @@
+//! R-RPT-1: the service report. Every figure is aggregated by the database
+//! (storage::report) in one read snapshot; this layer resolves the period,
+//! checks who may read and whether the unit exists.
+use crate::domain::access::require_role;
+use crate::domain::report::{Period, Span};
+use crate::domain::{Caller, Policy, Role};
+use crate::error::{AppError, AppResult, reason};
+use crate::service::Clock;
+use crate::storage::report::{self as store, TemperatureFigures, TicketFigures};
+use crate::storage::{Db, db_err, units};
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use std::sync::Arc;
+
+/// Unit heads, dispatch and the back office read reports; crews and inspectors do not.
+pub const REPORT_READERS: &[Role] = &[
+    Role::Supervisor,
+    Role::Dispatcher,
+    Role::Backoffice,
+    Role::Admin,
+];
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceReport {
+    pub unit: Option<String>,
+    pub span: Span,
+    pub generated_at: DateTime<Utc>,
+    pub time_zone: Tz,
+    pub tickets: TicketFigures,
+    pub temperature: TemperatureFigures,
+    /// R-TMP-11: the policy's compliance target.
+    pub temperature_target: f64,
+}
+
+#[derive(Clone)]
+pub struct ReportService {
+    db: Db,
+    policy: Arc<Policy>,
+    tz: Tz,
+    clock: Arc<dyn Clock>,
+}
+
+impl ReportService {
+    pub fn new(db: Db, policy: Arc<Policy>, tz: Tz, clock: Arc<dyn Clock>) -> ReportService {
+        ReportService {
+            db,
+            policy,
+            tz,
+            clock,
+        }
+    }
+
+    pub async fn service_report(
+        &self,
+        caller: &Caller,
+        unit: Option<String>,
+        period: Period,
+    ) -> AppResult<ServiceReport> {
+        require_role(caller, REPORT_READERS, "GetServiceReport")?;
+        let span = period.span(self.tz, &self.policy.report.season_starts)?;
+        if let Some(u) = &unit
+            && !units::exists(self.db.reader(), u).await?
+        {
+            return Err(AppError::invalid(
+                "unit",
+                reason::UNIT_NOT_FOUND,
+                format!("unknown unit {u:?}"),
+            ));
+        }
+        // One snapshot, so the ticket and temperature figures agree in time.
+        let tx = self.db.read_snapshot().await?;
+        let tickets = store::ticket_figures(&tx, span, unit.as_deref()).await?;
+        let temperature = store::temperature_figures(&tx, span, unit.as_deref()).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(ServiceReport {
+            unit,
+            span,
+            generated_at: self.clock.now(),
+            time_zone: self.tz,
+            tickets,
+            temperature,
+            temperature_target: self.policy.report.temperature_target,
+        })
+    }
+}
