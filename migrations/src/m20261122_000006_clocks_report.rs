@@ -22,6 +22,7 @@ enum Tickets {
     Supervision,
     ClockStops,
     CallerKey,
+    PromisedResolveBy,
     AcceptOnTime,
     ArriveOnTime,
     ResolveOnTime,
@@ -49,6 +50,7 @@ fn new_columns() -> Vec<ColumnDef> {
     let mut cols = vec![
         micros_null(Tickets::FeedbackBy),
         micros_null(Tickets::SuperviseBy),
+        micros_null(Tickets::PromisedResolveBy),
         int(Tickets::RedoCount),
         ColumnDef::new(Tickets::PipeDiameterMm)
             .integer()

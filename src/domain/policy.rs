@@ -340,14 +340,27 @@ impl Policy {
     }
 
     /// Deadlines computed at intake: arrival and resolution (section 3).
-    pub fn intake_deadlines(&self, cat: &CategoryPolicy, received_at: DateTime<Utc>) -> Deadlines {
+    /// A burst pipe's provisional deadline uses its diameter when known,
+    /// else the larger pipe's time (R-SLA-4).
+    pub fn intake_deadlines(
+        &self,
+        cat: &CategoryPolicy,
+        received_at: DateTime<Utc>,
+        pipe_diameter_mm: Option<i32>,
+    ) -> Deadlines {
         let arrive_by = received_at + cat.arrive_within;
         let resolve_by = match cat.resolve_from {
             ClockStart::Intake => received_at + cat.resolve_within,
             // Provisional until the crew arrives: the latest allowed arrival plus the work time.
             ClockStart::Arrival => arrive_by + cat.resolve_within,
-            // Provisional, with the larger pipe's time until the diameter is known.
-            ClockStart::PipeRepair => arrive_by + self.pipe_repair.large_within,
+            // Provisional until the repair starts.
+            ClockStart::PipeRepair => {
+                arrive_by
+                    + match pipe_diameter_mm {
+                        Some(_) => self.pipe_repair_within(pipe_diameter_mm),
+                        None => self.pipe_repair.large_within,
+                    }
+            }
         };
         Deadlines {
             arrive_by: Some(arrive_by),
@@ -493,7 +506,7 @@ mod tests {
         for (code, prio, arrive, resolve) in cases {
             let c = p.category(code, "category").unwrap();
             assert_eq!(c.priority, prio, "{code}");
-            let d = p.intake_deadlines(c, t0);
+            let d = p.intake_deadlines(c, t0, None);
             assert_eq!(d.arrive_by, Some(arrive), "{code}");
             assert_eq!(d.resolve_by, Some(resolve), "{code}");
             assert_eq!(d.accept_by, None);
@@ -506,7 +519,7 @@ mod tests {
     fn r_sla_1_air_lock_clock_starts_at_arrival() {
         let p = Policy::builtin("heating").unwrap();
         let c = p.category("AIR_LOCK", "category").unwrap();
-        let d = p.intake_deadlines(c, at(1, 0));
+        let d = p.intake_deadlines(c, at(1, 0), None);
         assert_eq!(
             d.resolve_by,
             Some(at(16, 0)),
@@ -536,9 +549,14 @@ mod tests {
         assert_eq!(by(Some(100)), Some(start + Duration::hours(24)));
         assert_eq!(by(None), Some(start + Duration::hours(24)));
         assert_eq!(
-            p.intake_deadlines(c, at(1, 0)).resolve_by,
+            p.intake_deadlines(c, at(1, 0), None).resolve_by,
             Some(at(1, 40) + Duration::hours(48)),
             "provisional until the repair starts"
+        );
+        assert_eq!(
+            p.intake_deadlines(c, at(1, 0), Some(300)).resolve_by,
+            Some(at(1, 40) + Duration::hours(24)),
+            "a diameter known at intake sets the provisional time"
         );
     }
 
@@ -611,7 +629,7 @@ mod tests {
         for (code, prio, arrive, resolve) in cases {
             let c = p.category(code, "category").unwrap();
             assert_eq!(c.priority, prio, "{code}");
-            let d = p.intake_deadlines(c, t0);
+            let d = p.intake_deadlines(c, t0, None);
             assert_eq!(d.arrive_by, Some(t0 + arrive), "{code}");
             assert_eq!(d.resolve_by, Some(t0 + resolve), "{code}");
         }

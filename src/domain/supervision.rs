@@ -4,7 +4,7 @@
 //! caller complained about the same issue more than the limit, or a promised
 //! action shows no progress past its deadline.
 use crate::domain::sla::ClockKind;
-use crate::domain::ticket::{ExtensionState, Ticket};
+use crate::domain::ticket::Ticket;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -58,7 +58,8 @@ impl Ticket {
 
     /// The promise a breach of clock `kind` breaks, if the unit made one: an
     /// arrival deadline that is a booked appointment (R-TKT-7), or a resolve
-    /// deadline moved by an approved extension (R-SLA-5).
+    /// deadline that an approved extension set (R-SLA-5) and nothing since
+    /// replaced (a redo restarts the clocks without a promise).
     pub fn broken_promise(&self, kind: ClockKind) -> Option<&'static str> {
         match kind {
             ClockKind::Arrive
@@ -68,8 +69,8 @@ impl Ticket {
                 Some("appointment")
             }
             ClockKind::Resolve
-                if self.extended_by_secs > 0
-                    && matches!(&self.extension, Some(x) if x.state == ExtensionState::Approved) =>
+                if self.promised_resolve_by.is_some()
+                    && self.promised_resolve_by == self.deadlines.resolve_by =>
             {
                 Some("extension")
             }

@@ -192,6 +192,9 @@ pub struct Ticket {
     /// R-SLA-6: a complex matter (the category's, or the dispatcher's call).
     #[serde(default)]
     pub complex: bool,
+    /// R-SLA-5, R-TKT-10: the resolve deadline an approved extension promised.
+    #[serde(default)]
+    pub promised_resolve_by: Option<DateTime<Utc>>,
     /// Effective time of the latest event (R-SLA-7: device times may not precede it).
     pub last_event_at: DateTime<Utc>,
 }
@@ -408,7 +411,9 @@ impl Ticket {
         let complex = input.complex || cat.complex;
         let deadlines = Deadlines {
             feedback_by: Some(ctx.policy.feedback_by(complex, received_at)),
-            ..ctx.policy.intake_deadlines(cat, received_at)
+            ..ctx
+                .policy
+                .intake_deadlines(cat, received_at, input.pipe_diameter_mm)
         };
         let state = if input.answered_on_call {
             TicketState::Closed
@@ -462,6 +467,7 @@ impl Ticket {
             redo_count: 0,
             pipe_diameter_mm: input.pipe_diameter_mm,
             complex,
+            promised_resolve_by: None,
             last_event_at: ctx.now,
         };
         let event = EventDraft {
@@ -823,6 +829,12 @@ impl Ticket {
             Duration::seconds(self.extended_by_secs),
             next.pipe_diameter_mm,
         ) {
+            // An extension promised before arrival moves with the deadline it extended.
+            if self.promised_resolve_by.is_some()
+                && self.promised_resolve_by == self.deadlines.resolve_by
+            {
+                next.promised_resolve_by = Some(resolve_by);
+            }
             next.deadlines.resolve_by = Some(resolve_by);
         }
         let details = json!({
@@ -943,6 +955,7 @@ impl Ticket {
             let resolve_by = self.deadlines.resolve_by.unwrap_or(ctx.now) + extend_by;
             self.check_extension_cap(ctx.policy, resolve_by)?;
             next.deadlines.resolve_by = Some(resolve_by);
+            next.promised_resolve_by = Some(resolve_by);
             next.extended_by_secs += pending.extend_by_secs;
         }
         next.extension = Some(Extension {
@@ -970,7 +983,7 @@ impl Ticket {
         let cat = self.category_policy(policy)?;
         Ok(Deadlines {
             feedback_by: self.deadlines.feedback_by,
-            ..policy.intake_deadlines(cat, from)
+            ..policy.intake_deadlines(cat, from, self.pipe_diameter_mm)
         })
     }
 

@@ -71,6 +71,7 @@ pub mod tickets {
         pub repeat_of: Option<String>,
         pub feedback_by: Option<i64>,
         pub supervise_by: Option<i64>,
+        pub promised_resolve_by: Option<i64>,
         pub redo_count: i32,
         pub pipe_diameter_mm: Option<i32>,
         pub complex: bool,

@@ -89,6 +89,7 @@ pub fn to_model(t: &Ticket) -> tickets::Model {
         repeat_of: t.repeat_of.map(|r| r.to_string()),
         feedback_by: opt_micros(t.deadlines.feedback_by),
         supervise_by: opt_micros(t.deadlines.supervise_by),
+        promised_resolve_by: opt_micros(t.promised_resolve_by),
         redo_count: t.redo_count,
         pipe_diameter_mm: t.pipe_diameter_mm,
         complex: t.complex,
@@ -161,6 +162,7 @@ pub fn from_model(m: tickets::Model) -> AppResult<Ticket> {
         redo_count: m.redo_count,
         pipe_diameter_mm: m.pipe_diameter_mm,
         complex: m.complex,
+        promised_resolve_by: opt_time(m.promised_resolve_by),
         repeat_of: m
             .repeat_of
             .as_deref()
@@ -379,7 +381,7 @@ pub async fn overdue<C: ConnectionTrait>(
 }
 
 /// R-TKT-10: how many complaints about `category` at `address_key` came
-/// from the caller `caller_key` in [since, until), the ticket `except` aside.
+/// from the caller `caller_key` received in [since, until] (both ends included).
 pub async fn count_complaints<C: ConnectionTrait>(
     db: &C,
     category: &str,
