@@ -26,8 +26,13 @@ pub struct Span {
     pub end: DateTime<Utc>,
 }
 
-/// The longest explicit range a report may cover.
-const MAX_RANGE: Duration = Duration::days(366 * 2);
+/// The longest explicit range a report may cover: two years, one of them leap.
+const MAX_RANGE: Duration = Duration::days(731);
+
+/// Calendar periods are anchored in years a utility's records can hold;
+/// this also keeps the date arithmetic far from chrono's limits.
+const ANCHOR_YEARS: std::ops::RangeInclusive<i32> = 1970..=9998;
+const ANCHOR_FIELD: &str = "period.calendar.anchor_date";
 
 /// Parse "MM-DD" season starts into sorted (month, day) pairs.
 pub fn season_starts(starts: &[String]) -> Result<Vec<(u32, u32)>, String> {
@@ -68,6 +73,14 @@ fn local_midnight(tz: Tz, date: NaiveDate) -> DateTime<Utc> {
 impl Period {
     /// The UTC span of this period. `season_starts` is the policy's list.
     pub fn span(self, tz: Tz, seasons: &[String]) -> AppResult<Span> {
+        if let Period::Week(d) | Period::Month(d) | Period::Season(d) = self
+            && !ANCHOR_YEARS.contains(&d.year())
+        {
+            return Err(out_of_range(
+                ANCHOR_FIELD,
+                "anchor_date must lie in the years 1970..=9998",
+            ));
+        }
         let (start, end) = match self {
             Period::Week(d) => {
                 let monday = d - Duration::days(d.weekday().num_days_from_monday() as i64);
@@ -77,7 +90,7 @@ impl Period {
                 let first = d.with_day(1).expect("day 1 exists");
                 let next = first
                     .checked_add_months(chrono::Months::new(1))
-                    .ok_or_else(|| out_of_range("period.anchor_date", "date out of range"))?;
+                    .ok_or_else(|| out_of_range(ANCHOR_FIELD, "date out of range"))?;
                 (first, next)
             }
             Period::Season(d) => season_of(d, seasons)?,
@@ -115,8 +128,11 @@ fn season_of(d: NaiveDate, seasons: &[String]) -> AppResult<(NaiveDate, NaiveDat
     let i = all
         .iter()
         .rposition(|s| *s <= d)
-        .ok_or_else(|| out_of_range("period.anchor_date", "date out of range"))?;
-    Ok((all[i], all[i + 1]))
+        .ok_or_else(|| out_of_range(ANCHOR_FIELD, "date out of range"))?;
+    let next = all
+        .get(i + 1)
+        .ok_or_else(|| out_of_range(ANCHOR_FIELD, "date out of range"))?;
+    Ok((all[i], *next))
 }
 
 fn out_of_range(field: &str, msg: &str) -> AppError {
@@ -202,6 +218,36 @@ mod tests {
             .span(Shanghai, &quarters())
             .unwrap();
         assert_eq!(s.start, a);
+    }
+
+    #[test]
+    fn anchors_far_from_now_are_refused_not_panicking() {
+        let far = [
+            NaiveDate::MAX,
+            NaiveDate::MIN,
+            d(1969, 12, 31),
+            d(9999, 1, 1),
+        ];
+        for date in far {
+            for p in [
+                Period::Week(date),
+                Period::Month(date),
+                Period::Season(date),
+            ] {
+                let e = p.span(Shanghai, &quarters()).unwrap_err();
+                assert_eq!(e.reason(), reason::OUT_OF_RANGE, "{p:?}");
+            }
+        }
+        assert!(
+            Period::Month(d(9998, 12, 31))
+                .span(Shanghai, &quarters())
+                .is_ok()
+        );
+        assert!(
+            Period::Season(d(9998, 12, 31))
+                .span(Shanghai, &quarters())
+                .is_ok()
+        );
     }
 
     #[test]

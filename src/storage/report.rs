@@ -1,10 +1,11 @@
 //! The service report's aggregates (R-RPT-1), computed in the database: one
 //! grouped pass over the tickets received in the period (an index range on
 //! received_at), one over the visits finished in it, two counts of the
-//! cold-household archive. Only a few dozen group rows come back, whatever
-//! the number of tickets.
+//! cold-household archive. Only the (category, source, priority, state)
+//! groups come back, a few hundred at most, whatever the number of tickets.
 use super::entities::{cold_households, inspections, tickets};
 use super::{db_err, to_micros};
+use crate::domain::TicketState;
 use crate::domain::report::Span;
 use crate::domain::sla::ClockKind;
 use crate::domain::ticket::RevisitOutcome;
@@ -77,10 +78,7 @@ fn ticket_query(span: Span, unit: Option<&str>) -> SelectStatement {
         .column(C::Category)
         .column(C::Source)
         .column(C::Priority)
-        .expr_as(
-            Expr::case(col(C::State).eq("CANCELLED"), 1).finally(0),
-            Alias::new("cancelled"),
-        )
+        .column(C::State)
         .expr_as(Func::count(Expr::cust("*")), Alias::new("n"))
         .expr_as(
             count_if(col(C::ResolvedAt).is_not_null()),
@@ -129,10 +127,7 @@ fn ticket_query(span: Span, unit: Option<&str>) -> SelectStatement {
     if let Some(u) = unit {
         q.and_where(col(C::Unit).eq(u));
     }
-    q.group_by_columns([C::Category, C::Source, C::Priority])
-        .add_group_by([Expr::case(col(C::State).eq("CANCELLED"), 1)
-            .finally(0)
-            .into()]);
+    q.group_by_columns([C::Category, C::Source, C::Priority, C::State]);
     q
 }
 
@@ -153,13 +148,11 @@ pub async fn ticket_figures<C: ConnectionTrait>(
                 .map_err(db_err)
         };
         let n = int("n")?;
-        // A plain CASE is int4 on PostgreSQL, an integer on SQLite.
-        let cancelled: i32 = row.try_get("", "cancelled").map_err(db_err)?;
-        if cancelled == 1 {
+        let text = |name: &str| row.try_get::<String>("", name).map_err(db_err);
+        if text("state")? == TicketState::Cancelled.as_str() {
             f.cancelled += n;
             continue;
         }
-        let text = |name: &str| row.try_get::<String>("", name).map_err(db_err);
         f.tickets += n;
         *f.by_category.entry(text("category")?).or_default() += n;
         *f.by_source.entry(text("source")?).or_default() += n;
