@@ -3,15 +3,10 @@
 //! supervision. The server runs on a manual clock the test moves.
 mod common;
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
+use chrono::{Duration, TimeZone, Utc};
 use common::*;
 use fieldops::grpc::pb;
 use tonic::Code;
-
-fn time(t: &Option<prost_types::Timestamp>) -> DateTime<Utc> {
-    let t = t.as_ref().expect("timestamp set");
-    Utc.timestamp_opt(t.seconds, t.nanos as u32).unwrap()
-}
 
 /// R-SLA-1 / R-SLA-2 / R-SLA-3: deadlines come from the category, in UTC.
 #[tokio::test]

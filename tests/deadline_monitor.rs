@@ -4,66 +4,9 @@
 //! record each breach once. The servers run on manual clocks.
 mod common;
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
+use chrono::Duration;
 use common::*;
 use fieldops::grpc::pb;
-
-fn time(t: &Option<prost_types::Timestamp>) -> DateTime<Utc> {
-    let t = t.as_ref().expect("timestamp set");
-    Utc.timestamp_opt(t.seconds, t.nanos as u32).unwrap()
-}
-
-async fn breach_events(app: &TestApp, id: &str) -> Vec<pb::TicketEvent> {
-    events(app, id)
-        .await
-        .into_iter()
-        .filter(|e| e.kind == "BREACHED")
-        .collect()
-}
-
-/// Wait (bounded) until the ticket has `n` breach events.
-async fn wait_for_breaches(app: &TestApp, id: &str, n: usize) -> Vec<pb::TicketEvent> {
-    for _ in 0..200 {
-        let b = breach_events(app, id).await;
-        if b.len() >= n {
-            return b;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
-    panic!("ticket {id} never reached {n} breach events");
-}
-
-/// Give the monitor (50 ms period) several passes.
-async fn let_monitor_run() {
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-}
-
-/// Assert the clock `kind` breaches exactly once: not at its deadline, once just after.
-async fn breaches_once_after(
-    app: &TestApp,
-    id: &str,
-    deadline: DateTime<Utc>,
-    kind: &str,
-    already: usize,
-) {
-    app.clock.set(deadline);
-    let_monitor_run().await;
-    assert_eq!(
-        breach_events(app, id).await.len(),
-        already,
-        "{kind}: no breach at the deadline itself"
-    );
-    app.clock.set(deadline + Duration::seconds(1));
-    let b = wait_for_breaches(app, id, already + 1).await;
-    let_monitor_run().await;
-    let b2 = breach_events(app, id).await;
-    assert_eq!(b2.len(), already + 1, "{kind}: recorded exactly once");
-    assert!(
-        b[already].details_json.contains(kind),
-        "{kind}: {}",
-        b[already].details_json
-    );
-}
 
 #[tokio::test]
 async fn each_clock_breaches_once_after_its_deadline_and_not_before() {

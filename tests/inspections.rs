@@ -54,11 +54,6 @@ fn at(h: u32, mi: u32, s: u32) -> DateTime<Utc> {
     local(2026, 12, 10, h, mi, s)
 }
 
-fn time(t: &Option<prost_types::Timestamp>) -> DateTime<Utc> {
-    let t = t.as_ref().expect("timestamp set");
-    Utc.timestamp_opt(t.seconds, t.nanos as u32).unwrap()
-}
-
 /// A visit entered at `entered_at`: doors closed, outdoor −5 °C, no
 /// exemption, thermometer calibrated until mid-2027.
 fn visit_req(household: &str, entered_at: DateTime<Utc>) -> pb::StartInspectionRequest {

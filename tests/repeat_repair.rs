@@ -2,14 +2,9 @@
 //! earlier one is flagged `repeat_repair`, linked to the earlier one.
 mod common;
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
+use chrono::{DateTime, Duration, Utc};
 use common::*;
 use fieldops::grpc::pb;
-
-fn time(t: &Option<prost_types::Timestamp>) -> DateTime<Utc> {
-    let t = t.as_ref().expect("timestamp set");
-    Utc.timestamp_opt(t.seconds, t.nanos as u32).unwrap()
-}
 
 async fn intake(app: &TestApp, category: &str, address: &str) -> pb::Ticket {
     let mut d = app.dispatcher().await;

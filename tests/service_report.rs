@@ -49,11 +49,6 @@ fn utc(y: i32, mo: u32, d: u32, h: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(y, mo, d, h, 0, 0).unwrap()
 }
 
-fn time(t: &Option<prost_types::Timestamp>) -> DateTime<Utc> {
-    let t = t.as_ref().expect("timestamp set");
-    Utc.timestamp_opt(t.seconds, t.nanos as u32).unwrap()
-}
-
 fn range(start: DateTime<Utc>, end: DateTime<Utc>) -> Option<pb::ReportPeriod> {
     let (start_time, end_time) = (Some(ts(start)), Some(ts(end)));
     let period = Some(Period::Range(pb::TimeRange {

@@ -5,7 +5,7 @@
 //! servers run on manual clocks.
 mod common;
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
+use chrono::{DateTime, Duration, Utc};
 use common::*;
 use fieldops::grpc::pb;
 use tonic::Code;
@@ -20,62 +20,6 @@ const PIPE_BURST_ARRIVE: Duration = Duration::minutes(40);
 const PIPE_SMALL_WITHIN: Duration = Duration::hours(24);
 const PIPE_LARGE_WITHIN: Duration = Duration::hours(48);
 const SYSTEM: &str = "system:supervision";
-
-fn time(t: &Option<prost_types::Timestamp>) -> DateTime<Utc> {
-    let t = t.as_ref().expect("timestamp set");
-    Utc.timestamp_opt(t.seconds, t.nanos as u32).unwrap()
-}
-
-async fn breach_events(app: &TestApp, id: &str) -> Vec<pb::TicketEvent> {
-    events(app, id)
-        .await
-        .into_iter()
-        .filter(|e| e.kind == "BREACHED")
-        .collect()
-}
-
-/// Wait (bounded) until the ticket has `n` breach events.
-async fn wait_for_breaches(app: &TestApp, id: &str, n: usize) -> Vec<pb::TicketEvent> {
-    for _ in 0..200 {
-        let b = breach_events(app, id).await;
-        if b.len() >= n {
-            return b;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
-    panic!("ticket {id} never reached {n} breach events");
-}
-
-/// Give the monitor (50 ms period) several passes.
-async fn let_monitor_run() {
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-}
-
-/// Assert the clock `kind` breaches exactly once: not at its deadline, once
-/// just after. Returns the new breach event.
-async fn breaches_once_after(
-    app: &TestApp,
-    id: &str,
-    deadline: DateTime<Utc>,
-    kind: &str,
-    already: usize,
-) -> pb::TicketEvent {
-    app.clock.set(deadline);
-    let_monitor_run().await;
-    assert_eq!(
-        breach_events(app, id).await.len(),
-        already,
-        "{kind}: no breach at the deadline itself"
-    );
-    app.clock.set(deadline + Duration::seconds(1));
-    wait_for_breaches(app, id, already + 1).await;
-    let_monitor_run().await;
-    let b = breach_events(app, id).await;
-    assert_eq!(b.len(), already + 1, "{kind}: recorded exactly once");
-    let e = b[already].clone();
-    assert!(e.details_json.contains(kind), "{kind}: {}", e.details_json);
-    e
-}
 
 fn details(e: &pb::TicketEvent) -> serde_json::Value {
     serde_json::from_str(&e.details_json).expect("details are JSON")
