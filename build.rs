@@ -21,6 +21,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_client(true)
         .build_server(true)
         .compile_fds(fds)?;
+    // The load benchmark's echo baseline (benches/load.rs): a separate
+    // package, not part of the served descriptor set.
+    let echo = protox::compile(["benches/proto/echo.proto"], ["benches/proto"])?;
+    tonic_prost_build::configure()
+        .build_client(true)
+        .build_server(true)
+        .compile_fds(echo)?;
     println!("cargo:rerun-if-changed=proto");
+    println!("cargo:rerun-if-changed=benches/proto");
     Ok(())
 }
