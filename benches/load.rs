@@ -498,7 +498,7 @@ async fn run() -> anyhow::Result<bool> {
             Err(e) => std::panic::resume_unwind(e.into_panic()),
         }
     }
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(dir);
     report::evaluate(&mut rows);
     let wall = START.elapsed().as_secs_f64();
     println!();
@@ -586,10 +586,26 @@ fn machine() -> String {
     )
 }
 
-fn tempdir() -> anyhow::Result<std::path::PathBuf> {
+/// A temporary directory, removed when dropped (also on a panic or Ctrl-C).
+struct TempDir(std::path::PathBuf);
+
+impl std::ops::Deref for TempDir {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn tempdir() -> anyhow::Result<TempDir> {
     let dir = std::env::temp_dir().join(format!("fieldops-load-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir)?;
-    Ok(dir)
+    Ok(TempDir(dir))
 }
 
 // ---------------------------------------------------------------- baseline (a)
@@ -884,46 +900,31 @@ async fn db_suite(
     let sql = sql_baselines(&b, backend, pg, &mut rows).await?;
     let write_rate = |name: &str| b.rate(name, db).unwrap_or(1000.0);
 
-    if b.s.wants("ClaimTicket") {
+    // Claim and check-in: the same shape, on tickets seeded in the state each needs.
+    for (name, state, what) in [
+        ("ClaimTicket", TicketState::Dispatched, "dispatched ticket"),
+        ("RecordArrival", TicketState::Claimed, "claimed ticket"),
+    ] {
+        if !b.s.wants(name) {
+            continue;
+        }
         let n = b.s.pool_for(write_rate(&claim_sql), 2.0);
         let (mut srv, ids) = boot(&b, backend, pg, async |d: &Db| {
-            seed::tickets(d, &b.policy, n, TicketState::Dispatched, Feed::Batched).await
+            seed::tickets(d, &b.policy, n, state, Feed::Batched).await
         })
         .await?;
-        let (c, pool) = (srv.clients.clone(), Pool::new("dispatched ticket", ids));
+        let (c, pool) = (srv.clients.clone(), Pool::new(what, ids));
         let op = scenarios::op(move |w| {
             let (c, pool) = (c.clone(), pool.clone());
-            async move { scenarios::claim(&c, w, &pool).await }
+            async move {
+                match state {
+                    TicketState::Dispatched => scenarios::claim(&c, w, &pool).await,
+                    _ => scenarios::arrive(&c, w, &pool).await,
+                }
+            }
         });
         let u = Unary {
-            name: "ClaimTicket",
-            db,
-            op,
-            workers: None,
-            closed_baseline: Some((&claim_sql, db)),
-            closed_target: Target::MinRatio(write_ratio),
-            open_target: p99_unary.clone(),
-            matched: Some(Matched {
-                name: &claim_sql,
-                op: sql.claim.clone(),
-            }),
-        };
-        rows.extend(b.unary(u, Some(&srv.server)).await);
-        srv.server.check_alive()?;
-    }
-    if b.s.wants("RecordArrival") {
-        let n = b.s.pool_for(write_rate(&claim_sql), 2.0);
-        let (mut srv, ids) = boot(&b, backend, pg, async |d: &Db| {
-            seed::tickets(d, &b.policy, n, TicketState::Claimed, Feed::Batched).await
-        })
-        .await?;
-        let (c, pool) = (srv.clients.clone(), Pool::new("claimed ticket", ids));
-        let op = scenarios::op(move |w| {
-            let (c, pool) = (c.clone(), pool.clone());
-            async move { scenarios::arrive(&c, w, &pool).await }
-        });
-        let u = Unary {
-            name: "RecordArrival",
+            name,
             db,
             op,
             workers: None,

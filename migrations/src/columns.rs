@@ -52,3 +52,49 @@ pub async fn index(
     }
     m.create_index(idx.to_owned()).await
 }
+
+/// Add `cols` to `table`, one statement each (SQLite's ALTER TABLE adds one at a time).
+pub async fn add_columns(
+    m: &SchemaManager<'_>,
+    table: impl IntoIden + Clone,
+    cols: Vec<ColumnDef>,
+) -> Result<(), DbErr> {
+    for mut col in cols {
+        m.alter_table(
+            Table::alter()
+                .table(table.clone())
+                .add_column(&mut col)
+                .to_owned(),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Drop the columns named `cols` from `table`, one statement each.
+pub async fn drop_columns(
+    m: &SchemaManager<'_>,
+    table: impl IntoIden + Clone,
+    cols: Vec<DynIden>,
+) -> Result<(), DbErr> {
+    for col in cols {
+        m.alter_table(
+            Table::alter()
+                .table(table.clone())
+                .drop_column(col)
+                .to_owned(),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Drop the index `name` of `table`.
+pub async fn drop_index(
+    m: &SchemaManager<'_>,
+    name: &str,
+    table: impl IntoIden,
+) -> Result<(), DbErr> {
+    m.drop_index(Index::drop().name(name).table(table).to_owned())
+        .await
+}

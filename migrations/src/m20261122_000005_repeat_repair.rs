@@ -1,11 +1,12 @@
 //! R-TKT-11: the normalised address a repeat repair is matched on, the link
 //! to the earlier repair, and the index that finds it.
+use crate::columns::{add_columns, drop_columns, drop_index, index, text_null};
 use sea_orm_migration::prelude::*;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
-#[derive(DeriveIden)]
+#[derive(DeriveIden, Clone, Copy)]
 enum Tickets {
     Table,
     Category,
@@ -14,48 +15,29 @@ enum Tickets {
     RepeatOf,
 }
 
+const INDEX: &str = "idx_tickets_repeat";
+
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        for col in [Tickets::AddressKey, Tickets::RepeatOf] {
-            m.alter_table(
-                Table::alter()
-                    .table(Tickets::Table)
-                    .add_column(ColumnDef::new(col).text().null())
-                    .to_owned(),
-            )
-            .await?;
-        }
-        m.create_index(
-            Index::create()
-                .name("idx_tickets_repeat")
-                .table(Tickets::Table)
-                .col(Tickets::Category)
-                .col(Tickets::AddressKey)
-                .col(Tickets::ResolvedAt)
-                .if_not_exists()
-                .to_owned(),
+        let cols = vec![text_null(Tickets::AddressKey), text_null(Tickets::RepeatOf)];
+        add_columns(m, Tickets::Table, cols).await?;
+        let key = [Tickets::Category, Tickets::AddressKey, Tickets::ResolvedAt];
+        index(
+            m,
+            INDEX,
+            Tickets::Table,
+            key.map(IntoIden::into_iden).to_vec(),
         )
         .await
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.drop_index(
-            Index::drop()
-                .name("idx_tickets_repeat")
-                .table(Tickets::Table)
-                .to_owned(),
-        )
-        .await?;
-        for col in [Tickets::RepeatOf, Tickets::AddressKey] {
-            m.alter_table(
-                Table::alter()
-                    .table(Tickets::Table)
-                    .drop_column(col)
-                    .to_owned(),
-            )
-            .await?;
-        }
-        Ok(())
+        drop_index(m, INDEX, Tickets::Table).await?;
+        let cols = vec![
+            Tickets::RepeatOf.into_iden(),
+            Tickets::AddressKey.into_iden(),
+        ];
+        drop_columns(m, Tickets::Table, cols).await
     }
 }

@@ -2,7 +2,9 @@
 //! redo count, pipe diameter (R-SLA-4), each clock's on-time outcome as a
 //! column the service report aggregates (R-RPT-1), and the indexes that keep
 //! the report and the repeat-complaint lookup off a table scan.
-use crate::columns::{flag, index, int, micros_null, text_null};
+use crate::columns::{
+    add_columns, drop_columns, drop_index, flag, index, int, micros_null, text_null,
+};
 use sea_orm_migration::prelude::*;
 
 #[derive(DeriveMigrationName)]
@@ -31,7 +33,7 @@ enum Tickets {
     SupervisionOnTime,
 }
 
-#[derive(DeriveIden)]
+#[derive(DeriveIden, Clone, Copy)]
 enum Inspections {
     Table,
     FinishedAt,
@@ -69,16 +71,7 @@ fn new_columns() -> Vec<ColumnDef> {
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        // One column per statement: SQLite's ALTER TABLE adds one at a time.
-        for mut col in new_columns() {
-            m.alter_table(
-                Table::alter()
-                    .table(Tickets::Table)
-                    .add_column(&mut col)
-                    .to_owned(),
-            )
-            .await?;
-        }
+        add_columns(m, Tickets::Table, new_columns()).await?;
         index(
             m,
             "idx_tickets_received",
@@ -108,23 +101,17 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        for (name, table) in [
-            ("idx_inspections_finished", "inspections"),
-            ("idx_tickets_complaints", "tickets"),
-            ("idx_tickets_received", "tickets"),
-        ] {
-            m.drop_index(Index::drop().name(name).table(Alias::new(table)).to_owned())
-                .await?;
-        }
-        for col in new_columns() {
-            m.alter_table(
-                Table::alter()
-                    .table(Tickets::Table)
-                    .drop_column(col.get_column_name())
-                    .to_owned(),
-            )
-            .await?;
-        }
-        Ok(())
+        drop_index(m, "idx_inspections_finished", Inspections::Table).await?;
+        drop_index(m, "idx_tickets_complaints", Tickets::Table).await?;
+        drop_index(m, "idx_tickets_received", Tickets::Table).await?;
+        let names = new_columns()
+            .iter()
+            .map(|c| c.get_column_name())
+            .collect::<Vec<_>>();
+        let cols = names
+            .into_iter()
+            .map(|n| Alias::new(n).into_iden())
+            .collect();
+        drop_columns(m, Tickets::Table, cols).await
     }
 }

@@ -5,6 +5,14 @@ use crate::error::{AppError, AppResult, reason};
 /// Everyone with a valid token may read tickets (crew: only his unit's).
 pub const TICKET_READERS: &[Role] = &Role::ALL;
 
+/// R-RPT-1: unit heads, dispatch and the back office read reports; crews and inspectors do not.
+pub const REPORT_READERS: &[Role] = &[
+    Role::Supervisor,
+    Role::Dispatcher,
+    Role::Backoffice,
+    Role::Admin,
+];
+
 /// The role the caller acts in for an operation open to `allowed`, or PERMISSION_DENIED.
 pub fn require_role(caller: &Caller, allowed: &[Role], operation: &str) -> AppResult<Role> {
     caller.acting_as(allowed).ok_or_else(|| {

@@ -1,9 +1,9 @@
 //! R-RPT-1: the service report. Every figure is aggregated by the database
 //! (storage::report) in one read snapshot; this layer resolves the period,
 //! checks who may read and whether the unit exists.
-use crate::domain::access::require_role;
+use crate::domain::access::{REPORT_READERS, require_role};
 use crate::domain::report::{Period, Span};
-use crate::domain::{Caller, Policy, Role};
+use crate::domain::{Caller, Policy};
 use crate::error::{AppError, AppResult, reason};
 use crate::service::Clock;
 use crate::storage::report::{self as store, TemperatureFigures, TicketFigures};
@@ -11,14 +11,6 @@ use crate::storage::{Db, db_err, units};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use std::sync::Arc;
-
-/// Unit heads, dispatch and the back office read reports; crews and inspectors do not.
-pub const REPORT_READERS: &[Role] = &[
-    Role::Supervisor,
-    Role::Dispatcher,
-    Role::Backoffice,
-    Role::Admin,
-];
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServiceReport {
