@@ -209,6 +209,7 @@ async fn bench(label: &str, url: &str, schema: Option<String>, n: usize) -> anyh
         max_message_bytes: 4 << 20,
         watch_poll: std::time::Duration::from_millis(250),
         watch_checkpoint: std::time::Duration::from_secs(5),
+        feed_window: 20_000,
         monitor_interval: std::time::Duration::from_secs(3600),
         clock: Arc::new(ManualClock::new(year_start() + Duration::days(400))),
     };

@@ -13,6 +13,7 @@ use crate::grpc::readings::ReadingApi;
 use crate::grpc::reports::ReportApi;
 use crate::grpc::sync::{SyncApi, WatchSettings};
 use crate::grpc::tickets::TicketApi;
+use crate::service::feed_window::FeedWindow;
 use crate::service::{
     DeadlineMonitor, InspectionService, MeterService, ReportService, SyncService, TicketService,
 };
@@ -56,7 +57,8 @@ pub async fn run(
         config.clock.clone(),
     );
     let meters = MeterService::new(db.clone(), policy.clone(), config.clock.clone());
-    let sync = SyncService::new(db.clone(), config.clock.clone());
+    let window = FeedWindow::load(db.clone(), config.feed_window).await?;
+    let sync = SyncService::new(db.clone(), config.clock.clone(), window.clone());
     let reports = ReportService::new(
         db.clone(),
         policy.clone(),
@@ -95,7 +97,6 @@ pub async fn run(
         inspection_handlers.clone(),
         reading_handlers.clone(),
         WatchSettings {
-            poll: config.watch_poll,
             checkpoint: config.watch_checkpoint,
         },
         stop_rx.clone(),
@@ -127,6 +128,7 @@ pub async fn run(
         config.monitor_interval,
         stop_rx.clone(),
     ));
+    let tailer = tokio::spawn(window.follow(db.changed(), config.watch_poll, stop_rx.clone()));
     let maintenance = tokio::spawn(maintenance(
         db.clone(),
         config.clock.clone(),
@@ -161,6 +163,7 @@ pub async fn run(
         })
         .await?;
     let _ = maintenance.await;
+    let _ = tailer.await;
     let _ = monitor.await;
     db.close().await;
     tracing::info!("fieldops stopped");

@@ -104,9 +104,13 @@ pub struct ServeArgs {
     /// How often the deadline monitor looks for passed deadlines.
     #[arg(long, env = "FIELDOPS_MONITOR_INTERVAL", default_value = "1s", value_parser = humantime::parse_duration)]
     pub monitor_interval: Duration,
-    /// Watch: how often to look for changes committed by other instances.
+    /// How often to look for changes committed by other instances (Watch).
     #[arg(long, env = "FIELDOPS_WATCH_POLL", default_value = "250ms", value_parser = humantime::parse_duration)]
     pub watch_poll: Duration,
+    /// Recent changes each instance holds in memory for Watch and Pull
+    /// (0: none, every read goes to the database).
+    #[arg(long, env = "FIELDOPS_FEED_WINDOW", default_value_t = 20_000)]
+    pub feed_window: usize,
     /// Watch: checkpoint interval while idle.
     #[arg(long, env = "FIELDOPS_WATCH_CHECKPOINT", default_value = "5s", value_parser = humantime::parse_duration)]
     pub watch_checkpoint: Duration,
@@ -153,6 +157,7 @@ pub struct Config {
     pub max_message_bytes: usize,
     pub watch_poll: Duration,
     pub watch_checkpoint: Duration,
+    pub feed_window: usize,
     pub monitor_interval: Duration,
     pub clock: Arc<dyn Clock>,
 }
@@ -236,6 +241,7 @@ impl ServeArgs {
             max_message_bytes: self.max_message_bytes,
             watch_poll: self.watch_poll,
             watch_checkpoint: self.watch_checkpoint,
+            feed_window: self.feed_window,
             monitor_interval: self.monitor_interval,
             clock: Arc::new(SystemClock),
         })

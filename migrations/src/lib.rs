@@ -10,6 +10,7 @@ mod m20261122_000003_sync;
 mod m20261122_000004_deadlines;
 mod m20261122_000005_repeat_repair;
 mod m20261122_000006_clocks_report;
+mod m20261122_000007_list_indexes;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000004_deadlines::Migration),
             Box::new(m20261122_000005_repeat_repair::Migration),
             Box::new(m20261122_000006_clocks_report::Migration),
+            Box::new(m20261122_000007_list_indexes::Migration),
         ]
     }
 }

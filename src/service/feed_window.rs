@@ -1,0 +1,209 @@
+//! The recent change feed, held in memory by each instance.
+//!
+//! One task per instance (the tailer) follows the database's change log:
+//! woken by this instance's commits and polling for other instances', it
+//! reads each new change once, decodes it once, and tells every Watch stream
+//! that the feed moved. Watch streams then filter what they may see in
+//! memory, so a commit costs one query, not one per watcher; Pulls whose
+//! cursor falls inside the window are answered from it too.
+//!
+//! The window is a cache, never the authority: it holds committed change-log
+//! rows, which never change, and it only moves forward from database
+//! snapshots. A Pull still reads the feed state in its own snapshot and takes
+//! from the database whatever the window does not (yet) hold, so its answer
+//! is the one the database would give, on any instance.
+use super::sync::{FeedChange, decode};
+use crate::error::AppResult;
+use crate::storage::feed::{self, ChangeMeta, Position, Visibility};
+use crate::storage::{Db, db_err};
+use std::collections::VecDeque;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio::sync::{Notify, watch};
+
+/// Changes read from the database per query while catching up.
+const BATCH: u64 = 1000;
+
+struct Entry {
+    meta: ChangeMeta,
+    change: Arc<FeedChange>,
+}
+
+struct Window {
+    /// Every change after `start` up to and including `end` is held.
+    start: Position,
+    end: Position,
+    /// The feed's compaction mark as of the last read (see `read`).
+    purged_seq: i64,
+    entries: VecDeque<Entry>,
+}
+
+/// What the window holds after a cursor, for one viewer.
+pub struct Slice {
+    /// Visible changes in commit order (at most the limit asked for, plus one
+    /// when there are more).
+    pub changes: Vec<Arc<FeedChange>>,
+    /// Everything up to here has been looked at.
+    pub upto: Position,
+}
+
+pub struct FeedWindow {
+    db: Db,
+    capacity: usize,
+    window: RwLock<Window>,
+    moved: watch::Sender<Position>,
+}
+
+/// The position a snapshot that saw `last_seq` has fully covered.
+pub fn snapshot_end(last_seq: i64) -> Position {
+    Position {
+        seq: last_seq,
+        ordinal: i32::MAX,
+    }
+}
+
+impl FeedWindow {
+    /// A window holding the latest `capacity` changes (0: none; every read
+    /// then goes to the database).
+    pub async fn load(db: Db, capacity: usize) -> AppResult<Arc<FeedWindow>> {
+        let tx = db.read_snapshot().await?;
+        let (last_seq, purged_seq) = feed::state(&tx).await?;
+        let rows = feed::read_latest(&tx, capacity as u64).await?;
+        tx.commit().await.map_err(db_err)?;
+        let start = match rows.first() {
+            // Fewer than asked for: the window holds the whole retained log.
+            _ if rows.len() < capacity => Position::default(),
+            Some(first) => first.position.just_before(),
+            None => snapshot_end(last_seq),
+        };
+        let mut entries = VecDeque::with_capacity(rows.len());
+        for row in rows {
+            entries.push_back(Entry {
+                meta: row.meta.clone(),
+                change: Arc::new(decode(row)?),
+            });
+        }
+        let end = snapshot_end(last_seq);
+        Ok(Arc::new(FeedWindow {
+            db,
+            capacity,
+            window: RwLock::new(Window {
+                start,
+                end,
+                purged_seq,
+                entries,
+            }),
+            moved: watch::channel(end).0,
+        }))
+    }
+
+    /// Resolves whenever the window has moved on.
+    pub fn subscribe(&self) -> watch::Receiver<Position> {
+        self.moved.subscribe()
+    }
+
+    /// Visible changes after `from`, up to `limit + 1` of them, or None when
+    /// the window does not hold the changes right after `from` (older than
+    /// its start, or at or before the feed's compaction mark, where the
+    /// database decides what is left and whether the cursor expired).
+    pub fn read(
+        &self,
+        from: Position,
+        vis: &Visibility,
+        limit: usize,
+        purged_seq: Option<i64>,
+    ) -> Option<Slice> {
+        let w = self.window.read().expect("feed window lock");
+        let purged = purged_seq.unwrap_or(w.purged_seq);
+        let clear_of_compaction = purged == 0 || from >= snapshot_end(purged);
+        if from < w.start || !clear_of_compaction {
+            return None;
+        }
+        let first = w.entries.partition_point(|e| e.change.position <= from);
+        let mut changes = Vec::new();
+        for e in w.entries.range(first..) {
+            if vis.admits(&e.meta) {
+                changes.push(e.change.clone());
+                if changes.len() > limit {
+                    let upto = e.change.position;
+                    return Some(Slice { changes, upto });
+                }
+            }
+        }
+        Some(Slice {
+            changes,
+            upto: w.end.max(from),
+        })
+    }
+
+    /// Read what the database has after the window's end, once. True when
+    /// there is more to read at once.
+    pub async fn refresh(&self) -> AppResult<bool> {
+        let after = self.window.read().expect("feed window lock").end;
+        let tx = self.db.read_snapshot().await?;
+        let (last_seq, purged_seq) = feed::state(&tx).await?;
+        let rows = feed::read_after(&tx, after, None, BATCH).await?;
+        tx.commit().await.map_err(db_err)?;
+        let full = rows.len() as u64 == BATCH;
+        let mut fresh = Vec::with_capacity(rows.len());
+        for row in rows {
+            fresh.push(Entry {
+                meta: row.meta.clone(),
+                change: Arc::new(decode(row)?),
+            });
+        }
+        let end = match fresh.last() {
+            Some(last) if full => last.change.position,
+            last => last
+                .map(|l| l.change.position)
+                .unwrap_or(after)
+                .max(snapshot_end(last_seq)),
+        };
+        let mut w = self.window.write().expect("feed window lock");
+        if w.end != after {
+            // Another refresh got here first; its result stands.
+            return Ok(false);
+        }
+        w.purged_seq = purged_seq;
+        w.entries.extend(fresh);
+        w.end = end;
+        while w.entries.len() > self.capacity {
+            let gone = w.entries.pop_front().expect("non-empty");
+            w.start = gone.change.position;
+        }
+        if w.entries.is_empty() {
+            w.start = end;
+        }
+        drop(w);
+        self.moved.send_if_modified(|p| {
+            let moved = *p != end;
+            *p = end;
+            moved
+        });
+        Ok(full)
+    }
+
+    /// The tailer: follow the change log until `stop`. Local commits wake it
+    /// at once; other instances' commits are found every `poll`.
+    pub async fn follow(
+        self: Arc<Self>,
+        local_commits: Arc<Notify>,
+        poll: Duration,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        loop {
+            // Armed before reading, so a commit during the read is not missed.
+            let committed = local_commits.notified();
+            match self.refresh().await {
+                Ok(true) => continue,
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, "reading the change feed failed"),
+            }
+            tokio::select! {
+                _ = committed => {}
+                _ = tokio::time::sleep(poll) => {}
+                _ = stop.wait_for(|s| *s) => return,
+            }
+        }
+    }
+}
