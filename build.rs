@@ -20,7 +20,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
-        .compile_fds(fds)?;
+        .compile_fds(fds.clone())?;
+    sync_server_with_encoded_changes(fds, &out)?;
     // The load benchmark's echo baseline (benches/load.rs): a separate
     // package, not part of the served descriptor set.
     let echo = protox::compile(["benches/proto/echo.proto"], ["benches/proto"])?;
@@ -29,6 +30,42 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_server(true)
         .compile_fds(echo)?;
     println!("cargo:rerun-if-changed=proto");
+    println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=benches/proto");
+    Ok(())
+}
+
+/// A second SyncService server whose Pull and Watch replies carry changes
+/// already encoded (`src/grpc/wire.rs`), so the change feed encodes each
+/// change once per view instead of once per reader. Same wire format, same
+/// descriptor; every other type is the one in `grpc::pb`. Only the service
+/// is generated: the message definitions are dropped from this copy.
+fn sync_server_with_encoded_changes(
+    mut fds: prost_types::FileDescriptorSet,
+    out: &std::path::Path,
+) -> Result<(), Box<dyn std::error::Error>> {
+    for file in &mut fds.file {
+        file.message_type.clear();
+        file.enum_type.clear();
+        if file.name() != "fieldops/v1/sync_service.proto" {
+            file.service.clear();
+        }
+    }
+    let dir = out.join("sync_wire");
+    std::fs::create_dir_all(&dir)?;
+    tonic_prost_build::configure()
+        .build_client(false)
+        .build_server(true)
+        .out_dir(&dir)
+        .extern_path(".fieldops.v1", "crate::grpc::pb")
+        .extern_path(
+            ".fieldops.v1.PullResponse",
+            "crate::grpc::wire::PullResponse",
+        )
+        .extern_path(
+            ".fieldops.v1.WatchResponse",
+            "crate::grpc::wire::WatchResponse",
+        )
+        .compile_fds(fds)?;
     Ok(())
 }

@@ -7,12 +7,12 @@ use crate::grpc::inspections::InspectionApi;
 use crate::grpc::pb::inspection_service_server::InspectionServiceServer;
 use crate::grpc::pb::reading_service_server::ReadingServiceServer;
 use crate::grpc::pb::report_service_server::ReportServiceServer;
-use crate::grpc::pb::sync_service_server::SyncServiceServer;
 use crate::grpc::pb::ticket_service_server::TicketServiceServer;
 use crate::grpc::readings::ReadingApi;
 use crate::grpc::reports::ReportApi;
 use crate::grpc::sync::{SyncApi, WatchSettings};
 use crate::grpc::tickets::TicketApi;
+use crate::grpc::wire::server::sync_service_server::SyncServiceServer;
 use crate::service::feed_window::FeedWindow;
 use crate::service::{
     DeadlineMonitor, InspectionService, MeterService, ReportService, SyncService, TicketService,

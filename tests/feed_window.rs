@@ -292,3 +292,51 @@ async fn window_and_database_apply_the_same_visibility_rule() {
     }
     db.close().await;
 }
+
+/// R-TKT-13 through the window: a change is encoded once per view, and each
+/// reader gets its own view whoever read the change first.
+#[tokio::test]
+async fn r_tkt_13_each_reader_gets_its_own_view_of_a_shared_change() {
+    let app = spawn_app().await;
+    let mut d = app.dispatcher().await;
+    let mut req = create_req("NETWORK_LEAK");
+    req.subject_staff_id = "x9".into();
+    let t = d.create_ticket(req).await.expect("create").into_inner();
+    dispatch(&mut d, &t.id, "north").await;
+    let mut holder = app.crew("c1", "north").await;
+    claim(&mut holder, &t.id).await.expect("claim");
+    // Started now, this instance's window holds every change from the start.
+    let reader_app = spawn_sharing(&app).await;
+    // (reader, sees caller details, sees the subject), the masked reader first.
+    let readers = [
+        ("c2", vec![Role::Crew], "north", false, false),
+        ("d1", vec![Role::Dispatcher], "hq", true, true),
+        ("c1", vec![Role::Crew], "north", true, false),
+        ("b1", vec![Role::Backoffice], "hq", false, false),
+        ("s1", vec![Role::Supervisor], "hq", true, true),
+    ];
+    for round in 0..2 {
+        for (sub, roles, unit, details, subject) in &readers {
+            let mut s = sync_as(&reader_app, sub, roles, unit).await;
+            let (changes, _) = page_through(&mut s, "", 500).await;
+            let last = changes
+                .iter()
+                .rev()
+                .find_map(|c| match &c.entity {
+                    Some(pb::change::Entity::Ticket(x)) if x.id == t.id => Some(x.clone()),
+                    _ => None,
+                })
+                .unwrap_or_else(|| panic!("{sub} sees the ticket"));
+            assert_eq!(last.caller_masked, !details, "{sub}, round {round}");
+            assert_eq!(
+                last.caller_phone == t.caller_phone,
+                *details,
+                "{sub}, round {round}"
+            );
+            let want_subject = if *subject { "x9" } else { "" };
+            assert_eq!(last.subject_staff_id, want_subject, "{sub}, round {round}");
+        }
+    }
+    reader_app.stop().await;
+    app.stop().await;
+}

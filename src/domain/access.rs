@@ -83,6 +83,42 @@ pub fn sees_subject_staff(caller: &Caller) -> bool {
     caller.has(Role::Dispatcher) || caller.has(Role::Supervisor)
 }
 
+/// How much of a ticket a caller sees (R-TKT-13). Whoever sees the subject
+/// staff member also sees the caller's details, so there are three views;
+/// the change feed encodes each change once per view, not once per reader.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TicketView {
+    /// Caller details and the subject staff member.
+    Full = 0,
+    /// Caller details (the crew member holding the ticket).
+    CallerDetails = 1,
+    /// Caller name and phone masked, subject hidden.
+    Masked = 2,
+}
+
+impl TicketView {
+    pub const COUNT: usize = 3;
+
+    pub fn of(caller: &Caller, ticket: &Ticket) -> TicketView {
+        match (
+            sees_caller_details(caller, ticket),
+            sees_subject_staff(caller),
+        ) {
+            (true, true) => TicketView::Full,
+            (true, false) => TicketView::CallerDetails,
+            (false, _) => TicketView::Masked,
+        }
+    }
+
+    pub fn caller_details(self) -> bool {
+        self != TicketView::Masked
+    }
+
+    pub fn subject_staff(self) -> bool {
+        self == TicketView::Full
+    }
+}
+
 /// "张三丰" -> "张**": keep the first character.
 pub fn mask_name(name: &str) -> String {
     let mut chars = name.chars();

@@ -1,7 +1,7 @@
 //! Conversions between protobuf messages and domain values, with the field
 //! paths that bad input is reported under.
 use super::pb;
-use crate::domain::access;
+use crate::domain::access::{self, TicketView};
 use crate::domain::geo::{self, GeoPoint};
 use crate::domain::policy::Deadlines;
 use crate::domain::sla::ClockKind;
@@ -276,7 +276,12 @@ pub fn new_ticket(m: &pb::CreateTicketRequest) -> AppResult<NewTicket> {
 
 /// The ticket as this caller may see it (R-TKT-13 masking).
 pub fn ticket(t: &Ticket, caller: &Caller) -> pb::Ticket {
-    let visible = access::sees_caller_details(caller, t);
+    ticket_as(t, TicketView::of(caller, t))
+}
+
+/// The ticket in one of the R-TKT-13 views.
+pub fn ticket_as(t: &Ticket, view: TicketView) -> pb::Ticket {
+    let visible = view.caller_details();
     let Deadlines {
         accept_by,
         arrive_by,
@@ -314,7 +319,7 @@ pub fn ticket(t: &Ticket, caller: &Caller) -> pb::Ticket {
         received_at: Some(ts(t.received_at)),
         unit: t.unit.clone().unwrap_or_default(),
         assignee: t.assignee.clone().unwrap_or_default(),
-        subject_staff_id: if access::sees_subject_staff(caller) {
+        subject_staff_id: if view.subject_staff() {
             t.subject_staff_id.clone().unwrap_or_default()
         } else {
             String::new()

@@ -8,6 +8,7 @@ pub mod reports;
 pub mod status;
 pub mod sync;
 pub mod tickets;
+pub mod wire;
 
 /// Generated protobuf types and service stubs of `fieldops.v1`.
 #[allow(clippy::large_enum_variant)] // oneofs of whole resources, as the API defines them

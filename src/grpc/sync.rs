@@ -7,16 +7,20 @@ use super::inspections::{InspectionApi, inspection_pb, reading_pb as room_readin
 use super::pb::{
     self, inspection_service_server::InspectionService as _, mutation::Request as M,
     mutation_result::Result as R, reading_service_server::ReadingService as _,
-    sync_service_server::SyncService as Api, ticket_service_server::TicketService as _,
+    ticket_service_server::TicketService as _,
 };
 use super::readings::{ReadingApi, exchange_pb, reading_pb as meter_reading_pb};
 use super::tickets::TicketApi;
+use super::wire::{self, WatchEvent, server::sync_service_server::SyncService as Api};
 use crate::domain::Caller;
+use crate::domain::access::TicketView;
 use crate::error::{AppError, reason};
 use crate::service::SyncService;
 use crate::service::idempotency::PushMark;
 use crate::service::sync::{self, FeedChange, FeedEntity, MUTATION_GAP, MUTATION_ID_REUSED};
 use crate::storage::push_log;
+use bytes::Bytes;
+use prost::Message;
 use serde::de::DeserializeOwned;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -233,10 +237,21 @@ impl SyncApi {
         })
     }
 
-    fn change_pb(c: &FeedChange, who: &Caller) -> pb::Change {
+    /// The change as `who` may see it, encoded once per view.
+    fn change_bytes(c: &FeedChange, who: &Caller) -> Bytes {
+        let view = match &c.entity {
+            FeedEntity::Ticket(t) => TicketView::of(who, t),
+            _ => TicketView::Full,
+        };
+        c.rendered[view as usize]
+            .get_or_init(|| Self::change_pb(c, view).encode_to_vec().into())
+            .clone()
+    }
+
+    fn change_pb(c: &FeedChange, view: TicketView) -> pb::Change {
         use pb::change::Entity as E;
         let entity = match &c.entity {
-            FeedEntity::Ticket(t) => E::Ticket(cv::ticket(t, who)),
+            FeedEntity::Ticket(t) => E::Ticket(cv::ticket_as(t, view)),
             FeedEntity::Inspection(i) => E::Inspection(inspection_pb(i)),
             FeedEntity::RoomReading(r) => E::RoomReading(room_reading_pb(r)),
             FeedEntity::MeterReading(r) => E::MeterReading(meter_reading_pb(r)),
@@ -250,7 +265,7 @@ impl SyncApi {
     }
 }
 
-type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::WatchResponse, Status>> + Send>>;
+type WatchStream = Pin<Box<dyn Stream<Item = Result<wire::WatchResponse, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl Api for SyncApi {
@@ -359,7 +374,7 @@ impl Api for SyncApi {
     async fn pull(
         &self,
         req: Request<pb::PullRequest>,
-    ) -> Result<Response<pb::PullResponse>, Status> {
+    ) -> Result<Response<wire::PullResponse>, Status> {
         let who = caller(&req)?;
         let m = req.into_inner();
         let cursor = sync::decode_cursor(&m.cursor)?;
@@ -367,11 +382,11 @@ impl Api for SyncApi {
             .sync
             .pull(&who, cursor, m.limit, m.client_id.trim())
             .await?;
-        Ok(Response::new(pb::PullResponse {
+        Ok(Response::new(wire::PullResponse {
             changes: page
                 .changes
                 .iter()
-                .map(|c| Self::change_pb(c, &who))
+                .map(|c| Self::change_bytes(c, &who))
                 .collect(),
             cursor: sync::encode_cursor(page.cursor),
             has_more: page.has_more,
@@ -409,8 +424,8 @@ impl Api for SyncApi {
                 };
                 let had_changes = !page.changes.is_empty();
                 for c in &page.changes {
-                    let msg = pb::WatchResponse {
-                        event: Some(pb::watch_response::Event::Change(Self::change_pb(c, &who))),
+                    let msg = wire::WatchResponse {
+                        event: Some(WatchEvent::Change(Self::change_bytes(c, &who))),
                     };
                     // A slow watcher waits here; writers never do (they do not know it exists).
                     if tx.send(Ok(msg)).await.is_err() {
@@ -427,8 +442,8 @@ impl Api for SyncApi {
                 if !caught_up_once || idle_since.elapsed() >= settings.checkpoint {
                     caught_up_once = true;
                     idle_since = tokio::time::Instant::now();
-                    let cp = pb::WatchResponse {
-                        event: Some(pb::watch_response::Event::Checkpoint(pb::Checkpoint {
+                    let cp = wire::WatchResponse {
+                        event: Some(WatchEvent::Checkpoint(pb::Checkpoint {
                             cursor: sync::encode_cursor(page.cursor),
                             time: Some(cv::ts(chrono::Utc::now())),
                         })),

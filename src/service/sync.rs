@@ -1,6 +1,7 @@
 //! SyncService use cases: the change feed for Pull and Watch, and the
 //! bookkeeping of offline Push (the mutations themselves run through the
 //! same service code as their unary RPCs, with a PushMark on the request).
+use crate::domain::access::TicketView;
 use crate::domain::inspection::{Inspection, RoomReading};
 use crate::domain::meter::{MeterExchange, MeterReading};
 use crate::domain::{Caller, Role, Ticket};
@@ -10,8 +11,9 @@ use crate::service::idempotency::PushMark;
 use crate::service::{Clock, paging};
 use crate::storage::feed::{self, Position, StoredChange, Visibility};
 use crate::storage::{Db, db_err, push_log};
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 pub const CURSOR_EXPIRED: &str = "CURSOR_EXPIRED";
 pub const MUTATION_GAP: &str = "MUTATION_GAP";
@@ -36,6 +38,9 @@ pub struct FeedChange {
     pub position: Position,
     pub committed_at: DateTime<Utc>,
     pub entity: FeedEntity,
+    /// The change as the API encodes it, once per R-TKT-13 view, filled in
+    /// by the first reader with that view (every later one copies it).
+    pub rendered: [OnceLock<Bytes>; TicketView::COUNT],
 }
 
 pub struct PullPage {
@@ -110,6 +115,7 @@ pub(super) fn decode(c: StoredChange) -> AppResult<FeedChange> {
         position: c.position,
         committed_at: c.committed_at,
         entity,
+        rendered: Default::default(),
     })
 }
 
