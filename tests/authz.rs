@@ -270,20 +270,6 @@ async fn snapshot(app: &TestApp, id: &str) -> (i64, usize) {
     (get(app, id).await.version, events(app, id).await.len())
 }
 
-/// How many tickets a dispatcher sees.
-async fn ticket_count(app: &TestApp) -> usize {
-    let mut d = app.dispatcher().await;
-    d.list_tickets(pb::ListTicketsRequest {
-        page_size: 500,
-        ..Default::default()
-    })
-    .await
-    .unwrap()
-    .into_inner()
-    .tickets
-    .len()
-}
-
 /// The status's code and ErrorInfo reason, or a message naming `what`.
 fn check_status<T: std::fmt::Debug>(
     res: Result<T, Status>,

@@ -33,21 +33,6 @@ async fn snap(app: &TestApp, id: &str) -> Snap {
     }
 }
 
-/// Number of tickets a dispatcher can list.
-async fn ticket_count(app: &TestApp) -> usize {
-    let mut d = app.dispatcher().await;
-    let r = d
-        .list_tickets(pb::ListTicketsRequest {
-            page_size: 500,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert!(r.next_page_token.is_empty());
-    r.tickets.len()
-}
-
 /// Run `call` (not yet polled) against ticket `id`: it must fail with
 /// `code`/`reason`/`field`, and the ticket and its events must be unchanged.
 async fn refused<T: std::fmt::Debug>(

@@ -97,16 +97,7 @@ async fn r_tkt_7_appointment_moves_the_arrival_deadline() {
     let mut c = app.crew("c1", "north").await;
     claim(&mut c, &t.id).await.unwrap();
     let when = app.now() + Duration::hours(40);
-    let t = c
-        .schedule_appointment(pb::ScheduleAppointmentRequest {
-            request_id: rid(),
-            ticket_id: t.id.clone(),
-            appointment_time: Some(ts(when)),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let t = schedule(&mut c, &t.id, when).await;
     assert_eq!(time(&t.arrive_by), when);
     assert_eq!(time(&t.appointment_time), when);
     assert_eq!(

@@ -67,14 +67,7 @@ async fn appointment_moves_the_arrive_breach() {
     let t = dispatched_ticket(&app, "LOW_PRESSURE").await; // arrive 1 h or appointment
     claim(&mut c, &t.id).await.unwrap();
     let when = app.now() + Duration::hours(30);
-    c.schedule_appointment(pb::ScheduleAppointmentRequest {
-        request_id: rid(),
-        ticket_id: t.id.clone(),
-        appointment_time: Some(ts(when)),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    schedule(&mut c, &t.id, when).await;
     app.clock.set(time(&t.arrive_by) + Duration::hours(2));
     let_monitor_run().await;
     assert!(

@@ -32,24 +32,6 @@ async fn snapshot(app: &TestApp, id: &str) -> Snapshot {
     }
 }
 
-/// Number of tickets a dispatcher sees (all of them).
-async fn ticket_count(app: &TestApp) -> usize {
-    let mut d = app.dispatcher().await;
-    let page = d
-        .list_tickets(pb::ListTicketsRequest {
-            page_size: 500,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert!(
-        page.next_page_token.is_empty(),
-        "more tickets than one page"
-    );
-    page.tickets.len()
-}
-
 /// AIP-155: the same request_id with another body, RPC or caller.
 fn assert_reused(s: &Status) {
     assert_status(s, Code::AlreadyExists, "REQUEST_ID_REUSED", None);

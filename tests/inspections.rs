@@ -148,20 +148,6 @@ fn exemptions(e: &[Ex]) -> Vec<i32> {
     e.iter().map(|e| *e as i32).collect()
 }
 
-/// How many tickets a dispatcher sees.
-async fn ticket_count(app: &TestApp) -> usize {
-    let mut d = app.dispatcher().await;
-    d.list_tickets(pb::ListTicketsRequest {
-        page_size: 500,
-        ..Default::default()
-    })
-    .await
-    .unwrap()
-    .into_inner()
-    .tickets
-    .len()
-}
-
 async fn cold_households(
     app: &TestApp,
     due_only: bool,

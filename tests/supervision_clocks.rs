@@ -113,19 +113,6 @@ async fn complaint(app: &TestApp, phone: &str, category: &str, address: &str) ->
     d.create_ticket(req).await.unwrap().into_inner()
 }
 
-async fn ticket_count(app: &TestApp) -> usize {
-    let mut d = app.dispatcher().await;
-    d.list_tickets(pb::ListTicketsRequest {
-        page_size: 500,
-        ..Default::default()
-    })
-    .await
-    .unwrap()
-    .into_inner()
-    .tickets
-    .len()
-}
-
 /// R-TKT-10, R-TKT-9: every unit-fault call-back sends the ticket back for
 /// redo (escalation +1 each); the 3rd redo (more than the limit of 2) also
 /// brings an automatic REDO notice with the 24 h supervision deadline.
@@ -232,14 +219,7 @@ async fn r_tkt_10_missed_appointment_is_a_broken_promise() {
     let t = dispatched_ticket(&app, "LOW_PRESSURE").await;
     claim(&mut c, &t.id).await.unwrap();
     let when = app.now() + Duration::hours(2);
-    c.schedule_appointment(pb::ScheduleAppointmentRequest {
-        request_id: rid(),
-        ticket_id: t.id.clone(),
-        appointment_time: Some(ts(when)),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    schedule(&mut c, &t.id, when).await;
     let ev = breaches_once_after(&app, &t.id, when, "ARRIVE", 0).await;
     assert_eq!(details(&ev)["supervision"]["trigger"], "BROKEN_PROMISE");
     let t = get(&app, &t.id).await;

@@ -11,6 +11,7 @@ mod m20261122_000004_deadlines;
 mod m20261122_000005_repeat_repair;
 mod m20261122_000006_clocks_report;
 mod m20261122_000007_list_indexes;
+mod m20261122_000008_feed_entity_index;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000005_repeat_repair::Migration),
             Box::new(m20261122_000006_clocks_report::Migration),
             Box::new(m20261122_000007_list_indexes::Migration),
+            Box::new(m20261122_000008_feed_entity_index::Migration),
         ]
     }
 }

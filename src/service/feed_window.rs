@@ -14,7 +14,7 @@
 //! is the one the database would give, on any instance.
 use super::sync::{FeedChange, decode};
 use crate::error::AppResult;
-use crate::storage::feed::{self, ChangeMeta, Position, Visibility};
+use crate::storage::feed::{self, ChangeMeta, Position, StoredChange, Visibility};
 use crate::storage::{Db, db_err};
 use std::collections::VecDeque;
 use std::sync::{Arc, RwLock};
@@ -27,6 +27,15 @@ const BATCH: u64 = 1000;
 struct Entry {
     meta: ChangeMeta,
     change: Arc<FeedChange>,
+}
+
+impl Entry {
+    fn decoded(row: StoredChange) -> AppResult<Entry> {
+        Ok(Entry {
+            meta: row.meta.clone(),
+            change: Arc::new(decode(row)?),
+        })
+    }
 }
 
 struct Window {
@@ -51,15 +60,8 @@ pub struct FeedWindow {
     db: Db,
     capacity: usize,
     window: RwLock<Window>,
-    moved: watch::Sender<Position>,
-}
-
-/// The position a snapshot that saw `last_seq` has fully covered.
-pub fn snapshot_end(last_seq: i64) -> Position {
-    Position {
-        seq: last_seq,
-        ordinal: i32::MAX,
-    }
+    /// Ticks when `end` moves (watchers read the window, not the value).
+    moved: watch::Sender<()>,
 }
 
 impl FeedWindow {
@@ -74,16 +76,13 @@ impl FeedWindow {
             // Fewer than asked for: the window holds the whole retained log.
             _ if rows.len() < capacity => Position::default(),
             Some(first) => first.position.just_before(),
-            None => snapshot_end(last_seq),
+            None => Position::end_of(last_seq),
         };
-        let mut entries = VecDeque::with_capacity(rows.len());
-        for row in rows {
-            entries.push_back(Entry {
-                meta: row.meta.clone(),
-                change: Arc::new(decode(row)?),
-            });
-        }
-        let end = snapshot_end(last_seq);
+        let entries = rows
+            .into_iter()
+            .map(Entry::decoded)
+            .collect::<AppResult<VecDeque<_>>>()?;
+        let end = Position::end_of(last_seq);
         Ok(Arc::new(FeedWindow {
             db,
             capacity,
@@ -93,12 +92,12 @@ impl FeedWindow {
                 purged_seq,
                 entries,
             }),
-            moved: watch::channel(end).0,
+            moved: watch::channel(()).0,
         }))
     }
 
     /// Resolves whenever the window has moved on.
-    pub fn subscribe(&self) -> watch::Receiver<Position> {
+    pub fn subscribe(&self) -> watch::Receiver<()> {
         self.moved.subscribe()
     }
 
@@ -115,7 +114,7 @@ impl FeedWindow {
     ) -> Option<Slice> {
         let w = self.window.read().expect("feed window lock");
         let purged = purged_seq.unwrap_or(w.purged_seq);
-        let clear_of_compaction = purged == 0 || from >= snapshot_end(purged);
+        let clear_of_compaction = purged == 0 || from >= Position::end_of(purged);
         if from < w.start || !clear_of_compaction {
             return None;
         }
@@ -145,25 +144,23 @@ impl FeedWindow {
         let rows = feed::read_after(&tx, after, None, BATCH).await?;
         tx.commit().await.map_err(db_err)?;
         let full = rows.len() as u64 == BATCH;
-        let mut fresh = Vec::with_capacity(rows.len());
-        for row in rows {
-            fresh.push(Entry {
-                meta: row.meta.clone(),
-                change: Arc::new(decode(row)?),
-            });
-        }
+        let fresh = rows
+            .into_iter()
+            .map(Entry::decoded)
+            .collect::<AppResult<Vec<_>>>()?;
         let end = match fresh.last() {
             Some(last) if full => last.change.position,
             last => last
                 .map(|l| l.change.position)
                 .unwrap_or(after)
-                .max(snapshot_end(last_seq)),
+                .max(Position::end_of(last_seq)),
         };
         let mut w = self.window.write().expect("feed window lock");
         if w.end != after {
             // Another refresh got here first; its result stands.
             return Ok(false);
         }
+        let moved = w.end != end;
         w.purged_seq = purged_seq;
         w.entries.extend(fresh);
         w.end = end;
@@ -175,11 +172,9 @@ impl FeedWindow {
             w.start = end;
         }
         drop(w);
-        self.moved.send_if_modified(|p| {
-            let moved = *p != end;
-            *p = end;
-            moved
-        });
+        if moved {
+            self.moved.send_replace(());
+        }
         Ok(full)
     }
 

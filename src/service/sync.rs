@@ -6,7 +6,7 @@ use crate::domain::inspection::{Inspection, RoomReading};
 use crate::domain::meter::{MeterExchange, MeterReading};
 use crate::domain::{Caller, Role, Ticket};
 use crate::error::{AppError, AppResult, reason};
-use crate::service::feed_window::{FeedWindow, snapshot_end};
+use crate::service::feed_window::FeedWindow;
 use crate::service::idempotency::PushMark;
 use crate::service::{Clock, paging};
 use crate::storage::feed::{self, Position, StoredChange, Visibility};
@@ -210,7 +210,7 @@ impl SyncService {
             Some(slice) => (slice.changes, slice.upto),
             None => (Vec::new(), from),
         };
-        let end = snapshot_end(last_seq);
+        let end = Position::end_of(last_seq);
         if changes.len() <= limit && upto < end {
             let want = limit + 1 - changes.len();
             for row in feed::read_after(&tx, upto, Some(&vis), want as u64).await? {

@@ -8,7 +8,7 @@ use crate::domain::inspection::{Inspection, RoomReading};
 use crate::domain::meter::{MeterExchange, MeterReading};
 use crate::error::{AppError, AppResult};
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{BinOper, Expr, ExprTrait};
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
     QuerySelect, Statement,
@@ -188,15 +188,9 @@ impl Visibility {
         }
         let mut any = Condition::any();
         if let Some(u) = &self.crew_unit {
-            // `entity_type || ''` keeps SQLite off the entity index: walking
-            // the primary key from the cursor needs no sort and stops at LIMIT.
             any = any.add(
                 Condition::all()
-                    .add(
-                        Expr::col(change_log::Column::EntityType)
-                            .binary(BinOper::Custom("||"), "")
-                            .eq(TICKET),
-                    )
+                    .add(change_log::Column::EntityType.eq(TICKET))
                     .add(
                         Condition::any()
                             .add(change_log::Column::Unit.eq(u.as_str()))
@@ -239,6 +233,15 @@ pub struct Position {
 }
 
 impl Position {
+    /// Past every change of sequence `seq`: where a snapshot that saw
+    /// `last_seq == seq` has looked at everything.
+    pub fn end_of(seq: i64) -> Position {
+        Position {
+            seq,
+            ordinal: i32::MAX,
+        }
+    }
+
     /// The position whose "after" starts with this change.
     pub fn just_before(self) -> Position {
         Position {

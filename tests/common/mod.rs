@@ -375,6 +375,37 @@ pub async fn complete(c: &mut Client, id: &str) -> pb::Ticket {
     .into_inner()
 }
 
+/// R-TKT-7: book an appointment at `when`.
+pub async fn schedule(c: &mut Client, id: &str, when: DateTime<Utc>) -> pb::Ticket {
+    c.schedule_appointment(pb::ScheduleAppointmentRequest {
+        request_id: rid(),
+        ticket_id: id.into(),
+        appointment_time: Some(ts(when)),
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+    .into_inner()
+}
+
+/// How many tickets a dispatcher sees (all of them fit one page).
+pub async fn ticket_count(app: &TestApp) -> usize {
+    let mut d = app.dispatcher().await;
+    let page = d
+        .list_tickets(pb::ListTicketsRequest {
+            page_size: 500,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        page.next_page_token.is_empty(),
+        "more tickets than one page"
+    );
+    page.tickets.len()
+}
+
 /// A ticket created and dispatched to `north`.
 pub async fn dispatched_ticket(app: &TestApp, category: &str) -> pb::Ticket {
     let mut d = app.dispatcher().await;
