@@ -210,7 +210,8 @@ async fn bench(label: &str, url: &str, schema: Option<String>, n: usize) -> anyh
         watch_poll: std::time::Duration::from_millis(250),
         watch_checkpoint: std::time::Duration::from_secs(5),
         feed_window: 20_000,
-        monitor_interval: std::time::Duration::from_secs(3600),
+        monitor_interval: None,
+        maintenance_interval: None,
         clock: Arc::new(ManualClock::new(year_start() + Duration::days(400))),
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -258,6 +259,10 @@ async fn bench(label: &str, url: &str, schema: Option<String>, n: usize) -> anyh
             anchor_date: "2025-11-15".into(),
         })),
     };
+    // What each report must count, so a smoke run checks the answers, not
+    // only that they came: every seeded ticket falls in the year, one unit
+    // holds some of them, and a month of that unit no more than its year.
+    let mut counted = Vec::new();
     for (what, unit, period) in [
         ("1 year, all units", "", &year),
         ("1 year, one unit", "north", &year),
@@ -284,7 +289,17 @@ async fn bench(label: &str, url: &str, schema: Option<String>, n: usize) -> anyh
             times[RUNS / 2],
             times[RUNS - 1]
         );
+        counted.push(tickets);
     }
+    anyhow::ensure!(
+        counted[0] == n as i64,
+        "the year report counts {} of {n} tickets",
+        counted[0]
+    );
+    anyhow::ensure!(
+        (1..counted[0]).contains(&counted[1]) && counted[2] <= counted[1],
+        "unit and month counts out of order: {counted:?}"
+    );
     let _ = stop.send(());
     server.await??;
     Ok(())

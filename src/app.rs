@@ -14,10 +14,11 @@ use crate::grpc::sync::{SyncApi, WatchSettings};
 use crate::grpc::tickets::TicketApi;
 use crate::grpc::wire::server::sync_service_server::SyncServiceServer;
 use crate::service::feed_window::FeedWindow;
+use crate::service::maintenance::{Maintenance, Purged};
 use crate::service::{
     DeadlineMonitor, InspectionService, MeterService, ReportService, SyncService, TicketService,
 };
-use crate::storage::{self, Db, feed, idempotency, push_log, units};
+use crate::storage::{self, Db, units};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,9 +28,25 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
-/// Replays of a mutating request are answered from its stored response for this long (API.md).
-const IDEMPOTENCY_RETENTION: chrono::Duration = chrono::Duration::days(7);
-const MAINTENANCE_EVERY: Duration = Duration::from_secs(3600);
+/// How often the housekeeping pass runs after the one at start.
+pub const MAINTENANCE_EVERY: Duration = Duration::from_secs(3600);
+
+/// Hooks into a server's background work, so a caller (the tests, an
+/// operator's tool) can run one pass itself and know when it is done.
+#[derive(Clone)]
+pub struct Handles {
+    pub monitor: DeadlineMonitor,
+    pub maintenance: Maintenance,
+}
+
+/// A server with its database open and migrated, not yet serving.
+pub struct App {
+    config: Config,
+    db: Db,
+    policy: Arc<crate::domain::Policy>,
+    verifier: Arc<Verifier>,
+    handles: Handles,
+}
 
 /// Serve on `listener` until `shutdown` completes; in-flight calls finish first.
 pub async fn run(
@@ -37,137 +54,170 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let db = Db::connect(&config.db).await?;
-    storage::migrate(&db, &config.db).await?;
-    let now = config.clock.now();
-    for unit in &config.units {
-        units::ensure(db.writer(), unit, unit, now).await?;
-    }
-    let policy = Arc::new(config.policy);
-    let verifier = Arc::new(Verifier::new(
-        &config.jwt_key,
-        &config.jwt_issuer,
-        &config.jwt_audience,
-    )?);
-    let tickets = TicketService::new(db.clone(), policy.clone(), config.clock.clone());
-    let inspections = InspectionService::new(
-        db.clone(),
-        policy.clone(),
-        config.timezone,
-        config.clock.clone(),
-    );
-    let meters = MeterService::new(db.clone(), policy.clone(), config.clock.clone());
-    let window = FeedWindow::load(db.clone(), config.feed_window).await?;
-    let sync = SyncService::new(db.clone(), config.clock.clone(), window.clone());
-    let reports = ReportService::new(
-        db.clone(),
-        policy.clone(),
-        config.timezone,
-        config.clock.clone(),
-    );
+    App::build(config).await?.serve(listener, shutdown).await
+}
 
-    let (health, health_service) = tonic_health::server::health_reporter();
-    health.set_serving::<TicketServiceServer<TicketApi>>().await;
-    health
-        .set_serving::<InspectionServiceServer<InspectionApi>>()
-        .await;
-    health
-        .set_serving::<ReadingServiceServer<ReadingApi>>()
-        .await;
-    health.set_serving::<ReportServiceServer<ReportApi>>().await;
-    let reflection_v1 = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(crate::grpc::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
-    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(crate::grpc::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1alpha()?;
-
-    let (stop_tx, stop_rx) = watch::channel(false);
-    // Push runs queued mutations through these same handler instances.
-    let (ticket_handlers, inspection_handlers, reading_handlers) = (
-        Arc::new(TicketApi::new(tickets)),
-        Arc::new(InspectionApi::new(inspections)),
-        Arc::new(ReadingApi::new(meters)),
-    );
-    let sync_handlers = SyncApi::new(
-        sync,
-        ticket_handlers.clone(),
-        inspection_handlers.clone(),
-        reading_handlers.clone(),
-        WatchSettings {
-            checkpoint: config.watch_checkpoint,
-        },
-        stop_rx.clone(),
-    );
-    let limit = config.max_message_bytes;
-    let ticket_api = TicketServiceServer::from_arc(ticket_handlers)
-        .max_decoding_message_size(limit)
-        .max_encoding_message_size(limit);
-    let inspection_api = InspectionServiceServer::from_arc(inspection_handlers)
-        .max_decoding_message_size(limit)
-        .max_encoding_message_size(limit);
-    let reading_api = ReadingServiceServer::from_arc(reading_handlers)
-        .max_decoding_message_size(limit)
-        .max_encoding_message_size(limit);
-    let sync_api = SyncServiceServer::new(sync_handlers)
-        .max_decoding_message_size(limit)
-        .max_encoding_message_size(limit);
-    let report_api = ReportServiceServer::new(ReportApi::new(reports))
-        .max_decoding_message_size(limit)
-        .max_encoding_message_size(limit);
-    let interceptor = AuthInterceptor::new(verifier);
-
-    tokio::spawn(async move {
-        shutdown.await;
-        let _ = stop_tx.send(true);
-    });
-    let monitor = tokio::spawn(watch_deadlines(
-        DeadlineMonitor::new(db.clone(), policy.clone(), config.clock.clone()),
-        config.monitor_interval,
-        stop_rx.clone(),
-    ));
-    let tailer = tokio::spawn(window.follow(db.changed(), config.watch_poll, stop_rx.clone()));
-    let maintenance = tokio::spawn(maintenance(
-        db.clone(),
-        config.clock.clone(),
-        policy.sync_retention,
-        stop_rx.clone(),
-    ));
-
-    tracing::info!(
-        addr = %listener.local_addr()?,
-        profile = %policy.profile,
-        timezone = %config.timezone,
-        "fieldops serving"
-    );
-    let mut stop = stop_rx.clone();
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-    Server::builder()
-        .timeout(config.request_timeout)
-        .add_service(health_service)
-        .add_service(reflection_v1)
-        .add_service(reflection_v1alpha)
-        .add_service(InterceptedService::new(ticket_api, interceptor.clone()))
-        .add_service(InterceptedService::new(inspection_api, interceptor.clone()))
-        .add_service(InterceptedService::new(reading_api, interceptor.clone()))
-        .add_service(InterceptedService::new(report_api, interceptor.clone()))
-        .add_service(InterceptedService::new(sync_api, interceptor))
-        // Small unary replies must not wait for Nagle's algorithm (~40 ms).
-        .serve_with_incoming_shutdown(incoming, async move {
-            let _ = stop.wait_for(|s| *s).await;
-            health
-                .set_not_serving::<TicketServiceServer<TicketApi>>()
-                .await;
+impl App {
+    /// Open and migrate the database, register the units, check the keys.
+    pub async fn build(config: Config) -> anyhow::Result<App> {
+        let db = Db::connect(&config.db).await?;
+        storage::migrate(&db, &config.db).await?;
+        let now = config.clock.now();
+        for unit in &config.units {
+            units::ensure(db.writer(), unit, unit, now).await?;
+        }
+        let policy = Arc::new(config.policy.clone());
+        let verifier = Arc::new(Verifier::new(
+            &config.jwt_key,
+            &config.jwt_issuer,
+            &config.jwt_audience,
+        )?);
+        let handles = Handles {
+            monitor: DeadlineMonitor::new(db.clone(), policy.clone(), config.clock.clone()),
+            maintenance: Maintenance::new(db.clone(), config.clock.clone(), policy.sync_retention),
+        };
+        Ok(App {
+            config,
+            db,
+            policy,
+            verifier,
+            handles,
         })
-        .await?;
-    let _ = maintenance.await;
-    let _ = tailer.await;
-    let _ = monitor.await;
-    db.close().await;
-    tracing::info!("fieldops stopped");
-    Ok(())
+    }
+
+    pub fn handles(&self) -> Handles {
+        self.handles.clone()
+    }
+
+    /// Serve on `listener` until `shutdown` completes; in-flight calls finish first.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let App {
+            config,
+            db,
+            policy,
+            verifier,
+            handles,
+        } = self;
+        let tickets = TicketService::new(db.clone(), policy.clone(), config.clock.clone());
+        let inspections = InspectionService::new(
+            db.clone(),
+            policy.clone(),
+            config.timezone,
+            config.clock.clone(),
+        );
+        let meters = MeterService::new(db.clone(), policy.clone(), config.clock.clone());
+        let window = FeedWindow::load(db.clone(), config.feed_window).await?;
+        let sync = SyncService::new(db.clone(), config.clock.clone(), window.clone());
+        let reports = ReportService::new(
+            db.clone(),
+            policy.clone(),
+            config.timezone,
+            config.clock.clone(),
+        );
+
+        let (health, health_service) = tonic_health::server::health_reporter();
+        health.set_serving::<TicketServiceServer<TicketApi>>().await;
+        health
+            .set_serving::<InspectionServiceServer<InspectionApi>>()
+            .await;
+        health
+            .set_serving::<ReadingServiceServer<ReadingApi>>()
+            .await;
+        health.set_serving::<ReportServiceServer<ReportApi>>().await;
+        let reflection_v1 = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(crate::grpc::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()?;
+        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(crate::grpc::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1alpha()?;
+
+        let (stop_tx, stop_rx) = watch::channel(false);
+        // Push runs queued mutations through these same handler instances.
+        let (ticket_handlers, inspection_handlers, reading_handlers) = (
+            Arc::new(TicketApi::new(tickets)),
+            Arc::new(InspectionApi::new(inspections)),
+            Arc::new(ReadingApi::new(meters)),
+        );
+        let sync_handlers = SyncApi::new(
+            sync,
+            ticket_handlers.clone(),
+            inspection_handlers.clone(),
+            reading_handlers.clone(),
+            WatchSettings {
+                checkpoint: config.watch_checkpoint,
+            },
+            stop_rx.clone(),
+        );
+        let limit = config.max_message_bytes;
+        let ticket_api = TicketServiceServer::from_arc(ticket_handlers)
+            .max_decoding_message_size(limit)
+            .max_encoding_message_size(limit);
+        let inspection_api = InspectionServiceServer::from_arc(inspection_handlers)
+            .max_decoding_message_size(limit)
+            .max_encoding_message_size(limit);
+        let reading_api = ReadingServiceServer::from_arc(reading_handlers)
+            .max_decoding_message_size(limit)
+            .max_encoding_message_size(limit);
+        let sync_api = SyncServiceServer::new(sync_handlers)
+            .max_decoding_message_size(limit)
+            .max_encoding_message_size(limit);
+        let report_api = ReportServiceServer::new(ReportApi::new(reports))
+            .max_decoding_message_size(limit)
+            .max_encoding_message_size(limit);
+        let interceptor = AuthInterceptor::new(verifier);
+
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        });
+        let monitor = config
+            .monitor_interval
+            .map(|every| tokio::spawn(watch_deadlines(handles.monitor, every, stop_rx.clone())));
+        let tailer = tokio::spawn(window.follow(db.changed(), config.watch_poll, stop_rx.clone()));
+        let maintenance = config
+            .maintenance_interval
+            .map(|every| tokio::spawn(maintain(handles.maintenance, every, stop_rx.clone())));
+
+        tracing::info!(
+            addr = %listener.local_addr()?,
+            profile = %policy.profile,
+            timezone = %config.timezone,
+            "fieldops serving"
+        );
+        let mut stop = stop_rx.clone();
+        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+        Server::builder()
+            .timeout(config.request_timeout)
+            .add_service(health_service)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
+            .add_service(InterceptedService::new(ticket_api, interceptor.clone()))
+            .add_service(InterceptedService::new(inspection_api, interceptor.clone()))
+            .add_service(InterceptedService::new(reading_api, interceptor.clone()))
+            .add_service(InterceptedService::new(report_api, interceptor.clone()))
+            .add_service(InterceptedService::new(sync_api, interceptor))
+            // Small unary replies must not wait for Nagle's algorithm (~40 ms).
+            .serve_with_incoming_shutdown(incoming, async move {
+                let _ = stop.wait_for(|s| *s).await;
+                health
+                    .set_not_serving::<TicketServiceServer<TicketApi>>()
+                    .await;
+            })
+            .await?;
+        for task in [maintenance, monitor].into_iter().flatten() {
+            let _ = task.await;
+        }
+        let _ = tailer.await;
+        db.close().await;
+        tracing::info!("fieldops stopped");
+        Ok(())
+    }
 }
 
 /// The deadline monitor's loop (section 3), in every instance.
@@ -189,37 +239,21 @@ async fn watch_deadlines(
     }
 }
 
-/// Periodic housekeeping: forget idempotency records and stored push
-/// outcomes past their retention, and compact the change feed.
-async fn maintenance(
-    db: Db,
-    clock: Arc<dyn crate::service::Clock>,
-    sync_retention: chrono::Duration,
-    mut stop: watch::Receiver<bool>,
-) {
+/// Periodic housekeeping: a pass at start, then one every `every`.
+async fn maintain(maintenance: Maintenance, every: Duration, mut stop: watch::Receiver<bool>) {
     loop {
-        let now = clock.now();
-        let (idem_cutoff, sync_cutoff) = (now - IDEMPOTENCY_RETENTION, now - sync_retention);
-        let purged = db
-            .write(move |tx| {
-                Box::pin(async move {
-                    Ok((
-                        idempotency::purge_before(tx, idem_cutoff).await?,
-                        push_log::purge_before(tx, sync_cutoff).await?,
-                        feed::compact(tx, sync_cutoff).await?,
-                    ))
-                })
-            })
-            .await;
-        match purged {
-            Ok((0, 0, 0)) => {}
-            Ok((idem, pushes, changes)) => {
-                tracing::info!(idem, pushes, changes, "retention: old records removed")
-            }
+        match maintenance.pass().await {
+            Ok(p) if p == Purged::default() => {}
+            Ok(p) => tracing::info!(
+                idem = p.idempotency_records,
+                pushes = p.push_outcomes,
+                changes = p.changes,
+                "retention: old records removed"
+            ),
             Err(e) => tracing::warn!(error = %e, "retention purge failed"),
         }
         tokio::select! {
-            _ = tokio::time::sleep(MAINTENANCE_EVERY) => {}
+            _ = tokio::time::sleep(every) => {}
             _ = stop.wait_for(|s| *s) => return,
         }
     }

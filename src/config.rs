@@ -158,7 +158,11 @@ pub struct Config {
     pub watch_poll: Duration,
     pub watch_checkpoint: Duration,
     pub feed_window: usize,
-    pub monitor_interval: Duration,
+    /// How often the deadline monitor runs; None: never by itself (tests run
+    /// passes through `app::Handles`).
+    pub monitor_interval: Option<Duration>,
+    /// How often housekeeping runs after its pass at start; None: never by itself.
+    pub maintenance_interval: Option<Duration>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -242,7 +246,8 @@ impl ServeArgs {
             watch_poll: self.watch_poll,
             watch_checkpoint: self.watch_checkpoint,
             feed_window: self.feed_window,
-            monitor_interval: self.monitor_interval,
+            monitor_interval: Some(self.monitor_interval),
+            maintenance_interval: Some(crate::app::MAINTENANCE_EVERY),
             clock: Arc::new(SystemClock),
         })
     }

@@ -332,7 +332,7 @@ async fn r_tkt_10_supervision_deadline_is_a_clock() {
     let ev = breaches_once_after(&app, &t.id, supervise_by, "SUPERVISION", 0).await;
     assert!(!ev.details_json.contains("RESOLVE"), "{}", ev.details_json);
     app.clock.set(supervise_by + Duration::hours(3));
-    let_monitor_run().await;
+    app.run_monitor().await;
     assert_eq!(breach_events(&app, &t.id).await.len(), 1, "never twice");
     let after = get(&app, &t.id).await;
     assert_eq!(after.escalation_level, 2, "the notice and its breach");
@@ -349,7 +349,7 @@ async fn r_tkt_10_supervision_deadline_is_a_clock() {
     let done = complete(&mut c, &t.id).await;
     assert_eq!(outcome(&done, pb::ClockKind::Supervision), Some(true));
     app.clock.set(supervise_by + Duration::hours(1)); // revisit_by is 24 h after the repair
-    let_monitor_run().await;
+    app.run_monitor().await;
     assert!(breach_events(&app, &t.id).await.is_empty());
 }
 

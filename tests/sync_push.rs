@@ -648,11 +648,14 @@ async fn t4_resend_after_partially_applied_batch_applies_the_rest_once() {
     );
     assert_eq!(kind_count(&app, &b.id, "CLAIMED").await, 1);
 
-    // A push cut off by the handheld mid-batch: 10 tickets, 3 steps each; the
-    // connection is dropped as soon as the first mutation is visible.
+    // A push cut off by the handheld mid-batch: 30 tickets, 3 steps each; the
+    // connection is dropped as soon as the first mutation is visible. The
+    // server stops at most one write later; the resend needs no pause first:
+    // a mutation still committing when the resend reaches it is a push race,
+    // answered as a duplicate.
     let mut cut_tickets = Vec::new();
     let mut long = Vec::new();
-    for _ in 0..10 {
+    for _ in 0..30 {
         let t = dispatched_ticket(&app, "NETWORK_LEAK").await;
         long.push(claim_m(&t.id, None));
         long.push(arrive_m(&t.id, None, HOME.0, HOME.1));
@@ -672,21 +675,21 @@ async fn t4_resend_after_partially_applied_batch_applies_the_rest_once() {
         } => false,
     };
     drop(cut);
-    // Whatever the cut-off push was still committing settles.
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    let done = counter(&mut watch, "hh-c2").await;
-    assert!((1..=n).contains(&done), "{done}");
-    println!(
-        "cut off: {} after {done} of {n} mutations",
-        if finished {
-            "no (finished first)"
-        } else {
-            "yes"
-        }
-    );
+    assert!(!finished, "the push of {n} mutations was cut off mid-batch");
+    let seen_at_cut = counter(&mut watch, "hh-c2").await;
+    assert!(seen_at_cut >= 1);
     let mut again = crew_sync(&app, "c2").await;
     let r = push(&mut again, "hh-c2", &batch).await.unwrap();
     assert_eq!(r.last_mutation_id, n);
+    let done = r
+        .results
+        .iter()
+        .take_while(|x| x.outcome() == O::Duplicate)
+        .count() as i64;
+    assert!(
+        (seen_at_cut..n).contains(&done),
+        "{done} applied before the resend, {seen_at_cut} seen at the cut, of {n}"
+    );
     for (i, x) in r.results.iter().enumerate() {
         let want = if (i as i64) < done {
             O::Duplicate

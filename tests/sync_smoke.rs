@@ -97,12 +97,40 @@ async fn push_pull_watch_round_trip() {
         "the crew sees its unit's ticket from dispatch on"
     );
 
+    // The watcher sees the ticket's four versions in order, each once: it
+    // gets them within a bounded time, and the checkpoint that follows them
+    // (the stream is caught up) comes before any further change.
     let mut seen = Vec::new();
     while seen.len() < 4 {
-        match stream.next().await.unwrap().unwrap().event.unwrap() {
-            pb::watch_response::Event::Change(c) => seen.push(c),
-            pb::watch_response::Event::Checkpoint(_) => {}
+        if let pb::watch_response::Event::Change(c) = next_event(&mut stream).await {
+            seen.push(c);
         }
     }
-    assert_eq!(seen.len(), 4);
+    let versions: Vec<_> = seen
+        .iter()
+        .map(|c| match &c.entity {
+            Some(pb::change::Entity::Ticket(x)) if x.id == t.id => x.version,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        versions,
+        [1, 2, 3, 4],
+        "created, dispatched, claimed, arrived"
+    );
+    match next_event(&mut stream).await {
+        pb::watch_response::Event::Checkpoint(_) => {}
+        pb::watch_response::Event::Change(c) => panic!("a fifth change: {c:?}"),
+    }
+}
+
+/// The next Watch event, within 10 s.
+async fn next_event(stream: &mut tonic::Streaming<pb::WatchResponse>) -> pb::watch_response::Event {
+    tokio::time::timeout(std::time::Duration::from_secs(10), stream.next())
+        .await
+        .expect("a Watch event within 10 s")
+        .expect("the stream is open")
+        .expect("no error")
+        .event
+        .expect("an event")
 }

@@ -4,6 +4,7 @@ pub mod clock;
 pub mod feed_window;
 pub mod idempotency;
 pub mod inspections;
+pub mod maintenance;
 pub mod meters;
 pub mod monitor;
 pub mod paging;

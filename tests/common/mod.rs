@@ -37,6 +37,9 @@ pub struct TestApp {
     pub addr: std::net::SocketAddr,
     pub clock: Arc<ManualClock>,
     pub store: Store,
+    /// The server's deadline monitor and housekeeping: they never run by
+    /// themselves in tests; a test runs a pass and asserts after it.
+    pub handles: fieldops::app::Handles,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -95,22 +98,13 @@ pub async fn spawn_sharing(other: &TestApp) -> TestApp {
 }
 
 pub async fn spawn_with(policy: &str, store: Store) -> TestApp {
-    spawn_configured(policy, store, false).await
+    spawn_tuned(policy, store, |_| {}).await
 }
 
-/// A server whose deadline monitor runs every 50 ms. Other tests keep it
-/// idle, because they move the clock and count versions and events.
+/// A water-profile server for the deadline-monitor tests, which run its
+/// passes with `TestApp::run_monitor`.
 pub async fn spawn_with_monitor(store: Store) -> TestApp {
-    spawn_configured("water", store, true).await
-}
-
-pub async fn spawn_configured(policy: &str, store: Store, monitor: bool) -> TestApp {
-    spawn_tuned(policy, store, |c| {
-        if monitor {
-            c.monitor_interval = std::time::Duration::from_millis(50);
-        }
-    })
-    .await
+    spawn_with("water", store).await
 }
 
 /// How the tests open `store`.
@@ -125,7 +119,10 @@ pub fn db_settings(store: &Store) -> DbSettings {
     }
 }
 
-/// A server with the tests' settings, changed by `tune` (the monitor idle).
+/// A server with the tests' settings, changed by `tune`. Its deadline
+/// monitor and housekeeping never run by themselves: a test that needs them
+/// runs a pass (`run_monitor`, `run_maintenance`), so nothing in the
+/// background races what the test writes or asserts.
 pub async fn spawn_tuned(policy: &str, store: Store, tune: impl FnOnce(&mut Config)) -> TestApp {
     let clock = Arc::new(ManualClock::new(start_time()));
     let mut config = Config {
@@ -141,20 +138,26 @@ pub async fn spawn_tuned(policy: &str, store: Store, tune: impl FnOnce(&mut Conf
         watch_poll: std::time::Duration::from_millis(50),
         watch_checkpoint: std::time::Duration::from_millis(300),
         feed_window: 20_000,
-        monitor_interval: std::time::Duration::from_secs(3600),
+        monitor_interval: None,
+        maintenance_interval: None,
         clock: clock.clone(),
     };
     tune(&mut config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(fieldops::app::run(config, listener, async {
+    let server = fieldops::app::App::build(config)
+        .await
+        .expect("server starts");
+    let handles = server.handles();
+    let task = tokio::spawn(server.serve(listener, async {
         let _ = stopped.await;
     }));
     let app = TestApp {
         addr,
         clock,
         store,
+        handles,
         stop: Some(stop),
         task: Some(task),
     };
@@ -247,6 +250,21 @@ impl TestApp {
     pub fn now(&self) -> DateTime<Utc> {
         use fieldops::service::Clock;
         self.clock.now()
+    }
+
+    /// One deadline-monitor pass at the app's clock, to its end; returns
+    /// how many tickets got a breach.
+    pub async fn run_monitor(&self) -> usize {
+        self.handles.monitor.tick().await.expect("monitor pass")
+    }
+
+    /// One housekeeping pass at the app's clock, to its end.
+    pub async fn run_maintenance(&self) -> fieldops::service::maintenance::Purged {
+        self.handles
+            .maintenance
+            .pass()
+            .await
+            .expect("maintenance pass")
     }
 
     /// Stop the server and wait until it has finished.
@@ -471,25 +489,20 @@ pub async fn breach_events(app: &TestApp, id: &str) -> Vec<pb::TicketEvent> {
         .collect()
 }
 
-/// Wait (bounded) until the ticket has `n` breach events.
+/// Run one monitor pass, then the ticket's breach events; at least `n`.
 pub async fn wait_for_breaches(app: &TestApp, id: &str, n: usize) -> Vec<pb::TicketEvent> {
-    for _ in 0..200 {
-        let b = breach_events(app, id).await;
-        if b.len() >= n {
-            return b;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
-    panic!("ticket {id} never reached {n} breach events");
-}
-
-/// Give the monitor (50 ms period) several passes.
-pub async fn let_monitor_run() {
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    app.run_monitor().await;
+    let b = breach_events(app, id).await;
+    assert!(
+        b.len() >= n,
+        "ticket {id} has {} breach events, not {n}",
+        b.len()
+    );
+    b
 }
 
 /// Assert the clock `kind` breaches exactly once: not at its deadline, once
-/// just after. Returns the new breach event.
+/// just after, and not again on a later pass. Returns the new breach event.
 pub async fn breaches_once_after(
     app: &TestApp,
     id: &str,
@@ -498,15 +511,15 @@ pub async fn breaches_once_after(
     already: usize,
 ) -> pb::TicketEvent {
     app.clock.set(deadline);
-    let_monitor_run().await;
+    app.run_monitor().await;
     assert_eq!(
         breach_events(app, id).await.len(),
         already,
         "{kind}: no breach at the deadline itself"
     );
     app.clock.set(deadline + Duration::seconds(1));
-    wait_for_breaches(app, id, already + 1).await;
-    let_monitor_run().await;
+    app.run_monitor().await;
+    app.run_monitor().await;
     let b = breach_events(app, id).await;
     assert_eq!(b.len(), already + 1, "{kind}: recorded exactly once");
     let e = b[already].clone();
