@@ -147,6 +147,11 @@ fn settings(url: &str, schema: Option<String>) -> DbSettings {
         read_pool_size: 4,
         max_connections: 8,
         pg_schema: schema,
+        // Seeding a million tickets takes long transactions.
+        timeouts: fieldops::storage::DbTimeouts {
+            transaction: std::time::Duration::from_secs(3600),
+            ..Default::default()
+        },
     }
 }
 

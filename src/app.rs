@@ -27,6 +27,8 @@ use tokio::sync::watch;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
+use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
 
 /// How often the housekeeping pass runs after the one at start.
 pub const MAINTENANCE_EVERY: Duration = Duration::from_secs(3600);
@@ -37,6 +39,8 @@ pub const MAINTENANCE_EVERY: Duration = Duration::from_secs(3600);
 pub struct Handles {
     pub monitor: DeadlineMonitor,
     pub maintenance: Maintenance,
+    /// The server's database (for an operator's tool: a storage quota).
+    pub store: Db,
 }
 
 /// A server with its database open and migrated, not yet serving.
@@ -75,6 +79,7 @@ impl App {
         let handles = Handles {
             monitor: DeadlineMonitor::new(db.clone(), policy.clone(), config.clock.clone()),
             maintenance: Maintenance::new(db.clone(), config.clock.clone(), policy.sync_retention),
+            store: db.clone(),
         };
         Ok(App {
             config,
@@ -120,14 +125,7 @@ impl App {
         );
 
         let (health, health_service) = tonic_health::server::health_reporter();
-        health.set_serving::<TicketServiceServer<TicketApi>>().await;
-        health
-            .set_serving::<InspectionServiceServer<InspectionApi>>()
-            .await;
-        health
-            .set_serving::<ReadingServiceServer<ReadingApi>>()
-            .await;
-        health.set_serving::<ReportServiceServer<ReportApi>>().await;
+        set_health(&health, true).await;
         let reflection_v1 = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(crate::grpc::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -180,6 +178,7 @@ impl App {
             .monitor_interval
             .map(|every| tokio::spawn(watch_deadlines(handles.monitor, every, stop_rx.clone())));
         let tailer = tokio::spawn(window.follow(db.changed(), config.watch_poll, stop_rx.clone()));
+        let store_health = tokio::spawn(follow_store(db.clone(), health.clone(), stop_rx.clone()));
         let maintenance = config
             .maintenance_interval
             .map(|every| tokio::spawn(maintain(handles.maintenance, every, stop_rx.clone())));
@@ -205,18 +204,75 @@ impl App {
             // Small unary replies must not wait for Nagle's algorithm (~40 ms).
             .serve_with_incoming_shutdown(incoming, async move {
                 let _ = stop.wait_for(|s| *s).await;
-                health
-                    .set_not_serving::<TicketServiceServer<TicketApi>>()
-                    .await;
+                set_health(&health, false).await;
             })
             .await?;
         for task in [maintenance, monitor].into_iter().flatten() {
             let _ = task.await;
         }
         let _ = tailer.await;
+        let _ = store_health.await;
         db.close().await;
         tracing::info!("fieldops stopped");
         Ok(())
+    }
+}
+
+/// Every service the health service reports on, and "" for the server.
+const HEALTH_NAMES: [&str; 6] = [
+    "",
+    <TicketServiceServer<TicketApi> as tonic::server::NamedService>::NAME,
+    <InspectionServiceServer<InspectionApi> as tonic::server::NamedService>::NAME,
+    <ReadingServiceServer<ReadingApi> as tonic::server::NamedService>::NAME,
+    <ReportServiceServer<ReportApi> as tonic::server::NamedService>::NAME,
+    <SyncServiceServer<SyncApi> as tonic::server::NamedService>::NAME,
+];
+
+/// How often a store that refused writes is tried again.
+const PROBE_EVERY: Duration = Duration::from_secs(1);
+
+async fn set_health(health: &HealthReporter, serving: bool) {
+    let status = if serving {
+        ServingStatus::Serving
+    } else {
+        ServingStatus::NotServing
+    };
+    for name in HEALTH_NAMES {
+        health.set_service_status(name, status).await;
+    }
+}
+
+/// Health follows the store: NOT_SERVING while it cannot take writes (a
+/// full disk, a lost database), so a load balancer sends writes elsewhere;
+/// meanwhile a probe write every `PROBE_EVERY` finds when space or the
+/// database is back, and any commit (a probe's or a client's) puts the
+/// server back in service. Reads keep being served throughout.
+async fn follow_store(db: Db, health: HealthReporter, mut stop: watch::Receiver<bool>) {
+    let mut writable = db.writable();
+    loop {
+        let ok = { *writable.borrow_and_update() };
+        set_health(&health, ok).await;
+        if ok {
+            tracing::debug!("store takes writes");
+        } else {
+            tracing::warn!("store refuses writes: health NOT_SERVING until a write commits");
+        }
+        loop {
+            let probe = tokio::select! {
+                changed = writable.changed() => {
+                    if changed.is_err() { return }
+                    false
+                }
+                _ = tokio::time::sleep(PROBE_EVERY), if !ok => true,
+                _ = stop.wait_for(|s| *s) => return,
+            };
+            if !probe {
+                break;
+            }
+            if let Err(e) = db.probe().await {
+                tracing::debug!(error = %e, "store probe failed");
+            }
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 use crate::auth::{self, KeySource};
 use crate::domain::{Policy, Role};
 use crate::service::{Clock, SystemClock};
-use crate::storage::DbSettings;
+use crate::storage::{DbSettings, DbTimeouts};
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
@@ -53,6 +53,20 @@ pub struct StoreArgs {
     /// Connection pool size for PostgreSQL.
     #[arg(long, env = "FIELDOPS_MAX_CONNECTIONS", default_value_t = 16)]
     pub max_connections: u32,
+    /// Longest wait for a pooled database connection (then UNAVAILABLE).
+    #[arg(long, env = "FIELDOPS_DB_ACQUIRE_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub db_acquire_timeout: Duration,
+    /// Longest write transaction, BEGIN to COMMIT, and (PostgreSQL) longest
+    /// statement; past it the work is rolled back and the call is UNAVAILABLE.
+    #[arg(long, env = "FIELDOPS_DB_TRANSACTION_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub db_transaction_timeout: Duration,
+    /// PostgreSQL `lock_timeout`: longest wait for another transaction's lock.
+    #[arg(long, env = "FIELDOPS_DB_LOCK_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub db_lock_timeout: Duration,
+    /// PostgreSQL `idle_in_transaction_session_timeout`: the database ends a
+    /// session that went silent inside a transaction, releasing its locks.
+    #[arg(long, env = "FIELDOPS_DB_IDLE_IN_TRANSACTION_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub db_idle_in_transaction_timeout: Duration,
 }
 
 /// How tokens are checked.
@@ -183,6 +197,13 @@ impl StoreArgs {
             read_pool_size: self.read_pool_size,
             max_connections: self.max_connections,
             pg_schema: None,
+            timeouts: DbTimeouts {
+                acquire: self.db_acquire_timeout,
+                transaction: self.db_transaction_timeout,
+                lock: self.db_lock_timeout,
+                idle_in_transaction: self.db_idle_in_transaction_timeout,
+                ..DbTimeouts::default()
+            },
         })
     }
 }

@@ -32,7 +32,12 @@ pub mod reason {
     pub const NOT_TICKET_HOLDER: &str = "NOT_TICKET_HOLDER";
     pub const RECUSED: &str = "RECUSED";
     pub const INTERNAL: &str = "INTERNAL";
-    pub const UNAVAILABLE: &str = "UNAVAILABLE";
+    /// The disk or the database's size limit is full (RESOURCE_EXHAUSTED).
+    pub const STORAGE_FULL: &str = "STORAGE_FULL";
+    /// Another writer holds a lock (UNAVAILABLE; retry).
+    pub const DATABASE_BUSY: &str = "DATABASE_BUSY";
+    /// The database cannot be reached or did not answer in time (UNAVAILABLE; retry).
+    pub const DATABASE_UNAVAILABLE: &str = "DATABASE_UNAVAILABLE";
 }
 
 /// One bad field of a request: its path (e.g. `location.latitude`) and why.
@@ -85,7 +90,16 @@ pub enum AppError {
     },
     /// The database is overloaded or gone; retrying later may succeed.
     #[error("{message}")]
-    Unavailable { message: String },
+    Unavailable {
+        reason: &'static str,
+        message: String,
+    },
+    /// Out of space: retrying later may succeed once space is freed.
+    #[error("{message}")]
+    ResourceExhausted {
+        reason: &'static str,
+        message: String,
+    },
     /// Anything unexpected. Logged with its cause; the client sees only "internal error".
     #[error("internal error: {0:#}")]
     Internal(#[source] anyhow::Error),
@@ -167,8 +181,9 @@ impl AppError {
             | AppError::NotFound { reason, .. }
             | AppError::AlreadyExists { reason, .. }
             | AppError::Unauthenticated { reason, .. }
-            | AppError::PermissionDenied { reason, .. } => reason,
-            AppError::Unavailable { .. } => reason::UNAVAILABLE,
+            | AppError::PermissionDenied { reason, .. }
+            | AppError::Unavailable { reason, .. }
+            | AppError::ResourceExhausted { reason, .. } => reason,
             AppError::Internal(_) => reason::INTERNAL,
         }
     }

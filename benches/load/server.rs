@@ -127,6 +127,7 @@ impl Store {
             read_pool_size: 4,
             max_connections: 16,
             pg_schema: self.pg_schema.clone(),
+            timeouts: Default::default(),
         }
     }
 

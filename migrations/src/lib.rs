@@ -12,6 +12,7 @@ mod m20261122_000005_repeat_repair;
 mod m20261122_000006_clocks_report;
 mod m20261122_000007_list_indexes;
 mod m20261122_000008_feed_entity_index;
+mod m20261202_000009_store_probe_secrets;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000006_clocks_report::Migration),
             Box::new(m20261122_000007_list_indexes::Migration),
             Box::new(m20261122_000008_feed_entity_index::Migration),
+            Box::new(m20261202_000009_store_probe_secrets::Migration),
         ]
     }
 }

@@ -39,6 +39,7 @@ impl From<AppError> for Status {
             AppError::Unauthenticated { .. } => Code::Unauthenticated,
             AppError::PermissionDenied { .. } => Code::PermissionDenied,
             AppError::Unavailable { .. } => Code::Unavailable,
+            AppError::ResourceExhausted { .. } => Code::ResourceExhausted,
             AppError::Internal(cause) => {
                 tracing::error!(error = ?cause, "internal error");
                 return Status::with_error_details(Code::Internal, "internal error", details);

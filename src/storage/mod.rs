@@ -8,6 +8,7 @@
 //! share it, and nothing that must be consistent is held in process memory.
 pub mod audit;
 pub mod entities;
+pub mod fault;
 pub mod feed;
 pub mod idempotency;
 pub mod inspections;
@@ -17,21 +18,25 @@ pub mod report;
 pub mod tickets;
 pub mod units;
 
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, reason};
 use chrono::{DateTime, TimeZone, Utc};
+pub use fault::{db_err, is_unique_violation};
+use sea_orm::sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 use sea_orm::sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
 };
+use sea_orm::sqlx::{Connection, pool::PoolConnectionMetadata};
 use sea_orm::{
-    AccessMode, ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
-    DbErr, IsolationLevel, RuntimeErr, SqlErr, SqliteTransactionMode, TransactionOptions,
-    TransactionTrait,
+    AccessMode, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend,
+    IsolationLevel, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 use std::future::Future;
 use std::pin::Pin;
 use std::str::FromStr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+use tokio::sync::watch;
 
 /// How to open the database.
 #[derive(Debug, Clone)]
@@ -45,6 +50,46 @@ pub struct DbSettings {
     pub max_connections: u32,
     /// PostgreSQL schema (search_path), used by tests to isolate runs.
     pub pg_schema: Option<String>,
+    pub timeouts: DbTimeouts,
+}
+
+/// Bounds on how long the server waits for its database, so that no
+/// session, lock or connection can hang forever (a network partition, a
+/// stuck disk). Each failure is UNAVAILABLE to the client, who retries with
+/// the same request id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DbTimeouts {
+    /// Waiting for a pooled connection.
+    pub acquire: Duration,
+    /// A whole write transaction, from BEGIN to COMMIT; on PostgreSQL also
+    /// every statement (`statement_timeout`). A write that outlives it is
+    /// rolled back, never left open.
+    pub transaction: Duration,
+    /// PostgreSQL `lock_timeout`: waiting for another transaction's row lock.
+    pub lock: Duration,
+    /// PostgreSQL `idle_in_transaction_session_timeout`: the server ends a
+    /// session whose client went silent inside a transaction (its locks are
+    /// released).
+    pub idle_in_transaction: Duration,
+    /// TCP keepalive of the PostgreSQL server's side of each session: idle
+    /// time before the first probe (then 3 probes, this far apart).
+    pub keepalive: Duration,
+    /// A connection given back to the pool must answer a ping within this,
+    /// or it is closed (a connection whose peer went silent never is reused).
+    pub ping: Duration,
+}
+
+impl Default for DbTimeouts {
+    fn default() -> DbTimeouts {
+        DbTimeouts {
+            acquire: Duration::from_secs(5),
+            transaction: Duration::from_secs(30),
+            lock: Duration::from_secs(5),
+            idle_in_transaction: Duration::from_secs(10),
+            keepalive: Duration::from_secs(10),
+            ping: Duration::from_secs(2),
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -52,13 +97,23 @@ pub struct Db {
     writer: DatabaseConnection,
     reader: DatabaseConnection,
     backend: DbBackend,
+    timeouts: DbTimeouts,
     /// Wakes this process's watchers after a local commit. Only a hint:
     /// watchers also poll, so changes committed by other instances arrive too.
     changed: Arc<tokio::sync::Notify>,
+    /// Whether the store takes writes: false after a write failed for want
+    /// of space or of a database, true again at the next commit.
+    writable: Arc<watch::Sender<bool>>,
+    /// SQLite `max_page_count` of every writer connection (0: no limit).
+    max_pages: Arc<AtomicU64>,
 }
 
 /// The future a write-transaction closure returns.
 pub type TxFuture<'c, T> = Pin<Box<dyn Future<Output = AppResult<T>> + Send + 'c>>;
+
+/// What a store-probe write puts down: more pages than a single mutation
+/// needs, so a probe does not succeed in space a mutation could not use.
+const PROBE_BYTES: usize = 256 * 1024;
 
 impl Db {
     pub async fn connect(s: &DbSettings) -> anyhow::Result<Db> {
@@ -85,45 +140,88 @@ impl Db {
             .foreign_keys(true)
             .pragma("temp_store", "memory");
         let base = sea_orm::sqlx::ConnectOptions::disable_statement_logging(base);
+        let max_pages = Arc::new(AtomicU64::new(0));
+        let limit = max_pages.clone();
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
             .idle_timeout(None)
             .max_lifetime(None)
+            .acquire_timeout(s.timeouts.acquire)
             .test_before_acquire(false)
-            .after_connect(|conn, _| Box::pin(sqlite_tuning(conn)))
+            .after_connect(move |conn, _| {
+                let pages = limit.load(Ordering::Relaxed);
+                Box::pin(async move {
+                    sqlite_tuning(conn).await?;
+                    if pages > 0 {
+                        sea_orm::sqlx::query(sea_orm::sqlx::AssertSqlSafe(format!(
+                            "PRAGMA max_page_count = {pages}"
+                        )))
+                        .execute(&mut *conn)
+                        .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .after_release(|conn, meta| Box::pin(sqlite_reusable(conn, meta)))
             .connect_with(base.clone())
             .await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(s.read_pool_size.max(1))
+            .acquire_timeout(s.timeouts.acquire)
             .test_before_acquire(false)
             .after_connect(|conn, _| Box::pin(sqlite_tuning(conn)))
+            .after_release(|conn, meta| Box::pin(sqlite_reusable(conn, meta)))
             .connect_with(base.read_only(true))
             .await?;
         Ok(Db {
             writer: sea_orm::SqlxSqliteConnector::from_sqlx_sqlite_pool(writer),
             reader: sea_orm::SqlxSqliteConnector::from_sqlx_sqlite_pool(reader),
             backend: DbBackend::Sqlite,
+            timeouts: s.timeouts,
             changed: Default::default(),
+            writable: Arc::new(watch::Sender::new(true)),
+            max_pages,
         })
     }
 
     async fn connect_postgres(s: &DbSettings) -> anyhow::Result<Db> {
-        let mut opts = ConnectOptions::new(s.url.clone());
-        opts.max_connections(s.max_connections)
-            .min_connections(1)
-            .connect_timeout(Duration::from_secs(10))
-            .acquire_timeout(Duration::from_secs(30))
-            .sqlx_logging(false);
+        let t = s.timeouts;
+        let ms = |d: Duration| format!("{}ms", d.as_millis().max(1));
+        let secs = |d: Duration| d.as_secs().max(1).to_string();
+        let mut options = vec![
+            ("statement_timeout", ms(t.transaction)),
+            ("lock_timeout", ms(t.lock)),
+            (
+                "idle_in_transaction_session_timeout",
+                ms(t.idle_in_transaction),
+            ),
+            ("tcp_keepalives_idle", secs(t.keepalive)),
+            ("tcp_keepalives_interval", secs(t.keepalive)),
+            ("tcp_keepalives_count", "3".to_string()),
+        ];
         if let Some(schema) = &s.pg_schema {
-            opts.set_schema_search_path(schema.clone());
+            options.push(("search_path", schema.clone()));
         }
-        let conn = Database::connect(opts).await?;
+        let connect = PgConnectOptions::from_str(&s.url)?.options(options);
+        let connect = sea_orm::sqlx::ConnectOptions::disable_statement_logging(connect);
+        let ping = t.ping;
+        let pool = PgPoolOptions::new()
+            .max_connections(s.max_connections)
+            .min_connections(1)
+            .acquire_timeout(t.acquire)
+            .after_release(move |conn, _| Box::pin(postgres_reusable(conn, ping)))
+            .connect_with(connect)
+            .await?;
+        let conn = sea_orm::SqlxPostgresConnector::from_sqlx_postgres_pool(pool);
         Ok(Db {
             writer: conn.clone(),
             reader: conn,
             backend: DbBackend::Postgres,
+            timeouts: t,
             changed: Default::default(),
+            writable: Arc::new(watch::Sender::new(true)),
+            max_pages: Arc::new(AtomicU64::new(0)),
         })
     }
 
@@ -159,8 +257,11 @@ impl Db {
     }
 
     /// Run `f` in one write transaction: committed if it returns Ok, rolled
-    /// back otherwise. The transaction runs on its own task, so a client that
-    /// disconnects mid-call cannot leave it half-done on the writer.
+    /// back otherwise. A write is acknowledged only when its COMMIT
+    /// succeeded. The transaction runs on its own task, so a client that
+    /// disconnects mid-call cannot leave it half-done on the writer; it is
+    /// bounded by the transaction timeout, past which it is aborted (rolled
+    /// back, its connection checked before reuse) and UNAVAILABLE.
     pub async fn write<T, F>(&self, f: F) -> AppResult<T>
     where
         T: Send + 'static,
@@ -168,7 +269,7 @@ impl Db {
     {
         let writer = self.writer.clone();
         let backend = self.backend;
-        let task = tokio::spawn(async move {
+        let mut task = tokio::spawn(async move {
             let options = TransactionOptions {
                 sqlite_transaction_mode: (backend == DbBackend::Sqlite)
                     .then_some(SqliteTransactionMode::Immediate),
@@ -181,15 +282,91 @@ impl Db {
                     Ok(v)
                 }
                 Err(e) => {
+                    // A failed statement may have ended the transaction
+                    // already (SQLite rolls back on a full disk); the pool
+                    // closes a connection left in an unknown state.
                     if let Err(rb) = tx.rollback().await {
-                        tracing::warn!(error = %rb, "rollback failed");
+                        tracing::debug!(error = %rb, "rollback after a failed write");
                     }
                     Err(e)
                 }
             }
         });
-        task.await
-            .map_err(|e| AppError::internal(anyhow::anyhow!("write task failed: {e}")))?
+        let result = match tokio::time::timeout(self.timeouts.transaction, &mut task).await {
+            Ok(joined) => {
+                joined.map_err(|e| AppError::internal(anyhow::anyhow!("write task failed: {e}")))?
+            }
+            Err(_) => {
+                task.abort();
+                Err(AppError::Unavailable {
+                    reason: reason::DATABASE_UNAVAILABLE,
+                    message: "the database did not answer in time; retry".into(),
+                })
+            }
+        };
+        self.observe(&result);
+        result
+    }
+
+    /// Keep `writable` true to what the last write found.
+    fn observe<T>(&self, result: &AppResult<T>) {
+        let writable = match result {
+            Ok(_) => true,
+            Err(e) => !fault::blocks_writes(e),
+        };
+        self.writable
+            .send_if_modified(|w| std::mem::replace(w, writable) != writable);
+    }
+
+    /// Follows whether the store takes writes (health reporting).
+    pub fn writable(&self) -> watch::Receiver<bool> {
+        self.writable.subscribe()
+    }
+
+    /// Try one write that needs fresh space: a row of `PROBE_BYTES`, written
+    /// and removed in one transaction. Ok means writes can commit again.
+    pub async fn probe(&self) -> AppResult<()> {
+        self.write(|tx| {
+            Box::pin(async move {
+                let backend = tx.get_database_backend();
+                let filler = vec![0u8; PROBE_BYTES];
+                tx.execute_raw(sea_orm::Statement::from_sql_and_values(
+                    backend,
+                    match backend {
+                        DbBackend::Postgres => {
+                            "INSERT INTO store_probe (id, filler) VALUES (1, $1)"
+                        }
+                        _ => "INSERT INTO store_probe (id, filler) VALUES (1, ?)",
+                    },
+                    [filler.into()],
+                ))
+                .await
+                .map_err(db_err)?;
+                tx.execute_unprepared("DELETE FROM store_probe")
+                    .await
+                    .map_err(db_err)?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    /// SQLite: limit the database file to `pages` pages (`max_page_count`)
+    /// on the writer, now and on every writer connection opened later; None
+    /// lifts the limit. A storage quota for the embedded store; the tests
+    /// use it to fill the "disk" deterministically.
+    pub async fn limit_sqlite_pages(&self, pages: Option<u64>) -> AppResult<()> {
+        if self.backend != DbBackend::Sqlite {
+            return Ok(());
+        }
+        // SQLite's own ceiling when "no limit" is asked for.
+        let n = pages.unwrap_or(4_294_967_294);
+        self.max_pages.store(pages.unwrap_or(0), Ordering::Relaxed);
+        self.writer
+            .execute_unprepared(&format!("PRAGMA max_page_count = {n}"))
+            .await
+            .map_err(db_err)?;
+        Ok(())
     }
 
     /// Tell local watchers that the feed moved.
@@ -206,6 +383,50 @@ impl Db {
         let _ = self.writer.close_by_ref().await;
         let _ = self.reader.close_by_ref().await;
     }
+}
+
+/// Whether a SQLite connection given back to the pool may be reused: only
+/// if it is outside any transaction, as sqlx counts it and as SQLite itself
+/// says. A statement that failed for want of space makes SQLite roll the
+/// transaction back by itself; sqlx's own count then no longer matches, and
+/// reusing the connection would turn the next BEGIN into a savepoint whose
+/// "commit" commits nothing. Such a connection is closed and a fresh one
+/// opened.
+async fn sqlite_reusable(
+    conn: &mut SqliteConnection,
+    _: PoolConnectionMetadata,
+) -> Result<bool, sea_orm::sqlx::Error> {
+    if conn.is_in_transaction() {
+        tracing::warn!("closing a SQLite connection left inside a transaction");
+        return Ok(false);
+    }
+    let mut handle = conn.lock_handle().await?;
+    // SAFETY: the handle is this connection's, locked for us for the call.
+    let autocommit =
+        unsafe { libsqlite3_sys::sqlite3_get_autocommit(handle.as_raw_handle().as_ptr()) };
+    if autocommit == 0 {
+        tracing::warn!("closing a SQLite connection SQLite reports inside a transaction");
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+/// Whether a PostgreSQL connection given back to the pool may be reused:
+/// outside a transaction, and answering a ping within `within`. A
+/// connection whose last call was abandoned (a timeout, a partition) may
+/// never answer again; without the bound, the pool's own check would wait
+/// on it forever and the pool would shrink by one connection each time.
+async fn postgres_reusable(
+    conn: &mut PgConnection,
+    within: Duration,
+) -> Result<bool, sea_orm::sqlx::Error> {
+    if conn.is_in_transaction() {
+        return Ok(false);
+    }
+    Ok(matches!(
+        tokio::time::timeout(within, conn.ping()).await,
+        Ok(Ok(()))
+    ))
 }
 
 /// Per-connection SQLite setting sqlx has no option for.
@@ -237,37 +458,6 @@ async fn sqlite_tuning(conn: &mut SqliteConnection) -> Result<(), sea_orm::sqlx:
     Ok(())
 }
 
-/// Map a database error: contention and lost connections are UNAVAILABLE
-/// (retry later); the rest is internal and logged, never shown to clients.
-pub fn db_err(e: DbErr) -> AppError {
-    if is_busy(&e) {
-        return AppError::Unavailable {
-            message: "the database is busy; retry".into(),
-        };
-    }
-    match &e {
-        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => AppError::Unavailable {
-            message: "the database is unavailable; retry".into(),
-        },
-        _ => AppError::internal(e),
-    }
-}
-
-fn is_busy(e: &DbErr) -> bool {
-    let text = match e {
-        DbErr::Exec(RuntimeErr::SqlxError(s)) | DbErr::Query(RuntimeErr::SqlxError(s)) => {
-            s.to_string()
-        }
-        _ => return false,
-    };
-    text.contains("database is locked") || text.contains("SQLITE_BUSY")
-}
-
-/// True when `e` is a unique-key violation (a concurrent insert won).
-pub fn is_unique_violation(e: &DbErr) -> bool {
-    matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
-}
-
 pub fn to_micros(t: DateTime<Utc>) -> i64 {
     t.timestamp_micros()
 }
@@ -286,8 +476,17 @@ pub async fn migrate(db: &Db, s: &DbSettings) -> anyhow::Result<()> {
         migration::Migrator::up(db.writer(), None).await?;
         return Ok(());
     }
+    // Migrations may wait for another instance's (advisory lock) and may
+    // rebuild large indexes: no request-sized bounds here.
+    let hour = Duration::from_secs(3600);
     let single = Db::connect_postgres(&DbSettings {
         max_connections: 1,
+        timeouts: DbTimeouts {
+            transaction: hour,
+            lock: hour,
+            idle_in_transaction: hour,
+            ..s.timeouts
+        },
         ..s.clone()
     })
     .await?;

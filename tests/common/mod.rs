@@ -3,6 +3,8 @@
 //! FIELDOPS_TEST_DATABASE_URL is set, each app in its own fresh schema.
 #![allow(dead_code)]
 
+pub mod proxy;
+
 use chrono::{DateTime, Duration, DurationRound, TimeZone, Utc};
 use fieldops::auth::{Claims, Issuer, KeySource};
 use fieldops::config::Config;
@@ -116,6 +118,7 @@ pub fn db_settings(store: &Store) -> DbSettings {
         read_pool_size: 4,
         max_connections: 8,
         pg_schema: store.pg_schema.clone(),
+        timeouts: Default::default(),
     }
 }
 

@@ -1,0 +1,174 @@
+//! kill -9 during a write burst (issue 11): the release-shaped binary
+//! (`fieldops serve`, its defaults: SQLite synchronous=FULL) is killed while
+//! clients write; after a restart every acknowledged write is there, a
+//! replay of any request id answers as the first time and applies nothing
+//! twice, and the SQLite file passes `integrity_check`. Runs on SQLite, and
+//! on PostgreSQL when the suite does.
+mod common;
+
+use common::*;
+use fieldops::grpc::pb;
+use sea_orm::{ConnectionTrait, Statement};
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use tokio::sync::Mutex;
+
+/// The server binary on `store`, listening on a free port; its address.
+fn start(store: &Store, data_dir: &std::path::Path) -> (Child, std::net::SocketAddr) {
+    let url = match &store.pg_schema {
+        Some(schema) => format!("{}?options=-c%20search_path%3D{schema}", store.url),
+        None => store.url.clone(),
+    };
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fieldops"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--database-url", &url])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env("FIELDOPS_JWT_SECRET", std::str::from_utf8(SECRET).unwrap())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start fieldops");
+    let out = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(out).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("the server printed where it listens")
+            .unwrap();
+        if let Some(rest) = line.strip_prefix("fieldops listening on ") {
+            break rest.split_whitespace().next().unwrap().parse().unwrap();
+        }
+    };
+    // Keep reading (and dropping) its output so it never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    (child, addr)
+}
+
+async fn client(addr: std::net::SocketAddr) -> Client {
+    let bearer = format!(
+        "Bearer {}",
+        token("d1", &[fieldops::domain::Role::Dispatcher], "hq")
+    );
+    for _ in 0..400 {
+        if let Ok(ch) = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect()
+            .await
+        {
+            return pb::ticket_service_client::TicketServiceClient::with_interceptor(
+                ch,
+                Bearer(Some(bearer.parse().unwrap())),
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("server at {addr} never answered");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kill_9_during_a_write_burst_loses_no_acknowledged_write() {
+    let store = fresh_store().await;
+    let data_dir =
+        std::env::temp_dir().join(format!("fieldops-crash-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&data_dir).unwrap();
+    let (mut server, addr) = start(&store, &data_dir);
+
+    // request id -> (request, the answer if acknowledged)
+    type Sent = BTreeMap<String, (pb::CreateTicketRequest, Option<pb::Ticket>)>;
+    let sent: Arc<Mutex<Sent>> = Default::default();
+    let acked = Arc::new(AtomicUsize::new(0));
+    let mut writers = Vec::new();
+    for _ in 0..4 {
+        let mut c = client(addr).await;
+        let (sent, acked) = (sent.clone(), acked.clone());
+        writers.push(tokio::spawn(async move {
+            loop {
+                let req = create_req("BUILDING_NO_HEAT");
+                sent.lock()
+                    .await
+                    .insert(req.request_id.clone(), (req.clone(), None));
+                match c.create_ticket(req.clone()).await {
+                    Ok(t) => {
+                        sent.lock().await.get_mut(&req.request_id).unwrap().1 =
+                            Some(t.into_inner());
+                        acked.fetch_add(1, Ordering::SeqCst);
+                    }
+                    // The server is gone.
+                    Err(_) => return,
+                }
+            }
+        }));
+    }
+    while acked.load(Ordering::SeqCst) < 150 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    server.kill().unwrap(); // SIGKILL
+    server.wait().unwrap();
+    for w in writers {
+        w.await.unwrap();
+    }
+
+    let (mut server, addr) = start(&store, &data_dir);
+    let mut c = client(addr).await;
+    let sent = sent.lock().await.clone();
+    let acknowledged = sent.values().filter(|(_, a)| a.is_some()).count();
+    assert!(acknowledged >= 150);
+    for (req, answer) in sent.values() {
+        // Every acknowledged write is there, unchanged; a replay of any
+        // request (acknowledged or cut off) answers once and for all.
+        let replay = c.create_ticket(req.clone()).await.unwrap().into_inner();
+        if let Some(first) = answer {
+            assert_eq!(&replay, first, "request {}", req.request_id);
+        }
+        let again = c.create_ticket(req.clone()).await.unwrap().into_inner();
+        assert_eq!(again, replay);
+    }
+    let page = c
+        .list_tickets(pb::ListTicketsRequest {
+            page_size: 500,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut listed = page.tickets.len();
+    let mut token = page.next_page_token;
+    while !token.is_empty() {
+        let p = c
+            .list_tickets(pb::ListTicketsRequest {
+                page_size: 500,
+                page_token: token,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        listed += p.tickets.len();
+        token = p.next_page_token;
+    }
+    assert_eq!(listed, sent.len(), "one ticket per request, none twice");
+    server.kill().unwrap();
+    server.wait().unwrap();
+
+    if store.pg_schema.is_none() {
+        let conn = sea_orm::Database::connect(store.url.as_str())
+            .await
+            .unwrap();
+        let row = conn
+            .query_one_raw(Statement::from_string(
+                conn.get_database_backend(),
+                "PRAGMA integrity_check",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.try_get_by_index::<String>(0).unwrap(), "ok");
+        conn.close().await.ok();
+    }
+    std::fs::remove_dir_all(&data_dir).ok();
+}
