@@ -5,21 +5,29 @@ use std::{env, path::PathBuf};
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let files = [
         "proto/fieldops/v1/common.proto",
+        "proto/fieldops/v1/field_limits.proto",
         "proto/fieldops/v1/ticket_service.proto",
         "proto/fieldops/v1/inspection_service.proto",
         "proto/fieldops/v1/reading_service.proto",
         "proto/fieldops/v1/sync_service.proto",
         "proto/fieldops/v1/report_service.proto",
     ];
-    let fds = protox::compile(files, ["proto"])?;
+    let mut compiler = protox::Compiler::new(["proto"])?;
+    compiler.include_imports(true).open_files(files)?;
     let out = PathBuf::from(env::var("OUT_DIR")?);
+    // Encoded by protox itself, so the fields' custom options (the request
+    // limits of field_limits.proto) survive for the server to read.
     std::fs::write(
         out.join("fieldops_descriptor.bin"),
-        prost::Message::encode_to_vec(&fds),
+        compiler.encode_file_descriptor_set(),
     )?;
+    let fds = compiler.file_descriptor_set();
+    // Requests are decoded by the server's own codec (grpc/codec.rs):
+    // malformed bodies and fields beyond their limits are INVALID_ARGUMENT.
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
+        .codec_path("crate::grpc::codec::Codec")
         .compile_fds(fds.clone())?;
     sync_server_with_encoded_changes(fds, &out)?;
     // The load benchmark's echo baseline (benches/load.rs): a separate
@@ -57,6 +65,7 @@ fn sync_server_with_encoded_changes(
         .build_client(false)
         .build_server(true)
         .out_dir(&dir)
+        .codec_path("crate::grpc::codec::Codec")
         .extern_path(".fieldops.v1", "crate::grpc::pb")
         .extern_path(
             ".fieldops.v1.PullResponse",

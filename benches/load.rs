@@ -225,10 +225,15 @@ impl Sizes {
         let t = seed::ticket(policy, 1, TicketState::Dispatched, now);
         let crew = seed::caller(seed::CREW, Role::Crew, seed::UNIT);
         let ticket = convert::ticket(&t, &crew);
-        let cursor = fieldops::service::sync::encode_cursor(fieldops::storage::feed::Position {
-            seq: s.pull_changes as i64,
-            ordinal: 0,
-        });
+        // Any key: the cursor's size is what counts here.
+        let signer = fieldops::service::paging::Pager::new(&[0; 32], 1 << 20);
+        let cursor = fieldops::service::sync::encode_cursor(
+            &signer,
+            fieldops::storage::feed::Position {
+                seq: s.pull_changes as i64,
+                ordinal: 0,
+            },
+        );
         let change = pb::Change {
             cursor: cursor.clone(),
             commit_time: Some(convert::ts(now)),

@@ -215,6 +215,7 @@ async fn bench(label: &str, url: &str, schema: Option<String>, n: usize) -> anyh
         watch_poll: std::time::Duration::from_millis(250),
         watch_checkpoint: std::time::Duration::from_secs(5),
         feed_window: 20_000,
+        feed_window_bytes: 64 << 20,
         monitor_interval: None,
         maintenance_interval: None,
         clock: Arc::new(ManualClock::new(year_start() + Duration::days(400))),

@@ -15,6 +15,7 @@ use crate::grpc::tickets::TicketApi;
 use crate::grpc::wire::server::sync_service_server::SyncServiceServer;
 use crate::service::feed_window::FeedWindow;
 use crate::service::maintenance::{Maintenance, Purged};
+use crate::service::paging::Pager;
 use crate::service::{
     DeadlineMonitor, InspectionService, MeterService, ReportService, SyncService, TicketService,
 };
@@ -41,6 +42,9 @@ pub struct Handles {
     pub maintenance: Maintenance,
     /// The server's database (for an operator's tool: a storage quota).
     pub store: Db,
+    /// Signs and checks page tokens and feed cursors with the key shared
+    /// by every instance on the database.
+    pub pager: Pager,
 }
 
 /// A server with its database open and migrated, not yet serving.
@@ -76,10 +80,20 @@ impl App {
             &config.jwt_issuer,
             &config.jwt_audience,
         )?);
+        // Pages leave a quarter of the message limit for the reply's framing.
+        let key = storage::secrets::get_or_create(
+            db.writer(),
+            "page_tokens",
+            rand::random::<[u8; 32]>().to_vec(),
+            now,
+        )
+        .await?;
+        let pager = Pager::new(&key, config.max_message_bytes / 4 * 3);
         let handles = Handles {
             monitor: DeadlineMonitor::new(db.clone(), policy.clone(), config.clock.clone()),
             maintenance: Maintenance::new(db.clone(), config.clock.clone(), policy.sync_retention),
             store: db.clone(),
+            pager,
         };
         Ok(App {
             config,
@@ -107,16 +121,29 @@ impl App {
             verifier,
             handles,
         } = self;
-        let tickets = TicketService::new(db.clone(), policy.clone(), config.clock.clone());
+        let pager = handles.pager.clone();
+        let tickets = TicketService::new(
+            db.clone(),
+            policy.clone(),
+            config.clock.clone(),
+            pager.clone(),
+        );
         let inspections = InspectionService::new(
             db.clone(),
             policy.clone(),
             config.timezone,
             config.clock.clone(),
+            pager.clone(),
         );
-        let meters = MeterService::new(db.clone(), policy.clone(), config.clock.clone());
-        let window = FeedWindow::load(db.clone(), config.feed_window).await?;
-        let sync = SyncService::new(db.clone(), config.clock.clone(), window.clone());
+        let meters = MeterService::new(
+            db.clone(),
+            policy.clone(),
+            config.clock.clone(),
+            pager.clone(),
+        );
+        let window =
+            FeedWindow::load(db.clone(), config.feed_window, config.feed_window_bytes).await?;
+        let sync = SyncService::new(db.clone(), config.clock.clone(), window.clone(), pager);
         let reports = ReportService::new(
             db.clone(),
             policy.clone(),

@@ -75,9 +75,8 @@ impl Verifier {
                 ErrorKind::ImmatureSignature => {
                     AppError::unauthenticated(reason::TOKEN_INVALID, "the token is not valid yet")
                 }
-                _ => {
-                    AppError::unauthenticated(reason::TOKEN_INVALID, format!("invalid token: {e}"))
-                }
+                // One plain sentence each; never the parser's own text.
+                kind => AppError::unauthenticated(reason::TOKEN_INVALID, token_problem(kind)),
             },
         )?;
         let c = data.claims;
@@ -95,7 +94,7 @@ impl Verifier {
                 None => {
                     return Err(AppError::unauthenticated(
                         reason::TOKEN_INVALID,
-                        format!("unknown role {r:?} in token"),
+                        format!("unknown role {} in token", crate::error::echo(r)),
                     ));
                 }
             }
@@ -111,6 +110,23 @@ impl Verifier {
             roles,
             unit: c.unit,
         })
+    }
+}
+
+/// What is wrong with a token that did not verify, in one sentence.
+fn token_problem(kind: &ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::InvalidSignature => "the token's signature does not match",
+        ErrorKind::InvalidIssuer => "the token was issued by someone else",
+        ErrorKind::InvalidAudience => "the token is meant for another service",
+        ErrorKind::InvalidAlgorithm | ErrorKind::MissingAlgorithm => {
+            "the token is signed with an algorithm this server does not accept"
+        }
+        ErrorKind::MissingRequiredClaim(_) => "the token lacks a required claim (exp, iss, aud)",
+        ErrorKind::InvalidClaimFormat(_) | ErrorKind::Json(_) => {
+            "the token's claims are not what this server expects"
+        }
+        _ => "the token is not a well-formed JWT",
     }
 }
 

@@ -125,6 +125,9 @@ pub struct ServeArgs {
     /// (0: none, every read goes to the database).
     #[arg(long, env = "FIELDOPS_FEED_WINDOW", default_value_t = 20_000)]
     pub feed_window: usize,
+    /// The most bytes of changes (as stored) each instance's window holds.
+    #[arg(long, env = "FIELDOPS_FEED_WINDOW_BYTES", default_value_t = 64 << 20)]
+    pub feed_window_bytes: usize,
     /// Watch: checkpoint interval while idle.
     #[arg(long, env = "FIELDOPS_WATCH_CHECKPOINT", default_value = "5s", value_parser = humantime::parse_duration)]
     pub watch_checkpoint: Duration,
@@ -172,6 +175,7 @@ pub struct Config {
     pub watch_poll: Duration,
     pub watch_checkpoint: Duration,
     pub feed_window: usize,
+    pub feed_window_bytes: usize,
     /// How often the deadline monitor runs; None: never by itself (tests run
     /// passes through `app::Handles`).
     pub monitor_interval: Option<Duration>,
@@ -267,6 +271,7 @@ impl ServeArgs {
             watch_poll: self.watch_poll,
             watch_checkpoint: self.watch_checkpoint,
             feed_window: self.feed_window,
+            feed_window_bytes: self.feed_window_bytes,
             monitor_interval: Some(self.monitor_interval),
             maintenance_interval: Some(crate::app::MAINTENANCE_EVERY),
             clock: Arc::new(SystemClock),

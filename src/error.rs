@@ -10,6 +10,14 @@ pub mod reason {
     pub const OUT_OF_RANGE: &str = "OUT_OF_RANGE";
     pub const OCCURRED_AT_IN_FUTURE: &str = "OCCURRED_AT_IN_FUTURE";
     pub const INVALID_PAGE_TOKEN: &str = "INVALID_PAGE_TOKEN";
+    /// The body is not a valid message of the method (INVALID_ARGUMENT).
+    pub const MALFORMED_REQUEST: &str = "MALFORMED_REQUEST";
+    /// Text that is not UTF-8 or holds a NUL character (INVALID_ARGUMENT).
+    pub const INVALID_TEXT: &str = "INVALID_TEXT";
+    /// A string beyond its field's limit (INVALID_ARGUMENT).
+    pub const FIELD_TOO_LONG: &str = "FIELD_TOO_LONG";
+    /// A repeated field with more items than its limit (INVALID_ARGUMENT).
+    pub const TOO_MANY_ITEMS: &str = "TOO_MANY_ITEMS";
     pub const INVALID_TRANSITION: &str = "INVALID_TRANSITION";
     pub const TICKET_ALREADY_CLAIMED: &str = "TICKET_ALREADY_CLAIMED";
     pub const TICKET_NOT_FOUND: &str = "TICKET_NOT_FOUND";
@@ -38,6 +46,17 @@ pub mod reason {
     pub const DATABASE_BUSY: &str = "DATABASE_BUSY";
     /// The database cannot be reached or did not answer in time (UNAVAILABLE; retry).
     pub const DATABASE_UNAVAILABLE: &str = "DATABASE_UNAVAILABLE";
+}
+
+/// How an error message quotes a client's input: at most the first 32
+/// characters, so an error never carries a large input back (its metadata
+/// would outgrow what clients accept).
+pub fn echo(input: &str) -> String {
+    const SHOWN: usize = 32;
+    match input.char_indices().nth(SHOWN) {
+        None => format!("{input:?}"),
+        Some((cut, _)) => format!("{:?}…", &input[..cut]),
+    }
 }
 
 /// One bad field of a request: its path (e.g. `location.latitude`) and why.
@@ -106,6 +125,18 @@ pub enum AppError {
 }
 
 pub type AppResult<T> = Result<T, AppError>;
+
+#[cfg(test)]
+mod echo_tests {
+    #[test]
+    fn echo_keeps_a_short_prefix() {
+        assert_eq!(super::echo("NO_HEAT"), "\"NO_HEAT\"");
+        let long = "热".repeat(5000);
+        let e = super::echo(&long);
+        assert!(e.chars().count() <= 36, "{e}");
+        assert!(e.ends_with('…'));
+    }
+}
 
 impl AppError {
     pub fn invalid(

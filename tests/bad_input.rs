@@ -965,16 +965,17 @@ async fn r_tkt_3_forbidden_transitions_change_nothing() {
     bad_transition(&app, &t.id, c1.claim_ticket(claim_req(&t.id))).await;
 
     // Claim a NEW ticket. It is dispatched to no unit, so R-TKT-4 refuses the
-    // crew member before the state machine is consulted: PERMISSION_DENIED
-    // WRONG_UNIT (a crew member may not even read it; reporting its state
-    // would leak it). Either way: refused, nothing changed.
+    // crew member before the state machine is consulted: a crew member may
+    // not even read it, so to him it does not exist (NOT_FOUND
+    // TICKET_NOT_FOUND, as an unknown id; reporting its state would leak
+    // it). Either way: refused, nothing changed.
     let t = create(&mut d, "BUILDING_NO_HEAT").await;
     refused(
         &app,
         &t.id,
         c1.claim_ticket(claim_req(&t.id)),
-        Code::PermissionDenied,
-        "WRONG_UNIT",
+        Code::NotFound,
+        "TICKET_NOT_FOUND",
         None,
     )
     .await;
@@ -1107,7 +1108,14 @@ async fn huge_durations_are_out_of_range_not_a_crash() {
     let mut s = app.supervisor().await;
     let t = claimed_ticket(&app, "BUILDING_NO_HEAT").await;
     let id = t.id.as_str();
-    for seconds in [i64::MAX, 10_000_000_000_000, -10_000_000_000_000] {
+    for seconds in [
+        i64::MAX,
+        i64::MIN,
+        i64::MIN + 1,
+        10_000_000_000_000,
+        -10_000_000_000_000,
+        366 * 86_400 + 1,
+    ] {
         let huge = Some(prost_types::Duration { seconds, nanos: 0 });
         let ext = pb::RequestExtensionRequest {
             request_id: rid(),

@@ -12,7 +12,7 @@ mod common;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use common::*;
 use fieldops::domain::Role;
-use fieldops::domain::inspection::reason::NOT_INSPECTION_OWNER;
+use fieldops::domain::inspection::reason::INSPECTION_NOT_FOUND;
 use fieldops::error::reason;
 use fieldops::grpc::pb;
 use fieldops::grpc::pb::inspection_service_client::InspectionServiceClient;
@@ -1321,9 +1321,10 @@ async fn role_matrix_of_inspection_and_reading_services() {
 }
 
 // Who reads which visit: an inspector only his own (GetInspection of
-// another's is PERMISSION_DENIED; ListInspections shows only his own); crew
-// only the visits of a ticket he holds (ListInspections needs that
-// ticket_id); admin none; dispatch all.
+// another's answers like an unknown id, NOT_FOUND INSPECTION_NOT_FOUND: no
+// existence oracle; ListInspections shows only his own); crew only the
+// visits of a ticket he holds (ListInspections needs that ticket_id); admin
+// none (a role that reads no visit at all: PERMISSION_DENIED); dispatch all.
 #[tokio::test]
 async fn visit_readers_are_scoped_to_their_visits() {
     let app = app_at_t0().await;
@@ -1367,11 +1368,32 @@ async fn visit_readers_are_scoped_to_their_visits() {
             (true, Ok(v)) if v.get_ref().id == visit => {}
             (true, r) => failures.push(format!("{what}: expected the visit, got {r:?}")),
             (false, r) => {
-                if let Err(e) = check_code(r, Code::PermissionDenied, &what) {
+                let (code, reason) = if role == Role::Admin {
+                    (Code::PermissionDenied, reason::ROLE_NOT_ALLOWED)
+                } else {
+                    (Code::NotFound, INSPECTION_NOT_FOUND)
+                };
+                if let Err(e) = check(r, code, reason, None, &what) {
                     failures.push(e);
                 }
             }
         }
+    }
+    // The same as for an id that does not exist.
+    let mut i1 = inspections_as(&app, "i1", Role::Inspector).await;
+    let unknown = i1
+        .get_inspection(pb::GetInspectionRequest {
+            inspection_id: uuid::Uuid::now_v7().to_string(),
+        })
+        .await;
+    if let Err(e) = check(
+        unknown,
+        Code::NotFound,
+        INSPECTION_NOT_FOUND,
+        None,
+        "unknown id",
+    ) {
+        failures.push(e);
     }
 
     let set = |v: &[&String]| v.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
@@ -1449,9 +1471,11 @@ async fn visit_readers_are_scoped_to_their_visits() {
     app.stop().await;
 }
 
-// Only the inspector who runs a visit records in it or signs it off:
-// another inspector gets PERMISSION_DENIED NOT_INSPECTION_OWNER and nothing
-// is stored; the owner still can afterwards.
+// Only the inspector who runs a visit records in it or signs it off: to
+// another inspector the visit answers exactly like one that does not exist
+// (INVALID_ARGUMENT INSPECTION_NOT_FOUND on inspection_id, as for a random
+// id: no existence oracle), and nothing is stored; the owner still can
+// afterwards.
 #[tokio::test]
 async fn another_inspector_cannot_record_into_or_finish_a_visit() {
     let app = app_at_t0().await;
@@ -1467,33 +1491,34 @@ async fn another_inspector_cannot_record_into_or_finish_a_visit() {
 
     let mut i2 = inspections_as(&app, "i2", Role::Inspector).await;
     let mut failures = Vec::new();
-    let res = i2
-        .record_room_reading(room_req(&v.id, 25.0, app.now()))
-        .await;
-    if let Err(e) = check(
-        res,
-        Code::PermissionDenied,
-        NOT_INSPECTION_OWNER,
-        None,
-        "RecordRoomReading by i2 into i1's visit",
-    ) {
-        failures.push(e);
-    }
-    for expected_version in [0, before.0] {
-        let res = i2
-            .finish_inspection(pb::FinishInspectionRequest {
-                expected_version,
-                ..finish_req(&v.id)
-            })
-            .await;
+    let random = uuid::Uuid::new_v4().to_string();
+    for (id, whose) in [(&v.id, "i1's visit"), (&random, "a random id")] {
+        let res = i2.record_room_reading(room_req(id, 25.0, app.now())).await;
         if let Err(e) = check(
             res,
-            Code::PermissionDenied,
-            NOT_INSPECTION_OWNER,
-            None,
-            &format!("FinishInspection by i2 of i1's visit (expected_version {expected_version})"),
+            Code::InvalidArgument,
+            INSPECTION_NOT_FOUND,
+            Some("inspection_id"),
+            &format!("RecordRoomReading by i2 into {whose}"),
         ) {
             failures.push(e);
+        }
+        for expected_version in [0, before.0] {
+            let res = i2
+                .finish_inspection(pb::FinishInspectionRequest {
+                    expected_version,
+                    ..finish_req(id)
+                })
+                .await;
+            if let Err(e) = check(
+                res,
+                Code::InvalidArgument,
+                INSPECTION_NOT_FOUND,
+                Some("inspection_id"),
+                &format!("FinishInspection by i2 of {whose} (expected_version {expected_version})"),
+            ) {
+                failures.push(e);
+            }
         }
     }
     let after = visit_snapshot(&app, &v.id).await;

@@ -228,7 +228,9 @@ impl St {
 #[derive(Clone, Copy, Debug)]
 enum Refusal {
     /// FAILED_PRECONDITION, PERMISSION_DENIED or ABORTED (which one depends
-    /// on the order of the server's access and graph checks).
+    /// on the order of the server's access and graph checks), or NOT_FOUND
+    /// when the ticket is outside the caller's scope (a crew member and a
+    /// ticket of no unit or another: to him it does not exist).
     Any,
     /// Exactly this code and ErrorInfo reason.
     Exact(Code, &'static str),
@@ -579,7 +581,10 @@ async fn run_case(
                 prop_assert!(
                     matches!(
                         s.code(),
-                        Code::FailedPrecondition | Code::PermissionDenied | Code::Aborted
+                        Code::FailedPrecondition
+                            | Code::PermissionDenied
+                            | Code::Aborted
+                            | Code::NotFound
                     ),
                     "{}: refusal with code {:?}: {:?}",
                     at,

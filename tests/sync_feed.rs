@@ -841,17 +841,28 @@ async fn t8_idle_watchers_get_checkpoints_and_watch_ends_on_shutdown() {
 /// `cursor` (the expired cursor is in the compaction test below).
 #[tokio::test]
 async fn t8_watch_and_pull_from_malformed_or_ahead_cursor_fail() {
-    use fieldops::service::paging;
+    use base64::Engine;
+    use fieldops::service::paging::Pager;
     use fieldops::service::sync::encode_cursor;
     use fieldops::storage::feed::Position;
     let app = spawn_app().await;
     dispatched_ticket(&app, "NETWORK_LEAK").await;
     let mut s = sync_dispatcher(&app).await;
+    // The server's own signer (every instance on the store shares its key).
+    let signed = &app.handles.pager;
+    let unsigned = |text: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text);
     for bad in [
         "not a cursor!".to_string(),
-        paging::encode("tickets", "1/0"),
-        paging::encode("feed", "1"),
-        paging::encode("feed", "x/0"),
+        signed.encode("tickets", "1/0"),
+        signed.encode("feed", "1"),
+        signed.encode("feed", "x/0"),
+        // Forged: a well-formed position without the server's tag, or
+        // tagged with another key.
+        unsigned("feed:1/0"),
+        encode_cursor(
+            &Pager::new(b"another server's key", 1 << 20),
+            Position::default(),
+        ),
     ] {
         let e = pull(&mut s, &bad, 0).await.unwrap_err();
         assert_status(
@@ -868,10 +879,13 @@ async fn t8_watch_and_pull_from_malformed_or_ahead_cursor_fail() {
             Some("cursor"),
         );
     }
-    let ahead = encode_cursor(Position {
-        seq: 1_000_000,
-        ordinal: 0,
-    });
+    let ahead = encode_cursor(
+        signed,
+        Position {
+            seq: 1_000_000,
+            ordinal: 0,
+        },
+    );
     let e = pull(&mut s, &ahead, 0).await.unwrap_err();
     assert_status(
         &e,
@@ -1179,8 +1193,8 @@ async fn scope_and_masking_per_role() {
             {
                 Ok(r) => r.into_inner(),
                 // The ticket moved on out of this viewer's scope (c1: the
-                // returned ticket now belongs to south).
-                Err(e) if e.code() == Code::PermissionDenied => continue,
+                // returned ticket now belongs to south): to him it is gone.
+                Err(e) if e.code() == Code::NotFound => continue,
                 Err(e) => panic!("GetTicket {} as {who}: {e:?}", fed.id),
             };
             if current.version != fed.version {
@@ -1329,7 +1343,8 @@ async fn r_tkt_13_recused_staff_in_any_role_never_see_the_complaint_in_their_fee
             })
             .await
             .unwrap_err();
-        assert_status(&e, Code::PermissionDenied, reason::RECUSED, None);
+        // To him the complaint does not exist (no existence oracle).
+        assert_status(&e, Code::NotFound, reason::TICKET_NOT_FOUND, None);
         let mut s = sync_client(&app, subject, &[role], "north").await;
         let (got, _) = pull_all(&mut s, "").await;
         let shown: Vec<_> = keys(&got).into_iter().filter(|x| x.id == t.id).collect();

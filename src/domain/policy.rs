@@ -332,7 +332,8 @@ impl Policy {
                 field,
                 reason::UNKNOWN_CATEGORY,
                 format!(
-                    "unknown category {code:?} in policy profile {:?}",
+                    "unknown category {} in policy profile {:?}",
+                    crate::error::echo(code),
                     self.profile
                 ),
             )

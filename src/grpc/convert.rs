@@ -29,6 +29,13 @@ fn opt_ts(t: Option<DateTime<Utc>>) -> Option<prost_types::Timestamp> {
     t.map(ts)
 }
 
+/// The times a request may carry: 1970-01-01 to 9999-12-31 (UTC). Within
+/// it every deadline the server computes stays representable; a handheld
+/// whose clock reset to 1970 is judged by R-SLA-7, not refused.
+fn time_range() -> std::ops::RangeInclusive<i64> {
+    0..=253_402_300_799 // 9999-12-31T23:59:59Z
+}
+
 /// An optional timestamp field.
 pub fn time(t: Option<&prost_types::Timestamp>, field: &str) -> AppResult<Option<DateTime<Utc>>> {
     let Some(t) = t else { return Ok(None) };
@@ -39,7 +46,15 @@ pub fn time(t: Option<&prost_types::Timestamp>, field: &str) -> AppResult<Option
             "nanos must be within [0, 1e9)",
         ));
     }
-    Utc.timestamp_opt(t.seconds, t.nanos as u32)
+    if !time_range().contains(&t.seconds) {
+        return Err(AppError::invalid(
+            field,
+            reason::OUT_OF_RANGE,
+            "timestamp must lie within 1970-01-01 and 9999-12-31",
+        ));
+    }
+    // The store keeps microseconds: a time is the time it will be read back as.
+    Utc.timestamp_opt(t.seconds, (t.nanos / 1000) as u32 * 1000)
         .single()
         .map(Some)
         .ok_or_else(|| AppError::invalid(field, reason::OUT_OF_RANGE, "timestamp out of range"))
@@ -49,26 +64,46 @@ pub fn required_time(t: Option<&prost_types::Timestamp>, field: &str) -> AppResu
     time(t, field)?.ok_or_else(|| AppError::missing(field))
 }
 
-/// Protobuf's documented Duration range: about 10,000 years either way.
-const MAX_DURATION_SECS: i64 = 315_576_000_000;
+/// The longest duration a request may ask for (an extension, a notice's
+/// deadline): a year. Beyond it no rule of the utility applies, and the
+/// deadlines it gives stay far inside what a time can represent.
+pub const LONGEST_DURATION: Duration = Duration::days(366);
 
-pub fn required_duration(d: Option<&prost_types::Duration>, field: &str) -> AppResult<Duration> {
+/// A required duration field, which must be positive and at most `max`.
+/// Checked arithmetic only: any i64 a client sends is an answer, never a panic.
+pub fn required_duration(
+    d: Option<&prost_types::Duration>,
+    field: &str,
+    max: Duration,
+) -> AppResult<Duration> {
     let d = d.ok_or_else(|| AppError::missing(field))?;
-    if d.nanos.abs() >= 1_000_000_000 {
+    if d.nanos.checked_abs().is_none_or(|n| n >= 1_000_000_000)
+        || (d.seconds > 0 && d.nanos < 0)
+        || (d.seconds < 0 && d.nanos > 0)
+    {
         return Err(AppError::invalid(
             field,
             reason::INVALID_FIELD,
-            "nanos must be within (-1e9, 1e9)",
+            "nanos must be within (-1e9, 1e9) with the sign of seconds",
         ));
     }
-    if d.seconds.abs() > MAX_DURATION_SECS {
-        return Err(AppError::invalid(
+    let out_of_range = || {
+        AppError::invalid(
             field,
             reason::OUT_OF_RANGE,
-            "duration out of range",
-        ));
+            format!(
+                "{field} must be positive and at most {} days",
+                max.num_days()
+            ),
+        )
+    };
+    let value = Duration::try_seconds(d.seconds)
+        .and_then(|s| s.checked_add(&Duration::nanoseconds(d.nanos as i64)))
+        .ok_or_else(out_of_range)?;
+    if value <= Duration::zero() || value > max {
+        return Err(out_of_range());
     }
-    Ok(Duration::seconds(d.seconds) + Duration::nanoseconds(d.nanos as i64))
+    Ok(value)
 }
 
 fn duration(d: Duration) -> prost_types::Duration {

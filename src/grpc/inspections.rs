@@ -10,6 +10,7 @@ use crate::error::{AppError, AppResult, reason};
 use crate::service::InspectionService;
 use crate::service::inspections::{Finish, NewReading, StartVisit};
 use crate::storage::inspections::{ColdHousehold, InspectionFilter};
+use prost::Message;
 use tonic::{Request, Response, Status};
 
 pub struct InspectionApi {
@@ -409,7 +410,9 @@ impl Api for InspectionApi {
         };
         let page = self
             .svc
-            .list(&who, filter, m.page_size, &m.page_token)
+            .list(&who, filter, m.page_size, &m.page_token, |i| {
+                inspection_pb(i).encoded_len()
+            })
             .await?;
         Ok(Response::new(pb::ListInspectionsResponse {
             inspections: page.items.iter().map(inspection_pb).collect(),
@@ -431,6 +434,7 @@ impl Api for InspectionApi {
                 m.include_resolved,
                 m.page_size,
                 &m.page_token,
+                |h| cold_pb(&(h.clone(), true)).encoded_len(),
             )
             .await?;
         Ok(Response::new(pb::ListColdHouseholdsResponse {

@@ -1,8 +1,10 @@
 //! Thin tonic handlers: decode and validate the request, call the service,
 //! encode the answer. Errors become `Status` in exactly one place (`status`).
 pub mod auth;
+pub mod codec;
 pub mod convert;
 pub mod inspections;
+pub mod limits;
 pub mod readings;
 pub mod reports;
 pub mod status;

@@ -6,6 +6,7 @@ use crate::domain::meter::{MeterExchange, MeterReading, MeterUnit};
 use crate::error::{AppError, AppResult, reason};
 use crate::service::MeterService;
 use crate::service::meters::{NewExchange, NewMeterReading};
+use prost::Message;
 use tonic::{Request, Response, Status};
 
 pub struct ReadingApi {
@@ -150,7 +151,13 @@ impl Api for ReadingApi {
         let m = req.into_inner();
         let page = self
             .svc
-            .list(&who, &meter_id(&m.meter_id)?, m.page_size, &m.page_token)
+            .list(
+                &who,
+                &meter_id(&m.meter_id)?,
+                m.page_size,
+                &m.page_token,
+                |r| reading_pb(r).encoded_len(),
+            )
             .await?;
         Ok(Response::new(pb::ListMeterReadingsResponse {
             readings: page.items.iter().map(reading_pb).collect(),

@@ -17,7 +17,7 @@ use crate::domain::access::TicketView;
 use crate::error::{AppError, reason};
 use crate::service::SyncService;
 use crate::service::idempotency::PushMark;
-use crate::service::sync::{self, FeedChange, FeedEntity, MUTATION_GAP, MUTATION_ID_REUSED};
+use crate::service::sync::{FeedChange, FeedEntity, MUTATION_GAP, MUTATION_ID_REUSED};
 use crate::storage::push_log;
 use bytes::Bytes;
 use prost::Message;
@@ -238,17 +238,17 @@ impl SyncApi {
     }
 
     /// The change as `who` may see it, encoded once per view.
-    fn change_bytes(c: &FeedChange, who: &Caller) -> Bytes {
+    fn change_bytes(svc: &SyncService, c: &FeedChange, who: &Caller) -> Bytes {
         let view = match &c.entity {
             FeedEntity::Ticket(t) => TicketView::of(who, t),
             _ => TicketView::Full,
         };
         c.rendered[view as usize]
-            .get_or_init(|| Self::change_pb(c, view).encode_to_vec().into())
+            .get_or_init(|| Self::change_pb(svc, c, view).encode_to_vec().into())
             .clone()
     }
 
-    fn change_pb(c: &FeedChange, view: TicketView) -> pb::Change {
+    fn change_pb(svc: &SyncService, c: &FeedChange, view: TicketView) -> pb::Change {
         use pb::change::Entity as E;
         let entity = match &c.entity {
             FeedEntity::Ticket(t) => E::Ticket(cv::ticket_as(t, view)),
@@ -258,7 +258,7 @@ impl SyncApi {
             FeedEntity::MeterExchange(x) => E::MeterExchange(exchange_pb(x)),
         };
         pb::Change {
-            cursor: sync::encode_cursor(c.position),
+            cursor: svc.encode_cursor(c.position),
             commit_time: Some(cv::ts(c.committed_at)),
             entity: Some(entity),
         }
@@ -300,11 +300,17 @@ impl Api for SyncApi {
         // The batch must continue the queue without a gap; nothing is applied otherwise.
         for (i, (id, _)) in batch.iter().enumerate() {
             let expected_first = batch.first().map(|b| b.0).unwrap_or(1);
-            if *id < 1 || *id != expected_first + i as i64 || expected_first > last + 1 {
+            if *id < 1
+                || Some(*id) != expected_first.checked_add(i as i64)
+                || expected_first > last.saturating_add(1)
+            {
                 return Err(AppError::precondition(
                     MUTATION_GAP,
                     format!("clients/{client_id}"),
-                    format!("mutation ids must continue from {} without gaps", last + 1),
+                    format!(
+                        "mutation ids must continue from {} without gaps",
+                        last.saturating_add(1)
+                    ),
                 )
                 .into());
             }
@@ -377,7 +383,7 @@ impl Api for SyncApi {
     ) -> Result<Response<wire::PullResponse>, Status> {
         let who = caller(&req)?;
         let m = req.into_inner();
-        let cursor = sync::decode_cursor(&m.cursor)?;
+        let cursor = self.sync.decode_cursor(&m.cursor)?;
         let page = self
             .sync
             .pull(&who, cursor, m.limit, m.client_id.trim())
@@ -386,9 +392,9 @@ impl Api for SyncApi {
             changes: page
                 .changes
                 .iter()
-                .map(|c| Self::change_bytes(c, &who))
+                .map(|c| Self::change_bytes(&self.sync, c, &who))
                 .collect(),
-            cursor: sync::encode_cursor(page.cursor),
+            cursor: self.sync.encode_cursor(page.cursor),
             has_more: page.has_more,
             last_mutation_id: page.last_mutation_id,
         }))
@@ -398,7 +404,7 @@ impl Api for SyncApi {
 
     async fn watch(&self, req: Request<pb::WatchRequest>) -> Result<Response<WatchStream>, Status> {
         let who = caller(&req)?;
-        let mut cursor = sync::decode_cursor(&req.get_ref().cursor)?;
+        let mut cursor = self.sync.decode_cursor(&req.get_ref().cursor)?;
         let (tx, rx) = mpsc::channel(256);
         let (svc, settings, mut stop) = (self.sync.clone(), self.watch, self.stop.clone());
         let mut moved = svc.window().subscribe();
@@ -425,7 +431,7 @@ impl Api for SyncApi {
                 let had_changes = !page.changes.is_empty();
                 for c in &page.changes {
                     let msg = wire::WatchResponse {
-                        event: Some(WatchEvent::Change(Self::change_bytes(c, &who))),
+                        event: Some(WatchEvent::Change(Self::change_bytes(&svc, c, &who))),
                     };
                     // A slow watcher waits here; writers never do (they do not know it exists).
                     if tx.send(Ok(msg)).await.is_err() {
@@ -444,7 +450,7 @@ impl Api for SyncApi {
                     idle_since = tokio::time::Instant::now();
                     let cp = wire::WatchResponse {
                         event: Some(WatchEvent::Checkpoint(pb::Checkpoint {
-                            cursor: sync::encode_cursor(page.cursor),
+                            cursor: svc.encode_cursor(page.cursor),
                             time: Some(cv::ts(chrono::Utc::now())),
                         })),
                     };

@@ -5,6 +5,7 @@ use super::pb::{self, ticket_service_server::TicketService as Api};
 use crate::domain::ticket::CheckIn;
 use crate::service::TicketService;
 use crate::storage::tickets::TicketFilter;
+use prost::Message;
 use tonic::{Request, Response, Status};
 
 pub struct TicketApi {
@@ -54,7 +55,9 @@ impl Api for TicketApi {
         };
         let page = self
             .svc
-            .list(&who, filter, m.page_size, &m.page_token)
+            .list(&who, filter, m.page_size, &m.page_token, |t| {
+                cv::ticket(t, &who).encoded_len()
+            })
             .await?;
         Ok(Response::new(pb::ListTicketsResponse {
             tickets: page.items.iter().map(|t| cv::ticket(t, &who)).collect(),
@@ -204,7 +207,8 @@ impl Api for TicketApi {
         )?
         .with_push(push);
         let id = cv::id(&m.ticket_id, "ticket_id")?;
-        let extend_by = cv::required_duration(m.extend_by.as_ref(), "extend_by")?;
+        let extend_by =
+            cv::required_duration(m.extend_by.as_ref(), "extend_by", cv::LONGEST_DURATION)?;
         let at = cv::time(m.occurred_at.as_ref(), "occurred_at")?;
         let t = self
             .svc
@@ -248,7 +252,11 @@ impl Api for TicketApi {
         let m = req.into_inner();
         let meta = meta("Supervise", &m, &m.request_id, m.expected_version, "")?.with_push(push);
         let id = cv::id(&m.ticket_id, "ticket_id")?;
-        let within = cv::required_duration(m.resolve_within.as_ref(), "resolve_within")?;
+        let within = cv::required_duration(
+            m.resolve_within.as_ref(),
+            "resolve_within",
+            cv::LONGEST_DURATION,
+        )?;
         let t = self
             .svc
             .supervise(&who, meta, id, m.notice.trim().to_string(), within)
@@ -277,7 +285,9 @@ impl Api for TicketApi {
         let id = cv::id(&m.ticket_id, "ticket_id")?;
         let page = self
             .svc
-            .list_events(&who, id, m.page_size, &m.page_token)
+            .list_events(&who, id, m.page_size, &m.page_token, |e| {
+                cv::event(e).encoded_len()
+            })
             .await?;
         Ok(Response::new(pb::ListTicketEventsResponse {
             events: page.items.iter().map(cv::event).collect(),

@@ -45,6 +45,26 @@ struct Window {
     /// The feed's compaction mark as of the last read (see `read`).
     purged_seq: i64,
     entries: VecDeque<Entry>,
+    /// What the entries count as (`FeedChange::size`).
+    bytes: usize,
+}
+
+impl Window {
+    /// Drop the oldest entries beyond `capacity` changes or `max_bytes`.
+    fn trim(&mut self, capacity: usize, max_bytes: usize) {
+        let mut popped = false;
+        while self.entries.len() > capacity || self.bytes > max_bytes {
+            let Some(gone) = self.entries.pop_front() else {
+                break;
+            };
+            self.bytes -= gone.change.size;
+            self.start = gone.change.position;
+            popped = true;
+        }
+        if popped && self.entries.is_empty() {
+            self.start = self.end;
+        }
+    }
 }
 
 /// What the window holds after a cursor, for one viewer.
@@ -59,15 +79,16 @@ pub struct Slice {
 pub struct FeedWindow {
     db: Db,
     capacity: usize,
+    max_bytes: usize,
     window: RwLock<Window>,
     /// Ticks when `end` moves (watchers read the window, not the value).
     moved: watch::Sender<()>,
 }
 
 impl FeedWindow {
-    /// A window holding the latest `capacity` changes (0: none; every read
-    /// then goes to the database).
-    pub async fn load(db: Db, capacity: usize) -> AppResult<Arc<FeedWindow>> {
+    /// A window holding the latest `capacity` changes, at most `max_bytes`
+    /// of them (0: none; every read then goes to the database).
+    pub async fn load(db: Db, capacity: usize, max_bytes: usize) -> AppResult<Arc<FeedWindow>> {
         let tx = db.read_snapshot().await?;
         let (last_seq, purged_seq) = feed::state(&tx).await?;
         let rows = feed::read_latest(&tx, capacity as u64).await?;
@@ -83,15 +104,20 @@ impl FeedWindow {
             .map(Entry::decoded)
             .collect::<AppResult<VecDeque<_>>>()?;
         let end = Position::end_of(last_seq);
+        let bytes = entries.iter().map(|e| e.change.size).sum();
+        let mut window = Window {
+            start,
+            end,
+            purged_seq,
+            entries,
+            bytes,
+        };
+        window.trim(capacity, max_bytes);
         Ok(Arc::new(FeedWindow {
             db,
             capacity,
-            window: RwLock::new(Window {
-                start,
-                end,
-                purged_seq,
-                entries,
-            }),
+            max_bytes,
+            window: RwLock::new(window),
             moved: watch::channel(()).0,
         }))
     }
@@ -162,12 +188,10 @@ impl FeedWindow {
         }
         let moved = w.end != end;
         w.purged_seq = purged_seq;
+        w.bytes += fresh.iter().map(|e| e.change.size).sum::<usize>();
         w.entries.extend(fresh);
         w.end = end;
-        while w.entries.len() > self.capacity {
-            let gone = w.entries.pop_front().expect("non-empty");
-            w.start = gone.change.position;
-        }
+        w.trim(self.capacity, self.max_bytes);
         if w.entries.is_empty() {
             w.start = end;
         }

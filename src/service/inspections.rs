@@ -11,7 +11,7 @@ use crate::domain::{Caller, Policy, Role};
 use crate::error::{AppError, AppResult, reason};
 use crate::service::Clock;
 use crate::service::idempotency::{self, RequestMeta, Tx};
-use crate::service::paging::{self, Page};
+use crate::service::paging::{self, Page, Pager};
 use crate::service::tickets::event_of;
 use crate::storage::audit::{self, AuditEntry};
 use crate::storage::feed::ChangeDraft;
@@ -34,6 +34,7 @@ pub struct InspectionService {
     policy: Arc<Policy>,
     tz: chrono_tz::Tz,
     clock: Arc<dyn Clock>,
+    pager: Pager,
 }
 
 pub struct StartVisit {
@@ -70,12 +71,14 @@ impl InspectionService {
         policy: Arc<Policy>,
         tz: chrono_tz::Tz,
         clock: Arc<dyn Clock>,
+        pager: Pager,
     ) -> InspectionService {
         InspectionService {
             db,
             policy,
             tz,
             clock,
+            pager,
         }
     }
 
@@ -168,9 +171,17 @@ impl InspectionService {
         .await
     }
 
-    /// The visit, or INVALID_ARGUMENT on `inspection_id` (a handheld must sync the start first).
-    async fn visit_for_update(tx: &DatabaseTransaction, id: Uuid) -> AppResult<Inspection> {
-        store::get(tx, id).await?.ok_or_else(|| {
+    /// The caller's visit, or INVALID_ARGUMENT on `inspection_id` (a handheld
+    /// must sync the start first). Only the inspector who runs a visit
+    /// records in it; to anyone else it answers like a visit that does not
+    /// exist.
+    async fn visit_for_update(
+        tx: &DatabaseTransaction,
+        id: Uuid,
+        caller: &Caller,
+    ) -> AppResult<Inspection> {
+        let visit = store::get(tx, id).await?;
+        visit.filter(|v| v.inspector == caller.sub).ok_or_else(|| {
             AppError::invalid(
                 "inspection_id",
                 ir::INSPECTION_NOT_FOUND,
@@ -203,8 +214,7 @@ impl InspectionService {
                 }
                 let rules = &policy.temperature;
                 for _ in 0..MAX_ATTEMPTS {
-                    let visit = Self::visit_for_update(tx.db, inspection_id).await?;
-                    visit.ensure_owner(&tx.caller.sub)?;
+                    let visit = Self::visit_for_update(tx.db, inspection_id, tx.caller).await?;
                     visit.ensure_open()?;
                     let reading = visit.judge_reading(rules, tz, reading_id, input.room_name.clone(), input.measurement.clone(), tx.now);
                     let mut verdicts = store::verdicts(&store::readings(tx.db, visit.id).await?);
@@ -255,8 +265,7 @@ impl InspectionService {
                         now: tx.now,
                     };
                     for _ in 0..MAX_ATTEMPTS {
-                        let visit = Self::visit_for_update(tx.db, inspection_id).await?;
-                        visit.ensure_owner(&tx.caller.sub)?;
+                        let visit = Self::visit_for_update(tx.db, inspection_id, tx.caller).await?;
                         tx.meta.check_version(visit.version, "visit")?;
                         let readings = store::readings(tx.db, visit.id).await?;
                         let sign_off = SignOff {
@@ -348,35 +357,48 @@ impl InspectionService {
 
     /// Who may read a visit: dispatch, supervisors and the back office; the
     /// inspector who ran it; a crew member holding the visit's ticket.
-    async fn check_read(&self, caller: &Caller, visit: &Inspection) -> AppResult<()> {
+    async fn may_read(&self, caller: &Caller, visit: &Inspection) -> AppResult<bool> {
         if caller.acting_as(VISIT_READERS).is_some()
             || (caller.has(Role::Inspector) && visit.inspector == caller.sub)
         {
-            return Ok(());
+            return Ok(true);
         }
         if caller.has(Role::Crew)
             && let Some(t) = visit.ticket_id
             && let Some(ticket) = tickets::get(self.db.reader(), t).await?
             && ticket.assignee.as_deref() == Some(caller.sub.as_str())
         {
-            return Ok(());
+            return Ok(true);
         }
-        Err(AppError::denied(
-            reason::ROLE_NOT_ALLOWED,
-            "you may not read this visit",
-        ))
+        Ok(false)
     }
 
+    /// A visit outside the caller's scope answers like one that does not
+    /// exist; a role that reads no visit at all is refused first.
     pub async fn get(&self, caller: &Caller, id: Uuid) -> AppResult<Inspection> {
+        require_role(
+            caller,
+            &[
+                Role::Dispatcher,
+                Role::Supervisor,
+                Role::Backoffice,
+                Role::Inspector,
+                Role::Crew,
+            ],
+            "GetInspection",
+        )?;
+        let not_found = || {
+            AppError::not_found(
+                ir::INSPECTION_NOT_FOUND,
+                format!("inspection {id} not found"),
+            )
+        };
         let visit = store::get_full(self.db.reader(), id)
             .await?
-            .ok_or_else(|| {
-                AppError::not_found(
-                    ir::INSPECTION_NOT_FOUND,
-                    format!("inspection {id} not found"),
-                )
-            })?;
-        self.check_read(caller, &visit).await?;
+            .ok_or_else(not_found)?;
+        if !self.may_read(caller, &visit).await? {
+            return Err(not_found());
+        }
         Ok(visit)
     }
 
@@ -386,9 +408,10 @@ impl InspectionService {
         mut filter: InspectionFilter,
         page_size: i32,
         page_token: &str,
+        size_of: impl Fn(&Inspection) -> usize,
     ) -> AppResult<Page<Inspection>> {
         let limit = paging::page_size(page_size)?;
-        let before = paging::decode_pair("inspections", page_token)?;
+        let before = self.pager.decode_pair("inspections", page_token)?;
         if caller.acting_as(VISIT_READERS).is_none() {
             if caller.has(Role::Inspector) {
                 if filter.inspector.as_deref().is_some_and(|i| i != caller.sub) {
@@ -419,8 +442,8 @@ impl InspectionService {
             }
         }
         let items = store::list(self.db.reader(), &filter, before, limit + 1).await?;
-        Ok(paging::page(items, limit, |i| {
-            paging::encode_pair(
+        Ok(self.pager.page(items, limit, size_of, |i| {
+            self.pager.encode_pair(
                 "inspections",
                 crate::storage::to_micros(i.created_at),
                 &i.id.to_string(),
@@ -446,6 +469,7 @@ impl InspectionService {
         include_resolved: bool,
         page_size: i32,
         page_token: &str,
+        size_of: impl Fn(&ColdHousehold) -> usize,
     ) -> AppResult<Page<(ColdHousehold, bool)>> {
         require_role(
             caller,
@@ -453,7 +477,7 @@ impl InspectionService {
             "ListColdHouseholds",
         )?;
         let limit = paging::page_size(page_size)?;
-        let after = paging::decode("cold", page_token)?;
+        let after = self.pager.decode("cold", page_token)?;
         let month_start = self.month_start(self.clock.now());
         let rows = store::cold_households(
             self.db.reader(),
@@ -463,7 +487,9 @@ impl InspectionService {
             limit + 1,
         )
         .await?;
-        let page = paging::page(rows, limit, |h| paging::encode("cold", &h.dwelling.key()));
+        let page = self.pager.page(rows, limit, size_of, |h| {
+            self.pager.encode("cold", &h.dwelling.key())
+        });
         let items = page
             .items
             .into_iter()

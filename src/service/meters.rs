@@ -7,7 +7,7 @@ use crate::domain::{Caller, Policy, Role};
 use crate::error::{AppError, AppResult, reason};
 use crate::service::Clock;
 use crate::service::idempotency::{self, RequestMeta, Tx};
-use crate::service::paging::{self, Page};
+use crate::service::paging::{self, Page, Pager};
 use crate::storage::audit::{self, AuditEntry};
 use crate::storage::feed::ChangeDraft;
 use crate::storage::{Db, meters as store};
@@ -22,6 +22,7 @@ pub struct MeterService {
     db: Db,
     policy: Arc<Policy>,
     clock: Arc<dyn Clock>,
+    pager: Pager,
 }
 
 pub struct NewMeterReading {
@@ -45,8 +46,13 @@ pub struct NewExchange {
 }
 
 impl MeterService {
-    pub fn new(db: Db, policy: Arc<Policy>, clock: Arc<dyn Clock>) -> MeterService {
-        MeterService { db, policy, clock }
+    pub fn new(db: Db, policy: Arc<Policy>, clock: Arc<dyn Clock>, pager: Pager) -> MeterService {
+        MeterService {
+            db,
+            policy,
+            clock,
+            pager,
+        }
     }
 
     fn check_not_future(&self, t: DateTime<Utc>, field: &str) -> AppResult<()> {
@@ -225,6 +231,7 @@ impl MeterService {
         meter_id: &str,
         page_size: i32,
         page_token: &str,
+        size_of: impl Fn(&MeterReading) -> usize,
     ) -> AppResult<Page<MeterReading>> {
         require_role(
             caller,
@@ -237,10 +244,10 @@ impl MeterService {
             "ListMeterReadings",
         )?;
         let limit = paging::page_size(page_size)?;
-        let before = paging::decode_pair("meter", page_token)?;
+        let before = self.pager.decode_pair("meter", page_token)?;
         let items = store::list(self.db.reader(), meter_id, before, limit + 1).await?;
-        Ok(paging::page(items, limit, |r| {
-            paging::encode_pair(
+        Ok(self.pager.page(items, limit, size_of, |r| {
+            self.pager.encode_pair(
                 "meter",
                 crate::storage::to_micros(r.read_at),
                 &r.id.to_string(),

@@ -56,7 +56,7 @@ impl ReportService {
             return Err(AppError::invalid(
                 "unit",
                 reason::UNIT_NOT_FOUND,
-                format!("unknown unit {u:?}"),
+                format!("unknown unit {}", crate::error::echo(u)),
             ));
         }
         // One snapshot, so the ticket and temperature figures agree in time.

@@ -6,9 +6,10 @@ use crate::domain::inspection::{Inspection, RoomReading};
 use crate::domain::meter::{MeterExchange, MeterReading};
 use crate::domain::{Caller, Role, Ticket};
 use crate::error::{AppError, AppResult, reason};
+use crate::service::Clock;
 use crate::service::feed_window::FeedWindow;
 use crate::service::idempotency::PushMark;
-use crate::service::{Clock, paging};
+use crate::service::paging::Pager;
 use crate::storage::feed::{self, Position, StoredChange, Visibility};
 use crate::storage::{Db, db_err, push_log};
 use bytes::Bytes;
@@ -38,6 +39,9 @@ pub struct FeedChange {
     pub position: Position,
     pub committed_at: DateTime<Utc>,
     pub entity: FeedEntity,
+    /// Bytes of its stored form (JSON), more than its encoded form: what a
+    /// page and the window count it as.
+    pub size: usize,
     /// The change as the API encodes it, once per R-TKT-13 view, filled in
     /// by the first reader with that view (every later one copies it).
     pub rendered: [OnceLock<Bytes>; TicketView::COUNT],
@@ -55,17 +59,18 @@ pub struct SyncService {
     db: Db,
     clock: Arc<dyn Clock>,
     window: Arc<FeedWindow>,
+    pager: Pager,
 }
 
-/// Opaque cursor text for a feed position.
-pub fn encode_cursor(p: Position) -> String {
-    paging::encode("feed", &format!("{}/{}", p.seq, p.ordinal))
+/// Opaque cursor text for a feed position (signed like page tokens).
+pub fn encode_cursor(pager: &Pager, p: Position) -> String {
+    pager.encode("feed", &format!("{}/{}", p.seq, p.ordinal))
 }
 
 /// None for the empty cursor (start of the retained log).
-pub fn decode_cursor(text: &str) -> AppResult<Option<Position>> {
+pub fn decode_cursor(pager: &Pager, text: &str) -> AppResult<Option<Position>> {
     let bad = || AppError::invalid("cursor", reason::INVALID_FIELD, "cursor is not valid");
-    let Some(key) = paging::decode("feed", text).map_err(|_| bad())? else {
+    let Some(key) = pager.decode("feed", text).map_err(|_| bad())? else {
         return Ok(None);
     };
     let (seq, ordinal) = key.split_once('/').ok_or_else(bad)?;
@@ -99,6 +104,7 @@ pub(super) fn decode(c: StoredChange) -> AppResult<FeedChange> {
             .map(Box::new)
             .map_err(AppError::internal)
     }
+    let size = c.payload.len();
     let entity = match c.meta.entity_type.as_str() {
         feed::TICKET => FeedEntity::Ticket(parse(&c.payload)?),
         feed::INSPECTION => FeedEntity::Inspection(parse(&c.payload)?),
@@ -115,6 +121,7 @@ pub(super) fn decode(c: StoredChange) -> AppResult<FeedChange> {
         position: c.position,
         committed_at: c.committed_at,
         entity,
+        size,
         rendered: Default::default(),
     })
 }
@@ -123,13 +130,16 @@ pub(super) fn decode(c: StoredChange) -> AppResult<FeedChange> {
 /// more, the next cursor is `upto`: every change up to it has been looked at,
 /// and any later commit gets a larger sequence number.
 fn page_of(
+    pager: &Pager,
     mut changes: Vec<Arc<FeedChange>>,
     limit: usize,
     upto: Position,
     last_mutation_id: i64,
 ) -> PullPage {
-    let has_more = changes.len() > limit;
-    changes.truncate(limit);
+    // Also cut by bytes, so a page of large changes fits a message.
+    let keep = pager.fitting(&changes, limit, |c| c.size);
+    let has_more = changes.len() > keep;
+    changes.truncate(keep);
     let cursor = match (has_more, changes.last()) {
         (true, Some(c)) => c.position,
         (_, last) => last.map(|c| c.position).unwrap_or_default().max(upto),
@@ -143,8 +153,26 @@ fn page_of(
 }
 
 impl SyncService {
-    pub fn new(db: Db, clock: Arc<dyn Clock>, window: Arc<FeedWindow>) -> SyncService {
-        SyncService { db, clock, window }
+    pub fn new(
+        db: Db,
+        clock: Arc<dyn Clock>,
+        window: Arc<FeedWindow>,
+        pager: Pager,
+    ) -> SyncService {
+        SyncService {
+            db,
+            clock,
+            window,
+            pager,
+        }
+    }
+
+    pub fn encode_cursor(&self, p: Position) -> String {
+        encode_cursor(&self.pager, p)
+    }
+
+    pub fn decode_cursor(&self, text: &str) -> AppResult<Option<Position>> {
+        decode_cursor(&self.pager, text)
     }
 
     pub fn window(&self) -> &Arc<FeedWindow> {
@@ -161,7 +189,7 @@ impl SyncService {
     ) -> AppResult<PullPage> {
         let from = cursor.unwrap_or_default();
         match self.window.read(from, &visibility(caller), limit, None) {
-            Some(slice) => Ok(page_of(slice.changes, limit, slice.upto, 0)),
+            Some(slice) => Ok(page_of(&self.pager, slice.changes, limit, slice.upto, 0)),
             None => self.pull(caller, cursor, limit as i32, "").await,
         }
     }
@@ -233,7 +261,7 @@ impl SyncService {
             }
         };
         tx.commit().await.map_err(db_err)?;
-        Ok(page_of(changes, limit, upto, last_mutation_id))
+        Ok(page_of(&self.pager, changes, limit, upto, last_mutation_id))
     }
 
     /// Register (or check) the pushing client; its current counter.

@@ -6,8 +6,9 @@ use crate::domain::access::{self, TICKET_READERS, require_role};
 use crate::domain::ticket::{Change, CheckIn, Ctx, NewTicket, Resolution, RevisitOutcome};
 use crate::domain::{Caller, Policy, Ticket};
 use crate::error::{AppError, AppResult, reason};
+use crate::service::Clock;
 use crate::service::idempotency::{self, RequestMeta};
-use crate::service::{Clock, paging};
+use crate::service::paging::{self, Pager};
 use crate::storage::feed::ChangeDraft;
 use crate::storage::tickets::{self as store, StoredEvent, TicketFilter};
 use crate::storage::{Db, units};
@@ -23,6 +24,7 @@ pub struct TicketService {
     db: Db,
     policy: Arc<Policy>,
     clock: Arc<dyn Clock>,
+    pager: Pager,
 }
 
 pub use crate::service::paging::Page;
@@ -79,8 +81,13 @@ fn not_found(id: Uuid) -> AppError {
 }
 
 impl TicketService {
-    pub fn new(db: Db, policy: Arc<Policy>, clock: Arc<dyn Clock>) -> TicketService {
-        TicketService { db, policy, clock }
+    pub fn new(db: Db, policy: Arc<Policy>, clock: Arc<dyn Clock>, pager: Pager) -> TicketService {
+        TicketService {
+            db,
+            policy,
+            clock,
+            pager,
+        }
     }
 
     pub fn policy(&self) -> &Policy {
@@ -151,6 +158,8 @@ impl TicketService {
     where
         F: Fn(&Ticket, &Ctx) -> AppResult<Change> + Send + Sync + 'static,
     {
+        // The role first: it says nothing about the ticket.
+        require_role(caller, access::ticket_mutation_roles(method), method)?;
         let policy = self.policy.clone();
         idempotency::write(&self.db, &self.clock, caller, meta, method, move |tx| {
             Box::pin(async move {
@@ -160,14 +169,10 @@ impl TicketService {
                     now: tx.now,
                 };
                 for _ in 0..MAX_ATTEMPTS {
-                    let current = store::get(tx.db, id).await?.ok_or_else(|| not_found(id))?;
-                    // R-TKT-13: whoever a complaint is about may not act on it, in any role.
-                    if access::is_recused(tx.caller, &current) {
-                        return Err(AppError::denied(
-                            reason::RECUSED,
-                            "this complaint concerns you",
-                        ));
-                    }
+                    let current = store::get(tx.db, id)
+                        .await?
+                        .filter(|t| access::may_read(tx.caller, t))
+                        .ok_or_else(|| not_found(id))?;
                     tx.meta.check_version(current.version, "ticket")?;
                     let change = command(&current, &ctx)?;
                     if store::update_if_version(tx.db, &change.ticket, current.version).await? {
@@ -199,7 +204,7 @@ impl TicketService {
             return Err(AppError::invalid(
                 "unit",
                 reason::UNIT_NOT_FOUND,
-                format!("unknown unit {unit:?}"),
+                format!("unknown unit {}", crate::error::echo(&unit)),
             ));
         }
         self.mutate(caller, "DispatchTicket", meta, id, move |t, ctx| {
@@ -348,11 +353,10 @@ impl TicketService {
 
     pub async fn get(&self, caller: &Caller, id: Uuid) -> AppResult<Ticket> {
         require_role(caller, TICKET_READERS, "GetTicket")?;
-        let t = store::get(self.db.reader(), id)
+        store::get(self.db.reader(), id)
             .await?
-            .ok_or_else(|| not_found(id))?;
-        access::check_read(caller, &t)?;
-        Ok(t)
+            .filter(|t| access::may_read(caller, t))
+            .ok_or_else(|| not_found(id))
     }
 
     pub async fn list(
@@ -361,10 +365,13 @@ impl TicketService {
         mut filter: TicketFilter,
         page_size: i32,
         page_token: &str,
+        size_of: impl Fn(&Ticket) -> usize,
     ) -> AppResult<Page<Ticket>> {
         require_role(caller, TICKET_READERS, "ListTickets")?;
         let limit = paging::page_size(page_size)?;
-        let after = paging::decode("tickets", page_token)?
+        let after = self
+            .pager
+            .decode("tickets", page_token)?
             .map(|k| Uuid::parse_str(&k).map(|id| id.to_string()))
             .transpose()
             .map_err(|_| {
@@ -385,8 +392,8 @@ impl TicketService {
         }
         filter.recused_sub = Some(caller.sub.clone());
         let items = store::list(self.db.reader(), &filter, after.as_deref(), limit + 1).await?;
-        Ok(paging::page(items, limit, |t| {
-            paging::encode("tickets", &t.id.to_string())
+        Ok(self.pager.page(items, limit, size_of, |t| {
+            self.pager.encode("tickets", &t.id.to_string())
         }))
     }
 
@@ -396,10 +403,11 @@ impl TicketService {
         id: Uuid,
         page_size: i32,
         page_token: &str,
+        size_of: impl Fn(&StoredEvent) -> usize,
     ) -> AppResult<Page<StoredEvent>> {
         let ticket = self.get(caller, id).await?;
         let limit = paging::page_size(page_size)?;
-        let after = match paging::decode("events", page_token)? {
+        let after = match self.pager.decode("events", page_token)? {
             Some(k) => k.parse::<i64>().map_err(|_| {
                 AppError::invalid(
                     "page_token",
@@ -410,8 +418,8 @@ impl TicketService {
             None => 0,
         };
         let items = store::list_events(self.db.reader(), ticket.id, after, limit + 1).await?;
-        Ok(paging::page(items, limit, |e| {
-            paging::encode("events", &e.sequence.to_string())
+        Ok(self.pager.page(items, limit, size_of, |e| {
+            self.pager.encode("events", &e.sequence.to_string())
         }))
     }
 }

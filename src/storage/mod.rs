@@ -15,6 +15,7 @@ pub mod inspections;
 pub mod meters;
 pub mod push_log;
 pub mod report;
+pub mod secrets;
 pub mod tickets;
 pub mod units;
 

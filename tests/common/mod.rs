@@ -141,6 +141,7 @@ pub async fn spawn_tuned(policy: &str, store: Store, tune: impl FnOnce(&mut Conf
         watch_poll: std::time::Duration::from_millis(50),
         watch_checkpoint: std::time::Duration::from_millis(300),
         feed_window: 20_000,
+        feed_window_bytes: 64 << 20,
         monitor_interval: None,
         maintenance_interval: None,
         clock: clock.clone(),
