@@ -3,6 +3,7 @@
 use crate::auth::Verifier;
 use crate::config::Config;
 use crate::grpc::auth::AuthInterceptor;
+use crate::grpc::guard::GuardLayer;
 use crate::grpc::inspections::InspectionApi;
 use crate::grpc::pb::inspection_service_server::InspectionServiceServer;
 use crate::grpc::pb::reading_service_server::ReadingServiceServer;
@@ -12,6 +13,7 @@ use crate::grpc::readings::ReadingApi;
 use crate::grpc::reports::ReportApi;
 use crate::grpc::sync::{SyncApi, WatchSettings};
 use crate::grpc::tickets::TicketApi;
+use crate::grpc::transport::{self, ConnLimits};
 use crate::grpc::wire::server::sync_service_server::SyncServiceServer;
 use crate::service::feed_window::FeedWindow;
 use crate::service::maintenance::{Maintenance, Purged};
@@ -27,7 +29,6 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Server;
-use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
@@ -217,9 +218,25 @@ impl App {
             "fieldops serving"
         );
         let mut stop = stop_rx.clone();
-        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+        let net = config.net;
+        let incoming = transport::incoming(
+            listener,
+            ConnLimits {
+                max_connections: net.max_client_connections,
+                silent_timeout: net.silent_timeout,
+                idle_timeout: net.idle_timeout,
+            },
+        );
         Server::builder()
-            .timeout(config.request_timeout)
+            .http2_keepalive_interval(Some(net.http2_keepalive))
+            .http2_keepalive_timeout(Some(HTTP2_KEEPALIVE_TIMEOUT))
+            .max_concurrent_streams(net.max_streams_per_connection)
+            // A client resetting streams as fast as it opens them is cut off.
+            .http2_max_pending_accept_reset_streams(Some(64))
+            .layer(GuardLayer::new(
+                config.request_timeout,
+                net.max_concurrent_calls,
+            ))
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
@@ -228,7 +245,6 @@ impl App {
             .add_service(InterceptedService::new(reading_api, interceptor.clone()))
             .add_service(InterceptedService::new(report_api, interceptor.clone()))
             .add_service(InterceptedService::new(sync_api, interceptor))
-            // Small unary replies must not wait for Nagle's algorithm (~40 ms).
             .serve_with_incoming_shutdown(incoming, async move {
                 let _ = stop.wait_for(|s| *s).await;
                 set_health(&health, false).await;
@@ -254,6 +270,9 @@ const HEALTH_NAMES: [&str; 6] = [
     <ReportServiceServer<ReportApi> as tonic::server::NamedService>::NAME,
     <SyncServiceServer<SyncApi> as tonic::server::NamedService>::NAME,
 ];
+
+/// An HTTP/2 ping not answered this long closes its connection.
+const HTTP2_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How often a store that refused writes is tried again.
 const PROBE_EVERY: Duration = Duration::from_secs(1);

@@ -134,6 +134,54 @@ pub struct ServeArgs {
     /// Largest accepted or sent message, in bytes.
     #[arg(long, env = "FIELDOPS_MAX_MESSAGE_BYTES", default_value_t = 4 * 1024 * 1024)]
     pub max_message_bytes: usize,
+    #[command(flatten)]
+    pub net: NetArgs,
+}
+
+/// Connection hygiene (README "Reliability").
+#[derive(Args, Debug, Clone, Copy)]
+pub struct NetArgs {
+    /// Most client connections open at once; one more is closed at once.
+    #[arg(
+        long,
+        env = "FIELDOPS_MAX_CLIENT_CONNECTIONS",
+        default_value_t = 10_000
+    )]
+    pub max_client_connections: usize,
+    /// A connection that sends nothing this long after it opened is closed.
+    #[arg(long, env = "FIELDOPS_SILENT_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub silent_timeout: Duration,
+    /// A connection with no call in flight this long is closed.
+    #[arg(long, env = "FIELDOPS_IDLE_TIMEOUT", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub idle_timeout: Duration,
+    /// HTTP/2 keepalive: the server pings a connection this often and closes
+    /// it when a ping is not answered within 10 s.
+    #[arg(long, env = "FIELDOPS_HTTP2_KEEPALIVE", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub http2_keepalive: Duration,
+    /// Most calls in flight on one connection (HTTP/2 streams).
+    #[arg(
+        long,
+        env = "FIELDOPS_MAX_STREAMS_PER_CONNECTION",
+        default_value_t = 256
+    )]
+    pub max_streams_per_connection: u32,
+    /// Most calls in flight in the whole server; more are refused at once
+    /// with RESOURCE_EXHAUSTED instead of queueing.
+    #[arg(long, env = "FIELDOPS_MAX_CONCURRENT_CALLS", default_value_t = 4096)]
+    pub max_concurrent_calls: usize,
+}
+
+impl Default for NetArgs {
+    fn default() -> NetArgs {
+        NetArgs {
+            max_client_connections: 10_000,
+            silent_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(300),
+            http2_keepalive: Duration::from_secs(30),
+            max_streams_per_connection: 256,
+            max_concurrent_calls: 4096,
+        }
+    }
 }
 
 #[derive(Args, Debug, Clone)]
@@ -172,6 +220,7 @@ pub struct Config {
     pub units: Vec<String>,
     pub request_timeout: Duration,
     pub max_message_bytes: usize,
+    pub net: NetArgs,
     pub watch_poll: Duration,
     pub watch_checkpoint: Duration,
     pub feed_window: usize,
@@ -268,6 +317,7 @@ impl ServeArgs {
                 .collect(),
             request_timeout: self.request_timeout,
             max_message_bytes: self.max_message_bytes,
+            net: self.net,
             watch_poll: self.watch_poll,
             watch_checkpoint: self.watch_checkpoint,
             feed_window: self.feed_window,

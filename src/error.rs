@@ -46,6 +46,10 @@ pub mod reason {
     pub const DATABASE_BUSY: &str = "DATABASE_BUSY";
     /// The database cannot be reached or did not answer in time (UNAVAILABLE; retry).
     pub const DATABASE_UNAVAILABLE: &str = "DATABASE_UNAVAILABLE";
+    /// The call did not finish before its deadline (DEADLINE_EXCEEDED).
+    pub const DEADLINE_EXCEEDED: &str = "DEADLINE_EXCEEDED";
+    /// The server has as many calls in flight as it takes (RESOURCE_EXHAUSTED; retry).
+    pub const SERVER_BUSY: &str = "SERVER_BUSY";
 }
 
 /// How an error message quotes a client's input: at most the first 32
@@ -110,6 +114,12 @@ pub enum AppError {
     /// The database is overloaded or gone; retrying later may succeed.
     #[error("{message}")]
     Unavailable {
+        reason: &'static str,
+        message: String,
+    },
+    /// The call's deadline passed before it finished.
+    #[error("{message}")]
+    DeadlineExceeded {
         reason: &'static str,
         message: String,
     },
@@ -214,6 +224,7 @@ impl AppError {
             | AppError::Unauthenticated { reason, .. }
             | AppError::PermissionDenied { reason, .. }
             | AppError::Unavailable { reason, .. }
+            | AppError::DeadlineExceeded { reason, .. }
             | AppError::ResourceExhausted { reason, .. } => reason,
             AppError::Internal(_) => reason::INTERNAL,
         }

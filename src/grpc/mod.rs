@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod codec;
 pub mod convert;
+pub mod guard;
 pub mod inspections;
 pub mod limits;
 pub mod readings;
@@ -10,6 +11,7 @@ pub mod reports;
 pub mod status;
 pub mod sync;
 pub mod tickets;
+pub mod transport;
 pub mod wire;
 
 /// Generated protobuf types and service stubs of `fieldops.v1`.

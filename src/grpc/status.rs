@@ -40,6 +40,7 @@ impl From<AppError> for Status {
             AppError::PermissionDenied { .. } => Code::PermissionDenied,
             AppError::Unavailable { .. } => Code::Unavailable,
             AppError::ResourceExhausted { .. } => Code::ResourceExhausted,
+            AppError::DeadlineExceeded { .. } => Code::DeadlineExceeded,
             AppError::Internal(cause) => {
                 tracing::error!(error = ?cause, "internal error");
                 return Status::with_error_details(Code::Internal, "internal error", details);

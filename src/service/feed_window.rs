@@ -213,7 +213,7 @@ impl FeedWindow {
         loop {
             // Armed before reading, so a commit during the read is not missed.
             let committed = local_commits.notified();
-            match self.refresh().await {
+            match self.db.bounded(self.refresh()).await {
                 Ok(true) => continue,
                 Ok(false) => {}
                 Err(e) => tracing::warn!(error = %e, "reading the change feed failed"),

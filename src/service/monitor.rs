@@ -37,7 +37,10 @@ impl DeadlineMonitor {
         let mut recorded = 0;
         // Bounded: each full page moves its tickets' next deadline forward.
         for _ in 0..50 {
-            let ids = store::overdue(self.db.reader(), now, BATCH).await?;
+            let ids = self
+                .db
+                .bounded(store::overdue(self.db.reader(), now, BATCH))
+                .await?;
             for id in &ids {
                 if self.breach(*id, now).await? {
                     recorded += 1;

@@ -195,8 +195,21 @@ impl SyncService {
     }
 
     /// Changes visible to `caller` after `cursor`, and the client's counter,
-    /// read in one snapshot.
+    /// read in one snapshot, within the database timeout (a Watch stream's
+    /// reads have no client deadline to bound them).
     pub async fn pull(
+        &self,
+        caller: &Caller,
+        cursor: Option<Position>,
+        limit: i32,
+        client_id: &str,
+    ) -> AppResult<PullPage> {
+        self.db
+            .bounded(self.read_page(caller, cursor, limit, client_id))
+            .await
+    }
+
+    async fn read_page(
         &self,
         caller: &Caller,
         cursor: Option<Position>,

@@ -309,6 +309,20 @@ impl Db {
         result
     }
 
+    /// Run database work that no client deadline bounds (the feed tailer,
+    /// the deadline monitor, a Watch stream's reads) within the transaction
+    /// timeout: past it the work is dropped (its connection is checked
+    /// before reuse) and the answer is UNAVAILABLE, never a hang.
+    pub async fn bounded<T>(&self, work: impl Future<Output = AppResult<T>>) -> AppResult<T> {
+        match tokio::time::timeout(self.timeouts.transaction, work).await {
+            Ok(result) => result,
+            Err(_) => Err(AppError::Unavailable {
+                reason: reason::DATABASE_UNAVAILABLE,
+                message: "the database did not answer in time; retry".into(),
+            }),
+        }
+    }
+
     /// Keep `writable` true to what the last write found.
     fn observe<T>(&self, result: &AppResult<T>) {
         let writable = match result {

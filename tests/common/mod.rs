@@ -138,6 +138,7 @@ pub async fn spawn_tuned(policy: &str, store: Store, tune: impl FnOnce(&mut Conf
         units: vec!["north".into(), "south".into()],
         request_timeout: std::time::Duration::from_secs(30),
         max_message_bytes: 4 << 20,
+        net: Default::default(),
         watch_poll: std::time::Duration::from_millis(50),
         watch_checkpoint: std::time::Duration::from_millis(300),
         feed_window: 20_000,

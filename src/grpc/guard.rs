@@ -1,0 +1,217 @@
+//! The layer around every call: it sheds load (more than the server's
+//! maximum of calls in flight: RESOURCE_EXHAUSTED SERVER_BUSY at once, not a
+//! queue), keeps the call's connection marked busy until its reply ends (the
+//! idle timeout of `transport`), gives the call its deadline (the client's
+//! `grpc-timeout`, at most the server's request timeout) and answers
+//! DEADLINE_EXCEEDED when it passes, and turns a panic in a handler into
+//! INTERNAL, logged with the method and a call id, instead of a reset
+//! stream. Every call runs in a span with its method and call id.
+use super::transport::ConnInfo;
+use crate::error::{AppError, reason};
+use futures_util::FutureExt;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::sync::Semaphore;
+use tonic::Status;
+use tonic::body::Body;
+use tracing::Instrument;
+
+#[derive(Clone)]
+pub struct GuardLayer {
+    request_timeout: Duration,
+    in_flight: Arc<Semaphore>,
+}
+
+impl GuardLayer {
+    pub fn new(request_timeout: Duration, max_concurrent_calls: usize) -> GuardLayer {
+        GuardLayer {
+            request_timeout,
+            in_flight: Arc::new(Semaphore::new(max_concurrent_calls.max(1))),
+        }
+    }
+}
+
+impl<S> tower::Layer<S> for GuardLayer {
+    type Service = Guard<S>;
+
+    fn layer(&self, inner: S) -> Guard<S> {
+        Guard {
+            inner,
+            request_timeout: self.request_timeout,
+            in_flight: self.in_flight.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Guard<S> {
+    inner: S,
+    request_timeout: Duration,
+    /// One permit per call until its reply starts (a stream's headers).
+    in_flight: Arc<Semaphore>,
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+impl<S> tower::Service<http::Request<Body>> for Guard<S>
+where
+    S: tower::Service<http::Request<Body>, Response = http::Response<Body>> + Send,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+{
+    type Response = http::Response<Body>;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<http::Response<Body>, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<Body>) -> Self::Future {
+        let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
+            let busy = Status::from(AppError::ResourceExhausted {
+                reason: reason::SERVER_BUSY,
+                message: "the server is at its limit of calls in flight; retry".into(),
+            });
+            return Box::pin(std::future::ready(Ok(busy.into_http())));
+        };
+        let call = req.extensions().get::<ConnInfo>().map(|c| c.state.begin());
+        let method = req.uri().path().to_string();
+        let call_id = req
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| v.len() <= 64)
+            .map(str::to_string)
+            .unwrap_or_else(|| uuid::Uuid::now_v7().simple().to_string());
+        let deadline =
+            client_timeout(&req).map_or(self.request_timeout, |t| t.min(self.request_timeout));
+        let span = tracing::debug_span!("call", %method, %call_id);
+        let reply = self.inner.call(req);
+        Box::pin(
+            async move {
+                let outcome =
+                    tokio::time::timeout(deadline, AssertUnwindSafe(reply).catch_unwind()).await;
+                drop(permit);
+                let response = match outcome {
+                    Ok(Ok(Ok(response))) => response,
+                    Ok(Ok(Err(e))) => return Err(e),
+                    Ok(Err(panic)) => {
+                        let what = panic
+                            .downcast_ref::<&str>()
+                            .map(|s| s.to_string())
+                            .or_else(|| panic.downcast_ref::<String>().cloned())
+                            .unwrap_or_default();
+                        let e = AppError::internal(anyhow::anyhow!("handler panicked: {what}"));
+                        let mut status = Status::from(e);
+                        if let Ok(v) = call_id.parse() {
+                            status.metadata_mut().insert("x-request-id", v);
+                        }
+                        status.into_http()
+                    }
+                    Err(_) => Status::from(AppError::DeadlineExceeded {
+                        reason: reason::DEADLINE_EXCEEDED,
+                        message: "the call did not finish before its deadline".into(),
+                    })
+                    .into_http(),
+                };
+                // The call stays in flight until its reply has been sent in full.
+                Ok(response.map(|body| match call {
+                    Some(guard) => Body::new(Tracked { body, _call: guard }),
+                    None => body,
+                }))
+            }
+            .instrument(span),
+        )
+    }
+}
+
+/// The client's `grpc-timeout` header: digits and a unit (H, M, S, m, u, n).
+fn client_timeout<B>(req: &http::Request<B>) -> Option<Duration> {
+    let v = req.headers().get("grpc-timeout")?.to_str().ok()?;
+    if v.len() < 2 || v.len() > 9 {
+        return None;
+    }
+    let (digits, unit) = v.split_at(v.len() - 1);
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n.checked_mul(3600)?),
+        "M" => Duration::from_secs(n.checked_mul(60)?),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
+/// A reply body that marks its call in flight until it ends.
+struct Tracked {
+    body: Body,
+    _call: super::transport::CallGuard,
+}
+
+impl http_body::Body for Tracked {
+    type Data = bytes::Bytes;
+    type Error = Status;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_timeout(v: &str) -> http::Request<()> {
+        http::Request::builder()
+            .header("grpc-timeout", v)
+            .body(())
+            .unwrap()
+    }
+
+    #[test]
+    fn grpc_timeout_header() {
+        assert_eq!(
+            client_timeout(&with_timeout("5S")),
+            Some(Duration::from_secs(5))
+        );
+        assert_eq!(
+            client_timeout(&with_timeout("250m")),
+            Some(Duration::from_millis(250))
+        );
+        assert_eq!(
+            client_timeout(&with_timeout("99999999H")),
+            Some(Duration::from_secs(99999999 * 3600))
+        );
+        assert_eq!(client_timeout(&with_timeout("S")), None);
+        assert_eq!(client_timeout(&with_timeout("12x")), None);
+        assert_eq!(client_timeout(&with_timeout("-5S")), None);
+    }
+
+    #[test]
+    fn deadline_status_code() {
+        use tonic::Code;
+        let s = Status::from(AppError::DeadlineExceeded {
+            reason: reason::DEADLINE_EXCEEDED,
+            message: "late".into(),
+        });
+        assert_eq!(s.code(), Code::DeadlineExceeded);
+    }
+}
