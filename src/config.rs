@@ -302,6 +302,11 @@ pub fn load_policy(spec: &str) -> anyhow::Result<Policy> {
 
 impl ServeArgs {
     pub fn config(&self) -> anyhow::Result<Config> {
+        // A page holds three quarters of a message; the largest ticket must fit.
+        anyhow::ensure!(
+            self.max_message_bytes >= 256 << 10,
+            "--max-message-bytes must be at least 256 KiB"
+        );
         Ok(Config {
             db: self.store.db_settings()?,
             policy: load_policy(&self.policy)?,

@@ -6,69 +6,15 @@
 //! on PostgreSQL when the suite does.
 mod common;
 
+use common::process::{dispatcher_at, start_binary};
 use common::*;
 use fieldops::grpc::pb;
 use sea_orm::{ConnectionTrait, Statement};
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::Mutex;
-
-/// The server binary on `store`, listening on a free port; its address.
-fn start(store: &Store, data_dir: &std::path::Path) -> (Child, std::net::SocketAddr) {
-    let url = match &store.pg_schema {
-        Some(schema) => format!("{}?options=-c%20search_path%3D{schema}", store.url),
-        None => store.url.clone(),
-    };
-    let mut child = Command::new(env!("CARGO_BIN_EXE_fieldops"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--database-url", &url])
-        .arg("--data-dir")
-        .arg(data_dir)
-        .env("FIELDOPS_JWT_SECRET", std::str::from_utf8(SECRET).unwrap())
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start fieldops");
-    let out = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(out).lines();
-    let addr = loop {
-        let line = lines
-            .next()
-            .expect("the server printed where it listens")
-            .unwrap();
-        if let Some(rest) = line.strip_prefix("fieldops listening on ") {
-            break rest.split_whitespace().next().unwrap().parse().unwrap();
-        }
-    };
-    // Keep reading (and dropping) its output so it never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    (child, addr)
-}
-
-async fn client(addr: std::net::SocketAddr) -> Client {
-    let bearer = format!(
-        "Bearer {}",
-        token("d1", &[fieldops::domain::Role::Dispatcher], "hq")
-    );
-    for _ in 0..400 {
-        if let Ok(ch) = tonic::transport::Channel::from_shared(format!("http://{addr}"))
-            .unwrap()
-            .connect()
-            .await
-        {
-            return pb::ticket_service_client::TicketServiceClient::with_interceptor(
-                ch,
-                Bearer(Some(bearer.parse().unwrap())),
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("server at {addr} never answered");
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kill_9_during_a_write_burst_loses_no_acknowledged_write() {
@@ -76,7 +22,7 @@ async fn kill_9_during_a_write_burst_loses_no_acknowledged_write() {
     let data_dir =
         std::env::temp_dir().join(format!("fieldops-crash-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&data_dir).unwrap();
-    let (mut server, addr) = start(&store, &data_dir);
+    let (mut server, addr) = start_binary(&store, &data_dir, &[], None);
 
     // request id -> (request, the answer if acknowledged)
     type Sent = BTreeMap<String, (pb::CreateTicketRequest, Option<pb::Ticket>)>;
@@ -84,7 +30,7 @@ async fn kill_9_during_a_write_burst_loses_no_acknowledged_write() {
     let acked = Arc::new(AtomicUsize::new(0));
     let mut writers = Vec::new();
     for _ in 0..4 {
-        let mut c = client(addr).await;
+        let mut c = dispatcher_at(addr).await;
         let (sent, acked) = (sent.clone(), acked.clone());
         writers.push(tokio::spawn(async move {
             loop {
@@ -113,8 +59,8 @@ async fn kill_9_during_a_write_burst_loses_no_acknowledged_write() {
         w.await.unwrap();
     }
 
-    let (mut server, addr) = start(&store, &data_dir);
-    let mut c = client(addr).await;
+    let (mut server, addr) = start_binary(&store, &data_dir, &[], None);
+    let mut c = dispatcher_at(addr).await;
     let sent = sent.lock().await.clone();
     let acknowledged = sent.values().filter(|(_, a)| a.is_some()).count();
     assert!(acknowledged >= 150);

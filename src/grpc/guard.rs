@@ -205,6 +205,59 @@ mod tests {
         assert_eq!(client_timeout(&with_timeout("-5S")), None);
     }
 
+    /// A handler that panics is answered INTERNAL (with the call id to find
+    /// its log line), not with a reset stream; the next call is served.
+    #[tokio::test]
+    async fn a_panicking_handler_is_internal() {
+        use tower::{Layer, Service};
+        let mut svc = GuardLayer::new(Duration::from_secs(5), 8).layer(tower::service_fn(
+            |req: http::Request<Body>| async move {
+                if req.uri().path() == "/boom" {
+                    panic!("boom");
+                }
+                Ok::<_, std::convert::Infallible>(http::Response::new(Body::empty()))
+            },
+        ));
+        let req = |path: &str| {
+            http::Request::builder()
+                .uri(path)
+                .header("x-request-id", "call-7")
+                .body(Body::empty())
+                .unwrap()
+        };
+        let res = svc.call(req("/boom")).await.unwrap();
+        let status = Status::from_header_map(res.headers()).expect("a gRPC status");
+        assert_eq!(status.code(), tonic::Code::Internal);
+        assert_eq!(status.message(), "internal error");
+        assert_eq!(res.headers()["x-request-id"], "call-7");
+        let res = svc.call(req("/fine")).await.unwrap();
+        assert!(Status::from_header_map(res.headers()).is_none());
+    }
+
+    /// Past the maximum of calls in flight a call is refused at once.
+    #[tokio::test]
+    async fn calls_beyond_the_limit_are_shed() {
+        use tower::{Layer, Service};
+        let gate = Arc::new(tokio::sync::Notify::new());
+        let g = gate.clone();
+        let mut svc = GuardLayer::new(Duration::from_secs(5), 1).layer(tower::service_fn(
+            move |_req: http::Request<Body>| {
+                let g = g.clone();
+                async move {
+                    g.notified().await;
+                    Ok::<_, std::convert::Infallible>(http::Response::new(Body::empty()))
+                }
+            },
+        ));
+        let first = svc.call(http::Request::new(Body::empty()));
+        let second = svc.call(http::Request::new(Body::empty())).await.unwrap();
+        let status = Status::from_header_map(second.headers()).expect("a gRPC status");
+        assert_eq!(status.code(), tonic::Code::ResourceExhausted);
+        gate.notify_one();
+        let first = first.await.unwrap();
+        assert!(Status::from_header_map(first.headers()).is_none());
+    }
+
     #[test]
     fn deadline_status_code() {
         use tonic::Code;

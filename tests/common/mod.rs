@@ -3,7 +3,9 @@
 //! FIELDOPS_TEST_DATABASE_URL is set, each app in its own fresh schema.
 #![allow(dead_code)]
 
+pub mod process;
 pub mod proxy;
+pub mod raw;
 
 use chrono::{DateTime, Duration, DurationRound, TimeZone, Utc};
 use fieldops::auth::{Claims, Issuer, KeySource};
