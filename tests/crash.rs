@@ -74,29 +74,7 @@ async fn kill_9_during_a_write_burst_loses_no_acknowledged_write() {
         let again = c.create_ticket(req.clone()).await.unwrap().into_inner();
         assert_eq!(again, replay);
     }
-    let page = c
-        .list_tickets(pb::ListTicketsRequest {
-            page_size: 500,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let mut listed = page.tickets.len();
-    let mut token = page.next_page_token;
-    while !token.is_empty() {
-        let p = c
-            .list_tickets(pb::ListTicketsRequest {
-                page_size: 500,
-                page_token: token,
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        listed += p.tickets.len();
-        token = p.next_page_token;
-    }
+    let listed = all_tickets(&mut c).await.0.len();
     assert_eq!(listed, sent.len(), "one ticket per request, none twice");
     server.kill().unwrap();
     server.wait().unwrap();

@@ -10,10 +10,9 @@
 mod common;
 
 use bytes::Bytes;
-use common::raw::RawCodec;
+use common::raw::{RawCodec, as_caller};
 use common::*;
 use fieldops::domain::Role;
-use fieldops::grpc::pb;
 use prost::Message;
 use prost_reflect::{DescriptorPool, DynamicMessage, Kind, MessageDescriptor, Value};
 use rand::rngs::StdRng;
@@ -185,13 +184,7 @@ async fn send(
 ) -> Result<(), tonic::Status> {
     let mut grpc = tonic::client::Grpc::new(channel.clone());
     grpc.ready().await.unwrap();
-    let mut req = tonic::Request::new(body);
-    req.metadata_mut().insert(
-        "authorization",
-        format!("Bearer {}", token(who.0, &[who.1], who.2))
-            .parse()
-            .unwrap(),
-    );
+    let req = as_caller(who, body);
     let path = method.path.parse().unwrap();
     if method.streaming {
         let mut stream = grpc
@@ -262,32 +255,16 @@ async fn every_rpc_answers_garbage_without_internal_errors_or_partial_writes() {
 
     // What was stored is whole: one audit event per version of every ticket.
     let mut d = app.dispatcher().await;
-    let mut token = String::new();
-    let mut tickets = 0;
-    loop {
-        let page = d
-            .list_tickets(pb::ListTicketsRequest {
-                page_size: 500,
-                page_token: token,
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        for t in &page.tickets {
-            let n = events(&app, &t.id).await.len() as i64;
-            assert_eq!(
-                n, t.version,
-                "ticket {} has {n} events at version {}",
-                t.id, t.version
-            );
-            tickets += 1;
-        }
-        token = page.next_page_token;
-        if token.is_empty() {
-            break;
-        }
+    let (tickets, _) = all_tickets(&mut d).await;
+    for t in &tickets {
+        let n = events(&app, &t.id).await.len() as i64;
+        assert_eq!(
+            n, t.version,
+            "ticket {} has {n} events at version {}",
+            t.id, t.version
+        );
     }
+    let tickets = tickets.len();
     println!("{tickets} tickets, each whole");
     app.stop().await;
 }

@@ -6,7 +6,7 @@
 mod common;
 
 use bytes::Bytes;
-use common::raw::RawCodec;
+use common::raw::{RawCodec, as_caller};
 use common::*;
 use fieldops::domain::Role;
 use fieldops::error::reason;
@@ -23,14 +23,7 @@ pub async fn raw_unary(
 ) -> Result<Bytes, tonic::Status> {
     let mut grpc = tonic::client::Grpc::new(app.channel().await);
     grpc.ready().await.unwrap();
-    let mut req = tonic::Request::new(body);
-    req.metadata_mut().insert(
-        "authorization",
-        format!("Bearer {}", token(who.0, &[who.1], who.2))
-            .parse()
-            .unwrap(),
-    );
-    grpc.unary(req, method.parse().unwrap(), RawCodec)
+    grpc.unary(as_caller(who, body), method.parse().unwrap(), RawCodec)
         .await
         .map(|r| r.into_inner())
 }
@@ -256,30 +249,14 @@ async fn a_page_of_the_largest_tickets_fits_the_message_limit() {
             .parse()
             .unwrap(),
     ));
+    // A client that takes no message larger than the server's limit.
     let mut lists = pb::ticket_service_client::TicketServiceClient::with_interceptor(
         app.channel().await,
         bearer.clone(),
     )
     .max_decoding_message_size(LIMIT);
-    let (mut seen, mut token, mut pages) = (Vec::new(), String::new(), 0);
-    loop {
-        let page = lists
-            .list_tickets(pb::ListTicketsRequest {
-                page_size: 500,
-                page_token: token,
-                ..Default::default()
-            })
-            .await
-            .expect("every page fits the client's limit")
-            .into_inner();
-        assert!(page.encoded_len() <= LIMIT);
-        pages += 1;
-        seen.extend(page.tickets.into_iter().map(|t| t.id));
-        token = page.next_page_token;
-        if token.is_empty() {
-            break;
-        }
-    }
+    let (listed, pages) = all_tickets(&mut lists).await;
+    let seen: Vec<_> = listed.into_iter().map(|t| t.id).collect();
     assert!(pages > 1, "the pages were cut by bytes");
     assert_eq!(seen.len(), ids.len(), "each ticket once");
     assert_eq!(

@@ -74,13 +74,7 @@ impl Pager {
         if token.is_empty() {
             return Ok(None);
         }
-        let bad = || {
-            AppError::invalid(
-                "page_token",
-                reason::INVALID_PAGE_TOKEN,
-                "page_token is not valid for this list",
-            )
-        };
+        let bad = bad_token;
         let raw = URL_SAFE_NO_PAD.decode(token).map_err(|_| bad())?;
         if raw.len() < TAG {
             return Err(bad());
@@ -106,13 +100,7 @@ impl Pager {
         let Some(key) = self.decode(kind, token)? else {
             return Ok(None);
         };
-        let bad = || {
-            AppError::invalid(
-                "page_token",
-                reason::INVALID_PAGE_TOKEN,
-                "page_token is not valid for this list",
-            )
-        };
+        let bad = bad_token;
         let (at, id) = key.split_once('/').ok_or_else(bad)?;
         Ok(Some((at.parse().map_err(|_| bad())?, id.to_string())))
     }
@@ -151,6 +139,14 @@ impl Pager {
         }
         items.len().min(limit)
     }
+}
+
+fn bad_token() -> AppError {
+    AppError::invalid(
+        "page_token",
+        reason::INVALID_PAGE_TOKEN,
+        "page_token is not valid for this list",
+    )
 }
 
 /// A page of results and the token of the next page ("" at the end).

@@ -431,6 +431,28 @@ pub async fn ticket_count(app: &TestApp) -> usize {
     page.tickets.len()
 }
 
+/// Every ticket `client` may list, page by page (with the number of pages).
+pub async fn all_tickets(client: &mut Client) -> (Vec<pb::Ticket>, usize) {
+    let (mut all, mut token, mut pages) = (Vec::new(), String::new(), 0);
+    loop {
+        let page = client
+            .list_tickets(pb::ListTicketsRequest {
+                page_size: 500,
+                page_token: token,
+                ..Default::default()
+            })
+            .await
+            .expect("every page of the list")
+            .into_inner();
+        pages += 1;
+        all.extend(page.tickets);
+        token = page.next_page_token;
+        if token.is_empty() {
+            return (all, pages);
+        }
+    }
+}
+
 /// A ticket created and dispatched to `north`.
 pub async fn dispatched_ticket(app: &TestApp, category: &str) -> pb::Ticket {
     let mut d = app.dispatcher().await;

@@ -35,3 +35,15 @@ impl Decoder for RawCodec {
         Ok(Some(src.copy_to_bytes(src.remaining())))
     }
 }
+
+/// A raw body as `who` (sub, role, unit) would send it: with a token.
+pub fn as_caller(who: (&str, fieldops::domain::Role, &str), body: Bytes) -> tonic::Request<Bytes> {
+    let mut req = tonic::Request::new(body);
+    req.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {}", super::token(who.0, &[who.1], who.2))
+            .parse()
+            .unwrap(),
+    );
+    req
+}
