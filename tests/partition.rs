@@ -52,6 +52,13 @@ async fn writes_resume_after_a_black_hole_and_a_reset_and_nothing_is_lost_or_dou
         eprintln!("partition test skipped: it needs PostgreSQL (FIELDOPS_TEST_DATABASE_URL)");
         return;
     }
+    // PARTITION_TRACE=fieldops=debug shows what the server did.
+    if let Ok(filter) = std::env::var("PARTITION_TRACE") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_test_writer()
+            .try_init();
+    }
     let direct = fresh_store().await;
     let proxy = Proxy::start(via_proxy(&direct.url, "127.0.0.1:1".parse().unwrap()).0).await;
     let (_, url) = via_proxy(&direct.url, proxy.addr);

@@ -81,16 +81,17 @@ where
         };
         let call = req.extensions().get::<ConnInfo>().map(|c| c.state.begin());
         let method = req.uri().path().to_string();
+        // The client's id for the call, if it sent one; else one is made
+        // when needed (a panic's log line and answer).
         let call_id = req
             .headers()
             .get("x-request-id")
             .and_then(|v| v.to_str().ok())
             .filter(|v| v.len() <= 64)
-            .map(str::to_string)
-            .unwrap_or_else(|| uuid::Uuid::now_v7().simple().to_string());
+            .map(str::to_string);
         let deadline =
             client_timeout(&req).map_or(self.request_timeout, |t| t.min(self.request_timeout));
-        let span = tracing::debug_span!("call", %method, %call_id);
+        let span = tracing::debug_span!("call", %method);
         let reply = self.inner.call(req);
         Box::pin(
             async move {
@@ -106,7 +107,11 @@ where
                             .map(|s| s.to_string())
                             .or_else(|| panic.downcast_ref::<String>().cloned())
                             .unwrap_or_default();
-                        let e = AppError::internal(anyhow::anyhow!("handler panicked: {what}"));
+                        let call_id =
+                            call_id.unwrap_or_else(|| uuid::Uuid::now_v7().simple().to_string());
+                        let e = AppError::internal(anyhow::anyhow!(
+                            "handler panicked (call {call_id}): {what}"
+                        ));
                         let mut status = Status::from(e);
                         if let Ok(v) = call_id.parse() {
                             status.metadata_mut().insert("x-request-id", v);

@@ -90,23 +90,24 @@ fn rules(descriptor_set: &[u8]) -> Rules {
     out
 }
 
+/// Full names of the API's request messages by their short names.
+static REQUESTS: LazyLock<HashMap<&'static str, &'static str>> = LazyLock::new(|| {
+    RULES
+        .keys()
+        .filter_map(|full| {
+            let short = full.strip_prefix("fieldops.v1.")?;
+            short.ends_with("Request").then_some((short, full.as_str()))
+        })
+        .collect()
+});
+
 /// The protobuf name of a generated fieldops request type (its Rust name
 /// ends in `Request`), or None for anything else (replies, other packages).
+/// Asked once per call: no allocation, no lock.
 pub fn proto_name<U>() -> Option<&'static str> {
-    static NAMES: LazyLock<std::sync::Mutex<HashMap<&'static str, Option<&'static str>>>> =
-        LazyLock::new(Default::default);
     let rust = std::any::type_name::<U>();
-    let mut names = NAMES.lock().expect("names lock");
-    *names.entry(rust).or_insert_with(|| {
-        let short = rust.rsplit("::").next()?;
-        if !rust.starts_with("fieldops::grpc::pb::") || !short.ends_with("Request") {
-            return None;
-        }
-        let full = format!("fieldops.v1.{short}");
-        RULES
-            .contains_key(&full)
-            .then(|| &*Box::leak(full.into_boxed_str()))
-    })
+    let short = rust.strip_prefix("fieldops::grpc::pb::")?;
+    REQUESTS.get(short).copied()
 }
 
 /// Check an encoded `message` against its limits.

@@ -438,10 +438,11 @@ async fn postgres_reusable(
     if conn.is_in_transaction() {
         return Ok(false);
     }
-    Ok(matches!(
-        tokio::time::timeout(within, conn.ping()).await,
-        Ok(Ok(()))
-    ))
+    let answered = matches!(tokio::time::timeout(within, conn.ping()).await, Ok(Ok(())));
+    if !answered {
+        tracing::debug!("closing a PostgreSQL connection that did not answer a ping");
+    }
+    Ok(answered)
 }
 
 /// Per-connection SQLite setting sqlx has no option for.

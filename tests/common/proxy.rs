@@ -70,9 +70,16 @@ impl Proxy {
         });
         let s = shared.clone();
         let accept = tokio::spawn(async move {
-            while let Ok((client, _)) = listener.accept().await {
-                s.accepted.fetch_add(1, Ordering::Relaxed);
-                tokio::spawn(serve(s.clone(), client));
+            loop {
+                match listener.accept().await {
+                    Ok((client, _)) => {
+                        s.accepted.fetch_add(1, Ordering::Relaxed);
+                        tokio::spawn(serve(s.clone(), client));
+                    }
+                    // A client that gave up before the accept (a timed-out
+                    // connect): the proxy goes on listening.
+                    Err(_) => tokio::task::yield_now().await,
+                }
             }
         });
         Proxy {
