@@ -1,5 +1,5 @@
 //! fieldops: a gRPC backend for the people who keep water and heat flowing.
-//! See README.md for how to run it and ../shared/DOMAIN.md for the rules.
+//! See README.md for how to run it and docs/rules.md for the rules.
 pub mod app;
 pub mod auth;
 pub mod config;
