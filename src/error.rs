@@ -136,18 +136,6 @@ pub enum AppError {
 
 pub type AppResult<T> = Result<T, AppError>;
 
-#[cfg(test)]
-mod echo_tests {
-    #[test]
-    fn echo_keeps_a_short_prefix() {
-        assert_eq!(super::echo("NO_HEAT"), "\"NO_HEAT\"");
-        let long = "热".repeat(5000);
-        let e = super::echo(&long);
-        assert!(e.chars().count() <= 36, "{e}");
-        assert!(e.ends_with('…'));
-    }
-}
-
 impl AppError {
     pub fn invalid(
         field: impl Into<String>,
@@ -247,5 +235,17 @@ impl AppError {
             reason: first_reason,
             violations,
         })
+    }
+}
+
+#[cfg(test)]
+mod echo_tests {
+    #[test]
+    fn echo_keeps_a_short_prefix() {
+        assert_eq!(super::echo("NO_HEAT"), "\"NO_HEAT\"");
+        let long = "热".repeat(5000);
+        let e = super::echo(&long);
+        assert!(e.chars().count() <= 36, "{e}");
+        assert!(e.ends_with('…'));
     }
 }

@@ -1399,7 +1399,8 @@ async fn visit_readers_are_scoped_to_their_visits() {
     let set = |v: &[&String]| v.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
     let all = set(&[&v1, &v2, &v3, &v4]);
     // (sub, role, ticket filter, inspector filter, expected ids or None = denied)
-    let lists: Vec<(&str, Role, &str, &str, Option<BTreeSet<String>>)> = vec![
+    type Case<'a> = (&'a str, Role, &'a str, &'a str, Option<BTreeSet<String>>);
+    let lists: Vec<Case> = vec![
         ("i1", Role::Inspector, "", "", Some(set(&[&v1, &v3]))),
         ("i2", Role::Inspector, "", "", Some(set(&[&v2, &v4]))),
         ("i1", Role::Inspector, t1.id.as_str(), "", Some(set(&[&v1]))),

@@ -1355,11 +1355,8 @@ async fn r_tkt_13_recused_staff_in_any_role_never_see_the_complaint_in_their_fee
         }
         let mut w = open_watch(&mut s, "").await;
         let mut watched = Vec::new();
-        loop {
-            match next_event(&mut w, Duration::from_secs(5)).await {
-                Event::Change(c) => watched.push(key(&c)),
-                Event::Checkpoint(_) => break,
-            }
+        while let Event::Change(c) = next_event(&mut w, Duration::from_secs(5)).await {
+            watched.push(key(&c));
         }
         if watched.iter().any(|x| x.id == t.id) {
             failures.push(format!(

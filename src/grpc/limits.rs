@@ -112,7 +112,7 @@ pub fn proto_name<U>() -> Option<&'static str> {
 
 /// Check an encoded `message` against its limits.
 pub fn check(message: &str, body: &[u8]) -> Result<(), AppError> {
-    walk(message, body, &mut String::new(), 0)
+    walk(message, body, "", 0)
 }
 
 fn malformed() -> AppError {
@@ -123,7 +123,7 @@ fn malformed() -> AppError {
     )
 }
 
-fn walk(message: &str, mut buf: &[u8], path: &mut String, depth: usize) -> Result<(), AppError> {
+fn walk(message: &str, mut buf: &[u8], path: &str, depth: usize) -> Result<(), AppError> {
     if depth > MAX_DEPTH {
         return Err(malformed());
     }
@@ -207,8 +207,7 @@ fn walk(message: &str, mut buf: &[u8], path: &mut String, depth: usize) -> Resul
             }
             Shape::Message(inner) => {
                 count(Some(field), number, 1, &mut counts, path)?;
-                let mut inner_path = at(path);
-                walk(inner, value, &mut inner_path, depth + 1)?;
+                walk(inner, value, &at(path), depth + 1)?;
             }
             Shape::Scalar => {
                 // A packed repeated field: count its items.
