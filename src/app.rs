@@ -92,7 +92,7 @@ impl App {
         let pager = Pager::new(&key, config.max_message_bytes / 4 * 3);
         let handles = Handles {
             monitor: DeadlineMonitor::new(db.clone(), policy.clone(), config.clock.clone()),
-            maintenance: Maintenance::new(db.clone(), config.clock.clone(), policy.sync_retention),
+            maintenance: Maintenance::new(db.clone(), config.clock.clone(), &policy),
             store: db.clone(),
             pager,
         };

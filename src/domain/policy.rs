@@ -44,6 +44,10 @@ pub struct Policy {
     /// stored outcomes: far longer than any offline period.
     #[serde(default = "default_sync_retention", with = "human_duration")]
     pub sync_retention: Duration,
+    /// AIP-155: how long a mutation's request id and answer are kept, so a
+    /// retry within it is answered from the first time (API.md: 7 days).
+    #[serde(default = "default_idempotency_retention", with = "human_duration")]
+    pub idempotency_retention: Duration,
     /// R-TMP-1..12: the temperature-measurement protocol's values.
     #[serde(default)]
     pub temperature: TemperatureRules,
@@ -167,6 +171,10 @@ fn default_repeat_window() -> Duration {
 
 fn default_sync_retention() -> Duration {
     Duration::days(30)
+}
+
+fn default_idempotency_retention() -> Duration {
+    Duration::days(7)
 }
 
 impl Default for TimeTrust {
@@ -294,6 +302,9 @@ impl Policy {
         }
         if self.sync_retention <= Duration::zero() {
             return Err("sync_retention must be positive".into());
+        }
+        if self.idempotency_retention <= Duration::zero() {
+            return Err("idempotency_retention must be positive".into());
         }
         let t = &self.temperature;
         if t.window_start >= t.window_end {
@@ -455,6 +466,49 @@ mod tests {
 
     fn at(h: u32, m: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, 22, h, m, 0).unwrap()
+    }
+
+    /// Every key `full` has (the policy as the server uses it), `written`
+    /// (the profile's text) has too, or the path of the first missing one.
+    fn missing_key(full: &toml::Value, written: &toml::Value, path: &str) -> Option<String> {
+        let (toml::Value::Table(full), toml::Value::Table(written)) = (full, written) else {
+            return None;
+        };
+        for (key, value) in full {
+            let here = format!("{path}{key}");
+            // A category's flags read as "no" unless it says otherwise:
+            // no appointments, not complex, resolve clock from intake.
+            let flag = ["appointment", "complex", "resolve_from", "description"];
+            if path.starts_with("categories.") && flag.contains(&key.as_str()) {
+                continue;
+            }
+            match written.get(key) {
+                None => return Some(here),
+                Some(w) => {
+                    if let Some(m) = missing_key(value, w, &format!("{here}.")) {
+                        return Some(m);
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// The built-in profiles spell out every number the server uses: none
+    /// is left to a default in the code (so the README's account of the
+    /// profiles is true and a utility copying one sees every value). Only a
+    /// category's yes/no flags may be left out, meaning "no".
+    #[test]
+    fn builtins_leave_nothing_to_a_code_default() {
+        for (name, text) in [("heating", HEATING_TOML), ("water", WATER_TOML)] {
+            let written: toml::Value = toml::from_str(text).unwrap();
+            let full = toml::Value::try_from(Policy::builtin(name).unwrap()).unwrap();
+            assert_eq!(
+                missing_key(&full, &written, ""),
+                None,
+                "{name}.toml leaves this value to the code"
+            );
+        }
     }
 
     #[test]

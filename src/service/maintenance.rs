@@ -7,9 +7,6 @@ use crate::service::Clock;
 use crate::storage::{Db, feed, idempotency, push_log};
 use std::sync::Arc;
 
-/// Replays of a mutating request are answered from its stored response for this long (API.md).
-pub const IDEMPOTENCY_RETENTION: chrono::Duration = chrono::Duration::days(7);
-
 /// What one pass removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Purged {
@@ -22,15 +19,19 @@ pub struct Purged {
 pub struct Maintenance {
     db: Db,
     clock: Arc<dyn Clock>,
+    /// How long request ids and their answers are kept (policy).
+    idempotency_retention: chrono::Duration,
+    /// How long superseded changes and Push outcomes are kept (policy).
     sync_retention: chrono::Duration,
 }
 
 impl Maintenance {
-    pub fn new(db: Db, clock: Arc<dyn Clock>, sync_retention: chrono::Duration) -> Maintenance {
+    pub fn new(db: Db, clock: Arc<dyn Clock>, policy: &crate::domain::Policy) -> Maintenance {
         Maintenance {
             db,
             clock,
-            sync_retention,
+            idempotency_retention: policy.idempotency_retention,
+            sync_retention: policy.sync_retention,
         }
     }
 
@@ -38,13 +39,16 @@ impl Maintenance {
     /// server's clock, so a pass never judges records by a time older than
     /// the moment it holds the write lock.
     pub async fn pass(&self) -> AppResult<Purged> {
-        let (clock, sync_retention) = (self.clock.clone(), self.sync_retention);
+        let (clock, idem_retention, sync_retention) = (
+            self.clock.clone(),
+            self.idempotency_retention,
+            self.sync_retention,
+        );
         self.db
             .write(move |tx| {
                 Box::pin(async move {
                     let now = clock.now();
-                    let (idem_cutoff, sync_cutoff) =
-                        (now - IDEMPOTENCY_RETENTION, now - sync_retention);
+                    let (idem_cutoff, sync_cutoff) = (now - idem_retention, now - sync_retention);
                     Ok(Purged {
                         idempotency_records: idempotency::purge_before(tx, idem_cutoff).await?,
                         push_outcomes: push_log::purge_before(tx, sync_cutoff).await?,
