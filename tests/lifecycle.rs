@@ -84,3 +84,53 @@ async fn heating_lifecycle_end_to_end() {
 async fn water_lifecycle_end_to_end() {
     full_lifecycle("water", "METER_FAULT").await;
 }
+
+/// Every time the server hands out is the time it stores (microseconds):
+/// with the real clock, a write's answer equals the ticket read back, in
+/// GetTicket, in the change feed and after a restart, so a handheld's copy
+/// equals the server's.
+#[tokio::test]
+async fn a_write_answers_the_times_it_stores() {
+    let store = fresh_store().await;
+    let real = |c: &mut fieldops::config::Config| {
+        c.clock = std::sync::Arc::new(fieldops::service::SystemClock);
+    };
+    let app = spawn_tuned("heating", store.clone(), real).await;
+    let mut d = app.dispatcher().await;
+    let created = create(&mut d, "BUILDING_NO_HEAT").await;
+    let dispatched = dispatch(&mut d, &created.id, "north").await;
+    assert_eq!(get(&app, &created.id).await, dispatched);
+    for t in [&created, &dispatched] {
+        let created_at = t.create_time.as_ref().unwrap();
+        assert_eq!(created_at.nanos % 1000, 0, "microseconds: {created_at:?}");
+    }
+    let mut sync = fieldops::grpc::pb::sync_service_client::SyncServiceClient::with_interceptor(
+        app.channel().await,
+        Bearer(Some(
+            format!(
+                "Bearer {}",
+                token("d1", &[fieldops::domain::Role::Dispatcher], "hq")
+            )
+            .parse()
+            .unwrap(),
+        )),
+    );
+    let changes = sync
+        .pull(fieldops::grpc::pb::PullRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .changes;
+    let fed: Vec<_> = changes
+        .into_iter()
+        .filter_map(|c| match c.entity {
+            Some(fieldops::grpc::pb::change::Entity::Ticket(t)) => Some(t),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(fed, [created.clone(), dispatched.clone()]);
+    app.stop().await;
+    let app = spawn_tuned("heating", store, real).await;
+    assert_eq!(get(&app, &created.id).await, dispatched);
+    app.stop().await;
+}

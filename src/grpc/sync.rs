@@ -451,7 +451,10 @@ impl Api for SyncApi {
                     let cp = wire::WatchResponse {
                         event: Some(WatchEvent::Checkpoint(pb::Checkpoint {
                             cursor: svc.encode_cursor(page.cursor),
-                            time: Some(cv::ts(chrono::Utc::now())),
+                            time: Some(cv::ts(chrono::SubsecRound::trunc_subsecs(
+                                chrono::Utc::now(),
+                                6,
+                            ))),
                         })),
                     };
                     if tx.send(Ok(cp)).await.is_err() {

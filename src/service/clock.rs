@@ -1,5 +1,5 @@
 //! The server's notion of "now", injectable so tests can move time.
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, SubsecRound, Utc};
 use std::sync::Mutex;
 
 pub trait Clock: Send + Sync + 'static {
@@ -9,8 +9,10 @@ pub trait Clock: Send + Sync + 'static {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
+    /// Now, to the microsecond: the store keeps microseconds, and every time
+    /// the server hands out must be the time it will read back.
     fn now(&self) -> DateTime<Utc> {
-        Utc::now()
+        Utc::now().trunc_subsecs(6)
     }
 }
 
