@@ -1916,3 +1916,49 @@ async fn t9_randomized_fleet_every_mutation_exactly_once() {
         mismatches.join("\n")
     );
 }
+
+/// R-TKT-4: a losing claim tells the crew app "someone else took it" in
+/// every state the winner has since moved the ticket to (claimed, on site,
+/// repaired, closed), online and through an offline Push alike, never a
+/// bare INVALID_TRANSITION.
+#[tokio::test]
+async fn r_tkt_4_a_late_claim_is_already_claimed_whatever_the_winner_did_since() {
+    let app = spawn_app().await;
+    let mut d = app.dispatcher().await;
+    let mut c1 = app.crew("c1", "north").await;
+    let mut c2 = app.crew("c2", "north").await;
+    let t = dispatched_ticket(&app, "BUILDING_NO_HEAT").await;
+    claim(&mut c1, &t.id).await.unwrap();
+    let late = |e: Status, when: &str| {
+        assert_status(&e, Code::Aborted, "TICKET_ALREADY_CLAIMED", None);
+        assert!(e.message().contains("another"), "{when}: {e:?}");
+    };
+    late(claim(&mut c2, &t.id).await.unwrap_err(), "claimed");
+    arrive(&mut c1, &t.id).await;
+    late(claim(&mut c2, &t.id).await.unwrap_err(), "on site");
+    complete(&mut c1, &t.id).await;
+    late(claim(&mut c2, &t.id).await.unwrap_err(), "resolved");
+    d.record_revisit(pb::RecordRevisitRequest {
+        request_id: rid(),
+        ticket_id: t.id.clone(),
+        outcome: pb::RevisitOutcome::Satisfied as i32,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    late(claim(&mut c2, &t.id).await.unwrap_err(), "closed");
+
+    // Offline: c2 queued a claim of a ticket c1 took and repaired meanwhile.
+    let u = dispatched_ticket(&app, "BUILDING_NO_HEAT").await;
+    claim(&mut c1, &u.id).await.unwrap();
+    arrive(&mut c1, &u.id).await;
+    complete(&mut c1, &u.id).await;
+    let mut s2 = crew_sync(&app, "c2").await;
+    let r = push(&mut s2, "hh-c2", &numbered(1, vec![claim_m(&u.id, None)]))
+        .await
+        .unwrap();
+    assert_eq!(outcomes(&r), [O::Rejected], "{r:?}");
+    assert_eq!(r.results[0].code, Code::Aborted as i32);
+    assert_eq!(r.results[0].reason, "TICKET_ALREADY_CLAIMED");
+    app.stop().await;
+}

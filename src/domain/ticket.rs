@@ -695,6 +695,22 @@ impl Ticket {
                 format!("the ticket is already claimed by {who}"),
             ));
         }
+        // Someone else claimed it since its last dispatch and has moved on
+        // (on site, repaired, closed...): a crew app must still learn that
+        // someone took it, whatever state the winner left it in.
+        let claimed_since_dispatch = self.state != TicketState::Dispatched
+            && matches!((self.claimed_at, self.dispatched_at), (Some(c), Some(d)) if c >= d);
+        if claimed_since_dispatch
+            && self
+                .assignee
+                .as_deref()
+                .is_some_and(|a| a != ctx.caller.sub)
+        {
+            return Err(AppError::aborted(
+                reason::TICKET_ALREADY_CLAIMED,
+                "the ticket was claimed by another crew member",
+            ));
+        }
         access::check_crew_acts(ctx.caller, self, false)?;
         let state = self.next_state(Action::Claim)?;
         if let Some(a) = self.assignee.as_deref()
