@@ -930,16 +930,12 @@ async fn r_tkt_12_r_tmp_9_finished_visit_goes_on_its_ticket_audit_trail() {
     let ticket = create(&mut d, "INDOOR_MEASUREMENT").await;
     let mut c = inspector(&app).await;
 
-    // An unknown ticket is bad input.
+    // An unknown ticket: NOT_FOUND TICKET_NOT_FOUND, as everywhere (one
+    // reason, one code).
     let mut req = visit_req("HH-TKT", at(10, 0, 0));
     req.ticket_id = uuid::Uuid::new_v4().to_string();
     let s = c.start_inspection(req).await.unwrap_err();
-    assert_status(
-        &s,
-        Code::InvalidArgument,
-        "TICKET_NOT_FOUND",
-        Some("ticket_id"),
-    );
+    assert_status(&s, Code::NotFound, "TICKET_NOT_FOUND", None);
 
     let mut req = visit_req("HH-TKT", at(10, 0, 0));
     req.ticket_id = ticket.id.clone();
@@ -1040,7 +1036,6 @@ async fn malformed_input_is_invalid_argument_and_stores_nothing() {
             r.started_at = Some(ts(at(12, 0, 1) + Duration::hours(24)));
             r.ended_at = Some(ts(at(12, 10, 1) + Duration::hours(24)));
         }),
-        ("unknown inspection", "inspection_id", "INSPECTION_NOT_FOUND", |r| r.inspection_id = uuid::Uuid::new_v4().to_string()),
         ("inspection id not a UUID", "inspection_id", "INVALID_FIELD", |r| r.inspection_id = "visit-1".into()),
     ];
     for (label, field, reason, edit) in bad {
@@ -1052,6 +1047,12 @@ async fn malformed_input_is_invalid_argument_and_stores_nothing() {
         assert_eq!(now.readings.len(), 1, "{label}: nothing stored");
         assert_eq!(now.version, version, "{label}: visit unchanged");
     }
+    // An unknown visit: NOT_FOUND, the code GetInspection gives it too.
+    let mut req = good();
+    req.inspection_id = uuid::Uuid::new_v4().to_string();
+    let s = c.record_room_reading(req).await.unwrap_err();
+    assert_status(&s, Code::NotFound, "INSPECTION_NOT_FOUND", None);
+    assert_eq!(get_visit(&mut c, &visit.id).await.readings.len(), 1);
 
     // The bounds themselves are accepted: −40 °C, 60 °C, exactly 24 h ahead.
     let ok: Vec<ReadingEdit> = vec![

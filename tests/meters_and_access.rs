@@ -1474,7 +1474,7 @@ async fn visit_readers_are_scoped_to_their_visits() {
 
 // Only the inspector who runs a visit records in it or signs it off: to
 // another inspector the visit answers exactly like one that does not exist
-// (INVALID_ARGUMENT INSPECTION_NOT_FOUND on inspection_id, as for a random
+// (NOT_FOUND INSPECTION_NOT_FOUND, as for a random
 // id: no existence oracle), and nothing is stored; the owner still can
 // afterwards.
 #[tokio::test]
@@ -1497,9 +1497,9 @@ async fn another_inspector_cannot_record_into_or_finish_a_visit() {
         let res = i2.record_room_reading(room_req(id, 25.0, app.now())).await;
         if let Err(e) = check(
             res,
-            Code::InvalidArgument,
+            Code::NotFound,
             INSPECTION_NOT_FOUND,
-            Some("inspection_id"),
+            None,
             &format!("RecordRoomReading by i2 into {whose}"),
         ) {
             failures.push(e);
@@ -1513,9 +1513,9 @@ async fn another_inspector_cannot_record_into_or_finish_a_visit() {
                 .await;
             if let Err(e) = check(
                 res,
-                Code::InvalidArgument,
+                Code::NotFound,
                 INSPECTION_NOT_FOUND,
-                Some("inspection_id"),
+                None,
                 &format!("FinishInspection by i2 of {whose} (expected_version {expected_version})"),
             ) {
                 failures.push(e);

@@ -108,7 +108,7 @@ impl InspectionService {
                 if let Some(t) = input.ticket_id
                     && tickets::get(tx.db, t).await?.is_none()
                 {
-                    return Err(AppError::invalid("ticket_id", reason::TICKET_NOT_FOUND, format!("ticket {t} not found")));
+                    return Err(AppError::not_found(reason::TICKET_NOT_FOUND, format!("ticket {t} not found")));
                 }
                 let id = input.id.unwrap_or_else(Uuid::now_v7);
                 if store::get(tx.db, id).await?.is_some() {
@@ -171,10 +171,10 @@ impl InspectionService {
         .await
     }
 
-    /// The caller's visit, or INVALID_ARGUMENT on `inspection_id` (a handheld
-    /// must sync the start first). Only the inspector who runs a visit
-    /// records in it; to anyone else it answers like a visit that does not
-    /// exist.
+    /// The caller's visit, or NOT_FOUND INSPECTION_NOT_FOUND (a handheld
+    /// must sync the start first), the same code GetInspection gives. Only
+    /// the inspector who runs a visit records in it; to anyone else it
+    /// answers like a visit that does not exist.
     async fn visit_for_update(
         tx: &DatabaseTransaction,
         id: Uuid,
@@ -182,8 +182,7 @@ impl InspectionService {
     ) -> AppResult<Inspection> {
         let visit = store::get(tx, id).await?;
         visit.filter(|v| v.inspector == caller.sub).ok_or_else(|| {
-            AppError::invalid(
-                "inspection_id",
+            AppError::not_found(
                 ir::INSPECTION_NOT_FOUND,
                 format!("inspection {id} not found"),
             )
