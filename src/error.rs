@@ -84,6 +84,8 @@ pub enum AppError {
         reason: &'static str,
         subject: String,
         message: String,
+        /// Machine-readable facts for the client (ErrorInfo metadata).
+        info: Vec<(&'static str, String)>,
     },
     /// A lost race or a version mismatch.
     #[error("{message}")]
@@ -166,7 +168,17 @@ impl AppError {
             reason,
             subject: subject.into(),
             message: message.into(),
+            info: Vec::new(),
         }
+    }
+
+    /// Add a fact a client acts on to the error's ErrorInfo metadata (e.g.
+    /// the mutation id a Push must continue from).
+    pub fn with_info(mut self, key: &'static str, value: impl ToString) -> Self {
+        if let AppError::FailedPrecondition { info, .. } = &mut self {
+            info.push((key, value.to_string()));
+        }
+        self
     }
 
     pub fn denied(reason: &'static str, message: impl Into<String>) -> Self {

@@ -538,7 +538,8 @@ async fn t3_concurrent_identical_pushes_apply_each_mutation_once() {
 
 /// Issue test 4: a gap (first id > last + 1, or non-contiguous ids) is
 /// FAILED_PRECONDITION MUTATION_GAP and applies nothing, not even the part
-/// of the batch that would fit.
+/// of the batch that would fit. The error's ErrorInfo names the mutation id
+/// to continue from (`expected_mutation_id`).
 #[tokio::test]
 async fn t4_gap_is_refused_and_applies_nothing() {
     let app = spawn_app().await;
@@ -560,12 +561,24 @@ async fn t4_gap_is_refused_and_applies_nothing() {
     .await
     .unwrap_err();
     assert_status(&e, Code::FailedPrecondition, "MUTATION_GAP", None);
+    assert_eq!(
+        expected_next(&e),
+        Some(1),
+        "the id to continue from, as data"
+    );
     assert_eq!(counter(&mut c1, "hh-c1").await, 0);
     assert_eq!(get(&app, &tickets[0].id).await.version, tickets[0].version);
 
+    // An empty push tells a client its counter (proto: Push).
+    assert_eq!(
+        push(&mut c1, "hh-c1", &[]).await.unwrap().last_mutation_id,
+        0
+    );
     let first = numbered(1, vec![claim_m(&tickets[0].id, None)]);
     let ok = push(&mut c1, "hh-c1", &first).await.unwrap();
     assert_eq!(outcomes(&ok), [O::Applied]);
+    let empty = push(&mut c1, "hh-c1", &[]).await.unwrap();
+    assert_eq!((empty.results.len(), empty.last_mutation_id), (0, 1));
     let before: Vec<_> = {
         let mut v = Vec::new();
         for t in &tickets {
@@ -598,6 +611,7 @@ async fn t4_gap_is_refused_and_applies_nothing() {
     for batch in &gaps {
         let e = push(&mut c1, "hh-c1", batch).await.unwrap_err();
         assert_status(&e, Code::FailedPrecondition, "MUTATION_GAP", None);
+        assert_eq!(expected_next(&e), Some(2));
         assert_eq!(counter(&mut c1, "hh-c1").await, 1, "counter unchanged");
     }
     for (t, (ticket, evs)) in tickets.iter().zip(&before) {
@@ -1961,4 +1975,15 @@ async fn r_tkt_4_a_late_claim_is_already_claimed_whatever_the_winner_did_since()
     assert_eq!(r.results[0].code, Code::Aborted as i32);
     assert_eq!(r.results[0].reason, "TICKET_ALREADY_CLAIMED");
     app.stop().await;
+}
+
+/// The `expected_mutation_id` of a MUTATION_GAP error's ErrorInfo.
+fn expected_next(e: &Status) -> Option<i64> {
+    use tonic_types::StatusExt;
+    e.get_error_details()
+        .error_info()?
+        .metadata
+        .get("expected_mutation_id")?
+        .parse()
+        .ok()
 }

@@ -13,7 +13,14 @@ pub const ERROR_DOMAIN: &str = "fieldops.v1";
 impl From<AppError> for Status {
     fn from(e: AppError) -> Status {
         let mut details = ErrorDetails::new();
-        details.set_error_info(e.reason(), ERROR_DOMAIN, HashMap::<String, String>::new());
+        let metadata: HashMap<String, String> = match &e {
+            AppError::FailedPrecondition { info, .. } => info
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+            _ => HashMap::new(),
+        };
+        details.set_error_info(e.reason(), ERROR_DOMAIN, metadata);
         let code = match &e {
             AppError::InvalidArgument { violations, .. } => {
                 for v in violations {
@@ -25,6 +32,7 @@ impl From<AppError> for Status {
                 reason,
                 subject,
                 message,
+                ..
             } => {
                 details.add_precondition_failure_violation(
                     *reason,

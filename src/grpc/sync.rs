@@ -304,14 +304,13 @@ impl Api for SyncApi {
                 || Some(*id) != expected_first.checked_add(i as i64)
                 || expected_first > last.saturating_add(1)
             {
+                let next = last.saturating_add(1);
                 return Err(AppError::precondition(
                     MUTATION_GAP,
                     format!("clients/{client_id}"),
-                    format!(
-                        "mutation ids must continue from {} without gaps",
-                        last.saturating_add(1)
-                    ),
+                    format!("mutation ids must continue from {next} without gaps"),
                 )
+                .with_info("expected_mutation_id", next)
                 .into());
             }
         }
