@@ -36,6 +36,7 @@ impl tonic::service::Interceptor for AuthInterceptor {
                 )
             })?;
         let caller = self.verifier.verify(token.trim())?;
+        super::guard::note_caller(&caller);
         req.extensions_mut().insert(caller);
         Ok(req)
     }

@@ -142,6 +142,7 @@ pub fn meta<M: Message>(
     device_id: &str,
 ) -> AppResult<RequestMeta> {
     let request_id = id(request_id, "request_id")?;
+    super::guard::note_request_id(&request_id);
     if expected_version < 0 {
         return Err(AppError::invalid(
             "expected_version",

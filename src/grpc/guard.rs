@@ -5,14 +5,17 @@
 //! `grpc-timeout`, at most the server's request timeout) and answers
 //! DEADLINE_EXCEEDED when it passes, and turns a panic in a handler into
 //! INTERNAL, logged with the method and a call id, instead of a reset
-//! stream. Every call runs in a span with its method and call id.
+//! stream. Every call runs in a span with its method, the caller's sub and
+//! the request id, and ends with one log line: method, caller (sub, roles,
+//! unit; never a name or phone, R-TKT-13), request id, gRPC code, reason
+//! and latency; DEBUG for successes, INFO for refusals, WARN for faults.
 use super::transport::ConnInfo;
 use crate::error::{AppError, reason};
 use futures_util::FutureExt;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::sync::Semaphore;
@@ -91,12 +94,26 @@ where
             .map(str::to_string);
         let deadline =
             client_timeout(&req).map_or(self.request_timeout, |t| t.min(self.request_timeout));
-        let span = tracing::debug_span!("call", %method);
-        let reply = self.inner.call(req);
+        let span = tracing::info_span!(
+            "call",
+            %method,
+            sub = tracing::field::Empty,
+            request_id = tracing::field::Empty
+        );
+        let notes = Arc::new(CallNotes::default());
+        let started = std::time::Instant::now();
+        // The authentication interceptor runs inside `call`, before the reply.
+        let reply = {
+            let _in = span.enter();
+            CALL.sync_scope(notes.clone(), || self.inner.call(req))
+        };
         Box::pin(
             async move {
-                let outcome =
-                    tokio::time::timeout(deadline, AssertUnwindSafe(reply).catch_unwind()).await;
+                let outcome = tokio::time::timeout(
+                    deadline,
+                    CALL.scope(notes.clone(), AssertUnwindSafe(reply).catch_unwind()),
+                )
+                .await;
                 drop(permit);
                 let response = match outcome {
                     Ok(Ok(Ok(response))) => response,
@@ -124,6 +141,7 @@ where
                     })
                     .into_http(),
                 };
+                log_call(&method, &notes, &response, started.elapsed());
                 // The call stays in flight until its reply has been sent in full.
                 Ok(response.map(|body| match call {
                     Some(guard) => Body::new(Tracked { body, _call: guard }),
@@ -132,6 +150,109 @@ where
             }
             .instrument(span),
         )
+    }
+}
+
+tokio::task_local! {
+    /// What the layers inside learn about the call, for its log line.
+    static CALL: Arc<CallNotes>;
+}
+
+/// Who called and with which request id, as the inner layers learn it.
+#[derive(Default)]
+struct CallNotes {
+    caller: OnceLock<(String, String, String)>,
+    request_id: OnceLock<String>,
+}
+
+/// The authenticated caller of the current call (the auth interceptor).
+pub fn note_caller(caller: &crate::domain::Caller) {
+    let _ = CALL.try_with(|n| {
+        let roles: Vec<_> = caller.roles.iter().map(|r| r.as_str()).collect();
+        let _ = n
+            .caller
+            .set((caller.sub.clone(), roles.join(","), caller.unit.clone()));
+        tracing::Span::current().record("sub", caller.sub.as_str());
+    });
+}
+
+/// The AIP-155 request id of the current call (a mutation's first one).
+pub fn note_request_id(id: &uuid::Uuid) {
+    let _ = CALL.try_with(|n| {
+        if n.request_id.set(id.to_string()).is_ok() {
+            tracing::Span::current().record("request_id", tracing::field::display(id));
+        }
+    });
+}
+
+/// One line per call, when its reply starts.
+fn log_call(method: &str, notes: &CallNotes, response: &http::Response<Body>, took: Duration) {
+    let (sub, roles, unit) = notes
+        .caller
+        .get()
+        .map(|(s, r, u)| (s.as_str(), r.as_str(), u.as_str()))
+        .unwrap_or(("", "", ""));
+    let request_id = notes.request_id.get().map(String::as_str).unwrap_or("");
+    let latency_ms = took.as_secs_f64() * 1000.0;
+    // A failed call answers with its status in the headers; a good one's
+    // comes in the trailers, after the reply.
+    let Some(status) = Status::from_header_map(response.headers()) else {
+        tracing::debug!(
+            method,
+            sub,
+            roles,
+            unit,
+            request_id,
+            code = "OK",
+            latency_ms,
+            "call"
+        );
+        return;
+    };
+    use tonic_types::StatusExt;
+    let reason = status
+        .get_error_details()
+        .error_info()
+        .map(|i| i.reason.clone())
+        .unwrap_or_default();
+    let code = format!("{:?}", status.code());
+    match status.code() {
+        tonic::Code::Ok => {
+            tracing::debug!(
+                method, sub, roles, unit, request_id, code, latency_ms, "call"
+            )
+        }
+        tonic::Code::Internal
+        | tonic::Code::Unknown
+        | tonic::Code::DataLoss
+        | tonic::Code::Unavailable
+        | tonic::Code::ResourceExhausted
+        | tonic::Code::DeadlineExceeded => {
+            tracing::warn!(
+                method,
+                sub,
+                roles,
+                unit,
+                request_id,
+                code,
+                reason,
+                latency_ms,
+                "call failed"
+            )
+        }
+        _ => {
+            tracing::info!(
+                method,
+                sub,
+                roles,
+                unit,
+                request_id,
+                code,
+                reason,
+                latency_ms,
+                "call refused"
+            )
+        }
     }
 }
 
