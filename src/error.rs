@@ -2,54 +2,98 @@
 //! into a `tonic::Status` (code + ErrorInfo reason + field violations).
 //! Reasons are stable, machine-readable UPPER_SNAKE strings: clients branch on them.
 
-/// Stable `ErrorInfo.reason` strings, in one place.
-pub mod reason {
-    pub const INVALID_FIELD: &str = "INVALID_FIELD";
-    pub const MISSING_FIELD: &str = "MISSING_FIELD";
-    pub const UNKNOWN_CATEGORY: &str = "UNKNOWN_CATEGORY";
-    pub const OUT_OF_RANGE: &str = "OUT_OF_RANGE";
-    pub const OCCURRED_AT_IN_FUTURE: &str = "OCCURRED_AT_IN_FUTURE";
-    pub const INVALID_PAGE_TOKEN: &str = "INVALID_PAGE_TOKEN";
-    /// The body is not a valid message of the method (INVALID_ARGUMENT).
-    pub const MALFORMED_REQUEST: &str = "MALFORMED_REQUEST";
-    /// Text that is not UTF-8 or holds a NUL character (INVALID_ARGUMENT).
-    pub const INVALID_TEXT: &str = "INVALID_TEXT";
-    /// A string beyond its field's limit (INVALID_ARGUMENT).
-    pub const FIELD_TOO_LONG: &str = "FIELD_TOO_LONG";
-    /// A repeated field with more items than its limit (INVALID_ARGUMENT).
-    pub const TOO_MANY_ITEMS: &str = "TOO_MANY_ITEMS";
-    pub const INVALID_TRANSITION: &str = "INVALID_TRANSITION";
-    pub const TICKET_ALREADY_CLAIMED: &str = "TICKET_ALREADY_CLAIMED";
-    pub const TICKET_NOT_FOUND: &str = "TICKET_NOT_FOUND";
-    pub const UNIT_NOT_FOUND: &str = "UNIT_NOT_FOUND";
-    pub const VERSION_MISMATCH: &str = "VERSION_MISMATCH";
-    pub const CONCURRENT_MODIFICATION: &str = "CONCURRENT_MODIFICATION";
-    pub const REQUEST_ID_REUSED: &str = "REQUEST_ID_REUSED";
-    pub const RETURN_WINDOW_CLOSED: &str = "RETURN_WINDOW_CLOSED";
-    pub const APPOINTMENT_NOT_ALLOWED: &str = "APPOINTMENT_NOT_ALLOWED";
-    pub const APPOINTMENT_OUTSIDE_WINDOW: &str = "APPOINTMENT_OUTSIDE_WINDOW";
-    pub const EXTENSION_PENDING: &str = "EXTENSION_PENDING";
-    pub const NO_PENDING_EXTENSION: &str = "NO_PENDING_EXTENSION";
-    pub const EXTENSION_TOO_LATE: &str = "EXTENSION_TOO_LATE";
-    pub const EXTENSION_CAP_EXCEEDED: &str = "EXTENSION_CAP_EXCEEDED";
-    pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
-    pub const TOKEN_EXPIRED: &str = "TOKEN_EXPIRED";
-    pub const TOKEN_INVALID: &str = "TOKEN_INVALID";
-    pub const ROLE_NOT_ALLOWED: &str = "ROLE_NOT_ALLOWED";
-    pub const WRONG_UNIT: &str = "WRONG_UNIT";
-    pub const NOT_TICKET_HOLDER: &str = "NOT_TICKET_HOLDER";
-    pub const RECUSED: &str = "RECUSED";
-    pub const INTERNAL: &str = "INTERNAL";
-    /// The disk or the database's size limit is full (RESOURCE_EXHAUSTED).
-    pub const STORAGE_FULL: &str = "STORAGE_FULL";
-    /// Another writer holds a lock (UNAVAILABLE; retry).
-    pub const DATABASE_BUSY: &str = "DATABASE_BUSY";
-    /// The database cannot be reached or did not answer in time (UNAVAILABLE; retry).
-    pub const DATABASE_UNAVAILABLE: &str = "DATABASE_UNAVAILABLE";
-    /// The call did not finish before its deadline (DEADLINE_EXCEEDED).
-    pub const DEADLINE_EXCEEDED: &str = "DEADLINE_EXCEEDED";
-    /// The server has as many calls in flight as it takes (RESOURCE_EXHAUSTED; retry).
-    pub const SERVER_BUSY: &str = "SERVER_BUSY";
+/// The catalogue of refusals: every `ErrorInfo.reason` the server gives,
+/// with its gRPC code and what it means, in one place. Each reason has
+/// exactly one code (`grpc::status` checks it in debug builds, so the test
+/// suite catches a reason given with another code), and
+/// `docs/reasons.md` lists them all (a test keeps it complete).
+macro_rules! catalogue {
+    ($( $name:ident: $code:literal, $meaning:literal; )*) => {
+        /// Stable `ErrorInfo.reason` strings: clients branch on them.
+        pub mod reason {
+            $( pub const $name: &str = stringify!($name); )*
+        }
+
+        /// Every reason, its gRPC code and its meaning.
+        pub const CATALOGUE: &[Refusal] = &[
+            $( Refusal { reason: stringify!($name), code: $code, meaning: $meaning }, )*
+        ];
+    };
+}
+
+/// One entry of the catalogue.
+#[derive(Debug, Clone, Copy)]
+pub struct Refusal {
+    pub reason: &'static str,
+    /// The canonical gRPC code name, e.g. `NOT_FOUND`.
+    pub code: &'static str,
+    pub meaning: &'static str,
+}
+
+/// The gRPC code a reason is given with.
+pub fn code_of(reason: &str) -> Option<&'static str> {
+    CATALOGUE
+        .iter()
+        .find(|r| r.reason == reason)
+        .map(|r| r.code)
+}
+
+catalogue! {
+    // Bad input: the request itself is wrong; the field is in BadRequest.
+    INVALID_FIELD: "INVALID_ARGUMENT", "A field's value is not valid (not a UUID, an unknown enum value, ...).";
+    MISSING_FIELD: "INVALID_ARGUMENT", "A required field is empty.";
+    OUT_OF_RANGE: "INVALID_ARGUMENT", "A number, time or duration lies outside what the field allows.";
+    OCCURRED_AT_IN_FUTURE: "INVALID_ARGUMENT", "A device time lies further ahead of the server's clock than the policy allows (a broken clock).";
+    UNKNOWN_CATEGORY: "INVALID_ARGUMENT", "The category is not one of the active policy profile.";
+    UNIT_NOT_FOUND: "INVALID_ARGUMENT", "The unit is not registered.";
+    APPOINTMENT_OUTSIDE_WINDOW: "INVALID_ARGUMENT", "The appointment time lies in the past or after the resolve deadline.";
+    INVALID_PAGE_TOKEN: "INVALID_ARGUMENT", "The page token was not issued by this server for this list.";
+    MALFORMED_REQUEST: "INVALID_ARGUMENT", "The body is not a valid message of the method.";
+    INVALID_TEXT: "INVALID_ARGUMENT", "Text that is not UTF-8 or holds a NUL character.";
+    FIELD_TOO_LONG: "INVALID_ARGUMENT", "A text beyond its field's limit (field_limits.proto).";
+    TOO_MANY_ITEMS: "INVALID_ARGUMENT", "A repeated field with more items than its limit.";
+    // Refused by a rule: the request is fine, the ticket's or visit's state says no.
+    INVALID_TRANSITION: "FAILED_PRECONDITION", "The lifecycle does not allow this step from the current state (R-TKT-3).";
+    RETURN_WINDOW_CLOSED: "FAILED_PRECONDITION", "The return window after dispatch has passed, or the crew is already on site (R-TKT-5).";
+    APPOINTMENT_NOT_ALLOWED: "FAILED_PRECONDITION", "The category does not allow appointments (R-TKT-7).";
+    ARRIVAL_DEADLINE_PASSED: "FAILED_PRECONDITION", "The arrival deadline has passed; an appointment can no longer replace it (R-TKT-7).";
+    EXTENSION_PENDING: "FAILED_PRECONDITION", "An extension request is already waiting for a decision (R-SLA-5).";
+    NO_PENDING_EXTENSION: "FAILED_PRECONDITION", "There is no extension request to decide (R-SLA-5).";
+    EXTENSION_TOO_LATE: "FAILED_PRECONDITION", "The resolve deadline has passed; it can no longer be extended (R-SLA-5).";
+    EXTENSION_CAP_EXCEEDED: "FAILED_PRECONDITION", "The extension would pass the policy's cap (R-SLA-5).";
+    CATEGORY_NOT_IN_POLICY: "FAILED_PRECONDITION", "The ticket's category (or the re-measurement category) is not in the active policy profile.";
+    INSPECTION_FINISHED: "FAILED_PRECONDITION", "The visit is signed off and takes no more readings.";
+    CURSOR_EXPIRED: "FAILED_PRECONDITION", "The feed cursor is older than the retained change log: start again with an empty cursor.";
+    MUTATION_GAP: "FAILED_PRECONDITION", "A Push batch does not continue the client's counter; ErrorInfo names expected_mutation_id.";
+    // Lost races and stale versions: read again, then retry.
+    TICKET_ALREADY_CLAIMED: "ABORTED", "Someone else claimed the ticket since its dispatch (R-TKT-4).";
+    VERSION_MISMATCH: "ABORTED", "The ticket or visit is not at expected_version.";
+    CONCURRENT_MODIFICATION: "ABORTED", "The record kept changing under the request; retry.";
+    PUSH_RACE: "ABORTED", "Another push of the same client settled this mutation first (answered as its stored outcome).";
+    // Already there.
+    REQUEST_ID_REUSED: "ALREADY_EXISTS", "The request_id was used before for a different request (AIP-155).";
+    MUTATION_ID_REUSED: "ALREADY_EXISTS", "A Push mutation id was used before with another body.";
+    INSPECTION_EXISTS: "ALREADY_EXISTS", "A visit with this id exists already.";
+    READING_EXISTS: "ALREADY_EXISTS", "A reading with this id exists already.";
+    // Not there, or not for this caller.
+    TICKET_NOT_FOUND: "NOT_FOUND", "No such ticket, or none the caller may see (out of scope answers the same).";
+    INSPECTION_NOT_FOUND: "NOT_FOUND", "No such visit, or none the caller may see (out of scope answers the same).";
+    // Who is calling.
+    UNAUTHENTICATED: "UNAUTHENTICATED", "No bearer token.";
+    TOKEN_EXPIRED: "UNAUTHENTICATED", "The token has expired.";
+    TOKEN_INVALID: "UNAUTHENTICATED", "The token is not valid (signature, issuer, audience, claims).";
+    ROLE_NOT_ALLOWED: "PERMISSION_DENIED", "None of the caller's roles may call this method.";
+    WRONG_UNIT: "PERMISSION_DENIED", "The ticket is not dispatched to the crew member's unit (one he holds elsewhere).";
+    NOT_TICKET_HOLDER: "PERMISSION_DENIED", "Another crew member holds, or was named for, the ticket.";
+    RECUSED: "PERMISSION_DENIED", "A complaint may not be assigned to the staff member it concerns (R-TKT-13).";
+    CLIENT_NOT_OWNED: "PERMISSION_DENIED", "The Push client id belongs to another staff member.";
+    // The server or its store; retrying later may succeed (every mutation is idempotent).
+    STORAGE_FULL: "RESOURCE_EXHAUSTED", "The disk or the database's size limit is full.";
+    SERVER_BUSY: "RESOURCE_EXHAUSTED", "The server has as many calls in flight as it takes.";
+    DATABASE_BUSY: "UNAVAILABLE", "Another writer holds a lock too long.";
+    DATABASE_UNAVAILABLE: "UNAVAILABLE", "The database cannot be reached or did not answer in time.";
+    DEADLINE_EXCEEDED: "DEADLINE_EXCEEDED", "The call did not finish before its deadline.";
+    INTERNAL: "INTERNAL", "A fault of the server; logged with the call's request id.";
 }
 
 /// How an error message quotes a client's input: at most the first 32
@@ -259,5 +303,43 @@ mod echo_tests {
         let e = super::echo(&long);
         assert!(e.chars().count() <= 36, "{e}");
         assert!(e.ends_with('…'));
+    }
+}
+
+#[cfg(test)]
+mod catalogue_tests {
+    use super::CATALOGUE;
+
+    /// Every reason of the catalogue is in docs/reasons.md, on a row of its
+    /// own with its code, and no reason is listed twice.
+    #[test]
+    fn every_reason_is_documented() {
+        let doc = include_str!("../docs/reasons.md");
+        for r in CATALOGUE {
+            let rows: Vec<&str> = doc
+                .lines()
+                .filter(|l| l.starts_with(&format!("| `{}` |", r.reason)))
+                .collect();
+            assert_eq!(
+                rows.len(),
+                1,
+                "{} must be in docs/reasons.md once",
+                r.reason
+            );
+            assert!(
+                rows[0].starts_with(&format!("| `{}` | {} |", r.reason, r.code)),
+                "docs/reasons.md gives {} another code than {}",
+                r.reason,
+                r.code
+            );
+        }
+        let mut seen = std::collections::HashSet::new();
+        for r in CATALOGUE {
+            assert!(
+                seen.insert(r.reason),
+                "{} is in the catalogue twice",
+                r.reason
+            );
+        }
     }
 }

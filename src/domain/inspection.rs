@@ -5,17 +5,10 @@ use crate::domain::protocol::{
     ResidentOutcome, RoomMeasurement, RoomResult, RoomVerdict, TemperatureRules, VisitFacts,
     VisitResult,
 };
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, reason};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
-
-pub mod reason {
-    pub const INSPECTION_NOT_FOUND: &str = "INSPECTION_NOT_FOUND";
-    pub const INSPECTION_EXISTS: &str = "INSPECTION_EXISTS";
-    pub const READING_EXISTS: &str = "READING_EXISTS";
-    pub const INSPECTION_FINISHED: &str = "INSPECTION_FINISHED";
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]

@@ -515,7 +515,7 @@ impl Ticket {
             .category(&category, "resident_outcome")
             .map_err(|_| {
                 AppError::precondition(
-                    reason::UNKNOWN_CATEGORY,
+                    reason::CATEGORY_NOT_IN_POLICY,
                     visit.subject(),
                     format!("the policy has no re-measurement category {category:?}"),
                 )
@@ -585,7 +585,7 @@ impl Ticket {
     fn category_policy<'p>(&self, policy: &'p Policy) -> AppResult<&'p CategoryPolicy> {
         policy.categories.get(&self.category).ok_or_else(|| {
             AppError::precondition(
-                reason::UNKNOWN_CATEGORY,
+                reason::CATEGORY_NOT_IN_POLICY,
                 self.subject(),
                 format!(
                     "category {} is not in the active policy profile",
@@ -816,7 +816,7 @@ impl Ticket {
             && time.effective > arrive_by
         {
             return Err(AppError::precondition(
-                reason::APPOINTMENT_OUTSIDE_WINDOW,
+                reason::ARRIVAL_DEADLINE_PASSED,
                 self.subject(),
                 "the arrival deadline has passed; an appointment can no longer replace it",
             ));

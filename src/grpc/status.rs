@@ -3,7 +3,7 @@
 //! field violations for bad input; PreconditionFailure for refused
 //! transitions). Internal errors are logged with their cause here and reach
 //! the client only as "internal error".
-use crate::error::AppError;
+use crate::error::{AppError, code_of};
 use std::collections::HashMap;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
@@ -49,12 +49,44 @@ impl From<AppError> for Status {
             AppError::Unavailable { .. } => Code::Unavailable,
             AppError::ResourceExhausted { .. } => Code::ResourceExhausted,
             AppError::DeadlineExceeded { .. } => Code::DeadlineExceeded,
-            AppError::Internal(cause) => {
-                tracing::error!(error = ?cause, "internal error");
-                return Status::with_error_details(Code::Internal, "internal error", details);
-            }
+            AppError::Internal(_) => Code::Internal,
         };
+        // One reason, one code: a reason given with another code than the
+        // catalogue's is a bug the test suite catches here.
+        debug_assert_eq!(
+            code_of(e.reason()),
+            Some(code_name(code)),
+            "reason {} given with code {code:?}",
+            e.reason()
+        );
+        if let AppError::Internal(cause) = &e {
+            tracing::error!(error = ?cause, "internal error");
+            return Status::with_error_details(Code::Internal, "internal error", details);
+        }
         Status::with_error_details(code, e.to_string(), details)
+    }
+}
+
+/// The canonical name of a gRPC code, as the catalogue of refusals writes it.
+pub fn code_name(code: Code) -> &'static str {
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "CANCELLED",
+        Code::Unknown => "UNKNOWN",
+        Code::InvalidArgument => "INVALID_ARGUMENT",
+        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        Code::NotFound => "NOT_FOUND",
+        Code::AlreadyExists => "ALREADY_EXISTS",
+        Code::PermissionDenied => "PERMISSION_DENIED",
+        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        Code::FailedPrecondition => "FAILED_PRECONDITION",
+        Code::Aborted => "ABORTED",
+        Code::OutOfRange => "OUT_OF_RANGE",
+        Code::Unimplemented => "UNIMPLEMENTED",
+        Code::Internal => "INTERNAL",
+        Code::Unavailable => "UNAVAILABLE",
+        Code::DataLoss => "DATA_LOSS",
+        Code::Unauthenticated => "UNAUTHENTICATED",
     }
 }
 

@@ -17,7 +17,7 @@ use crate::domain::access::TicketView;
 use crate::error::{AppError, reason};
 use crate::service::SyncService;
 use crate::service::idempotency::PushMark;
-use crate::service::sync::{FeedChange, FeedEntity, MUTATION_GAP, MUTATION_ID_REUSED};
+use crate::service::sync::{FeedChange, FeedEntity};
 use crate::storage::push_log;
 use bytes::Bytes;
 use prost::Message;
@@ -217,7 +217,7 @@ impl SyncApi {
         };
         if stored.fingerprint != fingerprint(m) {
             return Err(AppError::AlreadyExists {
-                reason: MUTATION_ID_REUSED,
+                reason: reason::MUTATION_ID_REUSED,
                 message: format!("mutation {id} was pushed before with a different body"),
             }
             .into());
@@ -306,7 +306,7 @@ impl Api for SyncApi {
             {
                 let next = last.saturating_add(1);
                 return Err(AppError::precondition(
-                    MUTATION_GAP,
+                    reason::MUTATION_GAP,
                     format!("clients/{client_id}"),
                     format!("mutation ids must continue from {next} without gaps"),
                 )
@@ -339,7 +339,7 @@ impl Api for SyncApi {
                     result: Some(result),
                     ..result_of(id, pb::MutationOutcome::Applied)
                 }),
-                Err(s) if reason_of(&s) == push_log::PUSH_RACE => {
+                Err(s) if reason_of(&s) == reason::PUSH_RACE => {
                     results.push(self.replayed(&client_id, id, &r, &who).await?)
                 }
                 Err(s) if is_rejection(&s) => {
@@ -356,7 +356,7 @@ impl Api for SyncApi {
                             message: rejection.message,
                             ..result_of(id, pb::MutationOutcome::Rejected)
                         }),
-                        Err(e) if e.reason() == push_log::PUSH_RACE => {
+                        Err(e) if e.reason() == reason::PUSH_RACE => {
                             results.push(self.replayed(&client_id, id, &r, &who).await?)
                         }
                         Err(e) => return Err(e.into()),

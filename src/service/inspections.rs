@@ -2,9 +2,7 @@
 //! readings, sign off; the cold-household archive. Each mutation is one
 //! transaction, idempotent by request id, audited.
 use crate::domain::access::require_role;
-use crate::domain::inspection::{
-    Dwelling, Inspection, InspectionState, RoomReading, SignOff, reason as ir,
-};
+use crate::domain::inspection::{Dwelling, Inspection, InspectionState, RoomReading, SignOff};
 use crate::domain::protocol::{ResidentOutcome, RoomMeasurement, VisitFacts};
 use crate::domain::ticket::{Ctx, Ticket};
 use crate::domain::{Caller, Policy, Role};
@@ -113,7 +111,7 @@ impl InspectionService {
                 let id = input.id.unwrap_or_else(Uuid::now_v7);
                 if store::get(tx.db, id).await?.is_some() {
                     return Err(AppError::AlreadyExists {
-                        reason: ir::INSPECTION_EXISTS,
+                        reason: reason::INSPECTION_EXISTS,
                         message: format!("inspection {id} already exists"),
                     });
                 }
@@ -183,7 +181,7 @@ impl InspectionService {
         let visit = store::get(tx, id).await?;
         visit.filter(|v| v.inspector == caller.sub).ok_or_else(|| {
             AppError::not_found(
-                ir::INSPECTION_NOT_FOUND,
+                reason::INSPECTION_NOT_FOUND,
                 format!("inspection {id} not found"),
             )
         })
@@ -207,7 +205,7 @@ impl InspectionService {
                 let reading_id = input.id.unwrap_or_else(Uuid::now_v7);
                 if store::reading_exists(tx.db, reading_id).await? {
                     return Err(AppError::AlreadyExists {
-                        reason: ir::READING_EXISTS,
+                        reason: reason::READING_EXISTS,
                         message: format!("reading {reading_id} already exists"),
                     });
                 }
@@ -388,7 +386,7 @@ impl InspectionService {
         )?;
         let not_found = || {
             AppError::not_found(
-                ir::INSPECTION_NOT_FOUND,
+                reason::INSPECTION_NOT_FOUND,
                 format!("inspection {id} not found"),
             )
         };

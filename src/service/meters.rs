@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use uuid::Uuid;
 
-use crate::domain::inspection::reason::READING_EXISTS;
+use crate::error::reason::READING_EXISTS;
 
 #[derive(Clone)]
 pub struct MeterService {

@@ -16,11 +16,6 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use std::sync::{Arc, OnceLock};
 
-pub const CURSOR_EXPIRED: &str = "CURSOR_EXPIRED";
-pub const MUTATION_GAP: &str = "MUTATION_GAP";
-pub const MUTATION_ID_REUSED: &str = "MUTATION_ID_REUSED";
-pub const CLIENT_NOT_OWNED: &str = "CLIENT_NOT_OWNED";
-
 const DEFAULT_LIMIT: u64 = 500;
 const MAX_LIMIT: u64 = 5000;
 
@@ -233,7 +228,7 @@ impl SyncService {
         let from = cursor.unwrap_or_default();
         if cursor.is_some() && from.seq < purged_seq {
             return Err(AppError::precondition(
-                CURSOR_EXPIRED,
+                reason::CURSOR_EXPIRED,
                 "feed",
                 "the cursor is older than the retained change log: start again with an empty cursor",
             ));
@@ -265,7 +260,7 @@ impl SyncService {
             match push_log::client(&tx, client_id).await? {
                 Some((owner, _)) if owner != caller.sub => {
                     return Err(AppError::denied(
-                        CLIENT_NOT_OWNED,
+                        reason::CLIENT_NOT_OWNED,
                         "this client belongs to someone else",
                     ));
                 }
@@ -287,7 +282,7 @@ impl SyncService {
             .await?;
         match push_log::client(self.db.writer(), client_id).await? {
             Some((owner, _)) if owner != caller.sub => Err(AppError::denied(
-                CLIENT_NOT_OWNED,
+                reason::CLIENT_NOT_OWNED,
                 "this client belongs to someone else",
             )),
             Some((_, last)) => Ok(last),

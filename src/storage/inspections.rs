@@ -86,7 +86,7 @@ fn from_model(m: inspections::Model) -> AppResult<Inspection> {
 
 /// A concurrent insert of the same client-chosen id lost: ALREADY_EXISTS, not INTERNAL.
 fn duplicate_or(e: sea_orm::DbErr, what: &'static str) -> AppError {
-    use crate::domain::inspection::reason::{INSPECTION_EXISTS, READING_EXISTS};
+    use crate::error::reason::{INSPECTION_EXISTS, READING_EXISTS};
     if super::is_unique_violation(&e) {
         AppError::AlreadyExists {
             reason: if what == "reading" {

@@ -2,7 +2,7 @@
 //! stored outcome of every mutation (SyncService.Push).
 use super::entities::{client_mutations, sync_clients};
 use super::{db_err, to_micros};
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, reason};
 use crate::service::idempotency::PushMark;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
@@ -13,8 +13,6 @@ use serde::Serialize;
 
 pub const APPLIED: &str = "APPLIED";
 pub const REJECTED: &str = "REJECTED";
-/// Another push of the same client recorded this mutation first.
-pub const PUSH_RACE: &str = "PUSH_RACE";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredMutation {
@@ -80,7 +78,7 @@ pub async fn record<C: ConnectionTrait, T: Serialize>(
         .map_err(db_err)?;
     if advanced.rows_affected != 1 {
         return Err(AppError::aborted(
-            PUSH_RACE,
+            reason::PUSH_RACE,
             "this mutation was recorded by a concurrent push",
         ));
     }
