@@ -15,6 +15,7 @@ use crate::grpc::sync::{SyncApi, WatchSettings};
 use crate::grpc::tickets::TicketApi;
 use crate::grpc::transport::{self, ConnLimits};
 use crate::grpc::wire::server::sync_service_server::SyncServiceServer;
+use crate::service::command::Commands;
 use crate::service::feed_window::FeedWindow;
 use crate::service::maintenance::{Maintenance, Purged};
 use crate::service::paging::Pager;
@@ -164,17 +165,16 @@ impl App {
             .build_v1alpha()?;
 
         let (stop_tx, stop_rx) = watch::channel(false);
-        // Push runs queued mutations through these same handler instances.
+        // Every mutation, unary or pushed, runs through these commands.
+        let commands = Commands::new(tickets.clone(), inspections.clone(), meters.clone());
         let (ticket_handlers, inspection_handlers, reading_handlers) = (
-            Arc::new(TicketApi::new(tickets)),
-            Arc::new(InspectionApi::new(inspections)),
-            Arc::new(ReadingApi::new(meters)),
+            Arc::new(TicketApi::new(tickets, commands.clone())),
+            Arc::new(InspectionApi::new(inspections, commands.clone())),
+            Arc::new(ReadingApi::new(meters, commands.clone())),
         );
         let sync_handlers = SyncApi::new(
             sync,
-            ticket_handlers.clone(),
-            inspection_handlers.clone(),
-            reading_handlers.clone(),
+            commands,
             WatchSettings {
                 checkpoint: config.watch_checkpoint,
             },

@@ -257,6 +257,41 @@ impl AppError {
         AppError::Internal(err.into())
     }
 
+    /// The `google.rpc.Code` number this error is answered with (the gRPC
+    /// status code; `grpc::status` builds the status from it, and an offline
+    /// Push stores it with a refusal).
+    pub fn rpc_code(&self) -> i32 {
+        match self {
+            AppError::InvalidArgument { .. } => 3,
+            AppError::DeadlineExceeded { .. } => 4,
+            AppError::NotFound { .. } => 5,
+            AppError::AlreadyExists { .. } => 6,
+            AppError::PermissionDenied { .. } => 7,
+            AppError::ResourceExhausted { .. } => 8,
+            AppError::FailedPrecondition { .. } => 9,
+            AppError::Aborted { .. } => 10,
+            AppError::Internal(_) => 13,
+            AppError::Unavailable { .. } => 14,
+            AppError::Unauthenticated { .. } => 16,
+        }
+    }
+
+    /// A refusal by a business rule or of bad input: the same request would
+    /// be refused again, so an offline queue records it and moves on. The
+    /// others (the server or its store failing, an expired token) may pass
+    /// later: a Push stops there and the client resends.
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            AppError::InvalidArgument { .. }
+                | AppError::FailedPrecondition { .. }
+                | AppError::Aborted { .. }
+                | AppError::NotFound { .. }
+                | AppError::AlreadyExists { .. }
+                | AppError::PermissionDenied { .. }
+        )
+    }
+
     /// The stable reason of this error.
     pub fn reason(&self) -> &'static str {
         match self {

@@ -2,6 +2,8 @@
 use crate::domain::{Caller, Role, Ticket};
 use crate::error::{AppError, AppResult, reason};
 
+use crate::domain::method::Method;
+
 /// Everyone with a valid token may read tickets (crew: only his unit's).
 pub const TICKET_READERS: &[Role] = &Role::ALL;
 
@@ -13,28 +15,50 @@ pub const REPORT_READERS: &[Role] = &[
     Role::Admin,
 ];
 
-/// Who may call each mutation of a ticket (DOMAIN.md section 1), in one
-/// table: the domain's commands ask it, and the service asks it before it
-/// looks the ticket up, so a caller whose role may not call a method learns
-/// nothing about the ticket it named. Unknown methods: nobody.
-pub fn ticket_mutation_roles(method: &str) -> &'static [Role] {
+/// The permission table: who may call each method (DOMAIN.md section 1),
+/// in one place. Services ask it (through [`authorize`]) before they look
+/// anything up, so a caller whose role may not call a method learns nothing
+/// about the record it named; the domain's commands ask it for the role the
+/// caller acts in. The match is exhaustive: a new method does not compile
+/// until someone decides who may call it.
+pub fn roles(method: Method) -> &'static [Role] {
+    use Method as M;
+    use Role::*;
     match method {
-        "CreateTicket" | "DispatchTicket" | "DecideExtension" | "RecordRevisit"
-        | "CancelTicket" => &[Role::Dispatcher],
-        "ClaimTicket"
-        | "ScheduleAppointment"
-        | "RecordArrival"
-        | "CompleteRepair"
-        | "RequestExtension" => &[Role::Crew],
-        "ReturnTicket" => &[Role::Crew, Role::Dispatcher],
-        "Supervise" => &[Role::Supervisor],
-        "FinishInspection" => &[Role::Inspector],
-        _ => &[],
+        M::CreateTicket | M::DispatchTicket | M::DecideExtension | M::RecordRevisit => {
+            &[Dispatcher]
+        }
+        M::CancelTicket => &[Dispatcher],
+        M::ClaimTicket
+        | M::ScheduleAppointment
+        | M::RecordArrival
+        | M::CompleteRepair
+        | M::RequestExtension => &[Crew],
+        M::ReturnTicket => &[Crew, Dispatcher],
+        M::Supervise => &[Supervisor],
+        M::GetTicket | M::ListTickets | M::ListTicketEvents => TICKET_READERS,
+        M::StartInspection | M::RecordRoomReading | M::FinishInspection => &[Inspector],
+        M::RecordMeterReading | M::RecordMeterExchange => &[Inspector],
+        // Scoped further by role: a crew member sees the visits his tickets caused.
+        M::GetInspection => &[Dispatcher, Supervisor, Backoffice, Inspector, Crew],
+        M::ListInspections => &Role::ALL,
+        M::ListColdHouseholds => &[Supervisor, Dispatcher, Backoffice],
+        M::ListMeterReadings => &[Inspector, Dispatcher, Supervisor, Backoffice],
+        M::GetServiceReport | M::ExportServiceReport => REPORT_READERS,
+        // Only handhelds queue mutations offline.
+        M::Push => &[Crew, Inspector],
+        // The feed is scoped per reader (`Visibility`), open to every role.
+        M::Pull | M::Watch => &Role::ALL,
     }
 }
 
+/// The role the caller acts in when calling `method`, or PERMISSION_DENIED.
+pub fn authorize(caller: &Caller, method: Method) -> AppResult<Role> {
+    require_role(caller, roles(method), method.name())
+}
+
 /// The role the caller acts in for an operation open to `allowed`, or PERMISSION_DENIED.
-pub fn require_role(caller: &Caller, allowed: &[Role], operation: &str) -> AppResult<Role> {
+fn require_role(caller: &Caller, allowed: &[Role], operation: &str) -> AppResult<Role> {
     caller.acting_as(allowed).ok_or_else(|| {
         let names: Vec<_> = allowed.iter().map(|r| r.as_str()).collect();
         AppError::denied(

@@ -6,6 +6,7 @@ pub mod caller;
 pub mod geo;
 pub mod inspection;
 pub mod meter;
+pub mod method;
 pub mod policy;
 pub mod protocol;
 pub mod report;
@@ -16,6 +17,7 @@ pub mod ticket;
 pub mod time;
 
 pub use caller::{Caller, Role};
+pub use method::Method;
 pub use policy::Policy;
 pub use state::TicketState;
 pub use ticket::Ticket;

@@ -48,10 +48,3 @@ pub fn caller<T>(req: &Request<T>) -> Result<Caller, Status> {
         AppError::unauthenticated(reason::UNAUTHENTICATED, "no verified caller").into()
     })
 }
-
-/// The offline-queue entry a request replays, when it arrives through Push.
-pub fn push_mark<T>(req: &Request<T>) -> Option<crate::service::idempotency::PushMark> {
-    req.extensions()
-        .get::<crate::service::idempotency::PushMark>()
-        .cloned()
-}

@@ -1,13 +1,16 @@
 //! InspectionService handlers and their conversions.
-use super::auth::{caller, push_mark};
-use super::convert::{self as cv, meta};
+use super::auth::caller;
+use super::convert as cv;
+use super::mutation::{MutationRequest, run};
 use super::pb::{self, inspection_service_server::InspectionService as Api};
+use crate::domain::Method;
 use crate::domain::inspection::{Dwelling, Inspection, InspectionState, RoomReading};
 use crate::domain::protocol::{
     Exemption, ResidentOutcome, RoomMeasurement, RoomType, RoomVerdict, VisitFacts, VisitVerdict,
 };
 use crate::error::{AppError, AppResult, reason};
 use crate::service::InspectionService;
+use crate::service::command::{Command, Commands};
 use crate::service::inspections::{Finish, NewReading, StartVisit};
 use crate::storage::inspections::{ColdHousehold, InspectionFilter};
 use prost::Message;
@@ -15,11 +18,12 @@ use tonic::{Request, Response, Status};
 
 pub struct InspectionApi {
     svc: InspectionService,
+    commands: Commands,
 }
 
 impl InspectionApi {
-    pub fn new(svc: InspectionService) -> InspectionApi {
-        InspectionApi { svc }
+    pub fn new(svc: InspectionService, commands: Commands) -> InspectionApi {
+        InspectionApi { svc, commands }
     }
 }
 
@@ -347,45 +351,21 @@ impl Api for InspectionApi {
         &self,
         req: Request<pb::StartInspectionRequest>,
     ) -> Reply<pb::Inspection> {
-        let (who, push) = (caller(&req)?, push_mark(&req));
-        let m = req.into_inner();
-        let meta = meta("StartInspection", &m, &m.request_id, 0, &m.device_id)?.with_push(push);
-        let visit = self.svc.start(&who, meta, start_visit(&m)?).await?;
-        Ok(Response::new(inspection_pb(&visit)))
+        run(&self.commands, req).await
     }
 
     async fn record_room_reading(
         &self,
         req: Request<pb::RecordRoomReadingRequest>,
     ) -> Reply<pb::RoomReading> {
-        let (who, push) = (caller(&req)?, push_mark(&req));
-        let m = req.into_inner();
-        let meta = meta("RecordRoomReading", &m, &m.request_id, 0, &m.device_id)?.with_push(push);
-        let id = cv::id(&m.inspection_id, "inspection_id")?;
-        let r = self
-            .svc
-            .record_reading(&who, meta, id, new_reading(&m)?)
-            .await?;
-        Ok(Response::new(reading_pb(&r)))
+        run(&self.commands, req).await
     }
 
     async fn finish_inspection(
         &self,
         req: Request<pb::FinishInspectionRequest>,
     ) -> Reply<pb::Inspection> {
-        let (who, push) = (caller(&req)?, push_mark(&req));
-        let m = req.into_inner();
-        let meta = meta(
-            "FinishInspection",
-            &m,
-            &m.request_id,
-            m.expected_version,
-            &m.device_id,
-        )?
-        .with_push(push);
-        let id = cv::id(&m.inspection_id, "inspection_id")?;
-        let visit = self.svc.finish(&who, meta, id, finish(&m)?).await?;
-        Ok(Response::new(inspection_pb(&visit)))
+        run(&self.commands, req).await
     }
 
     async fn get_inspection(
@@ -441,5 +421,41 @@ impl Api for InspectionApi {
             households: page.items.iter().map(cold_pb).collect(),
             next_page_token: page.next_page_token,
         }))
+    }
+}
+
+impl MutationRequest for pb::StartInspectionRequest {
+    const METHOD: Method = Method::StartInspection;
+    fn meta_fields(&self) -> (&str, i64, &str) {
+        (&self.request_id, 0, &self.device_id)
+    }
+    fn command(&self) -> AppResult<Command> {
+        Ok(Command::StartInspection(start_visit(self)?))
+    }
+}
+
+impl MutationRequest for pb::RecordRoomReadingRequest {
+    const METHOD: Method = Method::RecordRoomReading;
+    fn meta_fields(&self) -> (&str, i64, &str) {
+        (&self.request_id, 0, &self.device_id)
+    }
+    fn command(&self) -> AppResult<Command> {
+        Ok(Command::RecordRoomReading {
+            inspection: cv::id(&self.inspection_id, "inspection_id")?,
+            reading: new_reading(self)?,
+        })
+    }
+}
+
+impl MutationRequest for pb::FinishInspectionRequest {
+    const METHOD: Method = Method::FinishInspection;
+    fn meta_fields(&self) -> (&str, i64, &str) {
+        (&self.request_id, self.expected_version, &self.device_id)
+    }
+    fn command(&self) -> AppResult<Command> {
+        Ok(Command::FinishInspection {
+            inspection: cv::id(&self.inspection_id, "inspection_id")?,
+            finish: finish(self)?,
+        })
     }
 }

@@ -6,6 +6,7 @@ pub mod convert;
 pub mod guard;
 pub mod inspections;
 pub mod limits;
+pub mod mutation;
 pub mod readings;
 pub mod reports;
 pub mod status;

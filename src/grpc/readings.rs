@@ -1,21 +1,25 @@
 //! ReadingService handlers and their conversions (R-MTR-1, R-MTR-2).
-use super::auth::{caller, push_mark};
-use super::convert::{self as cv, meta};
+use super::auth::caller;
+use super::convert as cv;
+use super::mutation::{MutationRequest, run};
 use super::pb::{self, reading_service_server::ReadingService as Api};
+use crate::domain::Method;
 use crate::domain::meter::{MeterExchange, MeterReading, MeterUnit};
 use crate::error::{AppError, AppResult, reason};
 use crate::service::MeterService;
+use crate::service::command::{Command, Commands};
 use crate::service::meters::{NewExchange, NewMeterReading};
 use prost::Message;
 use tonic::{Request, Response, Status};
 
 pub struct ReadingApi {
     svc: MeterService,
+    commands: Commands,
 }
 
 impl ReadingApi {
-    pub fn new(svc: MeterService) -> ReadingApi {
-        ReadingApi { svc }
+    pub fn new(svc: MeterService, commands: Commands) -> ReadingApi {
+        ReadingApi { svc, commands }
     }
 }
 
@@ -103,44 +107,14 @@ impl Api for ReadingApi {
         &self,
         req: Request<pb::RecordMeterReadingRequest>,
     ) -> Reply<pb::MeterReading> {
-        let (who, push) = (caller(&req)?, push_mark(&req));
-        let m = req.into_inner();
-        let meta = meta("RecordMeterReading", &m, &m.request_id, 0, &m.device_id)?.with_push(push);
-        let input = NewMeterReading {
-            id: if m.reading_id.trim().is_empty() {
-                None
-            } else {
-                Some(cv::id(m.reading_id.trim(), "reading_id")?)
-            },
-            meter_id: meter_id(&m.meter_id)?,
-            value: register(m.value, "value")?,
-            unit: unit(m.unit)?,
-            read_at: cv::required_time(m.read_time.as_ref(), "read_time")?,
-        };
-        let r = self.svc.record_reading(&who, meta, input).await?;
-        Ok(Response::new(reading_pb(&r)))
+        run(&self.commands, req).await
     }
 
     async fn record_meter_exchange(
         &self,
         req: Request<pb::RecordMeterExchangeRequest>,
     ) -> Reply<pb::MeterExchange> {
-        let (who, push) = (caller(&req)?, push_mark(&req));
-        let m = req.into_inner();
-        let meta = meta("RecordMeterExchange", &m, &m.request_id, 0, &m.device_id)?.with_push(push);
-        let input = NewExchange {
-            meter_id: meter_id(&m.meter_id)?,
-            old_serial: m.old_serial.trim().to_string(),
-            new_serial: m.new_serial.trim().to_string(),
-            old_final_value: register(m.old_final_value, "old_final_value")?,
-            new_initial_value: register(m.new_initial_value, "new_initial_value")?,
-            unit: unit(m.unit)?,
-            exchanged_at: cv::required_time(m.exchange_time.as_ref(), "exchange_time")?,
-            reader_present: m.reader_present,
-            customer_present: m.customer_present,
-        };
-        let x = self.svc.record_exchange(&who, meta, input).await?;
-        Ok(Response::new(exchange_pb(&x)))
+        run(&self.commands, req).await
     }
 
     async fn list_meter_readings(
@@ -162,6 +136,46 @@ impl Api for ReadingApi {
         Ok(Response::new(pb::ListMeterReadingsResponse {
             readings: page.items.iter().map(reading_pb).collect(),
             next_page_token: page.next_page_token,
+        }))
+    }
+}
+
+impl MutationRequest for pb::RecordMeterReadingRequest {
+    const METHOD: Method = Method::RecordMeterReading;
+    fn meta_fields(&self) -> (&str, i64, &str) {
+        (&self.request_id, 0, &self.device_id)
+    }
+    fn command(&self) -> AppResult<Command> {
+        Ok(Command::RecordMeterReading(NewMeterReading {
+            id: if self.reading_id.trim().is_empty() {
+                None
+            } else {
+                Some(cv::id(self.reading_id.trim(), "reading_id")?)
+            },
+            meter_id: meter_id(&self.meter_id)?,
+            value: register(self.value, "value")?,
+            unit: unit(self.unit)?,
+            read_at: cv::required_time(self.read_time.as_ref(), "read_time")?,
+        }))
+    }
+}
+
+impl MutationRequest for pb::RecordMeterExchangeRequest {
+    const METHOD: Method = Method::RecordMeterExchange;
+    fn meta_fields(&self) -> (&str, i64, &str) {
+        (&self.request_id, 0, &self.device_id)
+    }
+    fn command(&self) -> AppResult<Command> {
+        Ok(Command::RecordMeterExchange(NewExchange {
+            meter_id: meter_id(&self.meter_id)?,
+            old_serial: self.old_serial.trim().to_string(),
+            new_serial: self.new_serial.trim().to_string(),
+            old_final_value: register(self.old_final_value, "old_final_value")?,
+            new_initial_value: register(self.new_initial_value, "new_initial_value")?,
+            unit: unit(self.unit)?,
+            exchanged_at: cv::required_time(self.exchange_time.as_ref(), "exchange_time")?,
+            reader_present: self.reader_present,
+            customer_present: self.customer_present,
         }))
     }
 }

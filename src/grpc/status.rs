@@ -21,12 +21,11 @@ impl From<AppError> for Status {
             _ => HashMap::new(),
         };
         details.set_error_info(e.reason(), ERROR_DOMAIN, metadata);
-        let code = match &e {
+        match &e {
             AppError::InvalidArgument { violations, .. } => {
                 for v in violations {
                     details.add_bad_request_violation(v.field.clone(), v.description.clone());
                 }
-                Code::InvalidArgument
             }
             AppError::FailedPrecondition {
                 reason,
@@ -39,18 +38,10 @@ impl From<AppError> for Status {
                     subject.clone(),
                     message.clone(),
                 );
-                Code::FailedPrecondition
             }
-            AppError::Aborted { .. } => Code::Aborted,
-            AppError::NotFound { .. } => Code::NotFound,
-            AppError::AlreadyExists { .. } => Code::AlreadyExists,
-            AppError::Unauthenticated { .. } => Code::Unauthenticated,
-            AppError::PermissionDenied { .. } => Code::PermissionDenied,
-            AppError::Unavailable { .. } => Code::Unavailable,
-            AppError::ResourceExhausted { .. } => Code::ResourceExhausted,
-            AppError::DeadlineExceeded { .. } => Code::DeadlineExceeded,
-            AppError::Internal(_) => Code::Internal,
-        };
+            _ => {}
+        }
+        let code = Code::from(e.rpc_code());
         // One reason, one code: a reason given with another code than the
         // catalogue's is a bug the test suite catches here.
         debug_assert_eq!(

@@ -1,34 +1,26 @@
-//! SyncService handlers. Push hands each queued mutation to the very same
-//! handler its unary RPC uses, with a PushMark on the request so that the
-//! queue entry is recorded in the mutation's own transaction.
+//! SyncService handlers. Push decodes each queued request exactly as its
+//! unary RPC does (`grpc::mutation`) and hands the batch to
+//! `SyncService::push`, which runs them through the same `Commands`.
 use super::auth::caller;
 use super::convert as cv;
-use super::inspections::{InspectionApi, inspection_pb, reading_pb as room_reading_pb};
-use super::pb::{
-    self, inspection_service_server::InspectionService as _, mutation::Request as M,
-    mutation_result::Result as R, reading_service_server::ReadingService as _,
-    ticket_service_server::TicketService as _,
-};
-use super::readings::{ReadingApi, exchange_pb, reading_pb as meter_reading_pb};
-use super::tickets::TicketApi;
+use super::inspections::{inspection_pb, reading_pb as room_reading_pb};
+use super::mutation;
+use super::pb::{self, mutation::Request as M};
+use super::readings::{exchange_pb, reading_pb as meter_reading_pb};
 use super::wire::{self, WatchEvent, server::sync_service_server::SyncService as Api};
 use crate::domain::Caller;
 use crate::domain::access::TicketView;
 use crate::error::{AppError, reason};
 use crate::service::SyncService;
-use crate::service::idempotency::PushMark;
-use crate::service::sync::{FeedChange, FeedEntity};
-use crate::storage::push_log;
+use crate::service::command::Commands;
+use crate::service::sync::{FeedChange, FeedEntity, Pushed, Queued};
 use bytes::Bytes;
 use prost::Message;
-use serde::de::DeserializeOwned;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::Stream;
-use tonic::{Code, Request, Response, Status};
-use tonic_types::StatusExt;
+use tonic::{Request, Response, Status};
 
 /// How Watch follows the feed.
 #[derive(Debug, Clone, Copy)]
@@ -39,9 +31,7 @@ pub struct WatchSettings {
 
 pub struct SyncApi {
     sync: SyncService,
-    tickets: Arc<TicketApi>,
-    inspections: Arc<InspectionApi>,
-    readings: Arc<ReadingApi>,
+    commands: Commands,
     watch: WatchSettings,
     stop: watch::Receiver<bool>,
 }
@@ -49,194 +39,62 @@ pub struct SyncApi {
 impl SyncApi {
     pub fn new(
         sync: SyncService,
-        tickets: Arc<TicketApi>,
-        inspections: Arc<InspectionApi>,
-        readings: Arc<ReadingApi>,
+        commands: Commands,
         watch: WatchSettings,
         stop: watch::Receiver<bool>,
     ) -> SyncApi {
         SyncApi {
             sync,
-            tickets,
-            inspections,
-            readings,
+            commands,
             watch,
             stop,
         }
     }
 }
 
-/// The unary method a queued request belongs to (its fingerprint includes it).
-fn method(m: &M) -> &'static str {
+/// Decode one queued request on its own (bad input is its refusal, not the batch's).
+fn queued(mutation_id: i64, m: &M) -> Queued {
     match m {
-        M::Claim(_) => "ClaimTicket",
-        M::ReturnTicket(_) => "ReturnTicket",
-        M::Appointment(_) => "ScheduleAppointment",
-        M::Arrival(_) => "RecordArrival",
-        M::Completion(_) => "CompleteRepair",
-        M::ExtensionRequest(_) => "RequestExtension",
-        M::InspectionStart(_) => "StartInspection",
-        M::RoomReading(_) => "RecordRoomReading",
-        M::InspectionFinish(_) => "FinishInspection",
-        M::MeterReading(_) => "RecordMeterReading",
-        M::MeterExchange(_) => "RecordMeterExchange",
+        M::Claim(r) => mutation::queued(mutation_id, r),
+        M::ReturnTicket(r) => mutation::queued(mutation_id, r),
+        M::Appointment(r) => mutation::queued(mutation_id, r),
+        M::Arrival(r) => mutation::queued(mutation_id, r),
+        M::Completion(r) => mutation::queued(mutation_id, r),
+        M::ExtensionRequest(r) => mutation::queued(mutation_id, r),
+        M::InspectionStart(r) => mutation::queued(mutation_id, r),
+        M::RoomReading(r) => mutation::queued(mutation_id, r),
+        M::InspectionFinish(r) => mutation::queued(mutation_id, r),
+        M::MeterReading(r) => mutation::queued(mutation_id, r),
+        M::MeterExchange(r) => mutation::queued(mutation_id, r),
     }
 }
 
-fn fingerprint(m: &M) -> String {
-    match m {
-        M::Claim(r) => cv::fingerprint(method(m), r),
-        M::ReturnTicket(r) => cv::fingerprint(method(m), r),
-        M::Appointment(r) => cv::fingerprint(method(m), r),
-        M::Arrival(r) => cv::fingerprint(method(m), r),
-        M::Completion(r) => cv::fingerprint(method(m), r),
-        M::ExtensionRequest(r) => cv::fingerprint(method(m), r),
-        M::InspectionStart(r) => cv::fingerprint(method(m), r),
-        M::RoomReading(r) => cv::fingerprint(method(m), r),
-        M::InspectionFinish(r) => cv::fingerprint(method(m), r),
-        M::MeterReading(r) => cv::fingerprint(method(m), r),
-        M::MeterExchange(r) => cv::fingerprint(method(m), r),
-    }
-}
-
-fn parse<T: DeserializeOwned>(s: &str) -> Result<T, Status> {
-    serde_json::from_str(s).map_err(|e| AppError::internal(e).into())
-}
-
-/// The stored result of an applied mutation, as its unary RPC would answer.
-fn stored_result(m: &M, json: &str, who: &Caller) -> Result<R, Status> {
-    Ok(match m {
-        M::Claim(_)
-        | M::ReturnTicket(_)
-        | M::Appointment(_)
-        | M::Arrival(_)
-        | M::Completion(_)
-        | M::ExtensionRequest(_) => R::Ticket(cv::ticket(&parse(json)?, who)),
-        M::InspectionStart(_) | M::InspectionFinish(_) => {
-            R::Inspection(inspection_pb(&parse(json)?))
-        }
-        M::RoomReading(_) => R::RoomReading(room_reading_pb(&parse(json)?)),
-        M::MeterReading(_) => R::MeterReading(meter_reading_pb(&parse(json)?)),
-        M::MeterExchange(_) => R::MeterExchange(exchange_pb(&parse(json)?)),
-    })
-}
-
-#[derive(serde::Serialize, serde::Deserialize)]
-struct Rejection {
-    code: i32,
-    reason: String,
-    message: String,
-}
-
-fn reason_of(s: &Status) -> String {
-    s.get_error_details()
-        .error_info()
-        .map(|i| i.reason.clone())
-        .unwrap_or_default()
-}
-
-/// A refusal by a business rule (recorded; the queue moves on), as opposed to
-/// a transient failure (the batch stops; the client resends).
-fn is_rejection(s: &Status) -> bool {
-    matches!(
-        s.code(),
-        Code::InvalidArgument
-            | Code::FailedPrecondition
-            | Code::Aborted
-            | Code::NotFound
-            | Code::AlreadyExists
-            | Code::PermissionDenied
-            | Code::OutOfRange
-    )
-}
-
-fn result_of(mutation_id: i64, outcome: pb::MutationOutcome) -> pb::MutationResult {
-    pb::MutationResult {
+fn result_pb(mutation_id: i64, pushed: Pushed, who: &Caller) -> pb::MutationResult {
+    use pb::MutationOutcome as O;
+    let base = |outcome: O| pb::MutationResult {
         mutation_id,
         outcome: outcome as i32,
         ..Default::default()
+    };
+    match pushed {
+        Pushed::Applied(o) => pb::MutationResult {
+            result: Some(mutation::result_pb(o, who)),
+            ..base(O::Applied)
+        },
+        Pushed::Duplicate(o) => pb::MutationResult {
+            result: o.map(|o| mutation::result_pb(o, who)),
+            ..base(O::Duplicate)
+        },
+        Pushed::Rejected(r) => pb::MutationResult {
+            code: r.code,
+            reason: r.reason,
+            message: r.message,
+            ..base(O::Rejected)
+        },
     }
 }
 
 impl SyncApi {
-    /// Run one queued request through its unary handler.
-    async fn apply(&self, who: &Caller, mark: PushMark, m: M) -> Result<R, Status> {
-        fn req<T>(msg: T, who: &Caller, mark: PushMark) -> Request<T> {
-            let mut r = Request::new(msg);
-            r.extensions_mut().insert(who.clone());
-            r.extensions_mut().insert(mark);
-            r
-        }
-        let (t, i, rd) = (&*self.tickets, &*self.inspections, &*self.readings);
-        Ok(match m {
-            M::Claim(x) => R::Ticket(t.claim_ticket(req(x, who, mark)).await?.into_inner()),
-            M::ReturnTicket(x) => R::Ticket(t.return_ticket(req(x, who, mark)).await?.into_inner()),
-            M::Appointment(x) => R::Ticket(
-                t.schedule_appointment(req(x, who, mark))
-                    .await?
-                    .into_inner(),
-            ),
-            M::Arrival(x) => R::Ticket(t.record_arrival(req(x, who, mark)).await?.into_inner()),
-            M::Completion(x) => R::Ticket(t.complete_repair(req(x, who, mark)).await?.into_inner()),
-            M::ExtensionRequest(x) => {
-                R::Ticket(t.request_extension(req(x, who, mark)).await?.into_inner())
-            }
-            M::InspectionStart(x) => {
-                R::Inspection(i.start_inspection(req(x, who, mark)).await?.into_inner())
-            }
-            M::RoomReading(x) => {
-                R::RoomReading(i.record_room_reading(req(x, who, mark)).await?.into_inner())
-            }
-            M::InspectionFinish(x) => {
-                R::Inspection(i.finish_inspection(req(x, who, mark)).await?.into_inner())
-            }
-            M::MeterReading(x) => R::MeterReading(
-                rd.record_meter_reading(req(x, who, mark))
-                    .await?
-                    .into_inner(),
-            ),
-            M::MeterExchange(x) => R::MeterExchange(
-                rd.record_meter_exchange(req(x, who, mark))
-                    .await?
-                    .into_inner(),
-            ),
-        })
-    }
-
-    /// The stored outcome of an already-recorded mutation.
-    async fn replayed(
-        &self,
-        client_id: &str,
-        id: i64,
-        m: &M,
-        who: &Caller,
-    ) -> Result<pb::MutationResult, Status> {
-        let Some(stored) = self.sync.stored(client_id, id).await? else {
-            // Applied long ago: its stored outcome is past retention.
-            return Ok(result_of(id, pb::MutationOutcome::Duplicate));
-        };
-        if stored.fingerprint != fingerprint(m) {
-            return Err(AppError::AlreadyExists {
-                reason: reason::MUTATION_ID_REUSED,
-                message: format!("mutation {id} was pushed before with a different body"),
-            }
-            .into());
-        }
-        if stored.outcome == push_log::REJECTED {
-            let r: Rejection = parse(&stored.response)?;
-            return Ok(pb::MutationResult {
-                code: r.code,
-                reason: r.reason,
-                message: r.message,
-                ..result_of(id, pb::MutationOutcome::Rejected)
-            });
-        }
-        Ok(pb::MutationResult {
-            result: Some(stored_result(m, &stored.response, who)?),
-            ..result_of(id, pb::MutationOutcome::Duplicate)
-        })
-    }
-
     /// The change as `who` may see it, encoded once per view.
     fn change_bytes(svc: &SyncService, c: &FeedChange, who: &Caller) -> Bytes {
         let view = match &c.entity {
@@ -285,94 +143,24 @@ impl Api for SyncApi {
             .into());
         }
         let mut batch = Vec::with_capacity(m.mutations.len());
-        for (i, mu) in m.mutations.into_iter().enumerate() {
-            let req = mu.request.ok_or_else(|| {
-                Status::from(AppError::missing(format!("mutations[{i}].request")))
-            })?;
-            batch.push((mu.mutation_id, req));
+        for (i, mu) in m.mutations.iter().enumerate() {
+            let r = mu
+                .request
+                .as_ref()
+                .ok_or_else(|| AppError::missing(format!("mutations[{i}].request")))?;
+            batch.push(queued(mu.mutation_id, r));
         }
-        crate::domain::access::require_role(
-            &who,
-            &[crate::domain::Role::Crew, crate::domain::Role::Inspector],
-            "Push",
-        )?;
-        let last = self.sync.begin_push(&who, &client_id).await?;
-        // The batch must continue the queue without a gap; nothing is applied otherwise.
-        for (i, (id, _)) in batch.iter().enumerate() {
-            let expected_first = batch.first().map(|b| b.0).unwrap_or(1);
-            if *id < 1
-                || Some(*id) != expected_first.checked_add(i as i64)
-                || expected_first > last.saturating_add(1)
-            {
-                let next = last.saturating_add(1);
-                return Err(AppError::precondition(
-                    reason::MUTATION_GAP,
-                    format!("clients/{client_id}"),
-                    format!("mutation ids must continue from {next} without gaps"),
-                )
-                .with_info("expected_mutation_id", next)
-                .into());
-            }
-        }
-        // A known id with another body is refused before anything is applied.
-        for (id, r) in batch.iter().filter(|(id, _)| *id <= last) {
-            self.replayed(&client_id, *id, r, &who).await?;
-        }
-        let mut results = Vec::with_capacity(batch.len());
-        // The counter as this push has moved it. A concurrent push of the same
-        // client that got further is caught by the conditional counter advance
-        // (PUSH_RACE, then the stored outcome), so no re-read per mutation.
-        let mut last = last;
-        for (id, r) in batch {
-            if id <= last {
-                results.push(self.replayed(&client_id, id, &r, &who).await?);
-                continue;
-            }
-            let mark = PushMark {
-                client_id: client_id.clone(),
-                mutation_id: id,
-            };
-            let fp = fingerprint(&r);
-            last = id;
-            match self.apply(&who, mark.clone(), r.clone()).await {
-                Ok(result) => results.push(pb::MutationResult {
-                    result: Some(result),
-                    ..result_of(id, pb::MutationOutcome::Applied)
-                }),
-                Err(s) if reason_of(&s) == reason::PUSH_RACE => {
-                    results.push(self.replayed(&client_id, id, &r, &who).await?)
-                }
-                Err(s) if is_rejection(&s) => {
-                    let rejection = Rejection {
-                        code: s.code() as i32,
-                        reason: reason_of(&s),
-                        message: s.message().to_string(),
-                    };
-                    let json = serde_json::to_value(&rejection).map_err(AppError::internal)?;
-                    match self.sync.record_rejection(mark, fp, json).await {
-                        Ok(()) => results.push(pb::MutationResult {
-                            code: rejection.code,
-                            reason: rejection.reason,
-                            message: rejection.message,
-                            ..result_of(id, pb::MutationOutcome::Rejected)
-                        }),
-                        Err(e) if e.reason() == reason::PUSH_RACE => {
-                            results.push(self.replayed(&client_id, id, &r, &who).await?)
-                        }
-                        Err(e) => return Err(e.into()),
-                    }
-                }
-                // Transient: stop here; what was applied stays applied and the
-                // client resends the rest.
-                Err(s) => {
-                    tracing::warn!(client_id, mutation_id = id, code = ?s.code(), "push stopped on a transient failure");
-                    break;
-                }
-            }
-        }
+        let report = self
+            .sync
+            .push(&self.commands, &who, &client_id, batch)
+            .await?;
         Ok(Response::new(pb::PushResponse {
-            results,
-            last_mutation_id: self.sync.last_mutation_id(&client_id).await?,
+            results: report
+                .results
+                .into_iter()
+                .map(|(id, pushed)| result_pb(id, pushed, &who))
+                .collect(),
+            last_mutation_id: report.last_mutation_id,
         }))
     }
 

@@ -1,20 +1,25 @@
 //! TicketService handlers: decode -> service -> encode.
-use super::auth::{caller, push_mark};
-use super::convert::{self as cv, meta};
+use super::auth::caller;
+use super::convert as cv;
+use super::mutation::{MutationRequest, run};
 use super::pb::{self, ticket_service_server::TicketService as Api};
+use crate::domain::Method;
 use crate::domain::ticket::CheckIn;
+use crate::error::{AppError, AppResult};
 use crate::service::TicketService;
+use crate::service::command::{Command, Commands};
 use crate::storage::tickets::TicketFilter;
 use prost::Message;
 use tonic::{Request, Response, Status};
 
 pub struct TicketApi {
     svc: TicketService,
+    commands: Commands,
 }
 
 impl TicketApi {
-    pub fn new(svc: TicketService) -> TicketApi {
-        TicketApi { svc }
+    pub fn new(svc: TicketService, commands: Commands) -> TicketApi {
+        TicketApi { svc, commands }
     }
 }
 
@@ -23,11 +28,7 @@ type Reply<T> = Result<Response<T>, Status>;
 #[tonic::async_trait]
 impl Api for TicketApi {
     async fn create_ticket(&self, req: Request<pb::CreateTicketRequest>) -> Reply<pb::Ticket> {
-        let (who, push) = (caller(&req)?, push_mark(&req));
-        let m = req.into_inner();
-        let meta = meta("CreateTicket", &m, &m.request_id, 0, "")?.with_push(push);
-        let t = self.svc.create(&who, meta, cv::new_ticket(&m)?).await?;
-        Ok(Response::new(cv::ticket(&t, &who)))
+        run(&self.commands, req).await
     }
 
     async fn get_ticket(&self, req: Request<pb::GetTicketRequest>) -> Reply<pb::Ticket> {
@@ -43,7 +44,6 @@ impl Api for TicketApi {
     ) -> Reply<pb::ListTicketsResponse> {
         let who = caller(&req)?;
         let m = req.into_inner();
-        let non_empty = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_string());
         let filter = TicketFilter {
             state: cv::state_filter(m.state)?,
             unit: non_empty(&m.unit),
@@ -66,214 +66,56 @@ impl Api for TicketApi {
     }
 
     async fn dispatch_ticket(&self, req: Request<pb::DispatchTicketRequest>) -> Reply<pb::Ticket> {
-        let (who, push) = (caller(&req)?, push_mark(&req));
-        let m = req.into_inner();
-        let meta =
-            meta("DispatchTicket", &m, &m.request_id, m.expected_version, "")?.with_push(push);
-        let id = cv::id(&m.ticket_id, "ticket_id")?;
-        let unit = m.unit.trim().to_string();
-        if unit.is_empty() {
-            return Err(crate::error::AppError::missing("unit").into());
-        }
-        let assignee = (!m.assignee.trim().is_empty()).then(|| m.assignee.trim().to_string());
-        let t = self.svc.dispatch(&who, meta, id, unit, assignee).await?;
-        Ok(Response::new(cv::ticket(&t, &who)))
+        run(&self.commands, req).await
     }
 
     async fn claim_ticket(&self, req: Request<pb::ClaimTicketRequest>) -> Reply<pb::Ticket> {
-        let (who, push) = (caller(&req)?, push_mark(&req));
-        let m = req.into_inner();
-        let meta = meta(
-            "ClaimTicket",
-            &m,
-            &m.request_id,
-            m.expected_version,
-            &m.device_id,
-        )?
-        .with_push(push);
-        let id = cv::id(&m.ticket_id, "ticket_id")?;
-        let at = cv::time(m.occurred_at.as_ref(), "occurred_at")?;
-        let t = self.svc.claim(&who, meta, id, at).await?;
-        Ok(Response::new(cv::ticket(&t, &who)))
+        run(&self.commands, req).await
     }
 
     async fn return_ticket(&self, req: Request<pb::ReturnTicketRequest>) -> Reply<pb::Ticket> {
-        let (who, push) = (caller(&req)?, push_mark(&req));
-        let m = req.into_inner();
-        let meta = meta(
-            "ReturnTicket",
-            &m,
-            &m.request_id,
-            m.expected_version,
-            &m.device_id,
-        )?
-        .with_push(push);
-        let id = cv::id(&m.ticket_id, "ticket_id")?;
-        let at = cv::time(m.occurred_at.as_ref(), "occurred_at")?;
-        let t = self
-            .svc
-            .return_ticket(&who, meta, id, m.reason.trim().to_string(), at)
-            .await?;
-        Ok(Response::new(cv::ticket(&t, &who)))
+        run(&self.commands, req).await
     }
 
     async fn schedule_appointment(
         &self,
         req: Request<pb::ScheduleAppointmentRequest>,
     ) -> Reply<pb::Ticket> {
-        let (who, push) = (caller(&req)?, push_mark(&req));
-        let m = req.into_inner();
-        let meta = meta(
-            "ScheduleAppointment",
-            &m,
-            &m.request_id,
-            m.expected_version,
-            &m.device_id,
-        )?
-        .with_push(push);
-        let id = cv::id(&m.ticket_id, "ticket_id")?;
-        let when = cv::required_time(m.appointment_time.as_ref(), "appointment_time")?;
-        let at = cv::time(m.occurred_at.as_ref(), "occurred_at")?;
-        let t = self
-            .svc
-            .schedule_appointment(&who, meta, id, when, at)
-            .await?;
-        Ok(Response::new(cv::ticket(&t, &who)))
+        run(&self.commands, req).await
     }
 
     async fn record_arrival(&self, req: Request<pb::RecordArrivalRequest>) -> Reply<pb::Ticket> {
-        let (who, push) = (caller(&req)?, push_mark(&req));
-        let m = req.into_inner();
-        let meta = meta(
-            "RecordArrival",
-            &m,
-            &m.request_id,
-            m.expected_version,
-            &m.device_id,
-        )?
-        .with_push(push);
-        let id = cv::id(&m.ticket_id, "ticket_id")?;
-        let location = cv::geo_point(m.location.as_ref(), "location")?
-            .ok_or_else(|| crate::error::AppError::missing("location"))?;
-        let accuracy = cv::accuracy(m.accuracy_m)?;
-        let at = cv::time(m.occurred_at.as_ref(), "occurred_at")?;
-        let t = self
-            .svc
-            .arrive(
-                &who,
-                meta,
-                id,
-                CheckIn {
-                    location,
-                    accuracy_m: accuracy,
-                    pipe_diameter_mm: m.pipe_diameter_mm,
-                    occurred_at: at,
-                },
-            )
-            .await?;
-        Ok(Response::new(cv::ticket(&t, &who)))
+        run(&self.commands, req).await
     }
 
     async fn complete_repair(&self, req: Request<pb::CompleteRepairRequest>) -> Reply<pb::Ticket> {
-        let (who, push) = (caller(&req)?, push_mark(&req));
-        let m = req.into_inner();
-        let meta = meta(
-            "CompleteRepair",
-            &m,
-            &m.request_id,
-            m.expected_version,
-            &m.device_id,
-        )?
-        .with_push(push);
-        let id = cv::id(&m.ticket_id, "ticket_id")?;
-        let resolution = cv::resolution(m.resolution.as_ref())?;
-        let at = cv::time(m.occurred_at.as_ref(), "occurred_at")?;
-        let t = self.svc.complete(&who, meta, id, resolution, at).await?;
-        Ok(Response::new(cv::ticket(&t, &who)))
+        run(&self.commands, req).await
     }
 
     async fn request_extension(
         &self,
         req: Request<pb::RequestExtensionRequest>,
     ) -> Reply<pb::Ticket> {
-        let (who, push) = (caller(&req)?, push_mark(&req));
-        let m = req.into_inner();
-        let meta = meta(
-            "RequestExtension",
-            &m,
-            &m.request_id,
-            m.expected_version,
-            &m.device_id,
-        )?
-        .with_push(push);
-        let id = cv::id(&m.ticket_id, "ticket_id")?;
-        let extend_by =
-            cv::required_duration(m.extend_by.as_ref(), "extend_by", cv::LONGEST_DURATION)?;
-        let at = cv::time(m.occurred_at.as_ref(), "occurred_at")?;
-        let t = self
-            .svc
-            .request_extension(&who, meta, id, m.reason.trim().to_string(), extend_by, at)
-            .await?;
-        Ok(Response::new(cv::ticket(&t, &who)))
+        run(&self.commands, req).await
     }
 
     async fn decide_extension(
         &self,
         req: Request<pb::DecideExtensionRequest>,
     ) -> Reply<pb::Ticket> {
-        let (who, push) = (caller(&req)?, push_mark(&req));
-        let m = req.into_inner();
-        let meta =
-            meta("DecideExtension", &m, &m.request_id, m.expected_version, "")?.with_push(push);
-        let id = cv::id(&m.ticket_id, "ticket_id")?;
-        let t = self
-            .svc
-            .decide_extension(&who, meta, id, m.approve, m.note.clone())
-            .await?;
-        Ok(Response::new(cv::ticket(&t, &who)))
+        run(&self.commands, req).await
     }
 
     async fn record_revisit(&self, req: Request<pb::RecordRevisitRequest>) -> Reply<pb::Ticket> {
-        let (who, push) = (caller(&req)?, push_mark(&req));
-        let m = req.into_inner();
-        let meta =
-            meta("RecordRevisit", &m, &m.request_id, m.expected_version, "")?.with_push(push);
-        let id = cv::id(&m.ticket_id, "ticket_id")?;
-        let outcome = cv::revisit_outcome(m.outcome)?;
-        let t = self
-            .svc
-            .record_revisit(&who, meta, id, outcome, m.notes.clone())
-            .await?;
-        Ok(Response::new(cv::ticket(&t, &who)))
+        run(&self.commands, req).await
     }
 
     async fn supervise(&self, req: Request<pb::SuperviseRequest>) -> Reply<pb::Ticket> {
-        let (who, push) = (caller(&req)?, push_mark(&req));
-        let m = req.into_inner();
-        let meta = meta("Supervise", &m, &m.request_id, m.expected_version, "")?.with_push(push);
-        let id = cv::id(&m.ticket_id, "ticket_id")?;
-        let within = cv::required_duration(
-            m.resolve_within.as_ref(),
-            "resolve_within",
-            cv::LONGEST_DURATION,
-        )?;
-        let t = self
-            .svc
-            .supervise(&who, meta, id, m.notice.trim().to_string(), within)
-            .await?;
-        Ok(Response::new(cv::ticket(&t, &who)))
+        run(&self.commands, req).await
     }
 
     async fn cancel_ticket(&self, req: Request<pb::CancelTicketRequest>) -> Reply<pb::Ticket> {
-        let (who, push) = (caller(&req)?, push_mark(&req));
-        let m = req.into_inner();
-        let meta = meta("CancelTicket", &m, &m.request_id, m.expected_version, "")?.with_push(push);
-        let id = cv::id(&m.ticket_id, "ticket_id")?;
-        let t = self
-            .svc
-            .cancel(&who, meta, id, m.reason.trim().to_string())
-            .await?;
-        Ok(Response::new(cv::ticket(&t, &who)))
+        run(&self.commands, req).await
     }
 
     async fn list_ticket_events(
@@ -293,5 +135,189 @@ impl Api for TicketApi {
             events: page.items.iter().map(cv::event).collect(),
             next_page_token: page.next_page_token,
         }))
+    }
+}
+
+/// Trimmed text; None when empty.
+fn non_empty(s: &str) -> Option<String> {
+    (!s.trim().is_empty()).then(|| s.trim().to_string())
+}
+
+impl MutationRequest for pb::CreateTicketRequest {
+    const METHOD: Method = Method::CreateTicket;
+    fn meta_fields(&self) -> (&str, i64, &str) {
+        (&self.request_id, 0, "")
+    }
+    fn command(&self) -> AppResult<Command> {
+        Ok(Command::CreateTicket(cv::new_ticket(self)?))
+    }
+}
+
+impl MutationRequest for pb::DispatchTicketRequest {
+    const METHOD: Method = Method::DispatchTicket;
+    fn meta_fields(&self) -> (&str, i64, &str) {
+        (&self.request_id, self.expected_version, "")
+    }
+    fn command(&self) -> AppResult<Command> {
+        Ok(Command::DispatchTicket {
+            ticket: cv::id(&self.ticket_id, "ticket_id")?,
+            unit: non_empty(&self.unit).ok_or_else(|| AppError::missing("unit"))?,
+            assignee: non_empty(&self.assignee),
+        })
+    }
+}
+
+impl MutationRequest for pb::ClaimTicketRequest {
+    const METHOD: Method = Method::ClaimTicket;
+    fn meta_fields(&self) -> (&str, i64, &str) {
+        (&self.request_id, self.expected_version, &self.device_id)
+    }
+    fn command(&self) -> AppResult<Command> {
+        Ok(Command::ClaimTicket {
+            ticket: cv::id(&self.ticket_id, "ticket_id")?,
+            at: cv::time(self.occurred_at.as_ref(), "occurred_at")?,
+        })
+    }
+}
+
+impl MutationRequest for pb::ReturnTicketRequest {
+    const METHOD: Method = Method::ReturnTicket;
+    fn meta_fields(&self) -> (&str, i64, &str) {
+        (&self.request_id, self.expected_version, &self.device_id)
+    }
+    fn command(&self) -> AppResult<Command> {
+        Ok(Command::ReturnTicket {
+            ticket: cv::id(&self.ticket_id, "ticket_id")?,
+            reason: self.reason.trim().to_string(),
+            at: cv::time(self.occurred_at.as_ref(), "occurred_at")?,
+        })
+    }
+}
+
+impl MutationRequest for pb::ScheduleAppointmentRequest {
+    const METHOD: Method = Method::ScheduleAppointment;
+    fn meta_fields(&self) -> (&str, i64, &str) {
+        (&self.request_id, self.expected_version, &self.device_id)
+    }
+    fn command(&self) -> AppResult<Command> {
+        Ok(Command::ScheduleAppointment {
+            ticket: cv::id(&self.ticket_id, "ticket_id")?,
+            appointment_at: cv::required_time(self.appointment_time.as_ref(), "appointment_time")?,
+            at: cv::time(self.occurred_at.as_ref(), "occurred_at")?,
+        })
+    }
+}
+
+impl MutationRequest for pb::RecordArrivalRequest {
+    const METHOD: Method = Method::RecordArrival;
+    fn meta_fields(&self) -> (&str, i64, &str) {
+        (&self.request_id, self.expected_version, &self.device_id)
+    }
+    fn command(&self) -> AppResult<Command> {
+        let ticket = cv::id(&self.ticket_id, "ticket_id")?;
+        let location = cv::geo_point(self.location.as_ref(), "location")?
+            .ok_or_else(|| AppError::missing("location"))?;
+        Ok(Command::RecordArrival {
+            ticket,
+            check_in: CheckIn {
+                location,
+                accuracy_m: cv::accuracy(self.accuracy_m)?,
+                pipe_diameter_mm: self.pipe_diameter_mm,
+                occurred_at: cv::time(self.occurred_at.as_ref(), "occurred_at")?,
+            },
+        })
+    }
+}
+
+impl MutationRequest for pb::CompleteRepairRequest {
+    const METHOD: Method = Method::CompleteRepair;
+    fn meta_fields(&self) -> (&str, i64, &str) {
+        (&self.request_id, self.expected_version, &self.device_id)
+    }
+    fn command(&self) -> AppResult<Command> {
+        Ok(Command::CompleteRepair {
+            ticket: cv::id(&self.ticket_id, "ticket_id")?,
+            resolution: cv::resolution(self.resolution.as_ref())?,
+            at: cv::time(self.occurred_at.as_ref(), "occurred_at")?,
+        })
+    }
+}
+
+impl MutationRequest for pb::RequestExtensionRequest {
+    const METHOD: Method = Method::RequestExtension;
+    fn meta_fields(&self) -> (&str, i64, &str) {
+        (&self.request_id, self.expected_version, &self.device_id)
+    }
+    fn command(&self) -> AppResult<Command> {
+        let ticket = cv::id(&self.ticket_id, "ticket_id")?;
+        let extend_by =
+            cv::required_duration(self.extend_by.as_ref(), "extend_by", cv::LONGEST_DURATION)?;
+        Ok(Command::RequestExtension {
+            ticket,
+            reason: self.reason.trim().to_string(),
+            extend_by,
+            at: cv::time(self.occurred_at.as_ref(), "occurred_at")?,
+        })
+    }
+}
+
+impl MutationRequest for pb::DecideExtensionRequest {
+    const METHOD: Method = Method::DecideExtension;
+    fn meta_fields(&self) -> (&str, i64, &str) {
+        (&self.request_id, self.expected_version, "")
+    }
+    fn command(&self) -> AppResult<Command> {
+        Ok(Command::DecideExtension {
+            ticket: cv::id(&self.ticket_id, "ticket_id")?,
+            approve: self.approve,
+            note: self.note.clone(),
+        })
+    }
+}
+
+impl MutationRequest for pb::RecordRevisitRequest {
+    const METHOD: Method = Method::RecordRevisit;
+    fn meta_fields(&self) -> (&str, i64, &str) {
+        (&self.request_id, self.expected_version, "")
+    }
+    fn command(&self) -> AppResult<Command> {
+        Ok(Command::RecordRevisit {
+            ticket: cv::id(&self.ticket_id, "ticket_id")?,
+            outcome: cv::revisit_outcome(self.outcome)?,
+            notes: self.notes.clone(),
+        })
+    }
+}
+
+impl MutationRequest for pb::SuperviseRequest {
+    const METHOD: Method = Method::Supervise;
+    fn meta_fields(&self) -> (&str, i64, &str) {
+        (&self.request_id, self.expected_version, "")
+    }
+    fn command(&self) -> AppResult<Command> {
+        let ticket = cv::id(&self.ticket_id, "ticket_id")?;
+        let resolve_within = cv::required_duration(
+            self.resolve_within.as_ref(),
+            "resolve_within",
+            cv::LONGEST_DURATION,
+        )?;
+        Ok(Command::Supervise {
+            ticket,
+            notice: self.notice.trim().to_string(),
+            resolve_within,
+        })
+    }
+}
+
+impl MutationRequest for pb::CancelTicketRequest {
+    const METHOD: Method = Method::CancelTicket;
+    fn meta_fields(&self) -> (&str, i64, &str) {
+        (&self.request_id, self.expected_version, "")
+    }
+    fn command(&self) -> AppResult<Command> {
+        Ok(Command::CancelTicket {
+            ticket: cv::id(&self.ticket_id, "ticket_id")?,
+            reason: self.reason.trim().to_string(),
+        })
     }
 }

@@ -12,7 +12,7 @@
 //! snapshots. A Pull still reads the feed state in its own snapshot and takes
 //! from the database whatever the window does not (yet) hold, so its answer
 //! is the one the database would give, on any instance.
-use super::sync::{FeedChange, decode};
+use super::feed_change::{FeedChange, decode};
 use crate::error::AppResult;
 use crate::storage::feed::{self, ChangeMeta, Position, StoredChange, Visibility};
 use crate::storage::{Db, db_err};

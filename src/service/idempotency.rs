@@ -1,5 +1,5 @@
 //! AIP-155 request ids, applied inside the transaction that makes the change.
-use crate::domain::Caller;
+use crate::domain::{Caller, Method};
 use crate::error::{AppError, AppResult, reason};
 use crate::service::Clock;
 use crate::storage::feed::{self, ChangeDraft};
@@ -26,12 +26,7 @@ pub struct RequestMeta {
     pub push: Option<PushMark>,
 }
 
-/// Which client queue entry a pushed request is (SyncService.Push).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PushMark {
-    pub client_id: String,
-    pub mutation_id: i64,
-}
+pub use crate::storage::push_log::PushMark;
 
 impl RequestMeta {
     /// Mark a request as entry `mark` of an offline push.
@@ -84,7 +79,7 @@ pub async fn write<T, F>(
     clock: &Arc<dyn Clock>,
     caller: &Caller,
     meta: RequestMeta,
-    method: &'static str,
+    method: Method,
     body: F,
 ) -> AppResult<T>
 where
@@ -97,7 +92,7 @@ where
             Box::pin(async move {
                 let now = clock.now();
                 let changes = Mutex::new(Vec::new());
-                let response = match begin(tx, &meta, &caller, method, now).await? {
+                let response = match begin(tx, &meta, &caller, method.name(), now).await? {
                     Some(replay) => replay,
                     None => {
                         let response = body(Tx {

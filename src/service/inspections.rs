@@ -1,7 +1,8 @@
 //! Inspection use cases (DOMAIN.md section 4): start a visit, record
 //! readings, sign off; the cold-household archive. Each mutation is one
 //! transaction, idempotent by request id, audited.
-use crate::domain::access::require_role;
+use crate::domain::Method;
+use crate::domain::access;
 use crate::domain::inspection::{Dwelling, Inspection, InspectionState, RoomReading, SignOff};
 use crate::domain::protocol::{ResidentOutcome, RoomMeasurement, VisitFacts};
 use crate::domain::ticket::{Ctx, Ticket};
@@ -98,10 +99,10 @@ impl InspectionService {
         meta: RequestMeta,
         input: StartVisit,
     ) -> AppResult<Inspection> {
-        let role = require_role(caller, &[Role::Inspector], "StartInspection")?;
+        let role = access::authorize(caller, Method::StartInspection)?;
         self.check_not_future(input.facts.entered_at, "entered_at", self.clock.now())?;
         let policy = self.policy.clone();
-        idempotency::write(&self.db, &self.clock, caller, meta, "StartInspection", move |tx| {
+        idempotency::write(&self.db, &self.clock, caller, meta, Method::StartInspection, move |tx| {
             Box::pin(async move {
                 if let Some(t) = input.ticket_id
                     && tickets::get(tx.db, t).await?.is_none()
@@ -161,7 +162,8 @@ impl InspectionService {
                 kind,
                 caller: tx.caller,
                 role,
-                meta: tx.meta,
+                request_id: tx.meta.request_id,
+                device_id: tx.meta.device_id.as_deref(),
                 at: tx.now,
                 details,
             },
@@ -195,12 +197,12 @@ impl InspectionService {
         inspection_id: Uuid,
         input: NewReading,
     ) -> AppResult<RoomReading> {
-        let role = require_role(caller, &[Role::Inspector], "RecordRoomReading")?;
+        let role = access::authorize(caller, Method::RecordRoomReading)?;
         let now = self.clock.now();
         self.check_not_future(input.measurement.started_at, "started_at", now)?;
         self.check_not_future(input.measurement.ended_at, "ended_at", now)?;
         let (policy, tz) = (self.policy.clone(), self.tz);
-        idempotency::write(&self.db, &self.clock, caller, meta, "RecordRoomReading", move |tx| {
+        idempotency::write(&self.db, &self.clock, caller, meta, Method::RecordRoomReading, move |tx| {
             Box::pin(async move {
                 let reading_id = input.id.unwrap_or_else(Uuid::now_v7);
                 if store::reading_exists(tx.db, reading_id).await? {
@@ -246,14 +248,14 @@ impl InspectionService {
         inspection_id: Uuid,
         input: Finish,
     ) -> AppResult<Inspection> {
-        let role = require_role(caller, &[Role::Inspector], "FinishInspection")?;
+        let role = access::authorize(caller, Method::FinishInspection)?;
         let policy = self.policy.clone();
         idempotency::write(
             &self.db,
             &self.clock,
             caller,
             meta,
-            "FinishInspection",
+            Method::FinishInspection,
             move |tx| {
                 Box::pin(async move {
                     let ctx = Ctx {
@@ -373,17 +375,7 @@ impl InspectionService {
     /// A visit outside the caller's scope answers like one that does not
     /// exist; a role that reads no visit at all is refused first.
     pub async fn get(&self, caller: &Caller, id: Uuid) -> AppResult<Inspection> {
-        require_role(
-            caller,
-            &[
-                Role::Dispatcher,
-                Role::Supervisor,
-                Role::Backoffice,
-                Role::Inspector,
-                Role::Crew,
-            ],
-            "GetInspection",
-        )?;
+        access::authorize(caller, Method::GetInspection)?;
         let not_found = || {
             AppError::not_found(
                 reason::INSPECTION_NOT_FOUND,
@@ -468,11 +460,7 @@ impl InspectionService {
         page_token: &str,
         size_of: impl Fn(&ColdHousehold) -> usize,
     ) -> AppResult<Page<(ColdHousehold, bool)>> {
-        require_role(
-            caller,
-            &[Role::Supervisor, Role::Dispatcher, Role::Backoffice],
-            "ListColdHouseholds",
-        )?;
+        access::authorize(caller, Method::ListColdHouseholds)?;
         let limit = paging::page_size(page_size)?;
         let after = self.pager.decode("cold", page_token)?;
         let month_start = self.month_start(self.clock.now());

@@ -1,7 +1,8 @@
 //! Meter readings and exchanges (R-MTR-1, R-MTR-2). After every change the
 //! meter's rollback flags are recomputed over its whole history, so readings
 //! and exchanges that arrive out of order end up flagged correctly.
-use crate::domain::access::require_role;
+use crate::domain::Method;
+use crate::domain::access;
 use crate::domain::meter::{self, MeterExchange, MeterReading, MeterUnit};
 use crate::domain::{Caller, Policy, Role};
 use crate::error::{AppError, AppResult, reason};
@@ -125,7 +126,8 @@ impl MeterService {
                 kind,
                 caller: tx.caller,
                 role: Role::Inspector,
-                meta: tx.meta,
+                request_id: tx.meta.request_id,
+                device_id: tx.meta.device_id.as_deref(),
                 at: tx.now,
                 details,
             },
@@ -140,14 +142,14 @@ impl MeterService {
         meta: RequestMeta,
         input: NewMeterReading,
     ) -> AppResult<MeterReading> {
-        require_role(caller, &[Role::Inspector], "RecordMeterReading")?;
+        access::authorize(caller, Method::RecordMeterReading)?;
         self.check_not_future(input.read_at, "read_time")?;
         idempotency::write(
             &self.db,
             &self.clock,
             caller,
             meta,
-            "RecordMeterReading",
+            Method::RecordMeterReading,
             move |tx| {
                 Box::pin(async move {
                     store::lock_meter(tx.db, &input.meter_id).await?;
@@ -194,9 +196,9 @@ impl MeterService {
         meta: RequestMeta,
         input: NewExchange,
     ) -> AppResult<MeterExchange> {
-        require_role(caller, &[Role::Inspector], "RecordMeterExchange")?;
+        access::authorize(caller, Method::RecordMeterExchange)?;
         self.check_not_future(input.exchanged_at, "exchange_time")?;
-        idempotency::write(&self.db, &self.clock, caller, meta, "RecordMeterExchange", move |tx| {
+        idempotency::write(&self.db, &self.clock, caller, meta, Method::RecordMeterExchange, move |tx| {
             Box::pin(async move {
                 store::lock_meter(tx.db, &input.meter_id).await?;
                 let x = MeterExchange {
@@ -233,16 +235,7 @@ impl MeterService {
         page_token: &str,
         size_of: impl Fn(&MeterReading) -> usize,
     ) -> AppResult<Page<MeterReading>> {
-        require_role(
-            caller,
-            &[
-                Role::Inspector,
-                Role::Dispatcher,
-                Role::Supervisor,
-                Role::Backoffice,
-            ],
-            "ListMeterReadings",
-        )?;
+        access::authorize(caller, Method::ListMeterReadings)?;
         let limit = paging::page_size(page_size)?;
         let before = self.pager.decode_pair("meter", page_token)?;
         let items = store::list(self.db.reader(), meter_id, before, limit + 1).await?;

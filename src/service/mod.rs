@@ -1,6 +1,8 @@
 //! Use cases: each runs in one transaction, is idempotent by request id, and
 //! asks the domain what the change is.
 pub mod clock;
+pub mod command;
+pub mod feed_change;
 pub mod feed_window;
 pub mod idempotency;
 pub mod inspections;

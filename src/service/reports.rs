@@ -1,7 +1,8 @@
 //! R-RPT-1: the service report. Every figure is aggregated by the database
 //! (storage::report) in one read snapshot; this layer resolves the period,
 //! checks who may read and whether the unit exists.
-use crate::domain::access::{REPORT_READERS, require_role};
+use crate::domain::Method;
+use crate::domain::access;
 use crate::domain::report::{Period, Span};
 use crate::domain::{Caller, Policy};
 use crate::error::{AppError, AppResult, reason};
@@ -48,7 +49,7 @@ impl ReportService {
         unit: Option<String>,
         period: Period,
     ) -> AppResult<ServiceReport> {
-        require_role(caller, REPORT_READERS, "GetServiceReport")?;
+        access::authorize(caller, Method::GetServiceReport)?;
         let span = period.span(self.tz, &self.policy.report.season_starts)?;
         if let Some(u) = &unit
             && !units::exists(self.db.reader(), u).await?

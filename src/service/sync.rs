@@ -1,46 +1,24 @@
-//! SyncService use cases: the change feed for Pull and Watch, and the
-//! bookkeeping of offline Push (the mutations themselves run through the
-//! same service code as their unary RPCs, with a PushMark on the request).
-use crate::domain::access::TicketView;
-use crate::domain::inspection::{Inspection, RoomReading};
-use crate::domain::meter::{MeterExchange, MeterReading};
-use crate::domain::{Caller, Role, Ticket};
+//! SyncService use cases: the change feed for Pull and Watch, and offline
+//! Push: a handheld's queue of commands, applied in order, each exactly once
+//! (the commands run through `Commands::execute` like their unary RPCs, with
+//! a PushMark in their request meta so that the queue entry is recorded in
+//! the command's own transaction).
+use crate::domain::{Caller, Method, Role, access};
 use crate::error::{AppError, AppResult, reason};
 use crate::service::Clock;
+use crate::service::command::{Answer, Command, Commands, Outcome};
+use crate::service::feed_change::decode;
+pub use crate::service::feed_change::{FeedChange, FeedEntity};
 use crate::service::feed_window::FeedWindow;
 use crate::service::idempotency::PushMark;
+use crate::service::idempotency::RequestMeta;
 use crate::service::paging::Pager;
-use crate::storage::feed::{self, Position, StoredChange, Visibility};
+use crate::storage::feed::{self, Position, Visibility};
 use crate::storage::{Db, db_err, push_log};
-use bytes::Bytes;
-use chrono::{DateTime, Utc};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 const DEFAULT_LIMIT: u64 = 500;
 const MAX_LIMIT: u64 = 5000;
-
-/// An entity as it stands after a change.
-#[derive(Debug, Clone)]
-pub enum FeedEntity {
-    Ticket(Box<Ticket>),
-    Inspection(Box<Inspection>),
-    RoomReading(Box<RoomReading>),
-    MeterReading(Box<MeterReading>),
-    MeterExchange(Box<MeterExchange>),
-}
-
-#[derive(Debug, Clone)]
-pub struct FeedChange {
-    pub position: Position,
-    pub committed_at: DateTime<Utc>,
-    pub entity: FeedEntity,
-    /// Bytes of its stored form (JSON), more than its encoded form: what a
-    /// page and the window count it as.
-    pub size: usize,
-    /// The change as the API encodes it, once per R-TKT-13 view, filled in
-    /// by the first reader with that view (every later one copies it).
-    pub rendered: [OnceLock<Bytes>; TicketView::COUNT],
-}
 
 pub struct PullPage {
     pub changes: Vec<Arc<FeedChange>>,
@@ -91,34 +69,6 @@ pub fn visibility(caller: &Caller) -> Visibility {
         owner: caller.has(Role::Inspector).then(|| caller.sub.clone()),
         sub: caller.sub.clone(),
     }
-}
-
-pub(super) fn decode(c: StoredChange) -> AppResult<FeedChange> {
-    fn parse<T: serde::de::DeserializeOwned>(s: &str) -> AppResult<Box<T>> {
-        serde_json::from_str(s)
-            .map(Box::new)
-            .map_err(AppError::internal)
-    }
-    let size = c.payload.len();
-    let entity = match c.meta.entity_type.as_str() {
-        feed::TICKET => FeedEntity::Ticket(parse(&c.payload)?),
-        feed::INSPECTION => FeedEntity::Inspection(parse(&c.payload)?),
-        feed::ROOM_READING => FeedEntity::RoomReading(parse(&c.payload)?),
-        feed::METER_READING => FeedEntity::MeterReading(parse(&c.payload)?),
-        feed::METER_EXCHANGE => FeedEntity::MeterExchange(parse(&c.payload)?),
-        other => {
-            return Err(AppError::internal(anyhow::anyhow!(
-                "unknown feed entity {other:?}"
-            )));
-        }
-    };
-    Ok(FeedChange {
-        position: c.position,
-        committed_at: c.committed_at,
-        entity,
-        size,
-        rendered: Default::default(),
-    })
 }
 
 /// A page of at most `limit` changes out of `limit + 1` looked up. Without
@@ -273,7 +223,7 @@ impl SyncService {
     }
 
     /// Register (or check) the pushing client; its current counter.
-    pub async fn begin_push(&self, caller: &Caller, client_id: &str) -> AppResult<i64> {
+    async fn begin_push(&self, caller: &Caller, client_id: &str) -> AppResult<i64> {
         let (client, owner, now) = (client_id.to_string(), caller.sub.clone(), self.clock.now());
         self.db
             .write(move |tx| {
@@ -292,22 +242,15 @@ impl SyncService {
         }
     }
 
-    pub async fn stored(
-        &self,
-        client_id: &str,
-        mutation_id: i64,
-    ) -> AppResult<Option<push_log::StoredMutation>> {
-        push_log::find(self.db.writer(), client_id, mutation_id).await
-    }
-
-    /// Record a business refusal: the client's counter advances past it.
-    pub async fn record_rejection(
+    /// Record a refusal: the client's counter advances past it.
+    async fn record_rejection(
         &self,
         mark: PushMark,
-        fingerprint: String,
-        rejection: serde_json::Value,
+        fingerprint: &str,
+        rejection: &Rejection,
     ) -> AppResult<()> {
         let now = self.clock.now();
+        let (fingerprint, rejection) = (fingerprint.to_string(), rejection.clone());
         self.db
             .write(move |tx| {
                 Box::pin(async move {
@@ -323,5 +266,189 @@ impl SyncService {
             .await?
             .map(|c| c.1)
             .unwrap_or(0))
+    }
+}
+
+/// One entry of a handheld's queue as Push received it.
+pub struct Queued {
+    /// The client's counter for it: 1, 2, ... without gaps.
+    pub mutation_id: i64,
+    /// Digest of its method and body: a resend must carry the same.
+    pub fingerprint: String,
+    /// The decoded command, or why it could not be decoded (bad input is a
+    /// refusal like any other: recorded, and the queue moves on).
+    pub command: AppResult<(RequestMeta, Command)>,
+}
+
+impl Queued {
+    fn answer(&self) -> Option<Answer> {
+        self.command.as_ref().ok().map(|(_, c)| c.answer())
+    }
+}
+
+/// A refusal as Push reports and stores it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Rejection {
+    /// The `google.rpc.Code` its unary RPC would have answered with.
+    pub code: i32,
+    pub reason: String,
+    pub message: String,
+}
+
+impl Rejection {
+    fn of(e: &AppError) -> Rejection {
+        Rejection {
+            code: e.rpc_code(),
+            reason: e.reason().to_string(),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// What became of one queued mutation.
+pub enum Pushed {
+    /// Applied now; its answer.
+    Applied(Outcome),
+    /// Applied before (its stored answer, unless that is past retention).
+    Duplicate(Option<Outcome>),
+    /// Refused, now or before: the client drops it and shows why.
+    Rejected(Rejection),
+}
+
+pub struct PushReport {
+    pub results: Vec<(i64, Pushed)>,
+    /// The client's counter after this push.
+    pub last_mutation_id: i64,
+}
+
+impl SyncService {
+    /// Apply a handheld's queued mutations in order, each exactly once.
+    /// The batch must continue the client's counter without a gap, and a
+    /// known id must carry the body it had; otherwise nothing is applied. A
+    /// refusal is recorded and the queue moves on; a transient failure stops
+    /// the batch (what was applied stays applied; the client resends the
+    /// rest).
+    pub async fn push(
+        &self,
+        commands: &Commands,
+        caller: &Caller,
+        client_id: &str,
+        batch: Vec<Queued>,
+    ) -> AppResult<PushReport> {
+        access::authorize(caller, Method::Push)?;
+        let last = self.begin_push(caller, client_id).await?;
+        let next = last.saturating_add(1);
+        let first = batch.first().map(|q| q.mutation_id).unwrap_or(1);
+        for (i, q) in batch.iter().enumerate() {
+            if q.mutation_id < 1
+                || Some(q.mutation_id) != first.checked_add(i as i64)
+                || first > next
+            {
+                return Err(AppError::precondition(
+                    reason::MUTATION_GAP,
+                    format!("clients/{client_id}"),
+                    format!("mutation ids must continue from {next} without gaps"),
+                )
+                .with_info("expected_mutation_id", next));
+            }
+        }
+        // A known id with another body is refused before anything is applied.
+        for q in batch.iter().filter(|q| q.mutation_id <= last) {
+            self.replayed(client_id, q.mutation_id, &q.fingerprint, q.answer())
+                .await?;
+        }
+        let mut results = Vec::with_capacity(batch.len());
+        // The counter as this push has moved it. A concurrent push of the same
+        // client that got further is caught by the conditional counter advance
+        // (PUSH_RACE, then the stored outcome), so no re-read per mutation.
+        let mut last = last;
+        for q in batch {
+            let answer = q.answer();
+            let Queued {
+                mutation_id: id,
+                fingerprint,
+                command,
+            } = q;
+            let replayed = || self.replayed(client_id, id, &fingerprint, answer);
+            if id <= last {
+                results.push((id, replayed().await?));
+                continue;
+            }
+            last = id;
+            let mark = PushMark {
+                client_id: client_id.to_string(),
+                mutation_id: id,
+            };
+            let applied = match command {
+                Ok((meta, command)) => {
+                    commands
+                        .execute(caller, meta.with_push(Some(mark.clone())), command)
+                        .await
+                }
+                Err(e) => Err(e),
+            };
+            match applied {
+                Ok(outcome) => results.push((id, Pushed::Applied(outcome))),
+                Err(e) if e.reason() == reason::PUSH_RACE => results.push((id, replayed().await?)),
+                Err(e) if e.is_refusal() => {
+                    let rejection = Rejection::of(&e);
+                    match self.record_rejection(mark, &fingerprint, &rejection).await {
+                        Ok(()) => results.push((id, Pushed::Rejected(rejection))),
+                        Err(e) if e.reason() == reason::PUSH_RACE => {
+                            results.push((id, replayed().await?))
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        client_id,
+                        mutation_id = id,
+                        reason = e.reason(),
+                        "push stopped on a transient failure"
+                    );
+                    break;
+                }
+            }
+        }
+        Ok(PushReport {
+            results,
+            last_mutation_id: self.last_mutation_id(client_id).await?,
+        })
+    }
+
+    /// The stored outcome of an already-recorded mutation.
+    async fn replayed(
+        &self,
+        client_id: &str,
+        id: i64,
+        fingerprint: &str,
+        answer: Option<Answer>,
+    ) -> AppResult<Pushed> {
+        let Some(stored) = push_log::find(self.db.writer(), client_id, id).await? else {
+            // Applied long ago: its stored outcome is past retention.
+            return Ok(Pushed::Duplicate(None));
+        };
+        if stored.fingerprint != fingerprint {
+            return Err(AppError::AlreadyExists {
+                reason: reason::MUTATION_ID_REUSED,
+                message: format!("mutation {id} was pushed before with a different body"),
+            });
+        }
+        if stored.outcome == push_log::REJECTED {
+            let r: Rejection =
+                serde_json::from_str(&stored.response).map_err(AppError::internal)?;
+            return Ok(Pushed::Rejected(r));
+        }
+        // Same body, same decoding: an applied mutation decoded before.
+        let answer = answer.ok_or_else(|| {
+            AppError::internal(anyhow::anyhow!(
+                "mutation {id} was applied but does not decode now"
+            ))
+        })?;
+        Ok(Pushed::Duplicate(Some(Outcome::parse(
+            answer,
+            &stored.response,
+        )?)))
     }
 }

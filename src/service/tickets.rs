@@ -2,7 +2,8 @@
 //! request id, reads the ticket, asks the domain for the change, writes it
 //! with a version-conditional UPDATE, appends the audit event and stores the
 //! response. A lost race re-reads and decides again on the fresh row.
-use crate::domain::access::{self, TICKET_READERS, require_role};
+use crate::domain::Method;
+use crate::domain::access;
 use crate::domain::ticket::{Change, CheckIn, Ctx, NewTicket, Resolution, RevisitOutcome};
 use crate::domain::{Caller, Policy, Ticket};
 use crate::error::{AppError, AppResult, reason};
@@ -107,7 +108,7 @@ impl TicketService {
             &self.clock,
             caller,
             meta,
-            "CreateTicket",
+            Method::CreateTicket,
             move |tx| {
                 Box::pin(async move {
                     let ctx = Ctx {
@@ -150,7 +151,7 @@ impl TicketService {
     async fn mutate<F>(
         &self,
         caller: &Caller,
-        method: &'static str,
+        method: Method,
         meta: RequestMeta,
         id: Uuid,
         command: F,
@@ -159,7 +160,7 @@ impl TicketService {
         F: Fn(&Ticket, &Ctx) -> AppResult<Change> + Send + Sync + 'static,
     {
         // The role first: it says nothing about the ticket.
-        require_role(caller, access::ticket_mutation_roles(method), method)?;
+        access::authorize(caller, method)?;
         let policy = self.policy.clone();
         idempotency::write(&self.db, &self.clock, caller, meta, method, move |tx| {
             Box::pin(async move {
@@ -199,7 +200,7 @@ impl TicketService {
         unit: String,
         assignee: Option<String>,
     ) -> AppResult<Ticket> {
-        require_role(caller, &[crate::domain::Role::Dispatcher], "DispatchTicket")?;
+        access::authorize(caller, Method::DispatchTicket)?;
         if !units::exists(self.db.reader(), &unit).await? {
             return Err(AppError::invalid(
                 "unit",
@@ -207,7 +208,7 @@ impl TicketService {
                 format!("unknown unit {}", crate::error::echo(&unit)),
             ));
         }
-        self.mutate(caller, "DispatchTicket", meta, id, move |t, ctx| {
+        self.mutate(caller, Method::DispatchTicket, meta, id, move |t, ctx| {
             t.dispatch(ctx, &unit, assignee.as_deref())
         })
         .await
@@ -220,7 +221,7 @@ impl TicketService {
         id: Uuid,
         at: Option<DateTime<Utc>>,
     ) -> AppResult<Ticket> {
-        self.mutate(caller, "ClaimTicket", meta, id, move |t, ctx| {
+        self.mutate(caller, Method::ClaimTicket, meta, id, move |t, ctx| {
             t.claim(ctx, at)
         })
         .await
@@ -234,7 +235,7 @@ impl TicketService {
         why: String,
         at: Option<DateTime<Utc>>,
     ) -> AppResult<Ticket> {
-        self.mutate(caller, "ReturnTicket", meta, id, move |t, ctx| {
+        self.mutate(caller, Method::ReturnTicket, meta, id, move |t, ctx| {
             t.return_to_dispatch(ctx, &why, at)
         })
         .await
@@ -248,9 +249,13 @@ impl TicketService {
         appointment_at: DateTime<Utc>,
         at: Option<DateTime<Utc>>,
     ) -> AppResult<Ticket> {
-        self.mutate(caller, "ScheduleAppointment", meta, id, move |t, ctx| {
-            t.schedule_appointment(ctx, appointment_at, at)
-        })
+        self.mutate(
+            caller,
+            Method::ScheduleAppointment,
+            meta,
+            id,
+            move |t, ctx| t.schedule_appointment(ctx, appointment_at, at),
+        )
         .await
     }
 
@@ -261,7 +266,7 @@ impl TicketService {
         id: Uuid,
         check_in: CheckIn,
     ) -> AppResult<Ticket> {
-        self.mutate(caller, "RecordArrival", meta, id, move |t, ctx| {
+        self.mutate(caller, Method::RecordArrival, meta, id, move |t, ctx| {
             t.arrive(ctx, &check_in)
         })
         .await
@@ -275,7 +280,7 @@ impl TicketService {
         resolution: Resolution,
         at: Option<DateTime<Utc>>,
     ) -> AppResult<Ticket> {
-        self.mutate(caller, "CompleteRepair", meta, id, move |t, ctx| {
+        self.mutate(caller, Method::CompleteRepair, meta, id, move |t, ctx| {
             t.complete(ctx, resolution.clone(), at)
         })
         .await
@@ -290,7 +295,7 @@ impl TicketService {
         extend_by: Duration,
         at: Option<DateTime<Utc>>,
     ) -> AppResult<Ticket> {
-        self.mutate(caller, "RequestExtension", meta, id, move |t, ctx| {
+        self.mutate(caller, Method::RequestExtension, meta, id, move |t, ctx| {
             t.request_extension(ctx, &why, extend_by, at)
         })
         .await
@@ -304,7 +309,7 @@ impl TicketService {
         approve: bool,
         note: String,
     ) -> AppResult<Ticket> {
-        self.mutate(caller, "DecideExtension", meta, id, move |t, ctx| {
+        self.mutate(caller, Method::DecideExtension, meta, id, move |t, ctx| {
             t.decide_extension(ctx, approve, &note)
         })
         .await
@@ -318,7 +323,7 @@ impl TicketService {
         outcome: RevisitOutcome,
         notes: String,
     ) -> AppResult<Ticket> {
-        self.mutate(caller, "RecordRevisit", meta, id, move |t, ctx| {
+        self.mutate(caller, Method::RecordRevisit, meta, id, move |t, ctx| {
             t.record_revisit(ctx, outcome, &notes)
         })
         .await
@@ -332,7 +337,7 @@ impl TicketService {
         notice: String,
         resolve_within: Duration,
     ) -> AppResult<Ticket> {
-        self.mutate(caller, "Supervise", meta, id, move |t, ctx| {
+        self.mutate(caller, Method::Supervise, meta, id, move |t, ctx| {
             t.supervise(ctx, &notice, resolve_within)
         })
         .await
@@ -345,14 +350,14 @@ impl TicketService {
         id: Uuid,
         why: String,
     ) -> AppResult<Ticket> {
-        self.mutate(caller, "CancelTicket", meta, id, move |t, ctx| {
+        self.mutate(caller, Method::CancelTicket, meta, id, move |t, ctx| {
             t.cancel(ctx, &why)
         })
         .await
     }
 
     pub async fn get(&self, caller: &Caller, id: Uuid) -> AppResult<Ticket> {
-        require_role(caller, TICKET_READERS, "GetTicket")?;
+        access::authorize(caller, Method::GetTicket)?;
         store::get(self.db.reader(), id)
             .await?
             .filter(|t| access::may_read(caller, t))
@@ -367,7 +372,7 @@ impl TicketService {
         page_token: &str,
         size_of: impl Fn(&Ticket) -> usize,
     ) -> AppResult<Page<Ticket>> {
-        require_role(caller, TICKET_READERS, "ListTickets")?;
+        access::authorize(caller, Method::ListTickets)?;
         let limit = paging::page_size(page_size)?;
         let after = self
             .pager

@@ -4,9 +4,9 @@ use super::entities::audit_events;
 use super::{db_err, to_micros};
 use crate::domain::{Caller, Role};
 use crate::error::AppResult;
-use crate::service::RequestMeta;
 use chrono::{DateTime, Utc};
 use sea_orm::{ActiveValue::NotSet, ActiveValue::Set, ConnectionTrait, EntityTrait};
+use uuid::Uuid;
 
 pub struct AuditEntry<'a> {
     pub entity_type: &'static str,
@@ -15,7 +15,9 @@ pub struct AuditEntry<'a> {
     pub kind: &'static str,
     pub caller: &'a Caller,
     pub role: Role,
-    pub meta: &'a RequestMeta,
+    /// The request that made the change, and the handheld that sent it.
+    pub request_id: Uuid,
+    pub device_id: Option<&'a str>,
     pub at: DateTime<Utc>,
     pub details: serde_json::Value,
 }
@@ -30,8 +32,8 @@ pub async fn append<C: ConnectionTrait>(db: &C, e: AuditEntry<'_>) -> AppResult<
         actor_sub: Set(e.caller.sub.clone()),
         actor_role: Set(e.role.as_str().to_string()),
         actor_unit: Set(e.caller.unit.clone()),
-        device_id: Set(e.meta.device_id.clone()),
-        request_id: Set(Some(e.meta.request_id.to_string())),
+        device_id: Set(e.device_id.map(str::to_string)),
+        request_id: Set(Some(e.request_id.to_string())),
         received_at: Set(to_micros(e.at)),
         details: Set(e.details.to_string()),
     };

@@ -3,7 +3,6 @@
 use super::entities::{client_mutations, sync_clients};
 use super::{db_err, to_micros};
 use crate::error::{AppError, AppResult, reason};
-use crate::service::idempotency::PushMark;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -13,6 +12,13 @@ use serde::Serialize;
 
 pub const APPLIED: &str = "APPLIED";
 pub const REJECTED: &str = "REJECTED";
+
+/// Which client queue entry a pushed request is (SyncService.Push).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushMark {
+    pub client_id: String,
+    pub mutation_id: i64,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredMutation {

@@ -1,0 +1,282 @@
+//! Every mutation of the API as one command type, and the one place that
+//! runs a command: the unary RPCs and the offline Push both come here, so a
+//! mutation behaves the same online and replayed from a handheld's queue
+//! (same checks, same transaction, same audit trail and change feed).
+//!
+//! Adding a mutation: a variant here (with its arm in `method`, `answer` and
+//! `execute`), its domain function, its use case, a row in the permission
+//! table (`domain::access::roles`), and its gRPC decoding; Push then takes it
+//! with no other edit than the proto's `Mutation` oneof.
+use crate::domain::Method;
+use crate::domain::inspection::{Inspection, RoomReading};
+use crate::domain::meter::{MeterExchange, MeterReading};
+use crate::domain::ticket::{CheckIn, NewTicket, Resolution, RevisitOutcome};
+use crate::domain::{Caller, Ticket};
+use crate::error::{AppError, AppResult};
+use crate::service::idempotency::RequestMeta;
+use crate::service::inspections::{Finish, NewReading, StartVisit};
+use crate::service::meters::{NewExchange, NewMeterReading};
+use crate::service::{InspectionService, MeterService, TicketService};
+use chrono::{DateTime, Duration, Utc};
+use uuid::Uuid;
+
+/// A device's own time of a step (R-TKT-12); None: the server's receipt.
+type At = Option<DateTime<Utc>>;
+
+/// One mutation, decoded and checked for form; the rules come when it runs.
+/// (No `Debug`: it carries residents' names and phones, never to be logged.)
+pub enum Command {
+    CreateTicket(NewTicket),
+    DispatchTicket {
+        ticket: Uuid,
+        unit: String,
+        assignee: Option<String>,
+    },
+    ClaimTicket {
+        ticket: Uuid,
+        at: At,
+    },
+    ReturnTicket {
+        ticket: Uuid,
+        reason: String,
+        at: At,
+    },
+    ScheduleAppointment {
+        ticket: Uuid,
+        appointment_at: DateTime<Utc>,
+        at: At,
+    },
+    RecordArrival {
+        ticket: Uuid,
+        check_in: CheckIn,
+    },
+    CompleteRepair {
+        ticket: Uuid,
+        resolution: Resolution,
+        at: At,
+    },
+    RequestExtension {
+        ticket: Uuid,
+        reason: String,
+        extend_by: Duration,
+        at: At,
+    },
+    DecideExtension {
+        ticket: Uuid,
+        approve: bool,
+        note: String,
+    },
+    RecordRevisit {
+        ticket: Uuid,
+        outcome: RevisitOutcome,
+        notes: String,
+    },
+    Supervise {
+        ticket: Uuid,
+        notice: String,
+        resolve_within: Duration,
+    },
+    CancelTicket {
+        ticket: Uuid,
+        reason: String,
+    },
+    StartInspection(StartVisit),
+    RecordRoomReading {
+        inspection: Uuid,
+        reading: NewReading,
+    },
+    FinishInspection {
+        inspection: Uuid,
+        finish: Finish,
+    },
+    RecordMeterReading(NewMeterReading),
+    RecordMeterExchange(NewExchange),
+}
+
+/// What a mutation answers with: the record as it stands after it.
+pub enum Outcome {
+    Ticket(Box<Ticket>),
+    Inspection(Box<Inspection>),
+    RoomReading(Box<RoomReading>),
+    MeterReading(Box<MeterReading>),
+    MeterExchange(Box<MeterExchange>),
+}
+
+/// The kind of record a method answers with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    Ticket,
+    Inspection,
+    RoomReading,
+    MeterReading,
+    MeterExchange,
+}
+
+impl Command {
+    /// The RPC this command is (its fingerprint and audit entries say so).
+    pub fn method(&self) -> Method {
+        match self {
+            Command::CreateTicket(_) => Method::CreateTicket,
+            Command::DispatchTicket { .. } => Method::DispatchTicket,
+            Command::ClaimTicket { .. } => Method::ClaimTicket,
+            Command::ReturnTicket { .. } => Method::ReturnTicket,
+            Command::ScheduleAppointment { .. } => Method::ScheduleAppointment,
+            Command::RecordArrival { .. } => Method::RecordArrival,
+            Command::CompleteRepair { .. } => Method::CompleteRepair,
+            Command::RequestExtension { .. } => Method::RequestExtension,
+            Command::DecideExtension { .. } => Method::DecideExtension,
+            Command::RecordRevisit { .. } => Method::RecordRevisit,
+            Command::Supervise { .. } => Method::Supervise,
+            Command::CancelTicket { .. } => Method::CancelTicket,
+            Command::StartInspection(_) => Method::StartInspection,
+            Command::RecordRoomReading { .. } => Method::RecordRoomReading,
+            Command::FinishInspection { .. } => Method::FinishInspection,
+            Command::RecordMeterReading(_) => Method::RecordMeterReading,
+            Command::RecordMeterExchange(_) => Method::RecordMeterExchange,
+        }
+    }
+
+    /// The kind of record it answers with (to read a stored answer back).
+    pub fn answer(&self) -> Answer {
+        match self {
+            Command::StartInspection(_) | Command::FinishInspection { .. } => Answer::Inspection,
+            Command::RecordRoomReading { .. } => Answer::RoomReading,
+            Command::RecordMeterReading(_) => Answer::MeterReading,
+            Command::RecordMeterExchange(_) => Answer::MeterExchange,
+            _ => Answer::Ticket,
+        }
+    }
+}
+
+impl Outcome {
+    /// A stored answer (the idempotency record's or the push log's JSON).
+    pub fn parse(answer: Answer, json: &str) -> AppResult<Outcome> {
+        fn de<T: serde::de::DeserializeOwned>(json: &str) -> AppResult<Box<T>> {
+            serde_json::from_str(json)
+                .map(Box::new)
+                .map_err(AppError::internal)
+        }
+        Ok(match answer {
+            Answer::Ticket => Outcome::Ticket(de(json)?),
+            Answer::Inspection => Outcome::Inspection(de(json)?),
+            Answer::RoomReading => Outcome::RoomReading(de(json)?),
+            Answer::MeterReading => Outcome::MeterReading(de(json)?),
+            Answer::MeterExchange => Outcome::MeterExchange(de(json)?),
+        })
+    }
+}
+
+/// Runs commands: the use cases of every mutating RPC behind one door.
+#[derive(Clone)]
+pub struct Commands {
+    tickets: TicketService,
+    inspections: InspectionService,
+    meters: MeterService,
+}
+
+impl Commands {
+    pub fn new(
+        tickets: TicketService,
+        inspections: InspectionService,
+        meters: MeterService,
+    ) -> Commands {
+        Commands {
+            tickets,
+            inspections,
+            meters,
+        }
+    }
+
+    /// Run `command` for `caller` under `meta` (idempotent by request id; a
+    /// pushed command carries its queue entry in `meta.push`).
+    pub async fn execute(
+        &self,
+        caller: &Caller,
+        meta: RequestMeta,
+        command: Command,
+    ) -> AppResult<Outcome> {
+        let (t, i, m) = (&self.tickets, &self.inspections, &self.meters);
+        let ticket = |r: AppResult<Ticket>| r.map(|t| Outcome::Ticket(Box::new(t)));
+        match command {
+            Command::CreateTicket(input) => ticket(t.create(caller, meta, input).await),
+            Command::DispatchTicket {
+                ticket: id,
+                unit,
+                assignee,
+            } => ticket(t.dispatch(caller, meta, id, unit, assignee).await),
+            Command::ClaimTicket { ticket: id, at } => ticket(t.claim(caller, meta, id, at).await),
+            Command::ReturnTicket {
+                ticket: id,
+                reason,
+                at,
+            } => ticket(t.return_ticket(caller, meta, id, reason, at).await),
+            Command::ScheduleAppointment {
+                ticket: id,
+                appointment_at,
+                at,
+            } => ticket(
+                t.schedule_appointment(caller, meta, id, appointment_at, at)
+                    .await,
+            ),
+            Command::RecordArrival {
+                ticket: id,
+                check_in,
+            } => ticket(t.arrive(caller, meta, id, check_in).await),
+            Command::CompleteRepair {
+                ticket: id,
+                resolution,
+                at,
+            } => ticket(t.complete(caller, meta, id, resolution, at).await),
+            Command::RequestExtension {
+                ticket: id,
+                reason,
+                extend_by,
+                at,
+            } => ticket(
+                t.request_extension(caller, meta, id, reason, extend_by, at)
+                    .await,
+            ),
+            Command::DecideExtension {
+                ticket: id,
+                approve,
+                note,
+            } => ticket(t.decide_extension(caller, meta, id, approve, note).await),
+            Command::RecordRevisit {
+                ticket: id,
+                outcome,
+                notes,
+            } => ticket(t.record_revisit(caller, meta, id, outcome, notes).await),
+            Command::Supervise {
+                ticket: id,
+                notice,
+                resolve_within,
+            } => ticket(t.supervise(caller, meta, id, notice, resolve_within).await),
+            Command::CancelTicket { ticket: id, reason } => {
+                ticket(t.cancel(caller, meta, id, reason).await)
+            }
+            Command::StartInspection(input) => i
+                .start(caller, meta, input)
+                .await
+                .map(|v| Outcome::Inspection(Box::new(v))),
+            Command::RecordRoomReading {
+                inspection,
+                reading,
+            } => i
+                .record_reading(caller, meta, inspection, reading)
+                .await
+                .map(|r| Outcome::RoomReading(Box::new(r))),
+            Command::FinishInspection { inspection, finish } => i
+                .finish(caller, meta, inspection, finish)
+                .await
+                .map(|v| Outcome::Inspection(Box::new(v))),
+            Command::RecordMeterReading(input) => m
+                .record_reading(caller, meta, input)
+                .await
+                .map(|r| Outcome::MeterReading(Box::new(r))),
+            Command::RecordMeterExchange(input) => m
+                .record_exchange(caller, meta, input)
+                .await
+                .map(|x| Outcome::MeterExchange(Box::new(x))),
+        }
+    }
+}
