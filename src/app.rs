@@ -5,7 +5,9 @@ use crate::config::Config;
 use crate::grpc::auth::AuthInterceptor;
 use crate::grpc::guard::GuardLayer;
 use crate::grpc::inspections::InspectionApi;
+use crate::grpc::outages::OutageApi;
 use crate::grpc::pb::inspection_service_server::InspectionServiceServer;
+use crate::grpc::pb::outage_service_server::OutageServiceServer;
 use crate::grpc::pb::reading_service_server::ReadingServiceServer;
 use crate::grpc::pb::report_service_server::ReportServiceServer;
 use crate::grpc::pb::ticket_service_server::TicketServiceServer;
@@ -20,7 +22,8 @@ use crate::service::feed_window::FeedWindow;
 use crate::service::maintenance::{Maintenance, Purged};
 use crate::service::paging::Pager;
 use crate::service::{
-    DeadlineMonitor, InspectionService, MeterService, ReportService, SyncService, TicketService,
+    DeadlineMonitor, InspectionService, MeterService, OutageService, ReportService, SyncService,
+    TicketService,
 };
 use crate::storage::{self, Db, units};
 use std::future::Future;
@@ -143,6 +146,12 @@ impl App {
             config.clock.clone(),
             pager.clone(),
         );
+        let outages = OutageService::new(
+            db.clone(),
+            policy.clone(),
+            config.clock.clone(),
+            pager.clone(),
+        );
         let window =
             FeedWindow::load(db.clone(), config.feed_window, config.feed_window_bytes).await?;
         let sync = SyncService::new(db.clone(), config.clock.clone(), window.clone(), pager);
@@ -166,12 +175,20 @@ impl App {
 
         let (stop_tx, stop_rx) = watch::channel(false);
         // Every mutation, unary or pushed, runs through these commands.
-        let commands = Commands::new(tickets.clone(), inspections.clone(), meters.clone());
+        let commands = Commands::new(
+            tickets.clone(),
+            inspections.clone(),
+            meters.clone(),
+            outages.clone(),
+        );
         let (ticket_handlers, inspection_handlers, reading_handlers) = (
             Arc::new(TicketApi::new(tickets, commands.clone())),
             Arc::new(InspectionApi::new(inspections, commands.clone())),
             Arc::new(ReadingApi::new(meters, commands.clone())),
         );
+        let outage_api = OutageServiceServer::new(OutageApi::new(outages, commands.clone()))
+            .max_decoding_message_size(config.max_message_bytes)
+            .max_encoding_message_size(config.max_message_bytes);
         let sync_handlers = SyncApi::new(
             sync,
             commands,
@@ -244,6 +261,7 @@ impl App {
             .add_service(InterceptedService::new(inspection_api, interceptor.clone()))
             .add_service(InterceptedService::new(reading_api, interceptor.clone()))
             .add_service(InterceptedService::new(report_api, interceptor.clone()))
+            .add_service(InterceptedService::new(outage_api, interceptor.clone()))
             .add_service(InterceptedService::new(sync_api, interceptor))
             .serve_with_incoming_shutdown(incoming, async move {
                 let _ = stop.wait_for(|s| *s).await;
@@ -262,12 +280,13 @@ impl App {
 }
 
 /// Every service the health service reports on, and "" for the server.
-const HEALTH_NAMES: [&str; 6] = [
+const HEALTH_NAMES: [&str; 7] = [
     "",
     <TicketServiceServer<TicketApi> as tonic::server::NamedService>::NAME,
     <InspectionServiceServer<InspectionApi> as tonic::server::NamedService>::NAME,
     <ReadingServiceServer<ReadingApi> as tonic::server::NamedService>::NAME,
     <ReportServiceServer<ReportApi> as tonic::server::NamedService>::NAME,
+    <OutageServiceServer<OutageApi> as tonic::server::NamedService>::NAME,
     <SyncServiceServer<SyncApi> as tonic::server::NamedService>::NAME,
 ];
 

@@ -52,8 +52,10 @@ catalogue! {
     INVALID_TEXT: "INVALID_ARGUMENT", "Text that is not UTF-8 or holds a NUL character.";
     FIELD_TOO_LONG: "INVALID_ARGUMENT", "A text beyond its field's limit (field_limits.proto).";
     TOO_MANY_ITEMS: "INVALID_ARGUMENT", "A repeated field with more items than its limit.";
+    OUTAGE_KIND_NOT_ALLOWED: "INVALID_ARGUMENT", "ReportOutage takes unplanned kinds, PlanOutage planned ones, each among the profile's `outage.kinds` (R-OUT-1, R-OUT-3).";
+    RESTORATION_BEFORE_START: "INVALID_ARGUMENT", "An expected restoration or planned end that is not after the start (R-OUT-1, R-OUT-4).";
     // Refused by a rule: the request is fine, the ticket's or visit's state says no.
-    INVALID_TRANSITION: "FAILED_PRECONDITION", "The lifecycle does not allow this step from the current state (R-TKT-3).";
+    INVALID_TRANSITION: "FAILED_PRECONDITION", "The lifecycle does not allow this step from the current state (R-TKT-3; an outage's, R-OUT-3).";
     RETURN_WINDOW_CLOSED: "FAILED_PRECONDITION", "The return window after dispatch has passed, or the crew is already on site (R-TKT-5).";
     APPOINTMENT_NOT_ALLOWED: "FAILED_PRECONDITION", "The category does not allow appointments (R-TKT-7).";
     ARRIVAL_DEADLINE_PASSED: "FAILED_PRECONDITION", "The arrival deadline has passed; an appointment can no longer replace it (R-TKT-7).";
@@ -65,6 +67,9 @@ catalogue! {
     INSPECTION_FINISHED: "FAILED_PRECONDITION", "The visit is signed off and takes no more readings.";
     CURSOR_EXPIRED: "FAILED_PRECONDITION", "The feed cursor is older than the retained change log: start again with an empty cursor.";
     MUTATION_GAP: "FAILED_PRECONDITION", "A Push batch does not continue the client's counter; ErrorInfo names expected_mutation_id.";
+    OUTAGE_NOT_APPROVED: "FAILED_PRECONDITION", "Planned works start only after a supervisor approved them (R-OUT-3).";
+    OUTAGE_ALREADY_APPROVED: "FAILED_PRECONDITION", "The plan is approved already (R-OUT-3).";
+    OUTAGE_RESTORED: "FAILED_PRECONDITION", "Supply is restored: the outage takes no more revisions or restorations (R-OUT-4).";
     // Lost races and stale versions: read again, then retry.
     TICKET_ALREADY_CLAIMED: "ABORTED", "Someone else claimed the ticket since its dispatch (R-TKT-4).";
     VERSION_MISMATCH: "ABORTED", "The ticket or visit is not at expected_version.";
@@ -75,15 +80,17 @@ catalogue! {
     MUTATION_ID_REUSED: "ALREADY_EXISTS", "A Push mutation id was used before with another body.";
     INSPECTION_EXISTS: "ALREADY_EXISTS", "A visit with this id exists already.";
     READING_EXISTS: "ALREADY_EXISTS", "A reading with this id exists already.";
+    OUTAGE_EXISTS: "ALREADY_EXISTS", "An outage with this id exists already.";
     // Not there, or not for this caller.
     TICKET_NOT_FOUND: "NOT_FOUND", "No such ticket, or none the caller may see (out of scope answers the same).";
     INSPECTION_NOT_FOUND: "NOT_FOUND", "No such visit, or none the caller may see (out of scope answers the same).";
+    OUTAGE_NOT_FOUND: "NOT_FOUND", "No such outage, or none the caller may see (a crew sees its unit's).";
     // Who is calling.
     UNAUTHENTICATED: "UNAUTHENTICATED", "No bearer token.";
     TOKEN_EXPIRED: "UNAUTHENTICATED", "The token has expired.";
     TOKEN_INVALID: "UNAUTHENTICATED", "The token is not valid (signature, issuer, audience, claims).";
     ROLE_NOT_ALLOWED: "PERMISSION_DENIED", "None of the caller's roles may call this method.";
-    WRONG_UNIT: "PERMISSION_DENIED", "The ticket is not dispatched to the crew member's unit (one he holds elsewhere).";
+    WRONG_UNIT: "PERMISSION_DENIED", "The ticket is not dispatched to the crew member's unit (one he holds elsewhere), or a crew reports an outage for another unit.";
     NOT_TICKET_HOLDER: "PERMISSION_DENIED", "Another crew member holds, or was named for, the ticket.";
     RECUSED: "PERMISSION_DENIED", "A complaint may not be assigned to the staff member it concerns (R-TKT-13).";
     CLIENT_NOT_OWNED: "PERMISSION_DENIED", "The Push client id belongs to another staff member.";

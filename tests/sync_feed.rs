@@ -103,6 +103,7 @@ fn key(c: &pb::Change) -> Key {
         E::RoomReading(r) => k("room_reading", &r.id, 1),
         E::MeterReading(r) => k("meter_reading", &r.id, r.version),
         E::MeterExchange(x) => k("meter_exchange", &x.id, 1),
+        E::Outage(o) => k("outage", &o.id, o.version),
     }
 }
 
@@ -340,7 +341,7 @@ fn owners(log: &[pb::Change]) -> HashMap<String, String> {
             E::MeterExchange(x) => {
                 out.insert(x.id.clone(), x.inspector.clone());
             }
-            E::Ticket(_) => {}
+            E::Ticket(_) | E::Outage(_) => {}
         }
     }
     out

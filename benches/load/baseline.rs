@@ -172,7 +172,7 @@ pub fn reading_op(db: Db, policy: Arc<Policy>, visits: Arc<Pool>) -> Op {
                                 entity_version: next.version,
                                 kind: "READING_RECORDED",
                                 caller: &caller,
-                                role: Role::Inspector,
+                                role: Role::Inspector.as_str(),
                                 request_id: meta.request_id,
                                 device_id: meta.device_id.as_deref(),
                                 at: now,

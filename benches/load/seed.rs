@@ -166,6 +166,7 @@ pub async fn inspections(db: &Db, policy: &Policy, n: usize) -> anyhow::Result<V
         observed_exemptions: vec![],
         thermometer_serial: "TH-0042".into(),
         calibration_due: day + Duration::days(365),
+        outage: None,
     };
     let result = policy.temperature.judge_visit(&facts, &[], None);
     let mut ids = Vec::with_capacity(n);

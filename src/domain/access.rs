@@ -15,6 +15,16 @@ pub const REPORT_READERS: &[Role] = &[
     Role::Admin,
 ];
 
+/// Who reads supply interruptions (a crew only its unit's): not inspectors,
+/// whose visits the server checks against outages itself (R-OUT-6).
+pub const OUTAGE_READERS: &[Role] = &[
+    Role::Crew,
+    Role::Dispatcher,
+    Role::Supervisor,
+    Role::Backoffice,
+    Role::Admin,
+];
+
 /// The permission table: who may call each method (DOMAIN.md section 1),
 /// in one place. Services ask it (through [`authorize`]) before they look
 /// anything up, so a caller whose role may not call a method learns nothing
@@ -45,6 +55,13 @@ pub fn roles(method: Method) -> &'static [Role] {
         M::ListColdHouseholds => &[Supervisor, Dispatcher, Backoffice],
         M::ListMeterReadings => &[Inspector, Dispatcher, Supervisor, Backoffice],
         M::GetServiceReport | M::ExportServiceReport => REPORT_READERS,
+        // R-OUT-1..4: crews for their unit, dispatch all but the approval.
+        M::ReportOutage | M::StartOutage | M::ReviseRestoration | M::RestoreSupply => {
+            &[Crew, Dispatcher]
+        }
+        M::PlanOutage | M::RecordNotice => &[Dispatcher],
+        M::ApproveOutage => &[Supervisor],
+        M::GetOutage | M::ListOutages => OUTAGE_READERS,
         // Only handhelds queue mutations offline.
         M::Push => &[Crew, Inspector],
         // The feed is scoped per reader (`Visibility`), open to every role.

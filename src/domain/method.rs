@@ -63,6 +63,16 @@ methods! {
     // ReportService
     GetServiceReport,
     ExportServiceReport,
+    // OutageService
+    ReportOutage,
+    PlanOutage,
+    ApproveOutage,
+    StartOutage,
+    ReviseRestoration,
+    RecordNotice,
+    RestoreSupply,
+    GetOutage,
+    ListOutages,
     // SyncService
     Push,
     Pull,

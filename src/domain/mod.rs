@@ -2,11 +2,13 @@
 //! no gRPC, no database: everything here is a function of its inputs.
 
 pub mod access;
+pub mod area;
 pub mod caller;
 pub mod geo;
 pub mod inspection;
 pub mod meter;
 pub mod method;
+pub mod outage;
 pub mod policy;
 pub mod protocol;
 pub mod report;

@@ -2,6 +2,7 @@
 //! R-TKT-6, R-TKT-9). Two profiles are built in (`heating`, `water`); a utility
 //! can load its own file of the same shape (TOML or YAML). Every number the
 //! rules use lives here, and every deadline is computed here, in UTC.
+use crate::domain::outage::OutageKind;
 use crate::domain::protocol::TemperatureRules;
 use crate::error::{AppError, AppResult, reason};
 use chrono::{DateTime, Duration, Utc};
@@ -63,6 +64,9 @@ pub struct Policy {
     /// R-RPT-1, R-TMP-11: report periods and targets.
     #[serde(default)]
     pub report: ReportRules,
+    /// R-OUT-2..4: supply interruptions: reporting thresholds, notice lead times.
+    #[serde(default)]
+    pub outage: OutageRules,
     /// Category code -> its priority and deadlines.
     pub categories: BTreeMap<String, CategoryPolicy>,
 }
@@ -165,6 +169,66 @@ impl Default for ReportRules {
     }
 }
 
+/// R-OUT-2, R-OUT-3: when a supply interruption must be reported and
+/// announced. Households are counted as the report gives them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutageRules {
+    /// The kinds of interruption this utility has (a water utility no heat
+    /// cut-offs, a heating utility no water-quality shut-offs).
+    pub kinds: Vec<OutageKind>,
+    /// R-OUT-2: an unplanned interruption of at least this many households is
+    /// reported to dispatch within `dispatch_within` of its start.
+    pub dispatch_households: i64,
+    #[serde(with = "human_duration")]
+    pub dispatch_within: Duration,
+    /// R-OUT-2: at least this many households and at least `hotline_min_duration`
+    /// (expected or actual): dispatch informs 12345 and 12319 within
+    /// `hotline_within` of learning it.
+    pub hotline_households: i64,
+    #[serde(with = "human_duration")]
+    pub hotline_min_duration: Duration,
+    #[serde(with = "human_duration")]
+    pub hotline_within: Duration,
+    /// R-OUT-3: every plan reaches the dispatch (hotline) centre this long
+    /// before the works start [002 (四)1].
+    #[serde(with = "human_duration")]
+    pub planned_dispatch_lead: Duration,
+    /// R-OUT-2: planned works over the hotline thresholds are reported to
+    /// 12345 and 12319 this long before they start.
+    #[serde(with = "human_duration")]
+    pub planned_hotline_lead: Duration,
+    /// R-OUT-3: the public is told this long before planned works [003 §17].
+    #[serde(with = "human_duration")]
+    pub notice_lead: Duration,
+    /// R-OUT-3: from this many households an area is large: the public is
+    /// told `large_area_first_lead` ahead and again `large_area_second_lead` ahead [000 四.9(1)].
+    pub large_area_households: i64,
+    #[serde(with = "human_duration")]
+    pub large_area_first_lead: Duration,
+    #[serde(with = "human_duration")]
+    pub large_area_second_lead: Duration,
+}
+
+impl Default for OutageRules {
+    fn default() -> Self {
+        OutageRules {
+            kinds: OutageKind::ALL.to_vec(),
+            dispatch_households: 500,
+            dispatch_within: Duration::minutes(20),
+            hotline_households: 1000,
+            hotline_min_duration: Duration::hours(8),
+            hotline_within: Duration::minutes(20),
+            planned_dispatch_lead: Duration::hours(48),
+            planned_hotline_lead: Duration::hours(24),
+            notice_lead: Duration::hours(24),
+            large_area_households: 10_000,
+            large_area_first_lead: Duration::days(3),
+            large_area_second_lead: Duration::days(1),
+        }
+    }
+}
+
 fn default_repeat_window() -> Duration {
     Duration::days(90)
 }
@@ -204,6 +268,10 @@ pub struct CategoryPolicy {
     /// R-SLA-6: a complex matter; the caller hears the result within the longer time.
     #[serde(default)]
     pub complex: bool,
+    /// R-OUT-5: a "no water" / "no heat" call, linked at intake to an
+    /// interruption in force at the caller's address.
+    #[serde(default)]
+    pub supply_loss: bool,
     #[serde(default)]
     pub description: String,
 }
@@ -305,6 +373,31 @@ impl Policy {
         }
         if self.idempotency_retention <= Duration::zero() {
             return Err("idempotency_retention must be positive".into());
+        }
+        let o = &self.outage;
+        if o.kinds.is_empty() {
+            return Err("outage.kinds must name at least one kind".into());
+        }
+        let times = [
+            o.dispatch_within,
+            o.hotline_min_duration,
+            o.hotline_within,
+            o.planned_dispatch_lead,
+            o.planned_hotline_lead,
+            o.notice_lead,
+            o.large_area_first_lead,
+            o.large_area_second_lead,
+        ];
+        if times.iter().any(|d| *d <= Duration::zero())
+            || o.dispatch_households < 0
+            || o.hotline_households < 0
+            || o.large_area_households < 0
+            || o.large_area_second_lead > o.large_area_first_lead
+        {
+            return Err(
+                "outage: times must be positive, thresholds >= 0, the second notice not before the first"
+                    .into(),
+            );
         }
         let t = &self.temperature;
         if t.window_start >= t.window_end {
@@ -478,7 +571,13 @@ mod tests {
             let here = format!("{path}{key}");
             // A category's flags read as "no" unless it says otherwise:
             // no appointments, not complex, resolve clock from intake.
-            let flag = ["appointment", "complex", "resolve_from", "description"];
+            let flag = [
+                "appointment",
+                "complex",
+                "resolve_from",
+                "supply_loss",
+                "description",
+            ];
             if path.starts_with("categories.") && flag.contains(&key.as_str()) {
                 continue;
             }

@@ -173,6 +173,19 @@ pub struct VisitFacts {
     pub thermometer_serial: String,
     /// R-TMP-12: the last day the thermometer may be used.
     pub calibration_due: NaiveDate,
+    /// R-OUT-6: the supply interruption in force at the dwelling when the
+    /// visit began, found by the server (never typed by hand).
+    #[serde(default)]
+    pub outage: Option<OutageCitation>,
+}
+
+/// R-OUT-6: the outage a visit's exemption cites.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutageCitation {
+    pub id: uuid::Uuid,
+    /// Repair or maintenance work (检修、抢修) rather than supply cut for
+    /// another reason.
+    pub maintenance: bool,
 }
 
 /// One reading in one room.
@@ -426,6 +439,14 @@ impl TemperatureRules {
             .copied()
             .filter(|e| *e != Exemption::ExtremeCold)
             .collect();
+        // R-OUT-6: supply cut in the area, by repair or maintenance work or otherwise.
+        if let Some(o) = visit.outage {
+            out.push(if o.maintenance {
+                Exemption::MaintenanceOrTrialRun
+            } else {
+                Exemption::SupplyCutOrDisaster
+            });
+        }
         // R-TMP-8: beyond the design load.
         if let Some(t) = visit.outdoor_temp_c
             && centi(t) < centi(self.exempt_below_outdoor_c)
@@ -465,6 +486,9 @@ impl TemperatureRules {
                     " (outdoor {t} °C is below {} °C)",
                     self.exempt_below_outdoor_c
                 ));
+            }
+            if let Some(o) = visit.outage {
+                text.push_str(&format!(" (supply interruption {}, R-OUT-6)", o.id));
             }
             text.push('.');
             (VisitVerdict::Exempt, text)
@@ -575,6 +599,7 @@ mod tests {
             doors_windows_closed: true,
             outdoor_temp_c: Some(-5.0),
             observed_exemptions: vec![],
+            outage: None,
             thermometer_serial: "TH-0042".to_string(),
             calibration_due: NaiveDate::from_ymd_opt(2027, 6, 30).unwrap(),
         }

@@ -34,6 +34,8 @@ pub enum Action {
     RevisitReopen,
     Supervise,
     Cancel,
+    /// R-OUT-5: the supply interruption a call is linked to is over.
+    SupplyRestored,
 }
 
 impl TicketState {
@@ -102,6 +104,10 @@ impl TicketState {
             (S::New | S::Dispatched | S::Claimed | S::Returned | S::Supervised, A::Cancel) => {
                 Some(S::Cancelled)
             }
+            (
+                S::New | S::Dispatched | S::Claimed | S::OnSite | S::Returned | S::Supervised,
+                A::SupplyRestored,
+            ) => Some(S::Resolved),
             _ => None,
         }
     }
@@ -178,6 +184,20 @@ mod tests {
     fn names_round_trip() {
         for s in TicketState::ALL {
             assert_eq!(TicketState::parse(s.as_str()), Some(s));
+        }
+    }
+
+    /// R-OUT-5: restoration resolves a linked ticket from every state before
+    /// RESOLVED except CANCELLED; after that it leaves it alone.
+    #[test]
+    fn r_out_5_restoration_resolves_every_working_state() {
+        use TicketState as S;
+        for s in TicketState::ALL {
+            let expected = match s {
+                S::Resolved | S::Closed | S::Cancelled => None,
+                _ => Some(S::Resolved),
+            };
+            assert_eq!(s.next(Action::SupplyRestored), expected, "{s}");
         }
     }
 }

@@ -429,6 +429,7 @@ pub fn ticket_as(t: &Ticket, view: TicketView) -> pb::Ticket {
                 })
             })
             .collect(),
+        outage_id: t.outage_id.map(|o| o.to_string()).unwrap_or_default(),
     }
 }
 

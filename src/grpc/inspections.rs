@@ -297,6 +297,7 @@ fn start_visit(m: &pb::StartInspectionRequest) -> AppResult<StartVisit> {
             observed_exemptions: observed,
             thermometer_serial: required(&m.thermometer_serial, "thermometer_serial")?,
             calibration_due,
+            outage: None,
         },
         resident_name: m.resident_name.trim().to_string(),
         resident_phone: m.resident_phone.trim().to_string(),

@@ -7,6 +7,7 @@ pub mod guard;
 pub mod inspections;
 pub mod limits;
 pub mod mutation;
+pub mod outages;
 pub mod readings;
 pub mod reports;
 pub mod status;

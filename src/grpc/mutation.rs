@@ -7,6 +7,7 @@
 use super::auth::caller;
 use super::convert as cv;
 use super::inspections::{inspection_pb, reading_pb as room_reading_pb};
+use super::outages::outage_pb;
 use super::pb::{self, mutation_result::Result as R};
 use super::readings::{exchange_pb, reading_pb as meter_reading_pb};
 use crate::domain::{Caller, Method};
@@ -99,6 +100,15 @@ impl Answer for pb::MeterExchange {
     }
 }
 
+impl Answer for pb::Outage {
+    fn from_outcome(outcome: Outcome, _: &Caller) -> Option<Self> {
+        match outcome {
+            Outcome::Outage(o) => Some(outage_pb(&o)),
+            _ => None,
+        }
+    }
+}
+
 /// A Push result's answer: the record the mutation's unary RPC answers with.
 pub fn result_pb(outcome: Outcome, caller: &Caller) -> R {
     match outcome {
@@ -107,6 +117,7 @@ pub fn result_pb(outcome: Outcome, caller: &Caller) -> R {
         Outcome::RoomReading(r) => R::RoomReading(room_reading_pb(&r)),
         Outcome::MeterReading(r) => R::MeterReading(meter_reading_pb(&r)),
         Outcome::MeterExchange(x) => R::MeterExchange(exchange_pb(&x)),
+        Outcome::Outage(o) => R::Outage(outage_pb(&o)),
     }
 }
 

@@ -150,6 +150,26 @@ pub fn report_pb(r: &ServiceReport) -> pb::ServiceReport {
         repeat_repairs: t.repeat_repairs,
         breached_tickets: t.breached_tickets,
         temperature: Some(temperature(r)),
+        outages: r
+            .outages
+            .iter()
+            .map(|(kind, f)| {
+                let figure = |on_time: i64, late: i64| pb::ClockFigure {
+                    on_time,
+                    late,
+                    on_time_rate: rate(on_time, on_time + late),
+                };
+                pb::OutageFigures {
+                    kind: kind.clone(),
+                    outages: f.outages,
+                    households: f.households,
+                    household_hours: f.household_hours,
+                    reports: Some(figure(f.reports_on_time, f.reports_late)),
+                    notices: Some(figure(f.notices_on_time, f.notices_late)),
+                    estimates: Some(figure(f.estimates_kept, f.estimates_missed)),
+                }
+            })
+            .collect(),
     }
 }
 
@@ -238,6 +258,23 @@ pub fn csv_lines(r: &pb::ServiceReport) -> Vec<String> {
         ("new_cold_households", t.new_cold_households.to_string()),
     ] {
         rows.push(("temperature", key.into(), v));
+    }
+    // R-OUT-7: key "<KIND>.<figure>", e.g. EMERGENCY_REPAIR.household_hours.
+    for o in &r.outages {
+        let mut push =
+            |what: &str, v: String| rows.push(("outages", format!("{}.{what}", o.kind), v));
+        push("outages", o.outages.to_string());
+        push("households", o.households.to_string());
+        push("household_hours", o.household_hours.to_string());
+        for (what, c) in [
+            ("reports", &o.reports),
+            ("notices", &o.notices),
+            ("estimates", &o.estimates),
+        ] {
+            let c = c.unwrap_or_default();
+            push(&format!("{what}_on_time"), c.on_time.to_string());
+            push(&format!("{what}_late"), c.late.to_string());
+        }
     }
     std::iter::once("figure,key,value".to_string())
         .chain(

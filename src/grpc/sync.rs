@@ -66,6 +66,13 @@ fn queued(mutation_id: i64, m: &M) -> Queued {
         M::InspectionFinish(r) => mutation::queued(mutation_id, r),
         M::MeterReading(r) => mutation::queued(mutation_id, r),
         M::MeterExchange(r) => mutation::queued(mutation_id, r),
+        M::ReportOutage(r) => mutation::queued(mutation_id, r),
+        M::PlanOutage(r) => mutation::queued(mutation_id, r),
+        M::ApproveOutage(r) => mutation::queued(mutation_id, r),
+        M::StartOutage(r) => mutation::queued(mutation_id, r),
+        M::ReviseRestoration(r) => mutation::queued(mutation_id, r),
+        M::OutageNotice(r) => mutation::queued(mutation_id, r),
+        M::RestoreSupply(r) => mutation::queued(mutation_id, r),
     }
 }
 
@@ -114,6 +121,7 @@ impl SyncApi {
             FeedEntity::RoomReading(r) => E::RoomReading(room_reading_pb(r)),
             FeedEntity::MeterReading(r) => E::MeterReading(meter_reading_pb(r)),
             FeedEntity::MeterExchange(x) => E::MeterExchange(exchange_pb(x)),
+            FeedEntity::Outage(o) => E::Outage(super::outages::outage_pb(o)),
         };
         pb::Change {
             cursor: svc.encode_cursor(c.position),

@@ -10,13 +10,14 @@
 use crate::domain::Method;
 use crate::domain::inspection::{Inspection, RoomReading};
 use crate::domain::meter::{MeterExchange, MeterReading};
+use crate::domain::outage::{NewOutage, Notice, Outage};
 use crate::domain::ticket::{CheckIn, NewTicket, Resolution, RevisitOutcome};
 use crate::domain::{Caller, Ticket};
 use crate::error::{AppError, AppResult};
 use crate::service::idempotency::RequestMeta;
 use crate::service::inspections::{Finish, NewReading, StartVisit};
 use crate::service::meters::{NewExchange, NewMeterReading};
-use crate::service::{InspectionService, MeterService, TicketService};
+use crate::service::{InspectionService, MeterService, OutageService, TicketService};
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
@@ -91,6 +92,34 @@ pub enum Command {
     },
     RecordMeterReading(NewMeterReading),
     RecordMeterExchange(NewExchange),
+    ReportOutage {
+        id: Option<Uuid>,
+        outage: NewOutage,
+    },
+    PlanOutage {
+        id: Option<Uuid>,
+        outage: NewOutage,
+    },
+    ApproveOutage {
+        outage: Uuid,
+    },
+    StartOutage {
+        outage: Uuid,
+        at: At,
+    },
+    ReviseRestoration {
+        outage: Uuid,
+        restore_by: DateTime<Utc>,
+        reason: String,
+    },
+    RecordNotice {
+        outage: Uuid,
+        notice: Notice,
+    },
+    RestoreSupply {
+        outage: Uuid,
+        at: At,
+    },
 }
 
 /// What a mutation answers with: the record as it stands after it.
@@ -100,6 +129,7 @@ pub enum Outcome {
     RoomReading(Box<RoomReading>),
     MeterReading(Box<MeterReading>),
     MeterExchange(Box<MeterExchange>),
+    Outage(Box<Outage>),
 }
 
 /// The kind of record a method answers with.
@@ -110,6 +140,7 @@ pub enum Answer {
     RoomReading,
     MeterReading,
     MeterExchange,
+    Outage,
 }
 
 impl Command {
@@ -133,6 +164,13 @@ impl Command {
             Command::FinishInspection { .. } => Method::FinishInspection,
             Command::RecordMeterReading(_) => Method::RecordMeterReading,
             Command::RecordMeterExchange(_) => Method::RecordMeterExchange,
+            Command::ReportOutage { .. } => Method::ReportOutage,
+            Command::PlanOutage { .. } => Method::PlanOutage,
+            Command::ApproveOutage { .. } => Method::ApproveOutage,
+            Command::StartOutage { .. } => Method::StartOutage,
+            Command::ReviseRestoration { .. } => Method::ReviseRestoration,
+            Command::RecordNotice { .. } => Method::RecordNotice,
+            Command::RestoreSupply { .. } => Method::RestoreSupply,
         }
     }
 
@@ -143,6 +181,13 @@ impl Command {
             Command::RecordRoomReading { .. } => Answer::RoomReading,
             Command::RecordMeterReading(_) => Answer::MeterReading,
             Command::RecordMeterExchange(_) => Answer::MeterExchange,
+            Command::ReportOutage { .. }
+            | Command::PlanOutage { .. }
+            | Command::ApproveOutage { .. }
+            | Command::StartOutage { .. }
+            | Command::ReviseRestoration { .. }
+            | Command::RecordNotice { .. }
+            | Command::RestoreSupply { .. } => Answer::Outage,
             _ => Answer::Ticket,
         }
     }
@@ -162,6 +207,7 @@ impl Outcome {
             Answer::RoomReading => Outcome::RoomReading(de(json)?),
             Answer::MeterReading => Outcome::MeterReading(de(json)?),
             Answer::MeterExchange => Outcome::MeterExchange(de(json)?),
+            Answer::Outage => Outcome::Outage(de(json)?),
         })
     }
 }
@@ -172,6 +218,7 @@ pub struct Commands {
     tickets: TicketService,
     inspections: InspectionService,
     meters: MeterService,
+    outages: OutageService,
 }
 
 impl Commands {
@@ -179,11 +226,13 @@ impl Commands {
         tickets: TicketService,
         inspections: InspectionService,
         meters: MeterService,
+        outages: OutageService,
     ) -> Commands {
         Commands {
             tickets,
             inspections,
             meters,
+            outages,
         }
     }
 
@@ -196,7 +245,9 @@ impl Commands {
         command: Command,
     ) -> AppResult<Outcome> {
         let (t, i, m) = (&self.tickets, &self.inspections, &self.meters);
+        let o = &self.outages;
         let ticket = |r: AppResult<Ticket>| r.map(|t| Outcome::Ticket(Box::new(t)));
+        let outage = |r: AppResult<Outage>| r.map(|x| Outcome::Outage(Box::new(x)));
         match command {
             Command::CreateTicket(input) => ticket(t.create(caller, meta, input).await),
             Command::DispatchTicket {
@@ -277,6 +328,25 @@ impl Commands {
                 .record_exchange(caller, meta, input)
                 .await
                 .map(|x| Outcome::MeterExchange(Box::new(x))),
+            Command::ReportOutage { id, outage: input } => {
+                outage(o.report(caller, meta, id, input).await)
+            }
+            Command::PlanOutage { id, outage: input } => {
+                outage(o.plan(caller, meta, id, input).await)
+            }
+            Command::ApproveOutage { outage: id } => outage(o.approve(caller, meta, id).await),
+            Command::StartOutage { outage: id, at } => outage(o.start(caller, meta, id, at).await),
+            Command::ReviseRestoration {
+                outage: id,
+                restore_by,
+                reason,
+            } => outage(o.revise(caller, meta, id, restore_by, reason).await),
+            Command::RecordNotice { outage: id, notice } => {
+                outage(o.record_notice(caller, meta, id, notice).await)
+            }
+            Command::RestoreSupply { outage: id, at } => {
+                outage(o.restore(caller, meta, id, at).await)
+            }
         }
     }
 }

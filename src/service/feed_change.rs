@@ -5,6 +5,7 @@ use crate::domain::Ticket;
 use crate::domain::access::TicketView;
 use crate::domain::inspection::{Inspection, RoomReading};
 use crate::domain::meter::{MeterExchange, MeterReading};
+use crate::domain::outage::Outage;
 use crate::error::{AppError, AppResult};
 use crate::storage::feed::{self, Position, StoredChange};
 use bytes::Bytes;
@@ -19,6 +20,7 @@ pub enum FeedEntity {
     RoomReading(Box<RoomReading>),
     MeterReading(Box<MeterReading>),
     MeterExchange(Box<MeterExchange>),
+    Outage(Box<Outage>),
 }
 
 #[derive(Debug, Clone)]
@@ -47,6 +49,7 @@ pub fn decode(c: StoredChange) -> AppResult<FeedChange> {
         feed::ROOM_READING => FeedEntity::RoomReading(parse(&c.payload)?),
         feed::METER_READING => FeedEntity::MeterReading(parse(&c.payload)?),
         feed::METER_EXCHANGE => FeedEntity::MeterExchange(parse(&c.payload)?),
+        feed::OUTAGE => FeedEntity::Outage(parse(&c.payload)?),
         other => {
             return Err(AppError::internal(anyhow::anyhow!(
                 "unknown feed entity {other:?}"

@@ -3,7 +3,9 @@
 //! transaction, idempotent by request id, audited.
 use crate::domain::Method;
 use crate::domain::access;
+use crate::domain::area::Place;
 use crate::domain::inspection::{Dwelling, Inspection, InspectionState, RoomReading, SignOff};
+use crate::domain::protocol::OutageCitation;
 use crate::domain::protocol::{ResidentOutcome, RoomMeasurement, VisitFacts};
 use crate::domain::ticket::{Ctx, Ticket};
 use crate::domain::{Caller, Policy, Role};
@@ -15,7 +17,7 @@ use crate::service::tickets::event_of;
 use crate::storage::audit::{self, AuditEntry};
 use crate::storage::feed::ChangeDraft;
 use crate::storage::inspections::{self as store, ColdHousehold, InspectionFilter};
-use crate::storage::{Db, tickets};
+use crate::storage::{Db, outages, tickets};
 use chrono::{DateTime, Datelike, TimeZone, Utc};
 use sea_orm::DatabaseTransaction;
 use std::sync::Arc;
@@ -104,11 +106,12 @@ impl InspectionService {
         let policy = self.policy.clone();
         idempotency::write(&self.db, &self.clock, caller, meta, Method::StartInspection, move |tx| {
             Box::pin(async move {
-                if let Some(t) = input.ticket_id
-                    && tickets::get(tx.db, t).await?.is_none()
-                {
-                    return Err(AppError::not_found(reason::TICKET_NOT_FOUND, format!("ticket {t} not found")));
-                }
+                let ticket = match input.ticket_id {
+                    Some(t) => Some(tickets::get(tx.db, t).await?.ok_or_else(|| {
+                        AppError::not_found(reason::TICKET_NOT_FOUND, format!("ticket {t} not found"))
+                    })?),
+                    None => None,
+                };
                 let id = input.id.unwrap_or_else(Uuid::now_v7);
                 if store::get(tx.db, id).await?.is_some() {
                     return Err(AppError::AlreadyExists {
@@ -116,6 +119,23 @@ impl InspectionService {
                         message: format!("inspection {id} already exists"),
                     });
                 }
+                // R-OUT-6: a supply interruption at the dwelling exempts the
+                // visit by itself: the dwelling's address, else its ticket's
+                // (with the ticket's coordinates).
+                let mut input = input;
+                let address = input
+                    .dwelling
+                    .address
+                    .clone()
+                    .or_else(|| ticket.as_ref().map(|t| t.address.clone()))
+                    .unwrap_or_default();
+                let place = Place {
+                    address: &address,
+                    location: ticket.as_ref().and_then(|t| t.location),
+                };
+                input.facts.outage = outages::explaining_measurement(tx.db, &place, input.facts.entered_at)
+                    .await?
+                    .map(|o| OutageCitation { id: o.id, maintenance: o.kind.is_maintenance() });
                 let result = policy.temperature.judge_visit(&input.facts, &[], None);
                 let visit = Inspection {
                     id,
@@ -161,7 +181,7 @@ impl InspectionService {
                 entity_version: visit.version,
                 kind,
                 caller: tx.caller,
-                role,
+                role: role.as_str(),
                 request_id: tx.meta.request_id,
                 device_id: tx.meta.device_id.as_deref(),
                 at: tx.now,

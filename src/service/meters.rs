@@ -125,7 +125,7 @@ impl MeterService {
                 entity_version,
                 kind,
                 caller: tx.caller,
-                role: Role::Inspector,
+                role: Role::Inspector.as_str(),
                 request_id: tx.meta.request_id,
                 device_id: tx.meta.device_id.as_deref(),
                 at: tx.now,

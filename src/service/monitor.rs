@@ -3,13 +3,17 @@
 //! table scan), and records each breach exactly once. Exactly-once across
 //! instances comes from the version-conditional UPDATE: of two monitors
 //! racing over one ticket, one writes; the other re-reads, finds the breach
-//! recorded and does nothing. No lock is held in memory.
-use crate::domain::Policy;
+//! recorded and does nothing. No lock is held in memory. Supply
+//! interruptions' clocks (R-OUT-2..4) are watched the same way, through
+//! their own index.
+use crate::domain::{Caller, Policy};
 use crate::error::AppResult;
 use crate::service::Clock;
+use crate::service::outages::audit_change;
 use crate::service::tickets::{EventActor, stored_event};
 use crate::storage::Db;
 use crate::storage::feed::{self, ChangeDraft};
+use crate::storage::outages;
 use crate::storage::tickets as store;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
@@ -18,6 +22,8 @@ use uuid::Uuid;
 /// Tickets handled per query; a pass repeats while pages come back full.
 const BATCH: u64 = 200;
 const MAX_ATTEMPTS: usize = 8;
+/// Who the audit trail says recorded a breach.
+const MONITOR: &str = "system:deadline-monitor";
 
 #[derive(Clone)]
 pub struct DeadlineMonitor {
@@ -50,10 +56,62 @@ impl DeadlineMonitor {
                 break;
             }
         }
+        for _ in 0..50 {
+            let ids = self
+                .db
+                .bounded(outages::overdue(self.db.reader(), now, BATCH))
+                .await?;
+            for id in &ids {
+                if self.breach_outage(*id, now).await? {
+                    recorded += 1;
+                }
+            }
+            if (ids.len() as u64) < BATCH {
+                break;
+            }
+        }
         if recorded > 0 {
             self.db.notify_change();
         }
         Ok(recorded)
+    }
+
+    /// R-OUT-2..4: record the outage's due breaches, once across monitors.
+    async fn breach_outage(&self, id: Uuid, now: DateTime<Utc>) -> AppResult<bool> {
+        let policy = self.policy.clone();
+        self.db
+            .write(move |tx| {
+                Box::pin(async move {
+                    for _ in 0..MAX_ATTEMPTS {
+                        let Some(current) = outages::get(tx, id).await? else {
+                            return Ok(false);
+                        };
+                        let Some(change) = current.record_breaches(&policy.outage, now) else {
+                            return Ok(false);
+                        };
+                        if outages::update_if_version(
+                            tx,
+                            &change.outage,
+                            current.version,
+                            &policy.outage,
+                        )
+                        .await?
+                        {
+                            let system = Caller {
+                                sub: MONITOR.into(),
+                                roles: Vec::new(),
+                                unit: current.unit.clone(),
+                            };
+                            audit_change(tx, &change, &system, None, now).await?;
+                            feed::append(tx, vec![ChangeDraft::outage(&change.outage)], now)
+                                .await?;
+                            return Ok(true);
+                        }
+                    }
+                    Ok(false)
+                })
+            })
+            .await
     }
 
     async fn breach(&self, id: Uuid, now: DateTime<Utc>) -> AppResult<bool> {
@@ -70,7 +128,7 @@ impl DeadlineMonitor {
                         };
                         if store::update_if_version(tx, &change.ticket, current.version).await? {
                             let actor = EventActor {
-                                sub: "system:deadline-monitor".into(),
+                                sub: MONITOR.into(),
                                 unit: current.unit.clone().unwrap_or_default(),
                                 device_id: None,
                                 request_id: None,

@@ -7,10 +7,12 @@ use crate::domain::report::{Period, Span};
 use crate::domain::{Caller, Policy};
 use crate::error::{AppError, AppResult, reason};
 use crate::service::Clock;
+use crate::storage::outages::{self, KindFigures};
 use crate::storage::report::{self as store, TemperatureFigures, TicketFigures};
 use crate::storage::{Db, db_err, units};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -23,6 +25,8 @@ pub struct ServiceReport {
     pub temperature: TemperatureFigures,
     /// R-TMP-11: the policy's compliance target.
     pub temperature_target: f64,
+    /// R-OUT-7: by outage kind.
+    pub outages: BTreeMap<String, KindFigures>,
 }
 
 #[derive(Clone)]
@@ -64,15 +68,18 @@ impl ReportService {
         let tx = self.db.read_snapshot().await?;
         let tickets = store::ticket_figures(&tx, span, unit.as_deref()).await?;
         let temperature = store::temperature_figures(&tx, span, unit.as_deref()).await?;
+        let now = self.clock.now();
+        let outages = outages::figures(&tx, span, unit.as_deref(), now).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(ServiceReport {
             unit,
             span,
-            generated_at: self.clock.now(),
+            generated_at: now,
             time_zone: self.tz,
             tickets,
             temperature,
             temperature_target: self.policy.report.temperature_target,
+            outages,
         })
     }
 }

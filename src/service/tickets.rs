@@ -4,6 +4,7 @@
 //! response. A lost race re-reads and decides again on the fresh row.
 use crate::domain::Method;
 use crate::domain::access;
+use crate::domain::area::Place;
 use crate::domain::ticket::{Change, CheckIn, Ctx, NewTicket, Resolution, RevisitOutcome};
 use crate::domain::{Caller, Policy, Ticket};
 use crate::error::{AppError, AppResult, reason};
@@ -12,7 +13,7 @@ use crate::service::idempotency::{self, RequestMeta};
 use crate::service::paging::{self, Pager};
 use crate::storage::feed::ChangeDraft;
 use crate::storage::tickets::{self as store, StoredEvent, TicketFilter};
-use crate::storage::{Db, units};
+use crate::storage::{Db, outages, units};
 use chrono::{DateTime, Duration, Utc};
 use std::sync::Arc;
 use uuid::Uuid;
@@ -136,6 +137,23 @@ impl TicketService {
                     )
                     .await?;
                     change = change.repeat_complaint(&policy, earlier);
+                    // R-OUT-5: a "no water" / "no heat" call about a known interruption.
+                    let t = &change.ticket;
+                    if policy
+                        .categories
+                        .get(&t.category)
+                        .is_some_and(|c| c.supply_loss)
+                    {
+                        let place = Place {
+                            address: &t.address,
+                            location: t.location,
+                        };
+                        if let Some(o) =
+                            outages::explaining_call(tx.db, &place, t.received_at).await?
+                        {
+                            change = change.linked_to(&o);
+                        }
+                    }
                     store::insert(tx.db, &change.ticket).await?;
                     store::insert_event(tx.db, &event_of(&change, tx.caller, tx.meta, tx.now))
                         .await?;

@@ -2,7 +2,7 @@
 //! meter readings): who changed what, when, under which request.
 use super::entities::audit_events;
 use super::{db_err, to_micros};
-use crate::domain::{Caller, Role};
+use crate::domain::Caller;
 use crate::error::AppResult;
 use chrono::{DateTime, Utc};
 use sea_orm::{ActiveValue::NotSet, ActiveValue::Set, ConnectionTrait, EntityTrait};
@@ -14,7 +14,8 @@ pub struct AuditEntry<'a> {
     pub entity_version: i64,
     pub kind: &'static str,
     pub caller: &'a Caller,
-    pub role: Role,
+    /// The role acted in ("system" for the deadline monitor).
+    pub role: &'static str,
     /// The request that made the change, and the handheld that sent it.
     pub request_id: Uuid,
     pub device_id: Option<&'a str>,
@@ -30,7 +31,7 @@ pub async fn append<C: ConnectionTrait>(db: &C, e: AuditEntry<'_>) -> AppResult<
         entity_version: Set(e.entity_version),
         kind: Set(e.kind.to_string()),
         actor_sub: Set(e.caller.sub.clone()),
-        actor_role: Set(e.role.as_str().to_string()),
+        actor_role: Set(e.role.to_string()),
         actor_unit: Set(e.caller.unit.clone()),
         device_id: Set(e.device_id.map(str::to_string)),
         request_id: Set(Some(e.request_id.to_string())),

@@ -84,6 +84,7 @@ pub mod tickets {
         pub revisit_on_time: Option<bool>,
         pub feedback_on_time: Option<bool>,
         pub supervision_on_time: Option<bool>,
+        pub outage_id: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -411,4 +412,41 @@ pub mod feed_state_sql {
             p(b)
         )
     }
+}
+
+/// R-OUT-*: supply interruptions (the record as JSON, the queried facts as columns).
+pub mod outages {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "outages")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub version: i64,
+        pub kind: String,
+        pub state: String,
+        pub unit: String,
+        pub households: i64,
+        pub started_at: Option<i64>,
+        pub restored_at: Option<i64>,
+        pub in_force_from: Option<i64>,
+        pub in_force_until: Option<i64>,
+        pub next_deadline_at: Option<i64>,
+        pub reported_at: i64,
+        pub updated_at: i64,
+        pub escalation_level: i32,
+        pub reports_on_time: i32,
+        pub reports_late: i32,
+        pub notices_on_time: i32,
+        pub notices_late: i32,
+        pub estimates_kept: i32,
+        pub estimates_missed: i32,
+        pub body: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
 }

@@ -6,6 +6,7 @@ use super::{db_err, to_micros};
 use crate::domain::Ticket;
 use crate::domain::inspection::{Inspection, RoomReading};
 use crate::domain::meter::{MeterExchange, MeterReading};
+use crate::domain::outage::Outage;
 use crate::error::{AppError, AppResult};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
@@ -20,6 +21,10 @@ pub const INSPECTION: &str = "inspection";
 pub const ROOM_READING: &str = "room_reading";
 pub const METER_READING: &str = "meter_reading";
 pub const METER_EXCHANGE: &str = "meter_exchange";
+pub const OUTAGE: &str = "outage";
+
+/// Entities a crew sees by unit.
+const UNIT_SCOPED: [&str; 2] = [TICKET, OUTAGE];
 
 /// A change about to be logged: the entity's new state and who may see it.
 #[derive(Debug, Clone)]
@@ -96,6 +101,19 @@ impl ChangeDraft {
         }
     }
 
+    pub fn outage(o: &Outage) -> ChangeDraft {
+        ChangeDraft {
+            entity_type: OUTAGE,
+            entity_id: o.id.to_string(),
+            entity_version: o.version,
+            unit: Some(o.unit.clone()),
+            prev_unit: None,
+            owner: None,
+            hidden_from: None,
+            payload: json(o),
+        }
+    }
+
     pub fn meter_exchange(x: &MeterExchange) -> ChangeDraft {
         ChangeDraft {
             entity_type: METER_EXCHANGE,
@@ -159,7 +177,7 @@ pub async fn append<C: ConnectionTrait>(
 pub struct Visibility {
     /// Dispatch, supervisors, back office, admin: everything.
     pub all: bool,
-    /// Crew: tickets of this unit (now or before the change).
+    /// Crew: tickets and outages of this unit (tickets: now or before the change).
     pub crew_unit: Option<String>,
     /// Inspectors: their own visits, readings and meter records.
     pub owner: Option<String>,
@@ -190,7 +208,7 @@ impl Visibility {
         if let Some(u) = &self.crew_unit {
             any = any.add(
                 Condition::all()
-                    .add(change_log::Column::EntityType.eq(TICKET))
+                    .add(change_log::Column::EntityType.is_in(UNIT_SCOPED))
                     .add(
                         Condition::any()
                             .add(change_log::Column::Unit.eq(u.as_str()))
@@ -217,7 +235,7 @@ impl Visibility {
             return true;
         }
         let crew = self.crew_unit.as_deref().is_some_and(|u| {
-            c.entity_type == TICKET
+            UNIT_SCOPED.contains(&c.entity_type.as_str())
                 && (c.unit.as_deref() == Some(u) || c.prev_unit.as_deref() == Some(u))
         });
         let own = self.owner.is_some() && c.owner == self.owner;

@@ -13,6 +13,7 @@ pub mod feed;
 pub mod idempotency;
 pub mod inspections;
 pub mod meters;
+pub mod outages;
 pub mod push_log;
 pub mod report;
 pub mod secrets;

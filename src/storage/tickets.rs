@@ -104,6 +104,7 @@ pub fn to_model(t: &Ticket) -> tickets::Model {
         revisit_on_time: t.on_time(ClockKind::Revisit),
         feedback_on_time: t.on_time(ClockKind::Feedback),
         supervision_on_time: t.on_time(ClockKind::Supervision),
+        outage_id: t.outage_id.map(|o| o.to_string()),
     }
 }
 
@@ -167,6 +168,11 @@ pub fn from_model(m: tickets::Model) -> AppResult<Ticket> {
             .repeat_of
             .as_deref()
             .map(|r| Uuid::parse_str(r).map_err(|_| corrupt("repeat_of", r)))
+            .transpose()?,
+        outage_id: m
+            .outage_id
+            .as_deref()
+            .map(|o| Uuid::parse_str(o).map_err(|_| corrupt("outage_id", o)))
             .transpose()?,
         last_event_at: from_micros(m.last_event_at),
     })
@@ -426,4 +432,17 @@ pub async fn latest_repair<C: ConnectionTrait>(
     found
         .map(|id| Uuid::parse_str(&id).map_err(|_| corrupt("ticket id", &id)))
         .transpose()
+}
+
+/// R-OUT-5: the tickets linked to `outage`, oldest first.
+pub async fn linked_to_outage<C: ConnectionTrait>(db: &C, outage: Uuid) -> AppResult<Vec<Ticket>> {
+    tickets::Entity::find()
+        .filter(tickets::Column::OutageId.eq(outage.to_string()))
+        .order_by_asc(tickets::Column::Id)
+        .all(db)
+        .await
+        .map_err(db_err)?
+        .into_iter()
+        .map(from_model)
+        .collect()
 }

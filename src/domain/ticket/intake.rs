@@ -11,6 +11,28 @@ impl Change {
         self
     }
 
+    /// R-OUT-5: the call is about a known supply interruption. The caller is
+    /// answered from the outage; no crew goes to the address, so the arrival
+    /// and repair clocks do not run (the outage's own clocks do, R-OUT-4);
+    /// the caller's feedback clock (R-SLA-6) still runs, and the ticket is
+    /// resolved when supply is restored.
+    pub fn linked_to(mut self, outage: &Outage) -> Change {
+        let t = &mut self.ticket;
+        if t.state != TicketState::New {
+            return self;
+        }
+        t.outage_id = Some(outage.id);
+        t.deadlines.accept_by = None;
+        t.deadlines.arrive_by = None;
+        t.deadlines.resolve_by = None;
+        self.event.details["outage"] = json!({
+            "id": outage.id,
+            "kind": outage.kind,
+            "expected_restoration": outage.expected_restoration(),
+        });
+        self
+    }
+
     /// R-TKT-10: the caller had already complained about this issue
     /// `earlier` times; past the limit the new ticket starts under a notice.
     pub fn repeat_complaint(mut self, policy: &Policy, earlier: u64) -> Change {
@@ -167,6 +189,7 @@ impl Ticket {
             pipe_diameter_mm: input.pipe_diameter_mm,
             complex,
             promised_resolve_by: None,
+            outage_id: None,
             last_event_at: ctx.now,
         };
         let event = EventDraft {

@@ -17,6 +17,7 @@ use crate::domain::Method;
 use crate::domain::access;
 use crate::domain::geo::{self, GeoPoint};
 use crate::domain::inspection::Inspection;
+use crate::domain::outage::Outage;
 use crate::domain::policy::{CategoryPolicy, Deadlines, Policy};
 use crate::domain::sla::{Breach, ClockKind, ClockStop};
 use crate::domain::state::Action;
@@ -206,6 +207,9 @@ pub struct Ticket {
     /// R-SLA-5, R-TKT-10: the resolve deadline an approved extension promised.
     #[serde(default)]
     pub promised_resolve_by: Option<DateTime<Utc>>,
+    /// R-OUT-5: the supply interruption the call is about, linked at intake.
+    #[serde(default)]
+    pub outage_id: Option<Uuid>,
     /// Effective time of the latest event (R-SLA-7: device times may not precede it).
     pub last_event_at: DateTime<Utc>,
 }
@@ -213,7 +217,7 @@ pub struct Ticket {
 /// R-SLA-4: nominal diameters beyond this are typing errors, not pipes.
 const MAX_PIPE_DIAMETER_MM: i32 = 5000;
 
-fn pipe_diameter(d: Option<i32>, field: &str) -> AppResult<()> {
+pub(crate) fn pipe_diameter(d: Option<i32>, field: &str) -> AppResult<()> {
     match d {
         Some(mm) if !(1..=MAX_PIPE_DIAMETER_MM).contains(&mm) => Err(AppError::invalid(
             field,

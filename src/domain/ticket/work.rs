@@ -260,4 +260,42 @@ impl Ticket {
         next.resolution = Some(resolution);
         Ok(self.changed(next, ctx, "RESOLVED", role, time, details))
     }
+
+    /// R-OUT-5: supply is back, so a call linked to the outage is resolved
+    /// with it (the call-back follows as for any repair, R-TKT-9). None when
+    /// the ticket is past that already (resolved, closed, cancelled).
+    pub fn resolve_with(&self, ctx: &Ctx, outage: &Outage) -> AppResult<Option<Change>> {
+        let role = access::authorize(ctx.caller, Method::RestoreSupply)?;
+        let Some(state) = self.state.next(Action::SupplyRestored) else {
+            return Ok(None);
+        };
+        let restored = outage.restored_at.unwrap_or(ctx.now);
+        let time = EventTime {
+            reported: None,
+            effective: restored.max(self.last_event_at),
+            untrusted: false,
+        };
+        let mut next = self.clone();
+        next.state = state;
+        next.resolved_at = Some(time.effective);
+        next.stop_clock(ClockKind::Resolve, time.effective);
+        next.stop_clock(ClockKind::Supervision, time.effective);
+        next.deadlines.revisit_by = Some(ctx.policy.revisit_by(time.effective));
+        next.resolution = Some(Resolution {
+            code: "SUPPLY_RESTORED".into(),
+            notes: format!("supply restored: outage {}", outage.id),
+            parts: Vec::new(),
+            cause: FaultParty::Utility,
+            customer_acknowledged: false,
+        });
+        let details = json!({ "outage_id": outage.id, "restored_at": outage.restored_at });
+        Ok(Some(self.changed(
+            next,
+            ctx,
+            "RESOLVED_BY_RESTORATION",
+            role,
+            time,
+            details,
+        )))
+    }
 }
