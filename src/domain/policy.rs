@@ -20,9 +20,6 @@ pub struct Policy {
     /// R-SLA-3: time for the unit to accept (claim) after dispatch.
     #[serde(with = "human_duration")]
     pub accept_within: Duration,
-    /// R-SLA-3: the same for referrals from other platforms.
-    #[serde(with = "human_duration")]
-    pub referral_accept_within: Duration,
     /// R-TKT-5: a crew may return a mis-routed ticket this long after dispatch.
     #[serde(with = "human_duration")]
     pub return_window: Duration,
@@ -334,7 +331,6 @@ impl Policy {
         }
         let positive = [
             ("accept_within", self.accept_within),
-            ("referral_accept_within", self.referral_accept_within),
             ("return_window", self.return_window),
             ("revisit_within", self.revisit_within),
             ("extension_cap", self.extension_cap),
@@ -494,13 +490,10 @@ impl Policy {
     }
 
     /// R-SLA-3: accept deadline after a dispatch.
-    pub fn accept_by(&self, referral: bool, dispatched_at: DateTime<Utc>) -> DateTime<Utc> {
-        dispatched_at
-            + if referral {
-                self.referral_accept_within
-            } else {
-                self.accept_within
-            }
+    pub fn accept_by(&self, dispatched_at: DateTime<Utc>) -> DateTime<Utc> {
+        // R-SLA-3: one accept time whatever the source: a referral from 12345
+        // or 12319 is never given longer than a call to the own hotline.
+        dispatched_at + self.accept_within
     }
 
     /// Resolve deadline once the crew is on site, for clocks that start at arrival.
@@ -530,8 +523,15 @@ impl Policy {
     }
 
     /// R-SLA-5: the latest resolve_by any extension may reach.
-    pub fn extension_limit(&self, received_at: DateTime<Utc>) -> DateTime<Utc> {
-        received_at + self.extension_cap
+    pub fn extension_limit(
+        &self,
+        received_at: DateTime<Utc>,
+        resolve_within: Duration,
+    ) -> DateTime<Utc> {
+        // R-SLA-5: the later of intake + cap and intake + the category's own
+        // resolve time + cap, so that every category (a 5-day one too) can
+        // be extended.
+        received_at + self.extension_cap.max(resolve_within + self.extension_cap)
     }
 }
 
@@ -789,13 +789,12 @@ mod tests {
         }
     }
 
-    /// R-SLA-3: 3 min to accept, 20 min for referrals.
+    /// R-SLA-3: 3 min to accept, whatever the source.
     #[test]
     fn r_sla_3_accept_deadline() {
         for name in ["heating", "water"] {
             let p = Policy::builtin(name).unwrap();
-            assert_eq!(p.accept_by(false, at(10, 0)), at(10, 3));
-            assert_eq!(p.accept_by(true, at(10, 0)), at(10, 20));
+            assert_eq!(p.accept_by(at(10, 0)), at(10, 3));
         }
     }
 
@@ -832,7 +831,6 @@ mod tests {
         let toml_text = r#"
 profile = "citywater"
 accept_within = "5m"
-referral_accept_within = "30m"
 return_window = "1h"
 revisit_within = "12h"
 extension_cap = "3days"
@@ -847,7 +845,6 @@ resolve_within = "6h"
         let yaml_text = r#"
 profile: citywater
 accept_within: 5m
-referral_accept_within: 30m
 return_window: 1h
 revisit_within: 12h
 extension_cap: 3days

@@ -56,7 +56,8 @@ impl Ticket {
     }
 
     fn check_extension_cap(&self, policy: &Policy, new_resolve_by: DateTime<Utc>) -> AppResult<()> {
-        if new_resolve_by > policy.extension_limit(self.received_at) {
+        let resolve_within = self.category_policy(policy)?.resolve_within;
+        if new_resolve_by > policy.extension_limit(self.received_at, resolve_within) {
             return Err(AppError::precondition(
                 reason::EXTENSION_CAP_EXCEEDED,
                 self.subject(),

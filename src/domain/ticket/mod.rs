@@ -78,17 +78,6 @@ impl SourceChannel {
     pub fn parse(s: &str) -> Option<SourceChannel> {
         SourceChannel::ALL.into_iter().find(|c| c.as_str() == s)
     }
-
-    /// R-SLA-3: referrals from other platforms get the longer accept time.
-    pub fn is_referral(self) -> bool {
-        matches!(
-            self,
-            SourceChannel::CityHotline
-                | SourceChannel::SupervisionHotline
-                | SourceChannel::Media
-                | SourceChannel::Government
-        )
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -676,19 +665,26 @@ mod tests {
         assert_eq!(reopened.escalation_level, 1);
     }
 
+    /// R-SLA-5: the cap is the later of intake + 5 days and intake + the
+    /// category's resolve time + 5 days: a 36 h category reaches 36 h + 5 days.
     #[test]
     fn r_sla_5_extension_cap() {
         let p = Policy::builtin("water").unwrap();
         let c1 = caller("c1", Role::Crew, "north");
         let d = caller("d1", Role::Dispatcher, "hq");
-        let t = dispatched(&p, "METER_FAULT"); // resolve 36 h, cap 5 days
+        let t = dispatched(&p, "METER_FAULT"); // resolve 36 h, cap 36 h + 5 days
         let t = t.claim(&at(&p, &c1, t0()), None).unwrap().ticket;
         let e = t
-            .request_extension(&at(&p, &c1, t0()), "parts", Duration::days(4), None)
+            .request_extension(
+                &at(&p, &c1, t0()),
+                "parts",
+                Duration::days(5) + Duration::seconds(1),
+                None,
+            )
             .unwrap_err();
         assert_eq!(e.reason(), reason::EXTENSION_CAP_EXCEEDED);
         let t = t
-            .request_extension(&at(&p, &c1, t0()), "parts", Duration::days(3), None)
+            .request_extension(&at(&p, &c1, t0()), "parts", Duration::days(5), None)
             .unwrap()
             .ticket;
         let approved = t
@@ -697,13 +693,35 @@ mod tests {
             .ticket;
         assert_eq!(
             approved.deadlines.resolve_by,
-            Some(t0() + Duration::hours(36) + Duration::days(3))
+            Some(t0() + Duration::hours(36) + Duration::days(5))
         );
         let refused = t
             .decide_extension(&at(&p, &d, t0()), false, "no")
             .unwrap()
             .ticket;
         assert_eq!(refused.deadlines.resolve_by, t.deadlines.resolve_by);
+    }
+
+    /// R-SLA-5: a 5-day category can be extended (to intake + 10 days).
+    #[test]
+    fn r_sla_5_a_five_day_category_can_be_extended() {
+        let p = Policy::builtin("water").unwrap();
+        let c1 = caller("c1", Role::Crew, "north");
+        let t = dispatched(&p, "COMPENSATION_CLAIM"); // resolve 5 days
+        let t = t.claim(&at(&p, &c1, t0()), None).unwrap().ticket;
+        assert!(
+            t.request_extension(&at(&p, &c1, t0()), "talks", Duration::days(5), None)
+                .is_ok()
+        );
+        let e = t
+            .request_extension(
+                &at(&p, &c1, t0()),
+                "talks",
+                Duration::days(5) + Duration::seconds(1),
+                None,
+            )
+            .unwrap_err();
+        assert_eq!(e.reason(), reason::EXTENSION_CAP_EXCEEDED);
     }
 
     #[test]

@@ -21,10 +21,7 @@ impl Ticket {
         next.unit = Some(unit.to_string());
         next.assignee = assignee.map(str::to_string);
         next.dispatched_at = Some(time.effective);
-        next.deadlines.accept_by = Some(
-            ctx.policy
-                .accept_by(self.source.is_referral(), time.effective),
-        );
+        next.deadlines.accept_by = Some(ctx.policy.accept_by(time.effective));
         Ok(self.changed(
             next,
             ctx,
