@@ -131,12 +131,16 @@ impl FeedWindow {
     /// the window does not hold the changes right after `from` (older than
     /// its start, or at or before the feed's compaction mark, where the
     /// database decides what is left and whether the cursor expired).
+    /// `until`: a Pull's snapshot end; the window may already hold changes
+    /// committed after that snapshot, which the page must not show (its
+    /// client counter is read in the snapshot).
     pub fn read(
         &self,
         from: Position,
         vis: &Visibility,
         limit: usize,
         purged_seq: Option<i64>,
+        until: Option<Position>,
     ) -> Option<Slice> {
         let w = self.window.read().expect("feed window lock");
         let purged = purged_seq.unwrap_or(w.purged_seq);
@@ -146,7 +150,11 @@ impl FeedWindow {
         }
         let first = w.entries.partition_point(|e| e.change.position <= from);
         let mut changes = Vec::new();
+        let until = until.unwrap_or(w.end);
         for e in w.entries.range(first..) {
+            if e.change.position > until {
+                break;
+            }
             if vis.admits(&e.meta) {
                 changes.push(e.change.clone());
                 if changes.len() > limit {
@@ -157,7 +165,7 @@ impl FeedWindow {
         }
         Some(Slice {
             changes,
-            upto: w.end.max(from),
+            upto: w.end.min(until).max(from),
         })
     }
 

@@ -133,7 +133,10 @@ impl SyncService {
         limit: usize,
     ) -> AppResult<PullPage> {
         let from = cursor.unwrap_or_default();
-        match self.window.read(from, &visibility(caller), limit, None) {
+        match self
+            .window
+            .read(from, &visibility(caller), limit, None, None)
+        {
             Some(slice) => Ok(page_of(&self.pager, slice.changes, limit, slice.upto, 0)),
             None => self.pull(caller, cursor, limit as i32, "").await,
         }
@@ -190,13 +193,18 @@ impl SyncService {
                 "the cursor is ahead of the change log",
             ));
         }
-        // The window answers what it holds; the database the rest of this snapshot.
+        // The window answers what it holds up to this snapshot's end; the
+        // database the rest of the snapshot.
         let limit = limit as usize;
-        let (mut changes, mut upto) = match self.window.read(from, &vis, limit, Some(purged_seq)) {
-            Some(slice) => (slice.changes, slice.upto),
-            None => (Vec::new(), from),
-        };
         let end = Position::end_of(last_seq);
+        let (mut changes, mut upto) =
+            match self
+                .window
+                .read(from, &vis, limit, Some(purged_seq), Some(end))
+            {
+                Some(slice) => (slice.changes, slice.upto),
+                None => (Vec::new(), from),
+            };
         if changes.len() <= limit && upto < end {
             let want = limit + 1 - changes.len();
             for row in feed::read_after(&tx, upto, Some(&vis), want as u64).await? {
