@@ -70,6 +70,8 @@ fn simulate(
         source: SourceChannel::ALL[rng.random_range(0..4)],
         caller_name: "name".into(),
         caller_phone: format!("138{:08}", rng.random_range(0..5_000_000)),
+        caller_organisation: String::new(),
+        feedback_method: None,
         address: format!("{} Heping Rd, flat {}", rng.random_range(1..400), i % 97),
         location: None,
         content: "bench".into(),

@@ -56,9 +56,14 @@ impl Rpc {
     fn allowed(self) -> &'static [Role] {
         use Rpc::*;
         match self {
-            CreateTicket | DispatchTicket | DecideExtension | RecordRevisit | CancelTicket => {
-                &[Role::Dispatcher]
-            }
+            // R-TKT-1: whoever first receives a caller records the ticket.
+            CreateTicket => &[
+                Role::Dispatcher,
+                Role::Crew,
+                Role::Inspector,
+                Role::Supervisor,
+            ],
+            DispatchTicket | DecideExtension | RecordRevisit | CancelTicket => &[Role::Dispatcher],
             ClaimTicket | ScheduleAppointment | RecordArrival | CompleteRepair
             | RequestExtension => &[Role::Crew],
             ReturnTicket => &[Role::Crew, Role::Dispatcher],

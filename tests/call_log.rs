@@ -44,7 +44,10 @@ async fn each_call_logs_one_line_without_personal_data() {
     let mut d = app.dispatcher().await;
     let ok = create_req("BUILDING_NO_HEAT");
     d.create_ticket(ok.clone()).await.unwrap();
-    let mut c = app.crew("c7", "north").await;
+    // The back office takes no calls (R-TKT-1): a refusal to log.
+    let mut c = app
+        .client_for("b7", &[fieldops::domain::Role::Backoffice], "north")
+        .await;
     let refused = create_req("BUILDING_NO_HEAT");
     c.create_ticket(refused.clone()).await.unwrap_err();
     app.stop().await;
@@ -70,8 +73,8 @@ async fn each_call_logs_one_line_without_personal_data() {
     for want in [
         "INFO",
         "call refused",
-        "sub=\"c7\"",
-        "roles=\"crew\"",
+        "sub=\"b7\"",
+        "roles=\"backoffice\"",
         "unit=\"north\"",
         "code=\"PermissionDenied\"",
         "reason=\"ROLE_NOT_ALLOWED\"",

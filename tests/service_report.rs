@@ -426,6 +426,8 @@ fn expected(rows: &[&str], unit: Option<&str>) -> pb::ServiceReport {
         revisit: clock(3),
         feedback: clock(4),
         supervision: clock(5),
+        // Every fixture call is recorded by dispatch: no forwarding clock (R-TKT-1).
+        forward: Some(pb::ClockFigure::default()),
         revisit_rate: rate(e.revisited, e.resolved),
         satisfaction_rate: rate(e.satisfied, e.revisited),
         ..e
@@ -737,6 +739,7 @@ fn figures_of(r: &pb::ServiceReport) -> BTreeMap<(String, String), String> {
         ("revisit", r.revisit),
         ("feedback", r.feedback),
         ("supervision", r.supervision),
+        ("forward", r.forward),
     ];
     for (name, c) in clocks {
         let c = c.expect("every clock figure is present");

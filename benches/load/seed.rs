@@ -55,6 +55,8 @@ pub fn ticket(policy: &Policy, i: usize, state: TicketState, now: DateTime<Utc>)
         source: SourceChannel::Hotline,
         caller_name: "张三".into(),
         caller_phone: format!("138{:08}", i % 100_000_000),
+        caller_organisation: String::new(),
+        feedback_method: None,
         address: format!(
             "{} Heping Rd, Building 3, Unit 2, Flat {}",
             i / 97 + 1,

@@ -14,6 +14,7 @@ mod m20261122_000007_list_indexes;
 mod m20261122_000008_feed_entity_index;
 mod m20261202_000009_store_probe_secrets;
 mod m20261203_000010_outages;
+mod m20261203_000011_first_responsible;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000008_feed_entity_index::Migration),
             Box::new(m20261202_000009_store_probe_secrets::Migration),
             Box::new(m20261203_000010_outages::Migration),
+            Box::new(m20261203_000011_first_responsible::Migration),
         ]
     }
 }

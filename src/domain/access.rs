@@ -35,9 +35,9 @@ pub fn roles(method: Method) -> &'static [Role] {
     use Method as M;
     use Role::*;
     match method {
-        M::CreateTicket | M::DispatchTicket | M::DecideExtension | M::RecordRevisit => {
-            &[Dispatcher]
-        }
+        // R-TKT-1: whoever first receives a caller records the ticket.
+        M::CreateTicket => &[Dispatcher, Crew, Inspector, Supervisor],
+        M::DispatchTicket | M::DecideExtension | M::RecordRevisit => &[Dispatcher],
         M::CancelTicket => &[Dispatcher],
         M::ClaimTicket
         | M::ScheduleAppointment
@@ -111,10 +111,11 @@ pub fn may_read(caller: &Caller, ticket: &Ticket) -> bool {
     if is_recused(caller, ticket) {
         return false;
     }
-    // Crew: his unit's tickets, and any ticket he holds.
+    // Crew: his unit's tickets, any ticket he holds, and any he recorded (R-TKT-1).
     sees_all_units(caller)
         || ticket.unit.as_deref() == Some(caller.unit.as_str())
         || ticket.assignee.as_deref() == Some(caller.sub.as_str())
+        || ticket.received_by == caller.sub
 }
 
 /// The unit filter a ticket list must apply for this caller (None: all units).
@@ -128,6 +129,8 @@ pub fn sees_caller_details(caller: &Caller, ticket: &Ticket) -> bool {
     caller.has(Role::Dispatcher)
         || caller.has(Role::Supervisor)
         || (caller.has(Role::Crew) && ticket.assignee.as_deref() == Some(caller.sub.as_str()))
+        // R-TKT-1: the first-responsible person took the call himself.
+        || ticket.received_by == caller.sub
 }
 
 /// Who a complaint is about is known only to dispatch and supervisors.

@@ -26,6 +26,10 @@ pub struct Policy {
     /// R-TKT-9: call-back deadline after resolution.
     #[serde(with = "human_duration")]
     pub revisit_within: Duration,
+    /// R-TKT-1: a ticket recorded outside dispatch (by a crew member, an
+    /// inspector, a supervisor) is dispatched within this of the call.
+    #[serde(default = "default_forward_within", with = "human_duration")]
+    pub forward_within: Duration,
     /// R-SLA-5: extensions never move resolve_by past intake + this.
     #[serde(with = "human_duration")]
     pub extension_cap: Duration,
@@ -226,6 +230,10 @@ impl Default for OutageRules {
     }
 }
 
+fn default_forward_within() -> Duration {
+    Duration::minutes(30)
+}
+
 fn default_repeat_window() -> Duration {
     Duration::days(90)
 }
@@ -299,6 +307,9 @@ pub struct Deadlines {
     /// R-TKT-10: the deadline of the latest supervision notice.
     #[serde(default)]
     pub supervise_by: Option<DateTime<Utc>>,
+    /// R-TKT-1: a ticket recorded outside dispatch reaches a unit by then.
+    #[serde(default)]
+    pub forward_by: Option<DateTime<Utc>>,
 }
 
 impl Policy {
@@ -333,6 +344,7 @@ impl Policy {
             ("accept_within", self.accept_within),
             ("return_window", self.return_window),
             ("revisit_within", self.revisit_within),
+            ("forward_within", self.forward_within),
             ("extension_cap", self.extension_cap),
         ];
         for (name, d) in positive {

@@ -25,16 +25,20 @@ pub enum ClockKind {
     Feedback,
     /// R-TKT-10: the deadline of a supervision notice.
     Supervision,
+    /// R-TKT-1: a ticket recorded outside dispatch is dispatched (or
+    /// cancelled) within the forwarding time.
+    Forward,
 }
 
 impl ClockKind {
-    pub const ALL: [ClockKind; 6] = [
+    pub const ALL: [ClockKind; 7] = [
         ClockKind::Accept,
         ClockKind::Arrive,
         ClockKind::Resolve,
         ClockKind::Revisit,
         ClockKind::Feedback,
         ClockKind::Supervision,
+        ClockKind::Forward,
     ];
 }
 
@@ -71,6 +75,7 @@ impl Ticket {
             ClockKind::Revisit => d.revisit_by,
             ClockKind::Feedback => d.feedback_by,
             ClockKind::Supervision => d.supervise_by,
+            ClockKind::Forward => d.forward_by,
         }
     }
 
@@ -86,6 +91,7 @@ impl Ticket {
             ClockKind::Accept => self.state == S::Dispatched,
             ClockKind::Arrive => not_arrived,
             ClockKind::Resolve | ClockKind::Supervision => unresolved,
+            ClockKind::Forward => self.state == S::New,
             ClockKind::Revisit => self.state == S::Resolved,
             ClockKind::Feedback => self.state.is_open(),
         }
@@ -238,6 +244,8 @@ mod tests {
             source: SourceChannel::Hotline,
             caller_name: String::new(),
             caller_phone: "1".into(),
+            caller_organisation: String::new(),
+            feedback_method: None,
             address: "a".into(),
             location: None,
             content: String::new(),

@@ -7,7 +7,8 @@ use crate::domain::policy::Deadlines;
 use crate::domain::sla::ClockKind;
 use crate::domain::supervision::SupervisionTrigger;
 use crate::domain::ticket::{
-    ExtensionState, FaultParty, NewTicket, Resolution, RevisitOutcome, SourceChannel, Ticket,
+    ExtensionState, FaultParty, FeedbackMethod, NewTicket, Resolution, RevisitOutcome,
+    SourceChannel, Ticket,
 };
 use crate::domain::{Caller, TicketState};
 use crate::error::{AppError, AppResult, reason};
@@ -196,6 +197,36 @@ pub fn source(v: i32) -> AppResult<SourceChannel> {
     )
 }
 
+/// R-TKT-1: how the caller wants to hear back (unset: not asked).
+fn feedback_method(v: i32) -> AppResult<Option<FeedbackMethod>> {
+    use pb::FeedbackMethod as P;
+    let p = P::try_from(v).map_err(|_| {
+        AppError::invalid(
+            "feedback_method",
+            reason::INVALID_FIELD,
+            "unknown feedback_method",
+        )
+    })?;
+    Ok(match p {
+        P::Unspecified => None,
+        P::Phone => Some(FeedbackMethod::Phone),
+        P::Sms => Some(FeedbackMethod::Sms),
+        P::InWriting => Some(FeedbackMethod::InWriting),
+        P::InPerson => Some(FeedbackMethod::InPerson),
+    })
+}
+
+fn feedback_method_pb(f: Option<FeedbackMethod>) -> pb::FeedbackMethod {
+    use pb::FeedbackMethod as P;
+    match f {
+        None => P::Unspecified,
+        Some(FeedbackMethod::Phone) => P::Phone,
+        Some(FeedbackMethod::Sms) => P::Sms,
+        Some(FeedbackMethod::InWriting) => P::InWriting,
+        Some(FeedbackMethod::InPerson) => P::InPerson,
+    }
+}
+
 fn source_pb(s: SourceChannel) -> pb::SourceChannel {
     use pb::SourceChannel as P;
     match s {
@@ -299,6 +330,8 @@ pub fn new_ticket(m: &pb::CreateTicketRequest) -> AppResult<NewTicket> {
         source: source(m.source)?,
         caller_name: m.caller_name.trim().to_string(),
         caller_phone: m.caller_phone.trim().to_string(),
+        caller_organisation: m.caller_organisation.trim().to_string(),
+        feedback_method: feedback_method(m.feedback_method)?,
         address: m.address.trim().to_string(),
         location: geo_point(m.location.as_ref(), "location")?,
         content: m.content.clone(),
@@ -325,6 +358,7 @@ pub fn ticket_as(t: &Ticket, view: TicketView) -> pb::Ticket {
         revisit_by,
         feedback_by,
         supervise_by,
+        forward_by,
     } = t.deadlines;
     pb::Ticket {
         id: t.id.to_string(),
@@ -430,6 +464,13 @@ pub fn ticket_as(t: &Ticket, view: TicketView) -> pb::Ticket {
             })
             .collect(),
         outage_id: t.outage_id.map(|o| o.to_string()).unwrap_or_default(),
+        caller_organisation: if visible {
+            t.caller_organisation.clone()
+        } else {
+            access::mask_name(&t.caller_organisation)
+        },
+        feedback_method: feedback_method_pb(t.feedback_method) as i32,
+        forward_by: forward_by.map(ts),
     }
 }
 
@@ -450,6 +491,7 @@ fn clock_kind_pb(k: ClockKind) -> pb::ClockKind {
         ClockKind::Revisit => pb::ClockKind::Revisit,
         ClockKind::Feedback => pb::ClockKind::Feedback,
         ClockKind::Supervision => pb::ClockKind::Supervision,
+        ClockKind::Forward => pb::ClockKind::Forward,
     }
 }
 

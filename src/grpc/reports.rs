@@ -137,6 +137,7 @@ pub fn report_pb(r: &ServiceReport) -> pb::ServiceReport {
         revisit: Some(clock(r, ClockKind::Revisit)),
         feedback: Some(clock(r, ClockKind::Feedback)),
         supervision: Some(clock(r, ClockKind::Supervision)),
+        forward: Some(clock(r, ClockKind::Forward)),
         resolved: t.resolved,
         revisited: t.revisited,
         revisit_rate: rate(t.revisited, t.resolved),
@@ -221,6 +222,7 @@ pub fn csv_lines(r: &pb::ServiceReport) -> Vec<String> {
         ("revisit", &r.revisit),
         ("feedback", &r.feedback),
         ("supervision", &r.supervision),
+        ("forward", &r.forward),
     ] {
         let c = c.unwrap_or_default();
         rows.push((figure, "on_time".into(), c.on_time.to_string()));

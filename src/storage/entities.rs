@@ -85,6 +85,10 @@ pub mod tickets {
         pub feedback_on_time: Option<bool>,
         pub supervision_on_time: Option<bool>,
         pub outage_id: Option<String>,
+        pub caller_organisation: Option<String>,
+        pub feedback_method: Option<String>,
+        pub forward_by: Option<i64>,
+        pub forward_on_time: Option<bool>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -58,6 +58,7 @@ fn on_time_column(kind: ClockKind) -> tickets::Column {
         ClockKind::Revisit => tickets::Column::RevisitOnTime,
         ClockKind::Feedback => tickets::Column::FeedbackOnTime,
         ClockKind::Supervision => tickets::Column::SupervisionOnTime,
+        ClockKind::Forward => tickets::Column::ForwardOnTime,
     }
 }
 

@@ -105,6 +105,11 @@ pub fn to_model(t: &Ticket) -> tickets::Model {
         feedback_on_time: t.on_time(ClockKind::Feedback),
         supervision_on_time: t.on_time(ClockKind::Supervision),
         outage_id: t.outage_id.map(|o| o.to_string()),
+        caller_organisation: (!t.caller_organisation.is_empty())
+            .then(|| t.caller_organisation.clone()),
+        feedback_method: json_opt(&t.feedback_method),
+        forward_by: opt_micros(t.deadlines.forward_by),
+        forward_on_time: t.on_time(ClockKind::Forward),
     }
 }
 
@@ -125,6 +130,8 @@ pub fn from_model(m: tickets::Model) -> AppResult<Ticket> {
         profile: m.profile,
         caller_name: m.caller_name,
         caller_phone: m.caller_phone,
+        caller_organisation: m.caller_organisation.unwrap_or_default(),
+        feedback_method: parse_json_opt(m.feedback_method, "feedback_method")?,
         address: m.address,
         location,
         content: m.content,
@@ -147,6 +154,7 @@ pub fn from_model(m: tickets::Model) -> AppResult<Ticket> {
             revisit_by: opt_time(m.revisit_by),
             feedback_by: opt_time(m.feedback_by),
             supervise_by: opt_time(m.supervise_by),
+            forward_by: opt_time(m.forward_by),
         },
         appointment_at: opt_time(m.appointment_at),
         escalation_level: m.escalation_level,

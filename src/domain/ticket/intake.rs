@@ -113,6 +113,13 @@ impl Ticket {
         if let Some(e) = AppError::from_violations(errors) {
             return Err(e);
         }
+        // R-TKT-2: only dispatch answers a consultation on the call and closes it.
+        if input.answered_on_call && role != Role::Dispatcher {
+            return Err(AppError::denied(
+                reason::ROLE_NOT_ALLOWED,
+                "only a dispatcher closes a call answered on the phone; record it for dispatch",
+            ));
+        }
         Ok(Self::build(ctx, id, role, input, received_at))
     }
 
@@ -132,6 +139,8 @@ impl Ticket {
         let complex = input.complex || cat.complex;
         let deadlines = Deadlines {
             feedback_by: Some(ctx.policy.feedback_by(complex, received_at)),
+            // R-TKT-1: recorded outside dispatch, it must reach a unit in time.
+            forward_by: (role != Role::Dispatcher).then(|| received_at + ctx.policy.forward_within),
             ..ctx
                 .policy
                 .intake_deadlines(cat, received_at, input.pipe_diameter_mm)
@@ -152,6 +161,8 @@ impl Ticket {
             source: input.source,
             caller_name: input.caller_name,
             caller_phone: input.caller_phone,
+            caller_organisation: input.caller_organisation.trim().to_string(),
+            feedback_method: input.feedback_method,
             address: input.address,
             location: input.location,
             content: input.content,
@@ -254,6 +265,8 @@ impl Ticket {
                 .map_or_else(|| visit.resident_name.clone(), |t| t.caller_name.clone()),
             caller_phone: linked
                 .map_or_else(|| visit.resident_phone.clone(), |t| t.caller_phone.clone()),
+            caller_organisation: String::new(),
+            feedback_method: linked.and_then(|t| t.feedback_method),
             address,
             location: linked.and_then(|t| t.location),
             content: format!(

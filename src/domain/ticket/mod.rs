@@ -80,6 +80,16 @@ impl SourceChannel {
     }
 }
 
+/// R-TKT-1: how the caller wants to hear back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum FeedbackMethod {
+    Phone,
+    Sms,
+    InWriting,
+    InPerson,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum FaultParty {
@@ -146,10 +156,16 @@ pub struct Ticket {
     pub source: SourceChannel,
     pub caller_name: String,
     pub caller_phone: String,
+    /// R-TKT-1: the caller's organisation (单位), when one calls.
+    #[serde(default)]
+    pub caller_organisation: String,
+    /// R-TKT-1: how the caller wants to hear back.
+    #[serde(default)]
+    pub feedback_method: Option<FeedbackMethod>,
     pub address: String,
     pub location: Option<GeoPoint>,
     pub content: String,
-    /// 首问责任人: the staff member who took the call.
+    /// 首问责任人: the staff member who took the call (any staff role, R-TKT-1).
     pub received_by: String,
     pub received_at: DateTime<Utc>,
     pub subject_staff_id: Option<String>,
@@ -239,6 +255,8 @@ pub struct NewTicket {
     pub source: SourceChannel,
     pub caller_name: String,
     pub caller_phone: String,
+    pub caller_organisation: String,
+    pub feedback_method: Option<FeedbackMethod>,
     pub address: String,
     pub location: Option<GeoPoint>,
     pub content: String,
@@ -409,6 +427,8 @@ mod tests {
             source: SourceChannel::Hotline,
             caller_name: "张三".into(),
             caller_phone: "13812345678".into(),
+            caller_organisation: String::new(),
+            feedback_method: None,
             address: "1 Main St".into(),
             location: Some(GeoPoint::new(39.9, 116.4, "location").unwrap()),
             content: "leak".into(),
@@ -467,6 +487,8 @@ mod tests {
             source: SourceChannel::Hotline,
             caller_name: String::new(),
             caller_phone: "110".into(),
+            caller_organisation: String::new(),
+            feedback_method: None,
             address: "x".into(),
             location: None,
             content: "opening hours?".into(),
@@ -491,6 +513,8 @@ mod tests {
             source: SourceChannel::Hotline,
             caller_name: String::new(),
             caller_phone: " ".into(),
+            caller_organisation: String::new(),
+            feedback_method: None,
             address: String::new(),
             location: None,
             content: String::new(),

@@ -21,6 +21,7 @@ impl Ticket {
         next.unit = Some(unit.to_string());
         next.assignee = assignee.map(str::to_string);
         next.dispatched_at = Some(time.effective);
+        next.stop_clock(ClockKind::Forward, time.effective);
         next.deadlines.accept_by = Some(ctx.policy.accept_by(time.effective));
         Ok(self.changed(
             next,

@@ -1,0 +1,117 @@
+//! Intake as the regulations run it (DOMAIN.md R-TKT-1): whoever first
+//! receives a caller records the ticket, whatever his duty, and is its
+//! first-responsible person; a ticket recorded outside dispatch must be
+//! dispatched within the forwarding time (30 min in the built-in profiles),
+//! a clock that breaches once just after it. The server runs on a manual
+//! clock; the monitor's passes are run by the test.
+mod common;
+
+use chrono::Duration;
+use common::*;
+use fieldops::domain::Role;
+use fieldops::grpc::pb;
+use tonic::Code;
+
+/// R-TKT-1: every staff role records a call and is named its first-responsible
+/// person; the back office does not take calls.
+#[tokio::test]
+async fn r_tkt_1_every_staff_role_records_a_call() {
+    let app = spawn_app().await;
+    let roles = [
+        ("d1", Role::Dispatcher),
+        ("c1", Role::Crew),
+        ("i1", Role::Inspector),
+        ("s1", Role::Supervisor),
+    ];
+    for (sub, role) in roles {
+        let mut k = app.client_for(sub, &[role], "north").await;
+        let req = pb::CreateTicketRequest {
+            caller_organisation: "和平小区物业".into(),
+            feedback_method: pb::FeedbackMethod::Sms as i32,
+            ..create_req("BLOCKAGE")
+        };
+        let t = k.create_ticket(req).await.unwrap().into_inner();
+        assert_eq!(t.received_by, sub, "{role:?}");
+        assert_eq!(t.feedback_method(), pb::FeedbackMethod::Sms);
+        assert_eq!(
+            t.caller_organisation, "和平小区物业",
+            "the first-responsible person sees the call"
+        );
+        assert_eq!(t.forward_by.is_some(), role != Role::Dispatcher, "{role:?}");
+        // He can read back what he recorded.
+        let again = k
+            .get_ticket(pb::GetTicketRequest {
+                ticket_id: t.id.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(again.id, t.id);
+    }
+    let mut b = app.client_for("b1", &[Role::Backoffice], "hq").await;
+    let e = b.create_ticket(create_req("BLOCKAGE")).await.unwrap_err();
+    assert_status(&e, Code::PermissionDenied, "ROLE_NOT_ALLOWED", None);
+    // Only dispatch closes a consultation answered on the call (R-TKT-2).
+    let mut c = app.crew("c1", "north").await;
+    let req = pb::CreateTicketRequest {
+        answered_on_call: true,
+        ..create_req("CONSULTATION")
+    };
+    let e = c.create_ticket(req).await.unwrap_err();
+    assert_status(&e, Code::PermissionDenied, "ROLE_NOT_ALLOWED", None);
+    assert_eq!(
+        ticket_count(&app).await,
+        4,
+        "nothing stored by the refusals"
+    );
+}
+
+/// R-TKT-1: the forwarding clock runs 30 min from the call: kept by a
+/// dispatch at 30 min, breached once at 30 min 1 s; not run for dispatch's own calls.
+#[tokio::test]
+async fn r_tkt_1_forwarding_clock_at_the_edge() {
+    let app = spawn_with_monitor(fresh_store().await).await;
+    let mut c = app.crew("c1", "north").await;
+    let mut d = app.dispatcher().await;
+    let call_at = app.now();
+
+    let late = c
+        .create_ticket(create_req("METER_FAULT"))
+        .await
+        .unwrap()
+        .into_inner();
+    let deadline = call_at + Duration::minutes(30);
+    assert_eq!(time(&late.forward_by), deadline);
+    breaches_once_after(&app, &late.id, deadline, "FORWARD", 0).await;
+    assert!(get(&app, &late.id).await.breached);
+
+    app.clock.set(call_at);
+    let kept = c
+        .create_ticket(create_req("METER_FAULT"))
+        .await
+        .unwrap()
+        .into_inner();
+    app.clock.set(deadline);
+    dispatch(&mut d, &kept.id, "north").await;
+    app.clock.set(deadline + Duration::hours(1));
+    app.run_monitor().await;
+    let t = get(&app, &kept.id).await;
+    let forward = t
+        .clock_outcomes
+        .iter()
+        .find(|o| o.clock() == pb::ClockKind::Forward)
+        .expect("the forwarding clock concluded");
+    assert!(forward.on_time);
+    assert!(
+        breach_events(&app, &kept.id)
+            .await
+            .iter()
+            .all(|e| !e.details_json.contains("FORWARD"))
+    );
+
+    let own = create(&mut d, "METER_FAULT").await;
+    assert!(
+        own.forward_by.is_none(),
+        "dispatch's own call needs no forwarding"
+    );
+}
