@@ -67,6 +67,7 @@ fn simulate(
     let category = categories[rng.random_range(0..categories.len())].clone();
     let input = NewTicket {
         category,
+        ticket_type: None,
         source: SourceChannel::ALL[rng.random_range(0..4)],
         caller_name: "name".into(),
         caller_phone: format!("138{:08}", rng.random_range(0..5_000_000)),

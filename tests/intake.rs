@@ -115,3 +115,98 @@ async fn r_tkt_1_forwarding_clock_at_the_edge() {
         "dispatch's own call needs no forwarding"
     );
 }
+
+/// R-TKT-14: every ticket has a type besides its category; lists filter by
+/// it and the report counts by it; an unknown type is refused.
+#[tokio::test]
+async fn r_tkt_14_type_beside_the_category_filtered_and_counted() {
+    let app = spawn_app().await;
+    let mut d = app.dispatcher().await;
+    let typed = |t: pb::TicketType, category: &str| pb::CreateTicketRequest {
+        r#type: t as i32,
+        ..create_req(category)
+    };
+    let complaint = d
+        .create_ticket(typed(pb::TicketType::Complaint, "STAFF_COMPLAINT"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(complaint.r#type(), pb::TicketType::Complaint);
+    let praise = d
+        .create_ticket(typed(pb::TicketType::Praise, "BLOCKAGE"))
+        .await
+        .unwrap()
+        .into_inner();
+    let untyped = create(&mut d, "BLOCKAGE").await;
+    assert_eq!(untyped.r#type(), pb::TicketType::HelpGeneral);
+    let answered = d
+        .create_ticket(pb::CreateTicketRequest {
+            answered_on_call: true,
+            ..create_req("CONSULTATION")
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(answered.r#type(), pb::TicketType::Consultation);
+
+    let listed = d
+        .list_tickets(pb::ListTicketsRequest {
+            r#type: pb::TicketType::Praise as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let ids: Vec<_> = listed.tickets.iter().map(|t| t.id.as_str()).collect();
+    assert_eq!(ids, [praise.id.as_str()]);
+
+    let e = d
+        .create_ticket(pb::CreateTicketRequest {
+            r#type: 99,
+            ..create_req("BLOCKAGE")
+        })
+        .await
+        .unwrap_err();
+    assert_status(&e, Code::InvalidArgument, "INVALID_FIELD", Some("type"));
+    assert_eq!(
+        ticket_count(&app).await,
+        4,
+        "the refused call stored nothing"
+    );
+
+    let auth = format!("Bearer {}", token("s1", &[Role::Supervisor], "hq"));
+    let mut reports =
+        fieldops::grpc::pb::report_service_client::ReportServiceClient::with_interceptor(
+            app.channel().await,
+            Bearer(Some(auth.parse().unwrap())),
+        );
+    let now = app.now();
+    let report = reports
+        .get_service_report(pb::GetServiceReportRequest {
+            unit: String::new(),
+            period: Some(pb::ReportPeriod {
+                period: Some(pb::report_period::Period::Range(pb::TimeRange {
+                    start_time: Some(ts(now - Duration::hours(1))),
+                    end_time: Some(ts(now + Duration::hours(1))),
+                })),
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let by_type: Vec<(&str, i64)> = report
+        .by_type
+        .iter()
+        .map(|c| (c.key.as_str(), c.count))
+        .collect();
+    assert_eq!(
+        by_type,
+        [
+            ("COMPLAINT", 1),
+            ("CONSULTATION", 1),
+            ("HELP_GENERAL", 1),
+            ("PRAISE", 1)
+        ]
+    );
+    let _ = complaint;
+}

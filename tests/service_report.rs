@@ -426,6 +426,14 @@ fn expected(rows: &[&str], unit: Option<&str>) -> pb::ServiceReport {
         revisit: clock(3),
         feedback: clock(4),
         supervision: clock(5),
+        // R-TKT-14: the fixture's calls name no type: general help requests.
+        by_type: (e.tickets > 0)
+            .then(|| pb::CountByKey {
+                key: "HELP_GENERAL".into(),
+                count: e.tickets,
+            })
+            .into_iter()
+            .collect(),
         // Every fixture call is recorded by dispatch: no forwarding clock (R-TKT-1).
         forward: Some(pb::ClockFigure::default()),
         revisit_rate: rate(e.revisited, e.resolved),
@@ -726,6 +734,7 @@ fn figures_of(r: &pb::ServiceReport) -> BTreeMap<(String, String), String> {
         ("by_category", &r.by_category),
         ("by_source", &r.by_source),
         ("by_priority", &r.by_priority),
+        ("by_type", &r.by_type),
     ];
     for (name, list) in lists {
         for c in list {

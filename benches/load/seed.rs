@@ -52,6 +52,7 @@ pub fn ticket(policy: &Policy, i: usize, state: TicketState, now: DateTime<Utc>)
     };
     let input = NewTicket {
         category: "BUILDING_NO_HEAT".into(),
+        ticket_type: None,
         source: SourceChannel::Hotline,
         caller_name: "张三".into(),
         caller_phone: format!("138{:08}", i % 100_000_000),

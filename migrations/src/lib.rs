@@ -15,6 +15,7 @@ mod m20261122_000008_feed_entity_index;
 mod m20261202_000009_store_probe_secrets;
 mod m20261203_000010_outages;
 mod m20261203_000011_first_responsible;
+mod m20261203_000012_ticket_type;
 
 pub struct Migrator;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000009_store_probe_secrets::Migration),
             Box::new(m20261203_000010_outages::Migration),
             Box::new(m20261203_000011_first_responsible::Migration),
+            Box::new(m20261203_000012_ticket_type::Migration),
         ]
     }
 }

@@ -241,6 +241,7 @@ mod tests {
         };
         let input = NewTicket {
             category: "METER_FAULT".into(),
+            ticket_type: None,
             source: SourceChannel::Hotline,
             caller_name: String::new(),
             caller_phone: "1".into(),

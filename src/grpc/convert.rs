@@ -8,7 +8,7 @@ use crate::domain::sla::ClockKind;
 use crate::domain::supervision::SupervisionTrigger;
 use crate::domain::ticket::{
     ExtensionState, FaultParty, FeedbackMethod, NewTicket, Resolution, RevisitOutcome,
-    SourceChannel, Ticket,
+    SourceChannel, Ticket, TicketType,
 };
 use crate::domain::{Caller, TicketState};
 use crate::error::{AppError, AppResult, reason};
@@ -197,6 +197,23 @@ pub fn source(v: i32) -> AppResult<SourceChannel> {
     )
 }
 
+/// R-TKT-14: a ticket type field (unset: None). Wire names are the domain's
+/// with the `TICKET_TYPE_` prefix.
+pub fn ticket_type(v: i32, field: &str) -> AppResult<Option<TicketType>> {
+    let unknown = || AppError::invalid(field, reason::INVALID_FIELD, format!("unknown {field}"));
+    let name = pb::TicketType::try_from(v)
+        .map_err(|_| unknown())?
+        .as_str_name();
+    match name.strip_prefix("TICKET_TYPE_").unwrap_or(name) {
+        "UNSPECIFIED" => Ok(None),
+        bare => TicketType::parse(bare).map(Some).ok_or_else(unknown),
+    }
+}
+
+fn ticket_type_pb(t: TicketType) -> i32 {
+    pb::TicketType::from_str_name(&format!("TICKET_TYPE_{}", t.as_str())).map_or(0, |t| t as i32)
+}
+
 /// R-TKT-1: how the caller wants to hear back (unset: not asked).
 fn feedback_method(v: i32) -> AppResult<Option<FeedbackMethod>> {
     use pb::FeedbackMethod as P;
@@ -327,6 +344,7 @@ pub fn resolution(r: Option<&pb::Resolution>) -> AppResult<Resolution> {
 pub fn new_ticket(m: &pb::CreateTicketRequest) -> AppResult<NewTicket> {
     Ok(NewTicket {
         category: m.category.trim().to_string(),
+        ticket_type: ticket_type(m.r#type, "type")?,
         source: source(m.source)?,
         caller_name: m.caller_name.trim().to_string(),
         caller_phone: m.caller_phone.trim().to_string(),
@@ -471,6 +489,7 @@ pub fn ticket_as(t: &Ticket, view: TicketView) -> pb::Ticket {
         },
         feedback_method: feedback_method_pb(t.feedback_method) as i32,
         forward_by: forward_by.map(ts),
+        r#type: ticket_type_pb(t.ticket_type),
     }
 }
 

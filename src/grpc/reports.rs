@@ -131,6 +131,7 @@ pub fn report_pb(r: &ServiceReport) -> pb::ServiceReport {
         by_category: counts(&t.by_category),
         by_source: counts(&t.by_source),
         by_priority: counts(&t.by_priority),
+        by_type: counts(&t.by_type),
         accept: Some(clock(r, ClockKind::Accept)),
         arrive: Some(clock(r, ClockKind::Arrive)),
         resolve: Some(clock(r, ClockKind::Resolve)),
@@ -209,6 +210,7 @@ pub fn csv_lines(r: &pb::ServiceReport) -> Vec<String> {
         ("by_category", &r.by_category),
         ("by_source", &r.by_source),
         ("by_priority", &r.by_priority),
+        ("by_type", &r.by_type),
     ] {
         rows.extend(
             list.iter()

@@ -49,6 +49,7 @@ impl Api for TicketApi {
             unit: non_empty(&m.unit),
             assignee: non_empty(&m.assignee),
             priority: non_empty(&m.priority),
+            ticket_type: cv::ticket_type(m.r#type, "type")?,
             breached: m.breached,
             updated_after: cv::time(m.updated_after.as_ref(), "updated_after")?,
             recused_sub: None,

@@ -89,6 +89,7 @@ pub mod tickets {
         pub feedback_method: Option<String>,
         pub forward_by: Option<i64>,
         pub forward_on_time: Option<bool>,
+        pub ticket_type: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

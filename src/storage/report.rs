@@ -8,7 +8,7 @@ use super::{db_err, to_micros};
 use crate::domain::TicketState;
 use crate::domain::report::Span;
 use crate::domain::sla::ClockKind;
-use crate::domain::ticket::RevisitOutcome;
+use crate::domain::ticket::{RevisitOutcome, TicketType};
 use crate::error::AppResult;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, IntoCondition, Query, SelectStatement};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter};
@@ -29,6 +29,8 @@ pub struct TicketFigures {
     pub by_category: BTreeMap<String, i64>,
     pub by_source: BTreeMap<String, i64>,
     pub by_priority: BTreeMap<String, i64>,
+    /// R-TKT-14, R-RPT-2.
+    pub by_type: BTreeMap<String, i64>,
     pub clocks: BTreeMap<ClockKind, ClockCounts>,
     pub resolved: i64,
     pub revisited: i64,
@@ -79,6 +81,7 @@ fn ticket_query(span: Span, unit: Option<&str>) -> SelectStatement {
         .column(C::Category)
         .column(C::Source)
         .column(C::Priority)
+        .column(C::TicketType)
         .column(C::State)
         .expr_as(Func::count(Expr::cust("*")), Alias::new("n"))
         .expr_as(
@@ -128,7 +131,7 @@ fn ticket_query(span: Span, unit: Option<&str>) -> SelectStatement {
     if let Some(u) = unit {
         q.and_where(col(C::Unit).eq(u));
     }
-    q.group_by_columns([C::Category, C::Source, C::Priority, C::State]);
+    q.group_by_columns([C::Category, C::Source, C::Priority, C::TicketType, C::State]);
     q
 }
 
@@ -158,6 +161,11 @@ pub async fn ticket_figures<C: ConnectionTrait>(
         *f.by_category.entry(text("category")?).or_default() += n;
         *f.by_source.entry(text("source")?).or_default() += n;
         *f.by_priority.entry(text("priority")?).or_default() += n;
+        let kind = row
+            .try_get::<Option<String>>("", "ticket_type")
+            .map_err(db_err)?
+            .unwrap_or_else(|| TicketType::default().as_str().to_string());
+        *f.by_type.entry(kind).or_default() += n;
         f.resolved += int("resolved")?;
         f.revisited += int("revisited")?;
         f.satisfied += int("satisfied")?;

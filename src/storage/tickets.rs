@@ -5,7 +5,7 @@ use crate::domain::TicketState;
 use crate::domain::geo::GeoPoint;
 use crate::domain::policy::Deadlines;
 use crate::domain::sla::ClockKind;
-use crate::domain::ticket::{SourceChannel, Ticket};
+use crate::domain::ticket::{SourceChannel, Ticket, TicketType};
 use crate::error::{AppError, AppResult};
 use chrono::{DateTime, Utc};
 use sea_orm::{
@@ -110,6 +110,7 @@ pub fn to_model(t: &Ticket) -> tickets::Model {
         feedback_method: json_opt(&t.feedback_method),
         forward_by: opt_micros(t.deadlines.forward_by),
         forward_on_time: t.on_time(ClockKind::Forward),
+        ticket_type: Some(t.ticket_type.as_str().to_string()),
     }
 }
 
@@ -125,6 +126,10 @@ pub fn from_model(m: tickets::Model) -> AppResult<Ticket> {
         version: m.version,
         state: TicketState::parse(&m.state).ok_or_else(|| corrupt("state", &m.state))?,
         source: SourceChannel::parse(&m.source).ok_or_else(|| corrupt("source", &m.source))?,
+        ticket_type: match m.ticket_type.as_deref() {
+            None => TicketType::default(),
+            Some(s) => TicketType::parse(s).ok_or_else(|| corrupt("ticket_type", s))?,
+        },
         category: m.category,
         priority: m.priority,
         profile: m.profile,
@@ -231,6 +236,8 @@ pub struct TicketFilter {
     pub unit: Option<String>,
     pub assignee: Option<String>,
     pub priority: Option<String>,
+    /// R-TKT-14.
+    pub ticket_type: Option<TicketType>,
     pub breached: Option<bool>,
     pub updated_after: Option<DateTime<Utc>>,
     /// Hide complaints about this staff member (R-TKT-13 recusal).
@@ -253,6 +260,9 @@ pub async fn list<C: ConnectionTrait>(
     }
     if let Some(a) = &f.assignee {
         q = q.filter(tickets::Column::Assignee.eq(a.as_str()));
+    }
+    if let Some(t) = f.ticket_type {
+        q = q.filter(tickets::Column::TicketType.eq(t.as_str()));
     }
     if let Some(p) = &f.priority {
         q = q.filter(tickets::Column::Priority.eq(p.as_str()));

@@ -156,6 +156,11 @@ impl Ticket {
             version: 1,
             state,
             category: input.category.clone(),
+            ticket_type: input.ticket_type.unwrap_or(if input.answered_on_call {
+                TicketType::Consultation
+            } else {
+                TicketType::HelpGeneral
+            }),
             priority: cat.priority.clone(),
             profile: ctx.policy.profile.clone(),
             source: input.source,
@@ -215,6 +220,7 @@ impl Ticket {
             time: EventTime::server(ctx.now),
             details: json!({
                 "category": ticket.category,
+                "type": ticket.ticket_type,
                 "priority": ticket.priority,
                 "profile": ticket.profile,
                 "source": ticket.source.as_str(),
@@ -260,6 +266,8 @@ impl Ticket {
             .unwrap_or_default();
         let input = NewTicket {
             category,
+            // R-TKT-14: an objection to a measurement is a complaint.
+            ticket_type: Some(TicketType::Complaint),
             source: SourceChannel::Inspection,
             caller_name: linked
                 .map_or_else(|| visit.resident_name.clone(), |t| t.caller_name.clone()),

@@ -80,6 +80,49 @@ impl SourceChannel {
     }
 }
 
+/// R-TKT-14: what kind of matter a call is, besides its category.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TicketType {
+    Consultation,
+    HelpEmergency,
+    /// The default of a call whose intake names no type.
+    #[default]
+    HelpGeneral,
+    Complaint,
+    CriticismSuggestion,
+    MediaExposure,
+    Praise,
+}
+
+impl TicketType {
+    pub const ALL: [TicketType; 7] = [
+        TicketType::Consultation,
+        TicketType::HelpEmergency,
+        TicketType::HelpGeneral,
+        TicketType::Complaint,
+        TicketType::CriticismSuggestion,
+        TicketType::MediaExposure,
+        TicketType::Praise,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TicketType::Consultation => "CONSULTATION",
+            TicketType::HelpEmergency => "HELP_EMERGENCY",
+            TicketType::HelpGeneral => "HELP_GENERAL",
+            TicketType::Complaint => "COMPLAINT",
+            TicketType::CriticismSuggestion => "CRITICISM_SUGGESTION",
+            TicketType::MediaExposure => "MEDIA_EXPOSURE",
+            TicketType::Praise => "PRAISE",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<TicketType> {
+        TicketType::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+}
+
 /// R-TKT-1: how the caller wants to hear back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -151,6 +194,9 @@ pub struct Ticket {
     pub version: i64,
     pub state: TicketState,
     pub category: String,
+    /// R-TKT-14.
+    #[serde(default)]
+    pub ticket_type: TicketType,
     pub priority: String,
     pub profile: String,
     pub source: SourceChannel,
@@ -252,6 +298,8 @@ pub struct CheckIn {
 #[derive(Debug, Clone)]
 pub struct NewTicket {
     pub category: String,
+    /// R-TKT-14; None: a consultation if answered on the call, else a general help request.
+    pub ticket_type: Option<TicketType>,
     pub source: SourceChannel,
     pub caller_name: String,
     pub caller_phone: String,
@@ -424,6 +472,7 @@ mod tests {
         };
         let input = NewTicket {
             category: category.into(),
+            ticket_type: None,
             source: SourceChannel::Hotline,
             caller_name: "张三".into(),
             caller_phone: "13812345678".into(),
@@ -484,6 +533,7 @@ mod tests {
         let ctx = at(&p, &d, t0());
         let input = NewTicket {
             category: "CONSULTATION".into(),
+            ticket_type: None,
             source: SourceChannel::Hotline,
             caller_name: String::new(),
             caller_phone: "110".into(),
@@ -510,6 +560,7 @@ mod tests {
         let ctx = at(&p, &d, t0());
         let input = NewTicket {
             category: "NOPE".into(),
+            ticket_type: None,
             source: SourceChannel::Hotline,
             caller_name: String::new(),
             caller_phone: " ".into(),
