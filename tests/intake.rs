@@ -210,3 +210,140 @@ async fn r_tkt_14_type_beside_the_category_filtered_and_counted() {
     );
     let _ = complaint;
 }
+
+/// Search: by the caller's phone (any formatting), address text, category,
+/// type, source and received range, each alone and together, finds exactly
+/// the matching tickets of a fixture, newest first, across pages.
+#[tokio::test]
+async fn search_finds_exactly_the_matching_tickets_paging_included() {
+    let app = spawn_app().await;
+    let mut d = app.dispatcher().await;
+    let t0 = app.now();
+    // (phone, address, category, source, minutes before t0)
+    let fixture = [
+        (
+            "138-1234-5678",
+            "8 Jianshe St, Flat 2",
+            "BLOCKAGE",
+            pb::SourceChannel::Hotline,
+            50,
+        ),
+        (
+            "13812345678",
+            "8 JIANSHE st, flat 9",
+            "AIR_LOCK",
+            pb::SourceChannel::CityHotline,
+            40,
+        ),
+        (
+            "139 0000 1111",
+            "1 Heping Rd",
+            "BLOCKAGE",
+            pb::SourceChannel::Hotline,
+            30,
+        ),
+        (
+            "13812345678",
+            "1 Heping Rd",
+            "BLOCKAGE",
+            pb::SourceChannel::WalkIn,
+            20,
+        ),
+        (
+            "13900001111",
+            "50%_Off St 8",
+            "BLOCKAGE",
+            pb::SourceChannel::Hotline,
+            10,
+        ),
+    ];
+    let mut ids = Vec::new();
+    for (phone, address, category, source, ago) in fixture {
+        let req = pb::CreateTicketRequest {
+            caller_phone: phone.into(),
+            address: address.into(),
+            source: source as i32,
+            received_at: Some(ts(t0 - Duration::minutes(ago))),
+            ..create_req(category)
+        };
+        ids.push(d.create_ticket(req).await.unwrap().into_inner().id);
+    }
+    // Every page of a query, page size 2: the ids in the order given.
+    let search = |req: pb::ListTicketsRequest| {
+        let mut d = d.clone();
+        async move {
+            let mut out = Vec::new();
+            let mut token = String::new();
+            loop {
+                let page = d
+                    .list_tickets(pb::ListTicketsRequest {
+                        page_size: 2,
+                        page_token: token.clone(),
+                        ..req.clone()
+                    })
+                    .await
+                    .unwrap()
+                    .into_inner();
+                out.extend(page.tickets.into_iter().map(|t| t.id));
+                if page.next_page_token.is_empty() {
+                    return out;
+                }
+                token = page.next_page_token;
+            }
+        }
+    };
+    let want = |idx: &[usize]| {
+        idx.iter()
+            .rev()
+            .map(|i| ids[*i].clone())
+            .collect::<Vec<_>>()
+    };
+    let phone = |p: &str| pb::ListTicketsRequest {
+        caller_phone: p.into(),
+        ..Default::default()
+    };
+    assert_eq!(
+        search(phone("+86 138 1234 5678".trim_start_matches("+86 "))).await,
+        want(&[0, 1, 3])
+    );
+    assert_eq!(search(phone("13900001111")).await, want(&[2, 4]));
+    let address = |a: &str| pb::ListTicketsRequest {
+        address: a.into(),
+        ..Default::default()
+    };
+    assert_eq!(search(address("jianshe  ST")).await, want(&[0, 1]));
+    assert_eq!(
+        search(address("%_off")).await,
+        want(&[4]),
+        "wildcards are text"
+    );
+    assert_eq!(search(address("_")).await, want(&[4]));
+    let both = pb::ListTicketsRequest {
+        caller_phone: "13812345678".into(),
+        category: "BLOCKAGE".into(),
+        ..Default::default()
+    };
+    assert_eq!(search(both).await, want(&[0, 3]));
+    let source = pb::ListTicketsRequest {
+        source: pb::SourceChannel::Hotline as i32,
+        ..Default::default()
+    };
+    assert_eq!(search(source).await, want(&[0, 2, 4]));
+    let range = pb::ListTicketsRequest {
+        received_after: Some(ts(t0 - Duration::minutes(40))),
+        received_before: Some(ts(t0 - Duration::minutes(10))),
+        ..Default::default()
+    };
+    assert_eq!(
+        search(range).await,
+        want(&[1, 2, 3]),
+        "after inclusive, before exclusive"
+    );
+    let e = d.list_tickets(phone("no digits")).await.unwrap_err();
+    assert_status(
+        &e,
+        Code::InvalidArgument,
+        "INVALID_FIELD",
+        Some("caller_phone"),
+    );
+}

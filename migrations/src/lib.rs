@@ -16,6 +16,7 @@ mod m20261202_000009_store_probe_secrets;
 mod m20261203_000010_outages;
 mod m20261203_000011_first_responsible;
 mod m20261203_000012_ticket_type;
+mod m20261203_000013_ticket_search;
 
 pub struct Migrator;
 
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000010_outages::Migration),
             Box::new(m20261203_000011_first_responsible::Migration),
             Box::new(m20261203_000012_ticket_type::Migration),
+            Box::new(m20261203_000013_ticket_search::Migration),
         ]
     }
 }

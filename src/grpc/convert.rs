@@ -197,6 +197,22 @@ pub fn source(v: i32) -> AppResult<SourceChannel> {
     )
 }
 
+/// A phone to search by, as the digits it is stored under (empty: none).
+pub fn phone_digits(phone: &str) -> AppResult<Option<String>> {
+    if phone.trim().is_empty() {
+        return Ok(None);
+    }
+    let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
+    if digits.is_empty() {
+        return Err(AppError::invalid(
+            "caller_phone",
+            reason::INVALID_FIELD,
+            "caller_phone must hold digits",
+        ));
+    }
+    Ok(Some(digits))
+}
+
 /// R-TKT-14: a ticket type field (unset: None). Wire names are the domain's
 /// with the `TICKET_TYPE_` prefix.
 pub fn ticket_type(v: i32, field: &str) -> AppResult<Option<TicketType>> {

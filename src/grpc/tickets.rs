@@ -4,7 +4,7 @@ use super::convert as cv;
 use super::mutation::{MutationRequest, run};
 use super::pb::{self, ticket_service_server::TicketService as Api};
 use crate::domain::Method;
-use crate::domain::ticket::CheckIn;
+use crate::domain::ticket::{CheckIn, address_key};
 use crate::error::{AppError, AppResult};
 use crate::service::TicketService;
 use crate::service::command::{Command, Commands};
@@ -52,6 +52,12 @@ impl Api for TicketApi {
             ticket_type: cv::ticket_type(m.r#type, "type")?,
             breached: m.breached,
             updated_after: cv::time(m.updated_after.as_ref(), "updated_after")?,
+            caller_key: cv::phone_digits(&m.caller_phone)?,
+            address_text: non_empty(&m.address).map(|a| address_key(&a)),
+            category: non_empty(&m.category),
+            source: (m.source != 0).then(|| cv::source(m.source)).transpose()?,
+            received_after: cv::time(m.received_after.as_ref(), "received_after")?,
+            received_before: cv::time(m.received_before.as_ref(), "received_before")?,
             recused_sub: None,
         };
         let page = self

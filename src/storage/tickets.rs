@@ -8,6 +8,7 @@ use crate::domain::sla::ClockKind;
 use crate::domain::ticket::{SourceChannel, Ticket, TicketType};
 use crate::error::{AppError, AppResult};
 use chrono::{DateTime, Utc};
+use sea_orm::sea_query::LikeExpr;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait,
     IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
@@ -240,8 +241,29 @@ pub struct TicketFilter {
     pub ticket_type: Option<TicketType>,
     pub breached: Option<bool>,
     pub updated_after: Option<DateTime<Utc>>,
+    /// Search: the caller's phone as digits (the indexed `caller_key`).
+    pub caller_key: Option<String>,
+    /// Search: text within the normalised address (R-TKT-11's key).
+    pub address_text: Option<String>,
+    pub category: Option<String>,
+    pub source: Option<SourceChannel>,
+    /// Search: received in [received_after, received_before).
+    pub received_after: Option<DateTime<Utc>>,
+    pub received_before: Option<DateTime<Utc>>,
     /// Hide complaints about this staff member (R-TKT-13 recusal).
     pub recused_sub: Option<String>,
+}
+
+/// `text` as a LIKE pattern matching it anywhere, its wildcards escaped.
+fn contains_pattern(text: &str) -> String {
+    let escaped: String = text
+        .chars()
+        .flat_map(|c| match c {
+            '%' | '_' | '\\' => vec!['\\', c],
+            c => vec![c],
+        })
+        .collect();
+    format!("%{escaped}%")
 }
 
 /// A page of tickets, newest first (ids are UUID v7, so id order is creation order).
@@ -272,6 +294,25 @@ pub async fn list<C: ConnectionTrait>(
     }
     if let Some(t) = f.updated_after {
         q = q.filter(tickets::Column::UpdatedAt.gt(to_micros(t)));
+    }
+    if let Some(k) = &f.caller_key {
+        q = q.filter(tickets::Column::CallerKey.eq(k.as_str()));
+    }
+    if let Some(a) = &f.address_text {
+        let like = LikeExpr::new(contains_pattern(a)).escape('\\');
+        q = q.filter(tickets::Column::AddressKey.like(like));
+    }
+    if let Some(c) = &f.category {
+        q = q.filter(tickets::Column::Category.eq(c.as_str()));
+    }
+    if let Some(s) = f.source {
+        q = q.filter(tickets::Column::Source.eq(s.as_str()));
+    }
+    if let Some(t) = f.received_after {
+        q = q.filter(tickets::Column::ReceivedAt.gte(to_micros(t)));
+    }
+    if let Some(t) = f.received_before {
+        q = q.filter(tickets::Column::ReceivedAt.lt(to_micros(t)));
     }
     if let Some(sub) = &f.recused_sub {
         q = q.filter(
