@@ -17,6 +17,7 @@ pub mod state;
 pub mod supervision;
 pub mod ticket;
 pub mod time;
+pub mod wire_enum;
 
 pub use caller::{Caller, Role};
 pub use method::Method;

@@ -14,6 +14,7 @@ use crate::domain::area::{Area, Place};
 use crate::domain::policy::OutageRules;
 use crate::domain::ticket::{Ctx, pipe_diameter};
 use crate::domain::time::EventTime;
+use crate::domain::wire_enum::wire_enum;
 use crate::domain::{Caller, Method, Role};
 use crate::error::{AppError, AppResult, reason};
 use chrono::{DateTime, Duration, Utc};
@@ -29,28 +30,6 @@ const MAX_VALVES: i32 = 1000;
 const MAX_BACKDATED: Duration = Duration::days(30);
 /// No estimate or plan runs longer than this.
 const MAX_SPAN: Duration = Duration::days(366);
-
-macro_rules! wire_enum {
-    ($(#[$m:meta])* $name:ident { $( $(#[$vm:meta])* $v:ident = $s:literal, )* }) => {
-        $(#[$m])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-        pub enum $name {
-            $( $(#[$vm])* #[serde(rename = $s)] $v, )*
-        }
-
-        impl $name {
-            pub const ALL: &[$name] = &[ $( $name::$v, )* ];
-
-            pub fn as_str(self) -> &'static str {
-                match self { $( $name::$v => $s, )* }
-            }
-
-            pub fn parse(s: &str) -> Option<$name> {
-                match s { $( $s => Some($name::$v), )* _ => None }
-            }
-        }
-    };
-}
 
 wire_enum! {
     /// What interrupted supply (section 6).

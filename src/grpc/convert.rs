@@ -213,21 +213,35 @@ pub fn phone_digits(phone: &str) -> AppResult<Option<String>> {
     Ok(Some(digits))
 }
 
-/// R-TKT-14: a ticket type field (unset: None). Wire names are the domain's
-/// with the `TICKET_TYPE_` prefix.
-pub fn ticket_type(v: i32, field: &str) -> AppResult<Option<TicketType>> {
-    let unknown = || AppError::invalid(field, reason::INVALID_FIELD, format!("unknown {field}"));
-    let name = pb::TicketType::try_from(v)
-        .map_err(|_| unknown())?
-        .as_str_name();
-    match name.strip_prefix("TICKET_TYPE_").unwrap_or(name) {
-        "UNSPECIFIED" => Ok(None),
-        bare => TicketType::parse(bare).map(Some).ok_or_else(unknown),
+/// Wire enums whose values are a `wire_enum!` domain enum's, in the same
+/// order after UNSPECIFIED (0), with the same names behind the proto's
+/// prefix (`OUTAGE_KIND_` + `EMERGENCY_REPAIR`): the wire value of a domain
+/// value is its position in `ALL` + 1. Unit tests check the names agree.
+pub fn to_wire<D: PartialEq + Copy>(all: &[D], v: D) -> i32 {
+    all.iter().position(|x| *x == v).map_or(0, |i| i as i32 + 1)
+}
+
+/// The domain value of wire value `v` (see [`to_wire`]): 0 (unset) is None;
+/// a value the proto does not define is INVALID_ARGUMENT on `field`.
+pub fn from_wire<D: Copy>(all: &[D], v: i32, field: &str) -> AppResult<Option<D>> {
+    match usize::try_from(v) {
+        Ok(0) => Ok(None),
+        Ok(i) if i <= all.len() => Ok(Some(all[i - 1])),
+        _ => Err(AppError::invalid(
+            field,
+            reason::INVALID_FIELD,
+            format!("unknown {field}"),
+        )),
     }
 }
 
+/// R-TKT-14: a ticket type field (unset: None).
+pub fn ticket_type(v: i32, field: &str) -> AppResult<Option<TicketType>> {
+    from_wire(TicketType::ALL, v, field)
+}
+
 fn ticket_type_pb(t: TicketType) -> i32 {
-    pb::TicketType::from_str_name(&format!("TICKET_TYPE_{}", t.as_str())).map_or(0, |t| t as i32)
+    to_wire(TicketType::ALL, t)
 }
 
 /// R-TKT-1: how the caller wants to hear back (unset: not asked).
@@ -548,5 +562,23 @@ pub fn event(e: &StoredEvent) -> pb::TicketEvent {
         from_state: e.from_state.map(state_pb).unwrap_or_default() as i32,
         to_state: state_pb(e.to_state) as i32,
         details_json: e.details.clone(),
+    }
+}
+
+#[cfg(test)]
+mod wire_enum_tests {
+    use super::*;
+
+    /// R-TKT-14: each type's wire value has its name behind TICKET_TYPE_.
+    #[test]
+    fn ticket_types_match_the_proto_by_name() {
+        for t in TicketType::ALL {
+            let wire = ticket_type_pb(*t);
+            let name = pb::TicketType::try_from(wire).unwrap().as_str_name();
+            assert_eq!(name, format!("TICKET_TYPE_{}", t.as_str()));
+            assert_eq!(ticket_type(wire, "type").unwrap(), Some(*t));
+        }
+        assert_eq!(ticket_type(0, "type").unwrap(), None);
+        assert!(ticket_type(8, "type").is_err());
     }
 }

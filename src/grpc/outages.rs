@@ -8,7 +8,7 @@ use crate::domain::area::Area;
 use crate::domain::outage::{
     NewOutage, Notice, NoticeChannel, Outage, OutageClock, OutageKind, OutageState, ValveClosure,
 };
-use crate::error::{AppError, AppResult, reason};
+use crate::error::{AppError, AppResult};
 use crate::service::OutageService;
 use crate::service::command::{Command, Commands};
 use crate::storage::outages::OutageFilter;
@@ -29,67 +29,36 @@ impl OutageApi {
 
 type Reply<T> = Result<Response<T>, Status>;
 
-/// The domain and wire names of an enum differ only by the wire's prefix
-/// (`OUTAGE_KIND_` + `EMERGENCY_REPAIR`): one conversion for every enum here.
-fn from_wire<D>(
-    name: Option<&str>,
-    prefix: &str,
-    field: &str,
-    parse: fn(&str) -> Option<D>,
-) -> AppResult<Option<D>> {
-    let Some(name) = name else {
-        return Err(AppError::invalid(
-            field,
-            reason::INVALID_FIELD,
-            format!("unknown {field}"),
-        ));
-    };
-    let bare = name.strip_prefix(prefix).unwrap_or(name);
-    if bare == "UNSPECIFIED" {
-        return Ok(None);
-    }
-    parse(bare)
-        .map(Some)
-        .ok_or_else(|| AppError::invalid(field, reason::INVALID_FIELD, format!("unknown {field}")))
-}
-
 fn required<D>(v: AppResult<Option<D>>, field: &str) -> AppResult<D> {
     v?.ok_or_else(|| AppError::missing(field))
 }
 
 fn kind(v: i32) -> AppResult<Option<OutageKind>> {
-    let name = pb::OutageKind::try_from(v).ok().map(|k| k.as_str_name());
-    from_wire(name, "OUTAGE_KIND_", "kind", OutageKind::parse)
+    cv::from_wire(OutageKind::ALL, v, "kind")
 }
 
 fn kind_pb(k: OutageKind) -> i32 {
-    pb::OutageKind::from_str_name(&format!("OUTAGE_KIND_{}", k.as_str())).map_or(0, |k| k as i32)
+    cv::to_wire(OutageKind::ALL, k)
 }
 
 fn state(v: i32) -> AppResult<Option<OutageState>> {
-    let name = pb::OutageState::try_from(v).ok().map(|k| k.as_str_name());
-    from_wire(name, "OUTAGE_STATE_", "state", OutageState::parse)
+    cv::from_wire(OutageState::ALL, v, "state")
 }
 
 fn state_pb(s: OutageState) -> i32 {
-    pb::OutageState::from_str_name(&format!("OUTAGE_STATE_{}", s.as_str())).map_or(0, |s| s as i32)
+    cv::to_wire(OutageState::ALL, s)
 }
 
 fn channel(v: i32) -> AppResult<NoticeChannel> {
-    let name = pb::NoticeChannel::try_from(v).ok().map(|k| k.as_str_name());
-    required(
-        from_wire(name, "NOTICE_CHANNEL_", "channel", NoticeChannel::parse),
-        "channel",
-    )
+    required(cv::from_wire(NoticeChannel::ALL, v, "channel"), "channel")
 }
 
 fn channel_pb(c: NoticeChannel) -> i32 {
-    pb::NoticeChannel::from_str_name(&format!("NOTICE_CHANNEL_{}", c.as_str()))
-        .map_or(0, |c| c as i32)
+    cv::to_wire(NoticeChannel::ALL, c)
 }
 
 fn clock_pb(c: OutageClock) -> i32 {
-    pb::OutageClock::from_str_name(&format!("OUTAGE_CLOCK_{}", c.as_str())).map_or(0, |c| c as i32)
+    cv::to_wire(OutageClock::ALL, c)
 }
 
 fn optional_id(v: &str, field: &str) -> AppResult<Option<Uuid>> {
@@ -461,24 +430,40 @@ impl MutationRequest for pb::RestoreSupplyRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::reason;
 
-    /// Every domain value has its wire value and comes back from it.
+    /// Every domain value has the wire value of the same name (the proto's
+    /// prefix aside) and comes back from it.
     #[test]
     fn enums_round_trip() {
         for k in OutageKind::ALL {
+            let name = pb::OutageKind::try_from(kind_pb(*k)).unwrap().as_str_name();
+            assert_eq!(name, format!("OUTAGE_KIND_{}", k.as_str()));
             assert_eq!(kind(kind_pb(*k)).unwrap(), Some(*k));
         }
         for s in OutageState::ALL {
+            let name = pb::OutageState::try_from(state_pb(*s))
+                .unwrap()
+                .as_str_name();
+            assert_eq!(name, format!("OUTAGE_STATE_{}", s.as_str()));
             assert_eq!(state(state_pb(*s)).unwrap(), Some(*s));
         }
         for c in NoticeChannel::ALL {
+            let name = pb::NoticeChannel::try_from(channel_pb(*c))
+                .unwrap()
+                .as_str_name();
+            assert_eq!(name, format!("NOTICE_CHANNEL_{}", c.as_str()));
             assert_eq!(channel(channel_pb(*c)).unwrap(), *c);
         }
         for c in OutageClock::ALL {
-            assert_ne!(clock_pb(*c), 0);
+            let name = pb::OutageClock::try_from(clock_pb(*c))
+                .unwrap()
+                .as_str_name();
+            assert_eq!(name, format!("OUTAGE_CLOCK_{}", c.as_str()));
         }
         assert_eq!(kind(0).unwrap(), None);
         assert_eq!(kind(99).unwrap_err().reason(), reason::INVALID_FIELD);
+        assert_eq!(kind(-1).unwrap_err().reason(), reason::INVALID_FIELD);
         assert_eq!(channel(0).unwrap_err().reason(), reason::MISSING_FIELD);
     }
 }

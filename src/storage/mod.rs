@@ -475,6 +475,39 @@ async fn sqlite_tuning(conn: &mut SqliteConnection) -> Result<(), sea_orm::sqlx:
     Ok(())
 }
 
+/// Ids of the rows of `E` whose next deadline (`deadline`, microseconds)
+/// passed by `now`, most overdue first: an index range scan, for the
+/// deadline monitor (tickets and outages keep the same kind of column).
+pub async fn overdue<E, C>(
+    db: &C,
+    id: E::Column,
+    deadline: E::Column,
+    now: DateTime<Utc>,
+    limit: u64,
+) -> AppResult<Vec<uuid::Uuid>>
+where
+    E: sea_orm::EntityTrait,
+    C: sea_orm::ConnectionTrait,
+{
+    use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
+    E::find()
+        .select_only()
+        .column(id)
+        .filter(deadline.lt(to_micros(now)))
+        .order_by_asc(deadline)
+        .limit(limit)
+        .into_tuple::<String>()
+        .all(db)
+        .await
+        .map_err(db_err)?
+        .iter()
+        .map(|s| {
+            uuid::Uuid::parse_str(s)
+                .map_err(|_| AppError::internal(anyhow::anyhow!("corrupt id {s:?}")))
+        })
+        .collect()
+}
+
 pub fn to_micros(t: DateTime<Utc>) -> i64 {
     t.timestamp_micros()
 }

@@ -211,19 +211,14 @@ pub async fn overdue<C: ConnectionTrait>(
     now: DateTime<Utc>,
     limit: u64,
 ) -> AppResult<Vec<Uuid>> {
-    outages::Entity::find()
-        .select_only()
-        .column(outages::Column::Id)
-        .filter(outages::Column::NextDeadlineAt.lt(to_micros(now)))
-        .order_by_asc(outages::Column::NextDeadlineAt)
-        .limit(limit)
-        .into_tuple::<String>()
-        .all(db)
-        .await
-        .map_err(db_err)?
-        .iter()
-        .map(|id| Uuid::parse_str(id).map_err(|_| corrupt("outage id", id)))
-        .collect()
+    super::overdue::<outages::Entity, _>(
+        db,
+        outages::Column::Id,
+        outages::Column::NextDeadlineAt,
+        now,
+        limit,
+    )
+    .await
 }
 
 /// R-OUT-7: the figures of one kind of outage.

@@ -430,19 +430,14 @@ pub async fn overdue<C: ConnectionTrait>(
     now: DateTime<Utc>,
     limit: u64,
 ) -> AppResult<Vec<Uuid>> {
-    tickets::Entity::find()
-        .select_only()
-        .column(tickets::Column::Id)
-        .filter(tickets::Column::NextDeadlineAt.lt(to_micros(now)))
-        .order_by_asc(tickets::Column::NextDeadlineAt)
-        .limit(limit)
-        .into_tuple::<String>()
-        .all(db)
-        .await
-        .map_err(db_err)?
-        .iter()
-        .map(|id| Uuid::parse_str(id).map_err(|_| corrupt("ticket id", id)))
-        .collect()
+    super::overdue::<tickets::Entity, _>(
+        db,
+        tickets::Column::Id,
+        tickets::Column::NextDeadlineAt,
+        now,
+        limit,
+    )
+    .await
 }
 
 /// R-TKT-10: how many complaints about `category` at `address_key` came

@@ -25,6 +25,7 @@ use crate::domain::supervision::{
     SYSTEM_ACTOR, SupervisionNotice, SupervisionTrigger, complaint_limit_passed, redo_limit_passed,
 };
 use crate::domain::time::EventTime;
+use crate::domain::wire_enum::wire_enum;
 use crate::domain::{Caller, Role, TicketState};
 use crate::error::{AppError, AppResult, reason};
 use chrono::{DateTime, Duration, Utc};
@@ -80,46 +81,19 @@ impl SourceChannel {
     }
 }
 
-/// R-TKT-14: what kind of matter a call is, besides its category.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum TicketType {
-    Consultation,
-    HelpEmergency,
-    /// The default of a call whose intake names no type.
-    #[default]
-    HelpGeneral,
-    Complaint,
-    CriticismSuggestion,
-    MediaExposure,
-    Praise,
-}
-
-impl TicketType {
-    pub const ALL: [TicketType; 7] = [
-        TicketType::Consultation,
-        TicketType::HelpEmergency,
-        TicketType::HelpGeneral,
-        TicketType::Complaint,
-        TicketType::CriticismSuggestion,
-        TicketType::MediaExposure,
-        TicketType::Praise,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TicketType::Consultation => "CONSULTATION",
-            TicketType::HelpEmergency => "HELP_EMERGENCY",
-            TicketType::HelpGeneral => "HELP_GENERAL",
-            TicketType::Complaint => "COMPLAINT",
-            TicketType::CriticismSuggestion => "CRITICISM_SUGGESTION",
-            TicketType::MediaExposure => "MEDIA_EXPOSURE",
-            TicketType::Praise => "PRAISE",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<TicketType> {
-        TicketType::ALL.into_iter().find(|t| t.as_str() == s)
+wire_enum! {
+    /// R-TKT-14: what kind of matter a call is, besides its category.
+    #[derive(Default)]
+    TicketType {
+        Consultation = "CONSULTATION",
+        HelpEmergency = "HELP_EMERGENCY",
+        /// The default of a call whose intake names no type.
+        #[default]
+        HelpGeneral = "HELP_GENERAL",
+        Complaint = "COMPLAINT",
+        CriticismSuggestion = "CRITICISM_SUGGESTION",
+        MediaExposure = "MEDIA_EXPOSURE",
+        Praise = "PRAISE",
     }
 }
 
