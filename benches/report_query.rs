@@ -81,6 +81,7 @@ fn simulate(
         answered_on_call: rng.random_bool(0.05),
         complex: false,
         pipe_diameter_mm: None,
+        referral: None,
     };
     let mut t = Ticket::create(&ctx(&d, received), Uuid::now_v7(), input)
         .unwrap()

@@ -53,6 +53,7 @@ catalogue! {
     FIELD_TOO_LONG: "INVALID_ARGUMENT", "A text beyond its field's limit (field_limits.proto).";
     TOO_MANY_ITEMS: "INVALID_ARGUMENT", "A repeated field with more items than its limit.";
     OUTAGE_KIND_NOT_ALLOWED: "INVALID_ARGUMENT", "ReportOutage takes unplanned kinds, PlanOutage planned ones, each among the profile's `outage.kinds` (R-OUT-1, R-OUT-3).";
+    NOT_A_PLATFORM: "INVALID_ARGUMENT", "A referral reference or deadline on a call whose source is not a referring platform (R-TKT-15).";
     RESTORATION_BEFORE_START: "INVALID_ARGUMENT", "An expected restoration or planned end that is not after the start (R-OUT-1, R-OUT-4).";
     // Refused by a rule: the request is fine, the ticket's or visit's state says no.
     INVALID_TRANSITION: "FAILED_PRECONDITION", "The lifecycle does not allow this step from the current state (R-TKT-3; an outage's, R-OUT-3).";
@@ -70,6 +71,7 @@ catalogue! {
     OUTAGE_NOT_APPROVED: "FAILED_PRECONDITION", "Planned works start only after a supervisor approved them (R-OUT-3).";
     OUTAGE_ALREADY_APPROVED: "FAILED_PRECONDITION", "The plan is approved already (R-OUT-3).";
     OUTAGE_RESTORED: "FAILED_PRECONDITION", "Supply is restored: the outage takes no more revisions or restorations (R-OUT-4).";
+    NOT_A_REFERRAL: "FAILED_PRECONDITION", "A contact with the referrer on a ticket no platform or body referred (R-TKT-15).";
     // Lost races and stale versions: read again, then retry.
     TICKET_ALREADY_CLAIMED: "ABORTED", "Someone else claimed the ticket since its dispatch (R-TKT-4).";
     VERSION_MISMATCH: "ABORTED", "The ticket or visit is not at expected_version.";
@@ -81,6 +83,7 @@ catalogue! {
     INSPECTION_EXISTS: "ALREADY_EXISTS", "A visit with this id exists already.";
     READING_EXISTS: "ALREADY_EXISTS", "A reading with this id exists already.";
     OUTAGE_EXISTS: "ALREADY_EXISTS", "An outage with this id exists already.";
+    REFERRAL_EXISTS: "ALREADY_EXISTS", "The platform's reference was referred before; ErrorInfo names the existing ticket (R-TKT-15).";
     // Not there, or not for this caller.
     TICKET_NOT_FOUND: "NOT_FOUND", "No such ticket, or none the caller may see (out of scope answers the same).";
     INSPECTION_NOT_FOUND: "NOT_FOUND", "No such visit, or none the caller may see (out of scope answers the same).";
@@ -153,6 +156,8 @@ pub enum AppError {
     AlreadyExists {
         reason: &'static str,
         message: String,
+        /// Machine-readable facts (ErrorInfo metadata), e.g. the existing record's id.
+        info: Vec<(&'static str, String)>,
     },
     #[error("{message}")]
     Unauthenticated {
@@ -226,7 +231,9 @@ impl AppError {
     /// Add a fact a client acts on to the error's ErrorInfo metadata (e.g.
     /// the mutation id a Push must continue from).
     pub fn with_info(mut self, key: &'static str, value: impl ToString) -> Self {
-        if let AppError::FailedPrecondition { info, .. } = &mut self {
+        if let AppError::FailedPrecondition { info, .. } | AppError::AlreadyExists { info, .. } =
+            &mut self
+        {
             info.push((key, value.to_string()));
         }
         self

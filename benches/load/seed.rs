@@ -70,6 +70,7 @@ pub fn ticket(policy: &Policy, i: usize, state: TicketState, now: DateTime<Utc>)
         answered_on_call: false,
         complex: false,
         pipe_diameter_mm: None,
+        referral: None,
     };
     let t = Ticket::create(&ctx(&d), Uuid::now_v7(), input)
         .expect("valid ticket")

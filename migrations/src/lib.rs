@@ -17,6 +17,7 @@ mod m20261203_000010_outages;
 mod m20261203_000011_first_responsible;
 mod m20261203_000012_ticket_type;
 mod m20261203_000013_ticket_search;
+mod m20261203_000014_follow_through;
 
 pub struct Migrator;
 
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000011_first_responsible::Migration),
             Box::new(m20261203_000012_ticket_type::Migration),
             Box::new(m20261203_000013_ticket_search::Migration),
+            Box::new(m20261203_000014_follow_through::Migration),
         ]
     }
 }

@@ -46,6 +46,9 @@ pub fn roles(method: Method) -> &'static [Role] {
         | M::RequestExtension => &[Crew],
         M::ReturnTicket => &[Crew, Dispatcher],
         M::Supervise => &[Supervisor],
+        // R-SLA-6, R-TKT-15: whoever follows the matter up (a crew member
+        // only on his unit's tickets, the read scope).
+        M::RecordContact => &[Dispatcher, Crew, Supervisor],
         M::GetTicket | M::ListTickets | M::ListTicketEvents => TICKET_READERS,
         M::StartInspection | M::RecordRoomReading | M::FinishInspection => &[Inspector],
         M::RecordMeterReading | M::RecordMeterExchange => &[Inspector],

@@ -49,6 +49,7 @@ methods! {
     Supervise,
     CancelTicket,
     ListTicketEvents,
+    RecordContact,
     // InspectionService
     StartInspection,
     RecordRoomReading,

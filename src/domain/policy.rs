@@ -56,6 +56,9 @@ pub struct Policy {
     /// R-SLA-6: when the caller must hear the result.
     #[serde(default)]
     pub feedback: FeedbackRules,
+    /// R-TKT-15: replies to referring platforms.
+    #[serde(default)]
+    pub referral: ReferralRules,
     /// R-TKT-10: supervision notices and what triggers them.
     #[serde(default)]
     pub supervision: SupervisionRules,
@@ -88,11 +91,29 @@ pub struct TimeTrust {
 /// complex matters within `complex_within`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[serde(default)]
 pub struct FeedbackRules {
+    /// The caller hears the result within this [000 §2(2)e].
     #[serde(with = "human_duration")]
     pub within: Duration,
+    /// ... or this, for a complex matter.
     #[serde(with = "human_duration")]
     pub complex_within: Duration,
+    /// The ladder [000 四.8(1)]: a consultation or emergency help handled by
+    /// phone: the first-responsible person calls the caller back within
+    /// `callback_within` of the call, the handling unit reports to him
+    /// within `unit_report_within` of the dispatch, and the caller hears the
+    /// result within `result_within` of the call.
+    #[serde(with = "human_duration")]
+    pub callback_within: Duration,
+    #[serde(with = "human_duration")]
+    pub unit_report_within: Duration,
+    #[serde(with = "human_duration")]
+    pub result_within: Duration,
+    /// [000 四.8(2)]: general help transferred to a unit: the caller and the
+    /// referring body hear back within this of the call.
+    #[serde(with = "human_duration")]
+    pub transferred_within: Duration,
 }
 
 impl Default for FeedbackRules {
@@ -100,6 +121,32 @@ impl Default for FeedbackRules {
         FeedbackRules {
             within: Duration::days(2),
             complex_within: Duration::days(7),
+            callback_within: Duration::hours(1),
+            unit_report_within: Duration::minutes(40),
+            result_within: Duration::hours(24),
+            transferred_within: Duration::days(3),
+        }
+    }
+}
+
+/// R-TKT-15: a referral from another platform is answered on the platform
+/// before its deadline; a platform that gives none gets this [004 督办件].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[serde(default)]
+pub struct ReferralRules {
+    #[serde(with = "human_duration")]
+    pub reply_within: Duration,
+    /// A platform deadline further out than this from the call is a typing error.
+    #[serde(with = "human_duration")]
+    pub max_deadline: Duration,
+}
+
+impl Default for ReferralRules {
+    fn default() -> Self {
+        ReferralRules {
+            reply_within: Duration::days(5),
+            max_deadline: Duration::days(90),
         }
     }
 }
@@ -310,6 +357,34 @@ pub struct Deadlines {
     /// R-TKT-1: a ticket recorded outside dispatch reaches a unit by then.
     #[serde(default)]
     pub forward_by: Option<DateTime<Utc>>,
+    /// R-SLA-6, R-TKT-15: the clocks of contacts with the caller, the
+    /// referring platform and the first-responsible person.
+    #[serde(default)]
+    pub follow_up: FollowUpDeadlines,
+}
+
+/// R-SLA-6 (the feedback ladder [000 四.8]) and R-TKT-15 (the platform's
+/// reply): each is stopped by a recorded contact (`Ticket::record_contact`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct FollowUpDeadlines {
+    /// The first-responsible person calls the caller back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_by: Option<DateTime<Utc>>,
+    /// The handling unit reports to the first-responsible person.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit_report_by: Option<DateTime<Utc>>,
+    /// The caller hears the result (phone-handled matters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result_by: Option<DateTime<Utc>>,
+    /// The caller hears back (matters transferred to a unit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caller_update_by: Option<DateTime<Utc>>,
+    /// The referring body hears back (matters transferred to a unit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referrer_update_by: Option<DateTime<Utc>>,
+    /// R-TKT-15: the reply on the referring platform, by its deadline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_by: Option<DateTime<Utc>>,
 }
 
 impl Policy {

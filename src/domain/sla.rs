@@ -28,10 +28,23 @@ pub enum ClockKind {
     /// R-TKT-1: a ticket recorded outside dispatch is dispatched (or
     /// cancelled) within the forwarding time.
     Forward,
+    /// R-SLA-6 ladder: the first-responsible person calls the caller back
+    /// (consultations and emergency help handled by phone).
+    Callback,
+    /// R-SLA-6 ladder: the handling unit reports to the first-responsible person.
+    UnitReport,
+    /// R-SLA-6 ladder: the caller hears the result (handled by phone).
+    Result,
+    /// R-SLA-6 ladder: the caller hears back (transferred to a unit).
+    CallerUpdate,
+    /// R-SLA-6 ladder: the referring body hears back (transferred to a unit).
+    ReferrerUpdate,
+    /// R-TKT-15: the reply on the referring platform, by its deadline.
+    Reply,
 }
 
 impl ClockKind {
-    pub const ALL: [ClockKind; 7] = [
+    pub const ALL: [ClockKind; 13] = [
         ClockKind::Accept,
         ClockKind::Arrive,
         ClockKind::Resolve,
@@ -39,6 +52,12 @@ impl ClockKind {
         ClockKind::Feedback,
         ClockKind::Supervision,
         ClockKind::Forward,
+        ClockKind::Callback,
+        ClockKind::UnitReport,
+        ClockKind::Result,
+        ClockKind::CallerUpdate,
+        ClockKind::ReferrerUpdate,
+        ClockKind::Reply,
     ];
 }
 
@@ -76,6 +95,12 @@ impl Ticket {
             ClockKind::Feedback => d.feedback_by,
             ClockKind::Supervision => d.supervise_by,
             ClockKind::Forward => d.forward_by,
+            ClockKind::Callback => d.follow_up.callback_by,
+            ClockKind::UnitReport => d.follow_up.unit_report_by,
+            ClockKind::Result => d.follow_up.result_by,
+            ClockKind::CallerUpdate => d.follow_up.caller_update_by,
+            ClockKind::ReferrerUpdate => d.follow_up.referrer_update_by,
+            ClockKind::Reply => d.follow_up.reply_by,
         }
     }
 
@@ -93,7 +118,14 @@ impl Ticket {
             ClockKind::Resolve | ClockKind::Supervision => unresolved,
             ClockKind::Forward => self.state == S::New,
             ClockKind::Revisit => self.state == S::Resolved,
-            ClockKind::Feedback => self.state.is_open(),
+            ClockKind::Feedback
+            | ClockKind::Callback
+            | ClockKind::UnitReport
+            | ClockKind::Result
+            | ClockKind::CallerUpdate => self.state.is_open(),
+            // R-TKT-15: the platform is owed its answer even after the
+            // caller's matter is closed; only a cancelled referral is not.
+            ClockKind::ReferrerUpdate | ClockKind::Reply => self.state != S::Cancelled,
         }
     }
 
@@ -255,6 +287,7 @@ mod tests {
             answered_on_call: false,
             complex: false,
             pipe_diameter_mm: None,
+            referral: None,
         };
         let t = Ticket::create(&ctx, Uuid::now_v7(), input).unwrap().ticket;
         t.dispatch(&ctx, "north", None).unwrap().ticket

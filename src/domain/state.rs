@@ -36,6 +36,9 @@ pub enum Action {
     Cancel,
     /// R-OUT-5: the supply interruption a call is linked to is over.
     SupplyRestored,
+    /// R-SLA-6, R-TKT-15: a contact with the caller, the referrer, the
+    /// leadership or the first-responsible person (no change of state).
+    RecordContact,
 }
 
 impl TicketState {
@@ -108,6 +111,7 @@ impl TicketState {
                 S::New | S::Dispatched | S::Claimed | S::OnSite | S::Returned | S::Supervised,
                 A::SupplyRestored,
             ) => Some(S::Resolved),
+            (s, A::RecordContact) if s != S::Cancelled => Some(s),
             _ => None,
         }
     }

@@ -6,6 +6,7 @@ use crate::domain::geo::{self, GeoPoint};
 use crate::domain::policy::Deadlines;
 use crate::domain::sla::ClockKind;
 use crate::domain::supervision::SupervisionTrigger;
+use crate::domain::ticket::{Contact, ContactChannel, Counterpart, NewContact, NewReferral};
 use crate::domain::ticket::{
     ExtensionState, FaultParty, FeedbackMethod, NewTicket, Resolution, RevisitOutcome,
     SourceChannel, Ticket, TicketType,
@@ -178,23 +179,14 @@ pub fn accuracy(a: f64) -> AppResult<f64> {
     geo::validate_accuracy(a, "accuracy_m")
 }
 
+/// How the call came in (unset: the own hotline).
 pub fn source(v: i32) -> AppResult<SourceChannel> {
-    use pb::SourceChannel as P;
-    Ok(
-        match P::try_from(v)
-            .map_err(|_| AppError::invalid("source", reason::INVALID_FIELD, "unknown source"))?
-        {
-            P::Unspecified | P::Hotline => SourceChannel::Hotline,
-            P::WalkIn => SourceChannel::WalkIn,
-            P::Letter => SourceChannel::Letter,
-            P::Online => SourceChannel::Online,
-            P::CityHotline => SourceChannel::CityHotline,
-            P::SupervisionHotline => SourceChannel::SupervisionHotline,
-            P::Media => SourceChannel::Media,
-            P::Government => SourceChannel::Government,
-            P::Inspection => SourceChannel::Inspection,
-        },
-    )
+    Ok(from_wire(SourceChannel::ALL, v, "source")?.unwrap_or(SourceChannel::Hotline))
+}
+
+/// A source to filter by (unset: any).
+pub fn source_filter(v: i32) -> AppResult<Option<SourceChannel>> {
+    from_wire(SourceChannel::ALL, v, "source")
 }
 
 /// A phone to search by, as the digits it is stored under (empty: none).
@@ -271,21 +263,6 @@ fn feedback_method_pb(f: Option<FeedbackMethod>) -> pb::FeedbackMethod {
         Some(FeedbackMethod::Sms) => P::Sms,
         Some(FeedbackMethod::InWriting) => P::InWriting,
         Some(FeedbackMethod::InPerson) => P::InPerson,
-    }
-}
-
-fn source_pb(s: SourceChannel) -> pb::SourceChannel {
-    use pb::SourceChannel as P;
-    match s {
-        SourceChannel::Hotline => P::Hotline,
-        SourceChannel::WalkIn => P::WalkIn,
-        SourceChannel::Letter => P::Letter,
-        SourceChannel::Online => P::Online,
-        SourceChannel::CityHotline => P::CityHotline,
-        SourceChannel::SupervisionHotline => P::SupervisionHotline,
-        SourceChannel::Media => P::Media,
-        SourceChannel::Government => P::Government,
-        SourceChannel::Inspection => P::Inspection,
     }
 }
 
@@ -388,7 +365,50 @@ pub fn new_ticket(m: &pb::CreateTicketRequest) -> AppResult<NewTicket> {
         answered_on_call: m.answered_on_call,
         complex: m.complex,
         pipe_diameter_mm: m.pipe_diameter_mm,
+        referral: m.referral.as_ref().map(referral).transpose()?,
     })
+}
+
+/// R-TKT-15: the referral fields of an intake.
+fn referral(r: &pb::ReferralIntake) -> AppResult<NewReferral> {
+    Ok(NewReferral {
+        reference: r.reference.trim().to_string(),
+        deadline: time(r.deadline.as_ref(), "referral.deadline")?,
+    })
+}
+
+/// R-SLA-6: a contact to record.
+pub fn new_contact(m: &pb::RecordContactRequest) -> AppResult<NewContact> {
+    let counterpart = from_wire(Counterpart::ALL, m.counterpart, "counterpart")?
+        .ok_or_else(|| AppError::missing("counterpart"))?;
+    let channel =
+        from_wire(ContactChannel::ALL, m.channel, "channel")?.unwrap_or(ContactChannel::Phone);
+    if m.summary.trim().is_empty() {
+        return Err(AppError::missing("summary"));
+    }
+    Ok(NewContact {
+        counterpart,
+        channel,
+        summary: m.summary.trim().to_string(),
+        result: m.result,
+        occurred_at: time(m.occurred_at.as_ref(), "occurred_at")?,
+    })
+}
+
+fn contact_pb(c: &Contact, visible: bool) -> pb::Contact {
+    pb::Contact {
+        counterpart: to_wire(Counterpart::ALL, c.counterpart),
+        channel: to_wire(ContactChannel::ALL, c.channel),
+        // What was said to the caller may name him: shown as the caller's details are.
+        summary: if visible {
+            c.summary.clone()
+        } else {
+            String::new()
+        },
+        result: c.result,
+        by: c.by.clone(),
+        time: Some(ts(c.at)),
+    }
 }
 
 /// The ticket as this caller may see it (R-TKT-13 masking).
@@ -407,6 +427,7 @@ pub fn ticket_as(t: &Ticket, view: TicketView) -> pb::Ticket {
         feedback_by,
         supervise_by,
         forward_by,
+        follow_up: f,
     } = t.deadlines;
     pb::Ticket {
         id: t.id.to_string(),
@@ -415,7 +436,7 @@ pub fn ticket_as(t: &Ticket, view: TicketView) -> pb::Ticket {
         category: t.category.clone(),
         priority: t.priority.clone(),
         policy_profile: t.profile.clone(),
-        source: source_pb(t.source) as i32,
+        source: to_wire(SourceChannel::ALL, t.source),
         caller_name: if visible {
             t.caller_name.clone()
         } else {
@@ -520,6 +541,18 @@ pub fn ticket_as(t: &Ticket, view: TicketView) -> pb::Ticket {
         feedback_method: feedback_method_pb(t.feedback_method) as i32,
         forward_by: forward_by.map(ts),
         r#type: ticket_type_pb(t.ticket_type),
+        referral: t.referral.as_ref().map(|r| pb::Referral {
+            reference: r.reference.clone(),
+            deadline: Some(ts(r.deadline)),
+            deadline_from_platform: r.deadline_from_platform,
+        }),
+        contacts: t.contacts.iter().map(|c| contact_pb(c, visible)).collect(),
+        callback_by: opt_ts(f.callback_by),
+        unit_report_by: opt_ts(f.unit_report_by),
+        result_by: opt_ts(f.result_by),
+        caller_update_by: opt_ts(f.caller_update_by),
+        referrer_update_by: opt_ts(f.referrer_update_by),
+        reply_by: opt_ts(f.reply_by),
     }
 }
 
@@ -532,16 +565,9 @@ fn supervision_trigger_pb(t: SupervisionTrigger) -> pb::SupervisionTrigger {
     }
 }
 
-fn clock_kind_pb(k: ClockKind) -> pb::ClockKind {
-    match k {
-        ClockKind::Accept => pb::ClockKind::Accept,
-        ClockKind::Arrive => pb::ClockKind::Arrive,
-        ClockKind::Resolve => pb::ClockKind::Resolve,
-        ClockKind::Revisit => pb::ClockKind::Revisit,
-        ClockKind::Feedback => pb::ClockKind::Feedback,
-        ClockKind::Supervision => pb::ClockKind::Supervision,
-        ClockKind::Forward => pb::ClockKind::Forward,
-    }
+/// ClockKind::ALL is in the proto's order (checked by a unit test).
+pub fn clock_kind_pb(k: ClockKind) -> pb::ClockKind {
+    pb::ClockKind::try_from(to_wire(&ClockKind::ALL, k)).unwrap_or_default()
 }
 
 pub fn event(e: &StoredEvent) -> pb::TicketEvent {
@@ -580,5 +606,65 @@ mod wire_enum_tests {
         }
         assert_eq!(ticket_type(0, "type").unwrap(), None);
         assert!(ticket_type(8, "type").is_err());
+    }
+
+    /// Every wire enum written by position has the proto's names, in order.
+    #[test]
+    fn positional_enums_match_the_proto_by_name() {
+        fn names<D: Copy>(
+            all: &[D],
+            name: impl Fn(D) -> String,
+            wire: impl Fn(i32) -> Option<String>,
+        ) {
+            for (i, d) in all.iter().enumerate() {
+                assert_eq!(wire(i as i32 + 1), Some(name(*d)));
+            }
+            assert_eq!(
+                wire(all.len() as i32 + 1),
+                None,
+                "the proto has more values"
+            );
+        }
+        names(
+            SourceChannel::ALL,
+            |s| format!("SOURCE_CHANNEL_{}", s.as_str()),
+            |v| {
+                pb::SourceChannel::try_from(v)
+                    .ok()
+                    .map(|p| p.as_str_name().to_string())
+            },
+        );
+        names(
+            Counterpart::ALL,
+            |s| format!("COUNTERPART_{}", s.as_str()),
+            |v| {
+                pb::Counterpart::try_from(v)
+                    .ok()
+                    .map(|p| p.as_str_name().to_string())
+            },
+        );
+        names(
+            ContactChannel::ALL,
+            |s| format!("CONTACT_CHANNEL_{}", s.as_str()),
+            |v| {
+                pb::ContactChannel::try_from(v)
+                    .ok()
+                    .map(|p| p.as_str_name().to_string())
+            },
+        );
+        names(
+            &ClockKind::ALL,
+            |k| {
+                format!(
+                    "CLOCK_KIND_{}",
+                    serde_json::to_value(k).unwrap().as_str().unwrap()
+                )
+            },
+            |v| {
+                pb::ClockKind::try_from(v)
+                    .ok()
+                    .map(|p| p.as_str_name().to_string())
+            },
+        );
     }
 }

@@ -14,10 +14,11 @@ impl From<AppError> for Status {
     fn from(e: AppError) -> Status {
         let mut details = ErrorDetails::new();
         let metadata: HashMap<String, String> = match &e {
-            AppError::FailedPrecondition { info, .. } => info
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.clone()))
-                .collect(),
+            AppError::FailedPrecondition { info, .. } | AppError::AlreadyExists { info, .. } => {
+                info.iter()
+                    .map(|(k, v)| (k.to_string(), v.clone()))
+                    .collect()
+            }
             _ => HashMap::new(),
         };
         details.set_error_info(e.reason(), ERROR_DOMAIN, metadata);

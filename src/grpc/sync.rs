@@ -73,6 +73,8 @@ fn queued(mutation_id: i64, m: &M) -> Queued {
         M::ReviseRestoration(r) => mutation::queued(mutation_id, r),
         M::OutageNotice(r) => mutation::queued(mutation_id, r),
         M::RestoreSupply(r) => mutation::queued(mutation_id, r),
+        M::CreateTicket(r) => mutation::queued(mutation_id, r),
+        M::Contact(r) => mutation::queued(mutation_id, r),
     }
 }
 

@@ -55,7 +55,8 @@ impl Api for TicketApi {
             caller_key: cv::phone_digits(&m.caller_phone)?,
             address_text: non_empty(&m.address).map(|a| address_key(&a)),
             category: non_empty(&m.category),
-            source: (m.source != 0).then(|| cv::source(m.source)).transpose()?,
+            source: cv::source_filter(m.source)?,
+            platform_reference: non_empty(&m.platform_reference),
             received_after: cv::time(m.received_after.as_ref(), "received_after")?,
             received_before: cv::time(m.received_before.as_ref(), "received_before")?,
             recused_sub: None,
@@ -122,6 +123,10 @@ impl Api for TicketApi {
     }
 
     async fn cancel_ticket(&self, req: Request<pb::CancelTicketRequest>) -> Reply<pb::Ticket> {
+        run(&self.commands, req).await
+    }
+
+    async fn record_contact(&self, req: Request<pb::RecordContactRequest>) -> Reply<pb::Ticket> {
         run(&self.commands, req).await
     }
 
@@ -325,6 +330,19 @@ impl MutationRequest for pb::CancelTicketRequest {
         Ok(Command::CancelTicket {
             ticket: cv::id(&self.ticket_id, "ticket_id")?,
             reason: self.reason.trim().to_string(),
+        })
+    }
+}
+
+impl MutationRequest for pb::RecordContactRequest {
+    const METHOD: Method = Method::RecordContact;
+    fn meta_fields(&self) -> (&str, i64, &str) {
+        (&self.request_id, self.expected_version, &self.device_id)
+    }
+    fn command(&self) -> AppResult<Command> {
+        Ok(Command::RecordContact {
+            ticket: cv::id(&self.ticket_id, "ticket_id")?,
+            contact: cv::new_contact(self)?,
         })
     }
 }

@@ -11,7 +11,7 @@ use crate::domain::Method;
 use crate::domain::inspection::{Inspection, RoomReading};
 use crate::domain::meter::{MeterExchange, MeterReading};
 use crate::domain::outage::{NewOutage, Notice, Outage};
-use crate::domain::ticket::{CheckIn, NewTicket, Resolution, RevisitOutcome};
+use crate::domain::ticket::{CheckIn, NewContact, NewTicket, Resolution, RevisitOutcome};
 use crate::domain::{Caller, Ticket};
 use crate::error::{AppError, AppResult};
 use crate::service::idempotency::RequestMeta;
@@ -80,6 +80,10 @@ pub enum Command {
     CancelTicket {
         ticket: Uuid,
         reason: String,
+    },
+    RecordContact {
+        ticket: Uuid,
+        contact: NewContact,
     },
     StartInspection(StartVisit),
     RecordRoomReading {
@@ -159,6 +163,7 @@ impl Command {
             Command::RecordRevisit { .. } => Method::RecordRevisit,
             Command::Supervise { .. } => Method::Supervise,
             Command::CancelTicket { .. } => Method::CancelTicket,
+            Command::RecordContact { .. } => Method::RecordContact,
             Command::StartInspection(_) => Method::StartInspection,
             Command::RecordRoomReading { .. } => Method::RecordRoomReading,
             Command::FinishInspection { .. } => Method::FinishInspection,
@@ -305,6 +310,10 @@ impl Commands {
             Command::CancelTicket { ticket: id, reason } => {
                 ticket(t.cancel(caller, meta, id, reason).await)
             }
+            Command::RecordContact {
+                ticket: id,
+                contact,
+            } => ticket(t.record_contact(caller, meta, id, contact).await),
             Command::StartInspection(input) => i
                 .start(caller, meta, input)
                 .await

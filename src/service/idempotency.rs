@@ -153,6 +153,7 @@ async fn begin<C: ConnectionTrait, T: DeserializeOwned>(
         return Err(AppError::AlreadyExists {
             reason: reason::REQUEST_ID_REUSED,
             message: "request_id was already used for a different request".into(),
+            info: Vec::new(),
         });
     }
     let body = rec.response.ok_or_else(|| {

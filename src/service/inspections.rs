@@ -117,6 +117,7 @@ impl InspectionService {
                     return Err(AppError::AlreadyExists {
                         reason: reason::INSPECTION_EXISTS,
                         message: format!("inspection {id} already exists"),
+                        info: Vec::new(),
                     });
                 }
                 // R-OUT-6: a supply interruption at the dwelling exempts the
@@ -229,6 +230,7 @@ impl InspectionService {
                     return Err(AppError::AlreadyExists {
                         reason: reason::READING_EXISTS,
                         message: format!("reading {reading_id} already exists"),
+                        info: Vec::new(),
                     });
                 }
                 let rules = &policy.temperature;

@@ -158,6 +158,7 @@ impl MeterService {
                         return Err(AppError::AlreadyExists {
                             reason: READING_EXISTS,
                             message: format!("reading {id} already exists"),
+                            info: Vec::new(),
                         });
                     }
                     let mut reading = MeterReading {

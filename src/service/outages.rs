@@ -144,6 +144,7 @@ impl OutageService {
                     return Err(AppError::AlreadyExists {
                         reason: reason::OUTAGE_EXISTS,
                         message: format!("outage {id} already exists"),
+                        info: Vec::new(),
                     });
                 }
                 let ctx = Ctx {

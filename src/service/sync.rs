@@ -441,6 +441,7 @@ impl SyncService {
             return Err(AppError::AlreadyExists {
                 reason: reason::MUTATION_ID_REUSED,
                 message: format!("mutation {id} was pushed before with a different body"),
+                info: Vec::new(),
             });
         }
         if stored.outcome == push_log::REJECTED {

@@ -5,7 +5,9 @@
 use crate::domain::Method;
 use crate::domain::access;
 use crate::domain::area::Place;
-use crate::domain::ticket::{Change, CheckIn, Ctx, NewTicket, Resolution, RevisitOutcome};
+use crate::domain::ticket::{
+    Change, CheckIn, Ctx, NewContact, NewTicket, Resolution, RevisitOutcome,
+};
 use crate::domain::{Caller, Policy, Ticket};
 use crate::error::{AppError, AppResult, reason};
 use crate::service::Clock;
@@ -78,6 +80,27 @@ pub fn stored_event(change: &Change, actor: EventActor, now: DateTime<Utc>) -> S
     }
 }
 
+/// R-TKT-15: a platform's reference is referred once; a second intake of
+/// it is refused and names the ticket that holds it.
+async fn refuse_second_referral<C: sea_orm::ConnectionTrait>(db: &C, t: &Ticket) -> AppResult<()> {
+    let Some(r) = t.referral.as_ref().filter(|r| !r.reference.is_empty()) else {
+        return Ok(());
+    };
+    store::lock_platform_reference(db, t.source, &r.reference).await?;
+    match store::by_platform_reference(db, t.source, &r.reference).await? {
+        None => Ok(()),
+        Some(existing) => Err(AppError::AlreadyExists {
+            reason: reason::REFERRAL_EXISTS,
+            message: format!(
+                "{} reference {} was referred before: ticket {existing}",
+                t.source.as_str(),
+                crate::error::echo(&r.reference)
+            ),
+            info: vec![("ticket_id", existing.to_string())],
+        }),
+    }
+}
+
 fn not_found(id: Uuid) -> AppError {
     AppError::not_found(reason::TICKET_NOT_FOUND, format!("ticket {id} not found"))
 }
@@ -118,6 +141,7 @@ impl TicketService {
                         now: tx.now,
                     };
                     let mut change = Ticket::create(&ctx, Uuid::now_v7(), input)?;
+                    refuse_second_referral(tx.db, &change.ticket).await?;
                     let t = &change.ticket;
                     let key = crate::domain::ticket::address_key(&t.address);
                     let since = t.repeat_window_start(&policy);
@@ -370,6 +394,21 @@ impl TicketService {
     ) -> AppResult<Ticket> {
         self.mutate(caller, Method::CancelTicket, meta, id, move |t, ctx| {
             t.cancel(ctx, &why)
+        })
+        .await
+    }
+
+    /// R-SLA-6, R-TKT-15: a contact with the caller, referrer, leadership
+    /// or first-responsible person.
+    pub async fn record_contact(
+        &self,
+        caller: &Caller,
+        meta: RequestMeta,
+        id: Uuid,
+        contact: NewContact,
+    ) -> AppResult<Ticket> {
+        self.mutate(caller, Method::RecordContact, meta, id, move |t, ctx| {
+            t.record_contact(ctx, contact.clone())
         })
         .await
     }

@@ -90,6 +90,14 @@ pub mod tickets {
         pub forward_by: Option<i64>,
         pub forward_on_time: Option<bool>,
         pub ticket_type: Option<String>,
+        pub platform_reference: Option<String>,
+        pub follow_up: Option<String>,
+        pub callback_on_time: Option<bool>,
+        pub unit_report_on_time: Option<bool>,
+        pub result_on_time: Option<bool>,
+        pub caller_update_on_time: Option<bool>,
+        pub referrer_update_on_time: Option<bool>,
+        pub reply_on_time: Option<bool>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

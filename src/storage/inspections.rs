@@ -95,6 +95,7 @@ fn duplicate_or(e: sea_orm::DbErr, what: &'static str) -> AppError {
                 INSPECTION_EXISTS
             },
             message: format!("{what} already exists"),
+            info: Vec::new(),
         }
     } else {
         db_err(e)

@@ -38,16 +38,7 @@ fn reading_from(m: meter_readings::Model) -> AppResult<MeterReading> {
 /// rows. PostgreSQL: a transaction-scoped advisory lock keyed by the meter id;
 /// SQLite: nothing to do, there is one writer.
 pub async fn lock_meter<C: ConnectionTrait>(db: &C, meter_id: &str) -> AppResult<()> {
-    if db.get_database_backend() == sea_orm::DbBackend::Postgres {
-        db.query_one_raw(sea_orm::Statement::from_sql_and_values(
-            sea_orm::DbBackend::Postgres,
-            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-            [format!("meter:{meter_id}").into()],
-        ))
-        .await
-        .map_err(db_err)?;
-    }
-    Ok(())
+    super::advisory_lock(db, &format!("meter:{meter_id}")).await
 }
 
 pub async fn insert_reading<C: ConnectionTrait>(db: &C, r: &MeterReading) -> AppResult<()> {

@@ -23,6 +23,22 @@ pub mod units;
 use crate::error::{AppError, AppResult, reason};
 use chrono::{DateTime, TimeZone, Utc};
 pub use fault::{db_err, is_unique_violation};
+
+/// Serialise the write transactions that decide over `key` (a meter's
+/// history, a platform's reference): PostgreSQL takes a transaction-scoped
+/// advisory lock on it; SQLite has one writer already.
+pub async fn advisory_lock<C: ConnectionTrait>(db: &C, key: &str) -> AppResult<()> {
+    if db.get_database_backend() == sea_orm::DbBackend::Postgres {
+        db.query_one_raw(sea_orm::Statement::from_sql_and_values(
+            sea_orm::DbBackend::Postgres,
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+            [key.into()],
+        ))
+        .await
+        .map_err(db_err)?;
+    }
+    Ok(())
+}
 use sea_orm::sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 use sea_orm::sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,

@@ -61,6 +61,12 @@ fn on_time_column(kind: ClockKind) -> tickets::Column {
         ClockKind::Feedback => tickets::Column::FeedbackOnTime,
         ClockKind::Supervision => tickets::Column::SupervisionOnTime,
         ClockKind::Forward => tickets::Column::ForwardOnTime,
+        ClockKind::Callback => tickets::Column::CallbackOnTime,
+        ClockKind::UnitReport => tickets::Column::UnitReportOnTime,
+        ClockKind::Result => tickets::Column::ResultOnTime,
+        ClockKind::CallerUpdate => tickets::Column::CallerUpdateOnTime,
+        ClockKind::ReferrerUpdate => tickets::Column::ReferrerUpdateOnTime,
+        ClockKind::Reply => tickets::Column::ReplyOnTime,
     }
 }
 

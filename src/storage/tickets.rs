@@ -3,9 +3,9 @@ use super::entities::{ticket_events, tickets};
 use super::{db_err, from_micros, to_micros};
 use crate::domain::TicketState;
 use crate::domain::geo::GeoPoint;
-use crate::domain::policy::Deadlines;
+use crate::domain::policy::{Deadlines, FollowUpDeadlines};
 use crate::domain::sla::ClockKind;
-use crate::domain::ticket::{SourceChannel, Ticket, TicketType};
+use crate::domain::ticket::{Contact, Referral, SourceChannel, Ticket, TicketType};
 use crate::error::{AppError, AppResult};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::LikeExpr;
@@ -27,12 +27,41 @@ fn parse_json_opt<T: DeserializeOwned>(v: Option<String>, what: &str) -> AppResu
         .map_err(|e| AppError::internal(anyhow::anyhow!("corrupt {what} column: {e}")))
 }
 
+/// The `follow_up` column: what R-TKT-15 and R-SLA-6 add to a ticket, kept
+/// as one document (none of it is filtered on but the reference, which has
+/// its own column).
+#[derive(Serialize, serde::Deserialize, Default)]
+struct FollowUpColumn {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    referral: Option<Referral>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    contacts: Vec<Contact>,
+    #[serde(default)]
+    deadlines: FollowUpDeadlines,
+}
+
+fn follow_up_column(t: &Ticket) -> Option<String> {
+    let c = FollowUpColumn {
+        referral: t.referral.clone(),
+        contacts: t.contacts.clone(),
+        deadlines: t.deadlines.follow_up,
+    };
+    let empty = c.referral.is_none()
+        && c.contacts.is_empty()
+        && c.deadlines == FollowUpDeadlines::default();
+    (!empty).then(|| serde_json::to_string(&c).expect("serializable"))
+}
+
 fn opt_micros(t: Option<DateTime<Utc>>) -> Option<i64> {
     t.map(to_micros)
 }
 
 fn opt_time(m: Option<i64>) -> Option<DateTime<Utc>> {
     m.map(from_micros)
+}
+
+fn ticket_id(id: &str) -> AppResult<Uuid> {
+    Uuid::parse_str(id).map_err(|_| corrupt("ticket id", id))
 }
 
 fn corrupt(what: &str, value: &str) -> AppError {
@@ -112,10 +141,24 @@ pub fn to_model(t: &Ticket) -> tickets::Model {
         forward_by: opt_micros(t.deadlines.forward_by),
         forward_on_time: t.on_time(ClockKind::Forward),
         ticket_type: Some(t.ticket_type.as_str().to_string()),
+        platform_reference: t
+            .referral
+            .as_ref()
+            .filter(|r| !r.reference.is_empty())
+            .map(|r| r.reference.clone()),
+        follow_up: follow_up_column(t),
+        callback_on_time: t.on_time(ClockKind::Callback),
+        unit_report_on_time: t.on_time(ClockKind::UnitReport),
+        result_on_time: t.on_time(ClockKind::Result),
+        caller_update_on_time: t.on_time(ClockKind::CallerUpdate),
+        referrer_update_on_time: t.on_time(ClockKind::ReferrerUpdate),
+        reply_on_time: t.on_time(ClockKind::Reply),
     }
 }
 
 pub fn from_model(m: tickets::Model) -> AppResult<Ticket> {
+    let follow_up: FollowUpColumn =
+        parse_json_opt(m.follow_up.clone(), "follow_up")?.unwrap_or_default();
     let location = match (m.latitude, m.longitude) {
         (Some(lat), Some(lon)) => {
             Some(GeoPoint::new(lat, lon, "location").map_err(|_| corrupt("location", &m.id))?)
@@ -161,6 +204,7 @@ pub fn from_model(m: tickets::Model) -> AppResult<Ticket> {
             feedback_by: opt_time(m.feedback_by),
             supervise_by: opt_time(m.supervise_by),
             forward_by: opt_time(m.forward_by),
+            follow_up: follow_up.deadlines,
         },
         appointment_at: opt_time(m.appointment_at),
         escalation_level: m.escalation_level,
@@ -188,6 +232,8 @@ pub fn from_model(m: tickets::Model) -> AppResult<Ticket> {
             .as_deref()
             .map(|o| Uuid::parse_str(o).map_err(|_| corrupt("outage_id", o)))
             .transpose()?,
+        referral: follow_up.referral,
+        contacts: follow_up.contacts,
         last_event_at: from_micros(m.last_event_at),
     })
 }
@@ -250,6 +296,8 @@ pub struct TicketFilter {
     /// Search: received in [received_after, received_before).
     pub received_after: Option<DateTime<Utc>>,
     pub received_before: Option<DateTime<Utc>>,
+    /// R-TKT-15: a platform's reference (exact).
+    pub platform_reference: Option<String>,
     /// Hide complaints about this staff member (R-TKT-13 recusal).
     pub recused_sub: Option<String>,
 }
@@ -314,6 +362,9 @@ pub async fn list<C: ConnectionTrait>(
     if let Some(t) = f.received_before {
         q = q.filter(tickets::Column::ReceivedAt.lt(to_micros(t)));
     }
+    if let Some(r) = &f.platform_reference {
+        q = q.filter(tickets::Column::PlatformReference.eq(r.as_str()));
+    }
     if let Some(sub) = &f.recused_sub {
         q = q.filter(
             Condition::any()
@@ -332,6 +383,36 @@ pub async fn list<C: ConnectionTrait>(
         .into_iter()
         .map(from_model)
         .collect()
+}
+
+/// R-TKT-15: the ticket that holds platform `source`'s reference, if any.
+pub async fn by_platform_reference<C: ConnectionTrait>(
+    db: &C,
+    source: SourceChannel,
+    reference: &str,
+) -> AppResult<Option<Uuid>> {
+    let found = tickets::Entity::find()
+        .select_only()
+        .column(tickets::Column::Id)
+        .filter(tickets::Column::Source.eq(source.as_str()))
+        .filter(tickets::Column::PlatformReference.eq(reference))
+        .into_tuple::<String>()
+        .one(db)
+        .await
+        .map_err(db_err)?;
+    found.as_deref().map(ticket_id).transpose()
+}
+
+/// Serialise the intakes of one platform reference: PostgreSQL takes a
+/// transaction-scoped advisory lock on it, so the second of two racing
+/// intakes finds the first's ticket instead of failing on the unique index;
+/// SQLite has one writer already.
+pub async fn lock_platform_reference<C: ConnectionTrait>(
+    db: &C,
+    source: SourceChannel,
+    reference: &str,
+) -> AppResult<()> {
+    super::advisory_lock(db, &format!("referral:{}:{reference}", source.as_str())).await
 }
 
 /// One audit event as stored (R-TKT-12).
@@ -483,9 +564,7 @@ pub async fn latest_repair<C: ConnectionTrait>(
         .one(db)
         .await
         .map_err(db_err)?;
-    found
-        .map(|id| Uuid::parse_str(&id).map_err(|_| corrupt("ticket id", &id)))
-        .transpose()
+    found.as_deref().map(ticket_id).transpose()
 }
 
 /// R-OUT-5: the tickets linked to `outage`, oldest first.

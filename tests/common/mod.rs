@@ -175,6 +175,12 @@ pub async fn spawn_tuned(policy: &str, store: Store, tune: impl FnOnce(&mut Conf
 #[derive(Clone)]
 pub struct Bearer(pub Option<MetadataValue<tonic::metadata::Ascii>>);
 
+/// An interceptor sending `sub`'s token, for any service's client.
+pub fn bearer_for(sub: &str, roles: &[Role], unit: &str) -> Bearer {
+    let value = format!("Bearer {}", token(sub, roles, unit));
+    Bearer(Some(value.parse().unwrap()))
+}
+
 impl tonic::service::Interceptor for Bearer {
     fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, Status> {
         if let Some(v) = &self.0 {

@@ -24,7 +24,8 @@ impl Ticket {
         next.state = state;
         next.revisit = Some(outcome);
         next.stop_clock(ClockKind::Revisit, ctx.now);
-        next.stop_clock(ClockKind::Feedback, ctx.now);
+        // The call-back is a contact with the caller that tells the result.
+        next.stop_caller_clocks(ctx.now, true);
         if state == TicketState::Closed {
             next.closed_at = Some(ctx.now);
         } else {

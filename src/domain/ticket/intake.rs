@@ -113,6 +113,12 @@ impl Ticket {
         if let Some(e) = AppError::from_violations(errors) {
             return Err(e);
         }
+        let referral = Referral::at_intake(
+            ctx.policy,
+            input.source,
+            received_at,
+            input.referral.clone(),
+        )?;
         // R-TKT-2: only dispatch answers a consultation on the call and closes it.
         if input.answered_on_call && role != Role::Dispatcher {
             return Err(AppError::denied(
@@ -120,7 +126,7 @@ impl Ticket {
                 "only a dispatcher closes a call answered on the phone; record it for dispatch",
             ));
         }
-        Ok(Self::build(ctx, id, role, input, received_at))
+        Ok(Self::build(ctx, id, role, input, received_at, referral))
     }
 
     /// A fresh ticket from validated intake data, with its CREATED event.
@@ -130,6 +136,7 @@ impl Ticket {
         role: Role,
         input: NewTicket,
         received_at: DateTime<Utc>,
+        referral: Option<Referral>,
     ) -> Change {
         let cat = ctx
             .policy
@@ -206,8 +213,12 @@ impl Ticket {
             complex,
             promised_resolve_by: None,
             outage_id: None,
+            referral,
+            contacts: Vec::new(),
             last_event_at: ctx.now,
         };
+        let mut ticket = ticket;
+        ticket.set_follow_up_clocks(ctx.policy, input.answered_on_call);
         let event = EventDraft {
             kind: if input.answered_on_call {
                 "ANSWERED_ON_CALL"
@@ -226,6 +237,7 @@ impl Ticket {
                 "source": ticket.source.as_str(),
                 "complex": ticket.complex,
                 "pipe_diameter_mm": ticket.pipe_diameter_mm,
+                "referral": ticket.referral,
             }),
         };
         Change { ticket, event }
@@ -286,8 +298,9 @@ impl Ticket {
             answered_on_call: false,
             complex: false,
             pipe_diameter_mm: None,
+            referral: None,
         };
-        let mut change = Self::build(ctx, id, role, input, ctx.now);
+        let mut change = Self::build(ctx, id, role, input, ctx.now, None);
         change.event.details["inspection_id"] = json!(visit.id);
         Ok(change)
     }

@@ -8,10 +8,15 @@
 //! re-measurement tickets), `work` (dispatch to completion), `extension`
 //! (R-SLA-5) and `follow_up` (call-back, supervision, cancellation); the
 //! types and the helpers every stage uses are here.
+mod contact;
 mod extension;
 mod follow_up;
 mod intake;
+mod referral;
 mod work;
+
+pub use contact::{Contact, ContactChannel, Counterpart, NewContact};
+pub use referral::{NewReferral, Referral};
 
 use crate::domain::Method;
 use crate::domain::access;
@@ -33,51 +38,48 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
-/// How the call reached the utility (R-TKT-1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum SourceChannel {
-    Hotline,
-    WalkIn,
-    Letter,
-    Online,
-    CityHotline,
-    SupervisionHotline,
-    Media,
-    Government,
-    /// Raised by an inspection visit (an objection, R-TMP-7).
-    Inspection,
+wire_enum! {
+    /// How the call reached the utility (R-TKT-1).
+    SourceChannel {
+        Hotline = "HOTLINE",
+        WalkIn = "WALK_IN",
+        Letter = "LETTER",
+        Online = "ONLINE",
+        /// 12345, the city's hotline (a platform, R-TKT-15).
+        CityHotline = "CITY_HOTLINE",
+        /// 12319, the supervision hotline (a platform, R-TKT-15).
+        SupervisionHotline = "SUPERVISION_HOTLINE",
+        Media = "MEDIA",
+        Government = "GOVERNMENT",
+        /// Raised by an inspection visit (an objection, R-TMP-7).
+        Inspection = "INSPECTION",
+        /// 8901890, the city's service hotline (a platform, R-TKT-15).
+        ServiceHotline = "SERVICE_HOTLINE",
+        /// 数字城管, digital city management (a platform, R-TKT-15).
+        DigitalCity = "DIGITAL_CITY",
+        /// 网上行风, the online conduct review (a platform, R-TKT-15).
+        OnlineConduct = "ONLINE_CONDUCT",
+        /// The property management office (a platform, R-TKT-15).
+        PropertyOffice = "PROPERTY_OFFICE",
+        /// R-TKT-1: a problem a crew found itself.
+        CrewFinding = "CREW_FINDING",
+    }
 }
 
 impl SourceChannel {
-    pub const ALL: [SourceChannel; 9] = [
-        SourceChannel::Hotline,
-        SourceChannel::WalkIn,
-        SourceChannel::Letter,
-        SourceChannel::Online,
-        SourceChannel::CityHotline,
-        SourceChannel::SupervisionHotline,
-        SourceChannel::Media,
-        SourceChannel::Government,
-        SourceChannel::Inspection,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SourceChannel::Hotline => "HOTLINE",
-            SourceChannel::WalkIn => "WALK_IN",
-            SourceChannel::Letter => "LETTER",
-            SourceChannel::Online => "ONLINE",
-            SourceChannel::CityHotline => "CITY_HOTLINE",
-            SourceChannel::SupervisionHotline => "SUPERVISION_HOTLINE",
-            SourceChannel::Media => "MEDIA",
-            SourceChannel::Government => "GOVERNMENT",
-            SourceChannel::Inspection => "INSPECTION",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<SourceChannel> {
-        SourceChannel::ALL.into_iter().find(|c| c.as_str() == s)
+    /// R-TKT-15: a platform that refers calls with its own reference and
+    /// deadline, and expects a reply.
+    pub fn is_platform(self) -> bool {
+        use SourceChannel as S;
+        matches!(
+            self,
+            S::CityHotline
+                | S::SupervisionHotline
+                | S::ServiceHotline
+                | S::DigitalCity
+                | S::OnlineConduct
+                | S::PropertyOffice
+        )
     }
 }
 
@@ -235,6 +237,13 @@ pub struct Ticket {
     /// R-OUT-5: the supply interruption the call is about, linked at intake.
     #[serde(default)]
     pub outage_id: Option<Uuid>,
+    /// R-TKT-15: the platform's reference and deadline of a referral.
+    #[serde(default)]
+    pub referral: Option<Referral>,
+    /// R-SLA-6, R-TKT-15: contacts with the caller, the referring body, the
+    /// leadership and the first-responsible person, oldest first.
+    #[serde(default)]
+    pub contacts: Vec<Contact>,
     /// Effective time of the latest event (R-SLA-7: device times may not precede it).
     pub last_event_at: DateTime<Utc>,
 }
@@ -289,6 +298,8 @@ pub struct NewTicket {
     pub complex: bool,
     /// R-SLA-4: known at intake for a burst pipe, or reported at check-in.
     pub pipe_diameter_mm: Option<i32>,
+    /// R-TKT-15: the platform's reference and deadline (platform sources only).
+    pub referral: Option<NewReferral>,
 }
 
 /// What a command needs besides the ticket.
@@ -460,6 +471,7 @@ mod tests {
             answered_on_call: false,
             complex: false,
             pipe_diameter_mm: None,
+            referral: None,
         };
         Ticket::create(&ctx, Uuid::now_v7(), input).unwrap().ticket
     }
@@ -521,6 +533,7 @@ mod tests {
             answered_on_call: true,
             complex: false,
             pipe_diameter_mm: None,
+            referral: None,
         };
         let ch = Ticket::create(&ctx, Uuid::now_v7(), input).unwrap();
         assert_eq!(ch.ticket.state, TicketState::Closed);
@@ -548,6 +561,7 @@ mod tests {
             answered_on_call: false,
             complex: false,
             pipe_diameter_mm: None,
+            referral: None,
         };
         match Ticket::create(&ctx, Uuid::now_v7(), input).unwrap_err() {
             AppError::InvalidArgument { violations, .. } => {

@@ -23,6 +23,7 @@ impl Ticket {
         next.dispatched_at = Some(time.effective);
         next.stop_clock(ClockKind::Forward, time.effective);
         next.deadlines.accept_by = Some(ctx.policy.accept_by(time.effective));
+        next.start_unit_report_clock(ctx.policy, time.effective);
         Ok(self.changed(
             next,
             ctx,
