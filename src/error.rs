@@ -71,6 +71,8 @@ catalogue! {
     OUTAGE_NOT_APPROVED: "FAILED_PRECONDITION", "Planned works start only after a supervisor approved them (R-OUT-3).";
     OUTAGE_ALREADY_APPROVED: "FAILED_PRECONDITION", "The plan is approved already (R-OUT-3).";
     OUTAGE_RESTORED: "FAILED_PRECONDITION", "Supply is restored: the outage takes no more revisions or restorations (R-OUT-4).";
+    NOT_A_COMPLAINT: "FAILED_PRECONDITION", "Only a complaint may be suspended (R-TKT-16).";
+    SUSPENSION_PENDING: "FAILED_PRECONDITION", "A suspension request is already waiting for a supervisor (R-TKT-16).";
     NOT_A_REFERRAL: "FAILED_PRECONDITION", "A contact with the referrer on a ticket no platform or body referred (R-TKT-15).";
     // Lost races and stale versions: read again, then retry.
     TICKET_ALREADY_CLAIMED: "ABORTED", "Someone else claimed the ticket since its dispatch (R-TKT-4).";

@@ -54,32 +54,6 @@ async fn contact(
         .map(|r| r.into_inner())
 }
 
-/// Breach events of `id` that name clock `kind`.
-async fn breaches_of(app: &TestApp, id: &str, kind: &str) -> usize {
-    let needle = format!("\"clock\":\"{kind}\"");
-    breach_events(app, id)
-        .await
-        .iter()
-        .filter(|e| e.details_json.contains(&needle))
-        .count()
-}
-
-/// Clock `kind` of `id`: not breached at `deadline`, breached exactly once
-/// one second later, however often the monitor runs.
-async fn breaches_once_at(app: &TestApp, id: &str, deadline: DateTime<Utc>, kind: &str) {
-    app.clock.set(deadline);
-    app.run_monitor().await;
-    assert_eq!(
-        breaches_of(app, id, kind).await,
-        0,
-        "{kind}: kept at the deadline"
-    );
-    app.clock.set(deadline + Duration::seconds(1));
-    app.run_monitor().await;
-    app.run_monitor().await;
-    assert_eq!(breaches_of(app, id, kind).await, 1, "{kind}: breached once");
-}
-
 fn outcome(t: &pb::Ticket, clock: pb::ClockKind) -> Option<bool> {
     t.clock_outcomes
         .iter()
@@ -222,7 +196,7 @@ async fn r_tkt_15_reply_in_time_and_late() {
     assert_eq!(replied.contacts[1].counterpart(), pb::Counterpart::Referrer);
     assert_eq!(time(&replied.contacts[1].time), deadline);
 
-    breaches_once_at(&app, &late.id, deadline, "REPLY").await;
+    clock_breaches_once_at(&app, &late.id, deadline, "REPLY").await;
     assert_eq!(breaches_of(&app, &kept.id, "REPLY").await, 0);
     let t = contact(&mut d, &late.id, pb::Counterpart::Referrer, true)
         .await
@@ -238,7 +212,7 @@ async fn r_tkt_15_reply_in_time_and_late() {
     assert_eq!(closed.state(), pb::TicketState::Closed);
     assert_eq!(time(&closed.reply_by), app.now() + Duration::days(5));
     assert!(closed.callback_by.is_none() && closed.caller_update_by.is_none());
-    breaches_once_at(&app, &closed.id, time(&closed.reply_by), "REPLY").await;
+    clock_breaches_once_at(&app, &closed.id, time(&closed.reply_by), "REPLY").await;
 }
 
 /// R-TKT-15: a platform's reference is referred once: a second intake is
@@ -370,7 +344,7 @@ async fn r_sla_6_ladder_of_a_matter_handled_by_phone() {
         .await
         .unwrap();
     assert_eq!(outcome(&t, pb::ClockKind::UnitReport), Some(true));
-    breaches_once_at(
+    clock_breaches_once_at(
         &app,
         &missed.id,
         call + Duration::minutes(50),
@@ -388,7 +362,7 @@ async fn r_sla_6_ladder_of_a_matter_handled_by_phone() {
         None,
         "no result told yet"
     );
-    breaches_once_at(&app, &missed.id, call + Duration::hours(1), "CALLBACK").await;
+    clock_breaches_once_at(&app, &missed.id, call + Duration::hours(1), "CALLBACK").await;
 
     app.clock.set(call + Duration::hours(24));
     let t = contact(&mut d, &kept.id, pb::Counterpart::Caller, true)
@@ -400,7 +374,7 @@ async fn r_sla_6_ladder_of_a_matter_handled_by_phone() {
         Some(true),
         "the result is the feedback"
     );
-    breaches_once_at(&app, &missed.id, call + Duration::hours(24), "RESULT").await;
+    clock_breaches_once_at(&app, &missed.id, call + Duration::hours(24), "RESULT").await;
     for kind in ["UNIT_REPORT", "CALLBACK", "RESULT"] {
         assert_eq!(breaches_of(&app, &kept.id, kind).await, 0, "{kind}");
     }
@@ -443,7 +417,7 @@ async fn r_sla_6_ladder_of_a_transferred_matter() {
         .await
         .unwrap();
     assert_eq!(outcome(&after, pb::ClockKind::CallerUpdate), Some(true));
-    breaches_once_at(&app, &t.id, three_days, "REFERRER_UPDATE").await;
+    clock_breaches_once_at(&app, &t.id, three_days, "REFERRER_UPDATE").await;
     assert_eq!(breaches_of(&app, &t.id, "CALLER_UPDATE").await, 0);
     // The platform reply clock (10 days) is still running.
     assert_eq!(breaches_of(&app, &t.id, "REPLY").await, 0);

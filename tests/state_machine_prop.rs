@@ -64,6 +64,10 @@ enum Cmd {
     Supervise,
     /// The dispatcher cancels the ticket.
     Cancel,
+    /// A supervisor suspends the complaint (R-TKT-16).
+    Suspend,
+    /// The dispatcher resumes it.
+    Resume,
 }
 
 fn crew() -> impl Strategy<Value = Crew> {
@@ -91,11 +95,13 @@ fn command() -> impl Strategy<Value = Cmd> {
         3 => outcome().prop_map(Cmd::Revisit),
         2 => Just(Cmd::Supervise),
         1 => Just(Cmd::Cancel),
+        1 => Just(Cmd::Suspend),
+        2 => Just(Cmd::Resume),
     ]
 }
 
 /// Every command, for picking one the model allows.
-const ALL_COMMANDS: [Cmd; 13] = [
+const ALL_COMMANDS: [Cmd; 15] = [
     Cmd::Dispatch,
     Cmd::Claim(Crew::C1),
     Cmd::Claim(Crew::C2),
@@ -109,6 +115,8 @@ const ALL_COMMANDS: [Cmd; 13] = [
     Cmd::Revisit(Outcome::Other),
     Cmd::Supervise,
     Cmd::Cancel,
+    Cmd::Suspend,
+    Cmd::Resume,
 ];
 
 /// The forward path of R-TKT-3 (and re-dispatch from the side paths).
@@ -193,7 +201,7 @@ fn case() -> impl Strategy<Value = Case> {
 // The reference model of R-TKT-3 (DOMAIN.md section 2).
 // ---------------------------------------------------------------------------
 
-/// The 9 states of R-TKT-3.
+/// The 10 states of R-TKT-3.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum St {
     New,
@@ -205,6 +213,7 @@ enum St {
     Returned,
     Supervised,
     Cancelled,
+    Suspended,
 }
 
 impl St {
@@ -219,6 +228,7 @@ impl St {
             pb::TicketState::Returned => St::Returned,
             pb::TicketState::Supervised => St::Supervised,
             pb::TicketState::Cancelled => St::Cancelled,
+            pb::TicketState::Suspended => St::Suspended,
             pb::TicketState::Unspecified => return None,
         })
     }
@@ -252,6 +262,8 @@ struct Model {
     unit: Option<&'static str>,
     holder: Option<&'static str>,
     appointments: bool,
+    /// R-TKT-16: the state a suspended ticket left.
+    left: Option<St>,
     /// Kinds of the events the ticket must have, oldest first.
     kinds: Vec<&'static str>,
 }
@@ -263,6 +275,7 @@ impl Model {
             unit: None,
             holder: None,
             appointments,
+            left: None,
             kinds: vec!["CREATED"],
         }
     }
@@ -276,6 +289,28 @@ impl Model {
     fn apply(&mut self, cmd: Cmd) -> Verdict {
         use St::*;
         let verdict = match (cmd, self.state) {
+            // R-TKT-16: suspended from any open state, back to the state it
+            // left; while suspended nothing else moves the ticket (a crew
+            // command may also be refused for the crew's reasons).
+            (
+                Cmd::Suspend,
+                New | Dispatched | Claimed | OnSite | Resolved | Returned | Supervised,
+            ) => {
+                self.left = Some(self.state);
+                self.state = Suspended;
+                Verdict::Accept("SUSPENDED")
+            }
+            (Cmd::Suspend, _) => Verdict::Refuse(NOT_IN_GRAPH),
+            (Cmd::Resume, Suspended) => {
+                self.state = self.left.take().expect("left when suspended");
+                Verdict::Accept("RESUMED")
+            }
+            (Cmd::Resume, _) => Verdict::Refuse(NOT_IN_GRAPH),
+            (
+                Cmd::Claim(_) | Cmd::ReturnByCrew | Cmd::Schedule | Cmd::Arrive | Cmd::Complete,
+                Suspended,
+            ) => Verdict::Refuse(Refusal::Any),
+            (_, Suspended) => Verdict::Refuse(NOT_IN_GRAPH),
             // Dispatch (or re-dispatch) to north; any named crew is cleared.
             (Cmd::Dispatch, New | Dispatched | Returned | Supervised) => {
                 self.state = Dispatched;
@@ -509,6 +544,26 @@ async fn send(
             })
             .await
         }
+        Cmd::Suspend => {
+            clients
+                .supervisor
+                .clone()
+                .suspend_ticket(pb::SuspendTicketRequest {
+                    request_id: rid(),
+                    ticket_id,
+                    reason: "unreasonable demands".into(),
+                    ..Default::default()
+                })
+                .await
+        }
+        Cmd::Resume => {
+            d.resume_ticket(pb::ResumeTicketRequest {
+                request_id: rid(),
+                ticket_id,
+                ..Default::default()
+            })
+            .await
+        }
     };
     r.map(|r| r.into_inner())
 }
@@ -534,8 +589,13 @@ async fn run_case(
         "BUILDING_NO_HEAT"
     };
     let mut d = clients.dispatcher.clone();
+    // A complaint, so that it may be suspended (R-TKT-16).
+    let req = pb::CreateTicketRequest {
+        r#type: pb::TicketType::Complaint as i32,
+        ..create_req(category)
+    };
     let t = d
-        .create_ticket(create_req(category))
+        .create_ticket(req)
         .await
         .map_err(|s| TestCaseError::fail(format!("create failed: {s:?}")))?
         .into_inner();
@@ -759,4 +819,17 @@ fn the_model_follows_domain_md() {
         Verdict::Accept(_)
     ));
     assert_eq!((m.unit, m.holder), (None, None));
+    // R-TKT-16: suspended and back to where it was; nothing else meanwhile.
+    let mut m = Model::new(false);
+    m.apply(Cmd::Dispatch);
+    assert!(matches!(m.apply(Cmd::Resume), Verdict::Refuse(_)));
+    assert!(matches!(
+        m.apply(Cmd::Suspend),
+        Verdict::Accept("SUSPENDED")
+    ));
+    assert!(matches!(m.apply(Cmd::Suspend), Verdict::Refuse(_)));
+    assert!(matches!(m.apply(Cmd::Supervise), Verdict::Refuse(_)));
+    assert!(matches!(m.apply(Cmd::Claim(Crew::C1)), Verdict::Refuse(_)));
+    assert!(matches!(m.apply(Cmd::Resume), Verdict::Accept("RESUMED")));
+    assert_eq!(m.state, St::Dispatched);
 }

@@ -18,6 +18,7 @@ mod m20261203_000011_first_responsible;
 mod m20261203_000012_ticket_type;
 mod m20261203_000013_ticket_search;
 mod m20261203_000014_follow_through;
+mod m20261203_000015_suspension_district;
 
 pub struct Migrator;
 
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000012_ticket_type::Migration),
             Box::new(m20261203_000013_ticket_search::Migration),
             Box::new(m20261203_000014_follow_through::Migration),
+            Box::new(m20261203_000015_suspension_district::Migration),
         ]
     }
 }

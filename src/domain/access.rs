@@ -49,6 +49,8 @@ pub fn roles(method: Method) -> &'static [Role] {
         // R-SLA-6, R-TKT-15: whoever follows the matter up (a crew member
         // only on his unit's tickets, the read scope).
         M::RecordContact => &[Dispatcher, Crew, Supervisor],
+        // R-TKT-16: dispatch asks, a supervisor approves; either resumes.
+        M::SuspendTicket | M::ResumeTicket => &[Dispatcher, Supervisor],
         M::GetTicket | M::ListTickets | M::ListTicketEvents => TICKET_READERS,
         M::StartInspection | M::RecordRoomReading | M::FinishInspection => &[Inspector],
         M::RecordMeterReading | M::RecordMeterExchange => &[Inspector],
@@ -65,8 +67,9 @@ pub fn roles(method: Method) -> &'static [Role] {
         M::PlanOutage | M::RecordNotice => &[Dispatcher],
         M::ApproveOutage => &[Supervisor],
         M::GetOutage | M::ListOutages => OUTAGE_READERS,
-        // Only handhelds queue mutations offline.
-        M::Push => &[Crew, Inspector],
+        // Only handhelds queue mutations offline: crews, inspectors, and
+        // supervisors, who carry one on their rounds (the desk is online).
+        M::Push => &[Crew, Inspector, Supervisor],
         // The feed is scoped per reader (`Visibility`), open to every role.
         M::Pull | M::Watch => &Role::ALL,
     }

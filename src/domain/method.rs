@@ -50,6 +50,8 @@ methods! {
     CancelTicket,
     ListTicketEvents,
     RecordContact,
+    SuspendTicket,
+    ResumeTicket,
     // InspectionService
     StartInspection,
     RecordRoomReading,

@@ -104,9 +104,33 @@ impl Ticket {
         }
     }
 
+    /// Where the deadline of `kind` is kept (to move it, R-TKT-16).
+    pub(crate) fn deadline_slot(&mut self, kind: ClockKind) -> &mut Option<DateTime<Utc>> {
+        let d = &mut self.deadlines;
+        match kind {
+            ClockKind::Accept => &mut d.accept_by,
+            ClockKind::Arrive => &mut d.arrive_by,
+            ClockKind::Resolve => &mut d.resolve_by,
+            ClockKind::Revisit => &mut d.revisit_by,
+            ClockKind::Feedback => &mut d.feedback_by,
+            ClockKind::Supervision => &mut d.supervise_by,
+            ClockKind::Forward => &mut d.forward_by,
+            ClockKind::Callback => &mut d.follow_up.callback_by,
+            ClockKind::UnitReport => &mut d.follow_up.unit_report_by,
+            ClockKind::Result => &mut d.follow_up.result_by,
+            ClockKind::CallerUpdate => &mut d.follow_up.caller_update_by,
+            ClockKind::ReferrerUpdate => &mut d.follow_up.referrer_update_by,
+            ClockKind::Reply => &mut d.follow_up.reply_by,
+        }
+    }
+
     /// Is the ticket in a state where clock `kind` runs?
     fn clock_runs_in_state(&self, kind: ClockKind) -> bool {
         use TicketState as S;
+        // R-TKT-16: a suspended ticket's clocks stand still.
+        if self.state == S::Suspended {
+            return false;
+        }
         let not_arrived = matches!(
             self.state,
             S::New | S::Dispatched | S::Claimed | S::Returned | S::Supervised
@@ -129,13 +153,13 @@ impl Ticket {
         }
     }
 
-    fn has_breach(&self, kind: ClockKind, deadline: DateTime<Utc>) -> bool {
+    pub(crate) fn has_breach(&self, kind: ClockKind, deadline: DateTime<Utc>) -> bool {
         self.breaches
             .iter()
             .any(|b| b.kind == kind && b.deadline == deadline)
     }
 
-    fn has_stop(&self, kind: ClockKind, deadline: DateTime<Utc>) -> bool {
+    pub(crate) fn has_stop(&self, kind: ClockKind, deadline: DateTime<Utc>) -> bool {
         self.clock_stops
             .iter()
             .any(|s| s.kind == kind && s.deadline == deadline)

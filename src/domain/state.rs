@@ -15,6 +15,9 @@ pub enum TicketState {
     Returned,
     Supervised,
     Cancelled,
+    /// R-TKT-16: a complaint set aside with a supervisor's approval; its
+    /// clocks stand still until it is resumed to the state it left.
+    Suspended,
 }
 
 /// What someone asks to do to a ticket.
@@ -39,10 +42,12 @@ pub enum Action {
     /// R-SLA-6, R-TKT-15: a contact with the caller, the referrer, the
     /// leadership or the first-responsible person (no change of state).
     RecordContact,
+    /// R-TKT-16: suspend (or ask to); resuming is [`TicketState::resumed_to`].
+    Suspend,
 }
 
 impl TicketState {
-    pub const ALL: [TicketState; 9] = [
+    pub const ALL: [TicketState; 10] = [
         TicketState::New,
         TicketState::Dispatched,
         TicketState::Claimed,
@@ -52,6 +57,7 @@ impl TicketState {
         TicketState::Returned,
         TicketState::Supervised,
         TicketState::Cancelled,
+        TicketState::Suspended,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -65,6 +71,7 @@ impl TicketState {
             TicketState::Returned => "RETURNED",
             TicketState::Supervised => "SUPERVISED",
             TicketState::Cancelled => "CANCELLED",
+            TicketState::Suspended => "SUSPENDED",
         }
     }
 
@@ -112,8 +119,25 @@ impl TicketState {
                 A::SupplyRestored,
             ) => Some(S::Resolved),
             (s, A::RecordContact) if s != S::Cancelled => Some(s),
+            // R-TKT-16: from any open state.
+            (
+                S::New
+                | S::Dispatched
+                | S::Claimed
+                | S::OnSite
+                | S::Resolved
+                | S::Returned
+                | S::Supervised,
+                A::Suspend,
+            ) => Some(S::Suspended),
             _ => None,
         }
+    }
+
+    /// R-TKT-16: a suspended ticket goes back to the state it left (one the
+    /// graph suspends from); None from any other state.
+    pub fn resumed_to(self, left: TicketState) -> Option<TicketState> {
+        (self == TicketState::Suspended && left.next(Action::Suspend).is_some()).then_some(left)
     }
 }
 
@@ -191,14 +215,40 @@ mod tests {
         }
     }
 
+    /// R-TKT-16: every open state suspends and is resumed to; a suspended
+    /// ticket takes no other step than the resume (and contacts).
+    #[test]
+    fn r_tkt_16_suspension_leaves_and_returns() {
+        use TicketState as S;
+        for s in TicketState::ALL {
+            let open = !matches!(s, S::Closed | S::Cancelled | S::Suspended);
+            assert_eq!(s.next(Action::Suspend).is_some(), open, "{s}");
+            assert_eq!(S::Suspended.resumed_to(s), open.then_some(s), "{s}");
+            if s != S::Suspended {
+                assert_eq!(s.resumed_to(S::New), None, "{s} is not suspended");
+            }
+        }
+        for a in [
+            Action::Dispatch,
+            Action::Claim,
+            Action::Complete,
+            Action::Cancel,
+            Action::Supervise,
+        ] {
+            assert_eq!(S::Suspended.next(a), None, "{a:?}");
+        }
+        assert_eq!(S::Suspended.next(Action::RecordContact), Some(S::Suspended));
+    }
+
     /// R-OUT-5: restoration resolves a linked ticket from every state before
-    /// RESOLVED except CANCELLED; after that it leaves it alone.
+    /// RESOLVED except CANCELLED; after that it leaves it alone, and a
+    /// suspended complaint stays suspended (R-TKT-16).
     #[test]
     fn r_out_5_restoration_resolves_every_working_state() {
         use TicketState as S;
         for s in TicketState::ALL {
             let expected = match s {
-                S::Resolved | S::Closed | S::Cancelled => None,
+                S::Resolved | S::Closed | S::Cancelled | S::Suspended => None,
                 _ => Some(S::Resolved),
             };
             assert_eq!(s.next(Action::SupplyRestored), expected, "{s}");

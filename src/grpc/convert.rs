@@ -278,6 +278,7 @@ pub fn state_pb(s: TicketState) -> pb::TicketState {
         TicketState::Returned => P::Returned,
         TicketState::Supervised => P::Supervised,
         TicketState::Cancelled => P::Cancelled,
+        TicketState::Suspended => P::Suspended,
     }
 }
 
@@ -553,6 +554,15 @@ pub fn ticket_as(t: &Ticket, view: TicketView) -> pb::Ticket {
         caller_update_by: opt_ts(f.caller_update_by),
         referrer_update_by: opt_ts(f.referrer_update_by),
         reply_by: opt_ts(f.reply_by),
+        suspension: t.suspension.as_ref().map(|s| pb::Suspension {
+            reason: s.reason.clone(),
+            requested_by: s.requested_by.clone(),
+            request_time: Some(ts(s.requested_at)),
+            approved_by: s.approved_by.clone().unwrap_or_default(),
+            suspend_time: opt_ts(s.since),
+            left: s.left.map(state_pb).unwrap_or_default() as i32,
+        }),
+        suspensions: t.suspensions,
     }
 }
 

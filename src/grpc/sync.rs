@@ -75,6 +75,8 @@ fn queued(mutation_id: i64, m: &M) -> Queued {
         M::RestoreSupply(r) => mutation::queued(mutation_id, r),
         M::CreateTicket(r) => mutation::queued(mutation_id, r),
         M::Contact(r) => mutation::queued(mutation_id, r),
+        M::Suspend(r) => mutation::queued(mutation_id, r),
+        M::Resume(r) => mutation::queued(mutation_id, r),
     }
 }
 

@@ -130,6 +130,14 @@ impl Api for TicketApi {
         run(&self.commands, req).await
     }
 
+    async fn suspend_ticket(&self, req: Request<pb::SuspendTicketRequest>) -> Reply<pb::Ticket> {
+        run(&self.commands, req).await
+    }
+
+    async fn resume_ticket(&self, req: Request<pb::ResumeTicketRequest>) -> Reply<pb::Ticket> {
+        run(&self.commands, req).await
+    }
+
     async fn list_ticket_events(
         &self,
         req: Request<pb::ListTicketEventsRequest>,
@@ -343,6 +351,32 @@ impl MutationRequest for pb::RecordContactRequest {
         Ok(Command::RecordContact {
             ticket: cv::id(&self.ticket_id, "ticket_id")?,
             contact: cv::new_contact(self)?,
+        })
+    }
+}
+
+impl MutationRequest for pb::SuspendTicketRequest {
+    const METHOD: Method = Method::SuspendTicket;
+    fn meta_fields(&self) -> (&str, i64, &str) {
+        (&self.request_id, self.expected_version, "")
+    }
+    fn command(&self) -> AppResult<Command> {
+        Ok(Command::SuspendTicket {
+            ticket: cv::id(&self.ticket_id, "ticket_id")?,
+            reason: self.reason.trim().to_string(),
+        })
+    }
+}
+
+impl MutationRequest for pb::ResumeTicketRequest {
+    const METHOD: Method = Method::ResumeTicket;
+    fn meta_fields(&self) -> (&str, i64, &str) {
+        (&self.request_id, self.expected_version, "")
+    }
+    fn command(&self) -> AppResult<Command> {
+        Ok(Command::ResumeTicket {
+            ticket: cv::id(&self.ticket_id, "ticket_id")?,
+            note: self.note.trim().to_string(),
         })
     }
 }

@@ -85,6 +85,14 @@ pub enum Command {
         ticket: Uuid,
         contact: NewContact,
     },
+    SuspendTicket {
+        ticket: Uuid,
+        reason: String,
+    },
+    ResumeTicket {
+        ticket: Uuid,
+        note: String,
+    },
     StartInspection(StartVisit),
     RecordRoomReading {
         inspection: Uuid,
@@ -164,6 +172,8 @@ impl Command {
             Command::Supervise { .. } => Method::Supervise,
             Command::CancelTicket { .. } => Method::CancelTicket,
             Command::RecordContact { .. } => Method::RecordContact,
+            Command::SuspendTicket { .. } => Method::SuspendTicket,
+            Command::ResumeTicket { .. } => Method::ResumeTicket,
             Command::StartInspection(_) => Method::StartInspection,
             Command::RecordRoomReading { .. } => Method::RecordRoomReading,
             Command::FinishInspection { .. } => Method::FinishInspection,
@@ -314,6 +324,12 @@ impl Commands {
                 ticket: id,
                 contact,
             } => ticket(t.record_contact(caller, meta, id, contact).await),
+            Command::SuspendTicket { ticket: id, reason } => {
+                ticket(t.suspend(caller, meta, id, reason).await)
+            }
+            Command::ResumeTicket { ticket: id, note } => {
+                ticket(t.resume(caller, meta, id, note).await)
+            }
             Command::StartInspection(input) => i
                 .start(caller, meta, input)
                 .await

@@ -413,6 +413,34 @@ impl TicketService {
         .await
     }
 
+    /// R-TKT-16: ask for, approve, or make a suspension.
+    pub async fn suspend(
+        &self,
+        caller: &Caller,
+        meta: RequestMeta,
+        id: Uuid,
+        why: String,
+    ) -> AppResult<Ticket> {
+        self.mutate(caller, Method::SuspendTicket, meta, id, move |t, ctx| {
+            t.suspend(ctx, &why)
+        })
+        .await
+    }
+
+    /// R-TKT-16: resume, or withdraw a pending request.
+    pub async fn resume(
+        &self,
+        caller: &Caller,
+        meta: RequestMeta,
+        id: Uuid,
+        note: String,
+    ) -> AppResult<Ticket> {
+        self.mutate(caller, Method::ResumeTicket, meta, id, move |t, ctx| {
+            t.resume(ctx, &note)
+        })
+        .await
+    }
+
     pub async fn get(&self, caller: &Caller, id: Uuid) -> AppResult<Ticket> {
         access::authorize(caller, Method::GetTicket)?;
         store::get(self.db.reader(), id)

@@ -98,6 +98,8 @@ pub mod tickets {
         pub caller_update_on_time: Option<bool>,
         pub referrer_update_on_time: Option<bool>,
         pub reply_on_time: Option<bool>,
+        pub suspensions: i32,
+        pub district: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

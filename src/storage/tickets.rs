@@ -5,7 +5,7 @@ use crate::domain::TicketState;
 use crate::domain::geo::GeoPoint;
 use crate::domain::policy::{Deadlines, FollowUpDeadlines};
 use crate::domain::sla::ClockKind;
-use crate::domain::ticket::{Contact, Referral, SourceChannel, Ticket, TicketType};
+use crate::domain::ticket::{Contact, Referral, SourceChannel, Suspension, Ticket, TicketType};
 use crate::error::{AppError, AppResult};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::LikeExpr;
@@ -38,6 +38,8 @@ struct FollowUpColumn {
     contacts: Vec<Contact>,
     #[serde(default)]
     deadlines: FollowUpDeadlines,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    suspension: Option<Suspension>,
 }
 
 fn follow_up_column(t: &Ticket) -> Option<String> {
@@ -45,8 +47,10 @@ fn follow_up_column(t: &Ticket) -> Option<String> {
         referral: t.referral.clone(),
         contacts: t.contacts.clone(),
         deadlines: t.deadlines.follow_up,
+        suspension: t.suspension.clone(),
     };
     let empty = c.referral.is_none()
+        && c.suspension.is_none()
         && c.contacts.is_empty()
         && c.deadlines == FollowUpDeadlines::default();
     (!empty).then(|| serde_json::to_string(&c).expect("serializable"))
@@ -153,6 +157,8 @@ pub fn to_model(t: &Ticket) -> tickets::Model {
         caller_update_on_time: t.on_time(ClockKind::CallerUpdate),
         referrer_update_on_time: t.on_time(ClockKind::ReferrerUpdate),
         reply_on_time: t.on_time(ClockKind::Reply),
+        suspensions: t.suspensions,
+        district: None,
     }
 }
 
@@ -234,6 +240,8 @@ pub fn from_model(m: tickets::Model) -> AppResult<Ticket> {
             .transpose()?,
         referral: follow_up.referral,
         contacts: follow_up.contacts,
+        suspension: follow_up.suspension,
+        suspensions: m.suspensions,
         last_event_at: from_micros(m.last_event_at),
     })
 }

@@ -561,3 +561,29 @@ pub async fn breaches_once_after(
     assert!(e.details_json.contains(kind), "{kind}: {}", e.details_json);
     e
 }
+
+/// Breach events of ticket `id` that name clock `kind` (e.g. "REPLY").
+pub async fn breaches_of(app: &TestApp, id: &str, kind: &str) -> usize {
+    let needle = format!("\"clock\":\"{kind}\"");
+    breach_events(app, id)
+        .await
+        .iter()
+        .filter(|e| e.details_json.contains(&needle))
+        .count()
+}
+
+/// Clock `kind` of `id`: not breached at `deadline`, breached exactly once
+/// one second later, however often the monitor runs.
+pub async fn clock_breaches_once_at(app: &TestApp, id: &str, deadline: DateTime<Utc>, kind: &str) {
+    app.clock.set(deadline);
+    app.run_monitor().await;
+    assert_eq!(
+        breaches_of(app, id, kind).await,
+        0,
+        "{kind}: kept at the deadline"
+    );
+    app.clock.set(deadline + Duration::seconds(1));
+    app.run_monitor().await;
+    app.run_monitor().await;
+    assert_eq!(breaches_of(app, id, kind).await, 1, "{kind}: breached once");
+}

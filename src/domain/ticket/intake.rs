@@ -215,6 +215,8 @@ impl Ticket {
             outage_id: None,
             referral,
             contacts: Vec::new(),
+            suspension: None,
+            suspensions: 0,
             last_event_at: ctx.now,
         };
         let mut ticket = ticket;

@@ -13,10 +13,12 @@ mod extension;
 mod follow_up;
 mod intake;
 mod referral;
+mod suspension;
 mod work;
 
 pub use contact::{Contact, ContactChannel, Counterpart, NewContact};
 pub use referral::{NewReferral, Referral};
+pub use suspension::Suspension;
 
 use crate::domain::Method;
 use crate::domain::access;
@@ -244,6 +246,12 @@ pub struct Ticket {
     /// leadership and the first-responsible person, oldest first.
     #[serde(default)]
     pub contacts: Vec<Contact>,
+    /// R-TKT-16: the pending request or the suspension in force.
+    #[serde(default)]
+    pub suspension: Option<Suspension>,
+    /// R-TKT-16: times the ticket was suspended (reports count them).
+    #[serde(default)]
+    pub suspensions: i32,
     /// Effective time of the latest event (R-SLA-7: device times may not precede it).
     pub last_event_at: DateTime<Utc>,
 }
