@@ -71,6 +71,8 @@ catalogue! {
     OUTAGE_NOT_APPROVED: "FAILED_PRECONDITION", "Planned works start only after a supervisor approved them (R-OUT-3).";
     OUTAGE_ALREADY_APPROVED: "FAILED_PRECONDITION", "The plan is approved already (R-OUT-3).";
     OUTAGE_RESTORED: "FAILED_PRECONDITION", "Supply is restored: the outage takes no more revisions or restorations (R-OUT-4).";
+    ALREADY_RECUSED: "FAILED_PRECONDITION", "The staff member is already kept away from the ticket (R-TKT-13).";
+    RECUSED_HOLDS_TICKET: "FAILED_PRECONDITION", "The staff member to recuse holds the ticket at work; return it to dispatch first (R-TKT-13).";
     NOT_A_COMPLAINT: "FAILED_PRECONDITION", "Only a complaint may be suspended (R-TKT-16).";
     SUSPENSION_PENDING: "FAILED_PRECONDITION", "A suspension request is already waiting for a supervisor (R-TKT-16).";
     NOT_A_REFERRAL: "FAILED_PRECONDITION", "A contact with the referrer on a ticket no platform or body referred (R-TKT-15).";
@@ -97,7 +99,7 @@ catalogue! {
     ROLE_NOT_ALLOWED: "PERMISSION_DENIED", "None of the caller's roles may call this method.";
     WRONG_UNIT: "PERMISSION_DENIED", "The ticket is not dispatched to the crew member's unit (one he holds elsewhere), or a crew reports an outage for another unit.";
     NOT_TICKET_HOLDER: "PERMISSION_DENIED", "Another crew member holds, or was named for, the ticket.";
-    RECUSED: "PERMISSION_DENIED", "A complaint may not be assigned to the staff member it concerns (R-TKT-13).";
+    RECUSED: "PERMISSION_DENIED", "A complaint may not be assigned to, or claimed by, the staff member it concerns or one recused for a conflict of interest (R-TKT-13).";
     CLIENT_NOT_OWNED: "PERMISSION_DENIED", "The Push client id belongs to another staff member.";
     // The server or its store; retrying later may succeed (every mutation is idempotent).
     STORAGE_FULL: "RESOURCE_EXHAUSTED", "The disk or the database's size limit is full.";

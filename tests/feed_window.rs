@@ -192,13 +192,23 @@ fn metas() -> Vec<ChangeMeta> {
         for unit in UNITS {
             for prev_unit in UNITS {
                 for owner in PEOPLE {
-                    for hidden_from in [None, Some("ann"), Some("carl")] {
+                    // R-TKT-13: one member, several (recusals), a member
+                    // differing only in case and one with LIKE's wildcards.
+                    let hidden = [
+                        None,
+                        Some("ann".to_string()),
+                        Some("carl".to_string()),
+                        feed::hidden_from(["ann", "bob"].into_iter()),
+                        feed::hidden_from(["ANN", "da_e", "x%"].into_iter()),
+                        feed::hidden_from(["bob", "carl", "dave"].into_iter()),
+                    ];
+                    for hidden_from in hidden {
                         out.push(ChangeMeta {
                             entity_type: entity_type.to_string(),
                             unit: unit.map(str::to_string),
                             prev_unit: prev_unit.map(str::to_string),
                             owner: owner.map(str::to_string),
-                            hidden_from: hidden_from.map(str::to_string),
+                            hidden_from,
                         });
                     }
                 }

@@ -19,6 +19,7 @@ mod m20261203_000012_ticket_type;
 mod m20261203_000013_ticket_search;
 mod m20261203_000014_follow_through;
 mod m20261203_000015_suspension_district;
+mod m20261203_000016_recusal;
 
 pub struct Migrator;
 
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000013_ticket_search::Migration),
             Box::new(m20261203_000014_follow_through::Migration),
             Box::new(m20261203_000015_suspension_district::Migration),
+            Box::new(m20261203_000016_recusal::Migration),
         ]
     }
 }

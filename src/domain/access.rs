@@ -51,6 +51,8 @@ pub fn roles(method: Method) -> &'static [Role] {
         M::RecordContact => &[Dispatcher, Crew, Supervisor],
         // R-TKT-16: dispatch asks, a supervisor approves; either resumes.
         M::SuspendTicket | M::ResumeTicket => &[Dispatcher, Supervisor],
+        // R-TKT-13: conflicts of interest.
+        M::RecuseStaff => &[Dispatcher, Supervisor],
         M::GetTicket | M::ListTickets | M::ListTicketEvents => TICKET_READERS,
         M::StartInspection | M::RecordRoomReading | M::FinishInspection => &[Inspector],
         M::RecordMeterReading | M::RecordMeterExchange => &[Inspector],
@@ -91,9 +93,10 @@ fn require_role(caller: &Caller, allowed: &[Role], operation: &str) -> AppResult
     })
 }
 
-/// R-TKT-13 recusal: a complaint about a staff member is never shown to him.
+/// R-TKT-13 recusal: a complaint is never shown to the staff member it
+/// concerns, nor to one marked as having a conflict of interest.
 pub fn is_recused(caller: &Caller, ticket: &Ticket) -> bool {
-    ticket.subject_staff_id.as_deref() == Some(caller.sub.as_str())
+    ticket.recused_staff().any(|s| s == caller.sub)
 }
 
 /// Roles that see every unit's tickets.

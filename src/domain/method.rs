@@ -52,6 +52,7 @@ methods! {
     RecordContact,
     SuspendTicket,
     ResumeTicket,
+    RecuseStaff,
     // InspectionService
     StartInspection,
     RecordRoomReading,

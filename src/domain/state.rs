@@ -44,6 +44,8 @@ pub enum Action {
     RecordContact,
     /// R-TKT-16: suspend (or ask to); resuming is [`TicketState::resumed_to`].
     Suspend,
+    /// R-TKT-13: keep a staff member away from the ticket (no change of state).
+    Recuse,
 }
 
 impl TicketState {
@@ -119,6 +121,8 @@ impl TicketState {
                 A::SupplyRestored,
             ) => Some(S::Resolved),
             (s, A::RecordContact) if s != S::Cancelled => Some(s),
+            // A closed or cancelled complaint must stay out of sight too.
+            (s, A::Recuse) => Some(s),
             // R-TKT-16: from any open state.
             (
                 S::New

@@ -563,6 +563,19 @@ pub fn ticket_as(t: &Ticket, view: TicketView) -> pb::Ticket {
             left: s.left.map(state_pb).unwrap_or_default() as i32,
         }),
         suspensions: t.suspensions,
+        recusals: if view.subject_staff() {
+            t.recusals
+                .iter()
+                .map(|r| pb::Recusal {
+                    staff_id: r.staff.clone(),
+                    reason: r.reason.clone(),
+                    recused_by: r.by.clone(),
+                    recuse_time: Some(ts(r.at)),
+                })
+                .collect()
+        } else {
+            Vec::new()
+        },
     }
 }
 

@@ -77,6 +77,7 @@ fn queued(mutation_id: i64, m: &M) -> Queued {
         M::Contact(r) => mutation::queued(mutation_id, r),
         M::Suspend(r) => mutation::queued(mutation_id, r),
         M::Resume(r) => mutation::queued(mutation_id, r),
+        M::Recuse(r) => mutation::queued(mutation_id, r),
     }
 }
 

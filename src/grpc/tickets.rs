@@ -138,6 +138,10 @@ impl Api for TicketApi {
         run(&self.commands, req).await
     }
 
+    async fn recuse_staff(&self, req: Request<pb::RecuseStaffRequest>) -> Reply<pb::Ticket> {
+        run(&self.commands, req).await
+    }
+
     async fn list_ticket_events(
         &self,
         req: Request<pb::ListTicketEventsRequest>,
@@ -377,6 +381,20 @@ impl MutationRequest for pb::ResumeTicketRequest {
         Ok(Command::ResumeTicket {
             ticket: cv::id(&self.ticket_id, "ticket_id")?,
             note: self.note.trim().to_string(),
+        })
+    }
+}
+
+impl MutationRequest for pb::RecuseStaffRequest {
+    const METHOD: Method = Method::RecuseStaff;
+    fn meta_fields(&self) -> (&str, i64, &str) {
+        (&self.request_id, self.expected_version, "")
+    }
+    fn command(&self) -> AppResult<Command> {
+        Ok(Command::RecuseStaff {
+            ticket: cv::id(&self.ticket_id, "ticket_id")?,
+            staff: self.staff_id.trim().to_string(),
+            reason: self.reason.trim().to_string(),
         })
     }
 }

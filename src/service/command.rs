@@ -93,6 +93,11 @@ pub enum Command {
         ticket: Uuid,
         note: String,
     },
+    RecuseStaff {
+        ticket: Uuid,
+        staff: String,
+        reason: String,
+    },
     StartInspection(StartVisit),
     RecordRoomReading {
         inspection: Uuid,
@@ -174,6 +179,7 @@ impl Command {
             Command::RecordContact { .. } => Method::RecordContact,
             Command::SuspendTicket { .. } => Method::SuspendTicket,
             Command::ResumeTicket { .. } => Method::ResumeTicket,
+            Command::RecuseStaff { .. } => Method::RecuseStaff,
             Command::StartInspection(_) => Method::StartInspection,
             Command::RecordRoomReading { .. } => Method::RecordRoomReading,
             Command::FinishInspection { .. } => Method::FinishInspection,
@@ -330,6 +336,11 @@ impl Commands {
             Command::ResumeTicket { ticket: id, note } => {
                 ticket(t.resume(caller, meta, id, note).await)
             }
+            Command::RecuseStaff {
+                ticket: id,
+                staff,
+                reason,
+            } => ticket(t.recuse(caller, meta, id, staff, reason).await),
             Command::StartInspection(input) => i
                 .start(caller, meta, input)
                 .await

@@ -12,11 +12,11 @@
 //! snapshots. A Pull still reads the feed state in its own snapshot and takes
 //! from the database whatever the window does not (yet) hold, so its answer
 //! is the one the database would give, on any instance.
-use super::feed_change::{FeedChange, decode};
+use super::feed_change::{FeedChange, FeedEntity, decode};
 use crate::error::AppResult;
 use crate::storage::feed::{self, ChangeMeta, Position, StoredChange, Visibility};
 use crate::storage::{Db, db_err};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::sync::{Notify, watch};
@@ -47,9 +47,30 @@ struct Window {
     entries: VecDeque<Entry>,
     /// What the entries count as (`FeedChange::size`).
     bytes: usize,
+    /// R-TKT-13: the latest hidden set of every ticket the window has seen
+    /// one for. A recusal hides the ticket's earlier changes too; hidden
+    /// sets only grow, so an entry never hides too much, even after the
+    /// changes it came from left the window.
+    hidden: HashMap<uuid::Uuid, String>,
 }
 
 impl Window {
+    /// Note the hidden sets the `entries` carry (in commit order).
+    fn note_hidden<'a>(&mut self, entries: impl Iterator<Item = &'a Entry>) {
+        for e in entries {
+            if let (FeedEntity::Ticket(t), Some(h)) = (&e.change.entity, &e.meta.hidden_from) {
+                self.hidden.insert(t.id, h.clone());
+            }
+        }
+    }
+
+    /// Is this entry's ticket kept from the reader by its latest hidden set?
+    fn hidden_later(&self, e: &Entry, vis: &Visibility) -> bool {
+        match &e.change.entity {
+            FeedEntity::Ticket(t) => self.hidden.get(&t.id).is_some_and(|h| vis.hidden_by(h)),
+            _ => false,
+        }
+    }
     /// Drop the oldest entries beyond `capacity` changes or `max_bytes`.
     fn trim(&mut self, capacity: usize, max_bytes: usize) {
         let mut popped = false;
@@ -109,9 +130,12 @@ impl FeedWindow {
             start,
             end,
             purged_seq,
-            entries,
+            entries: VecDeque::new(),
             bytes,
+            hidden: HashMap::new(),
         };
+        window.note_hidden(entries.iter());
+        window.entries = entries;
         window.trim(capacity, max_bytes);
         Ok(Arc::new(FeedWindow {
             db,
@@ -155,7 +179,7 @@ impl FeedWindow {
             if e.change.position > until {
                 break;
             }
-            if vis.admits(&e.meta) {
+            if vis.admits(&e.meta) && !w.hidden_later(e, vis) {
                 changes.push(e.change.clone());
                 if changes.len() > limit {
                     let upto = e.change.position;
@@ -197,6 +221,7 @@ impl FeedWindow {
         let moved = w.end != end;
         w.purged_seq = purged_seq;
         w.bytes += fresh.iter().map(|e| e.change.size).sum::<usize>();
+        w.note_hidden(fresh.iter());
         w.entries.extend(fresh);
         w.end = end;
         w.trim(self.capacity, self.max_bytes);

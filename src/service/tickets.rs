@@ -441,6 +441,21 @@ impl TicketService {
         .await
     }
 
+    /// R-TKT-13: keep a staff member with a conflict of interest away.
+    pub async fn recuse(
+        &self,
+        caller: &Caller,
+        meta: RequestMeta,
+        id: Uuid,
+        staff: String,
+        why: String,
+    ) -> AppResult<Ticket> {
+        self.mutate(caller, Method::RecuseStaff, meta, id, move |t, ctx| {
+            t.recuse(ctx, &staff, &why)
+        })
+        .await
+    }
+
     pub async fn get(&self, caller: &Caller, id: Uuid) -> AppResult<Ticket> {
         access::authorize(caller, Method::GetTicket)?;
         store::get(self.db.reader(), id)

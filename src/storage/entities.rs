@@ -100,6 +100,7 @@ pub mod tickets {
         pub reply_on_time: Option<bool>,
         pub suspensions: i32,
         pub district: Option<String>,
+        pub hidden_from: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -9,7 +9,7 @@ use crate::domain::meter::{MeterExchange, MeterReading};
 use crate::domain::outage::Outage;
 use crate::error::{AppError, AppResult};
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, IntoColumnRef, LikeExpr, Query};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
     QuerySelect, Statement,
@@ -37,9 +37,47 @@ pub struct ChangeDraft {
     pub prev_unit: Option<String>,
     /// The inspector whose record it is.
     pub owner: Option<String>,
-    /// R-TKT-13: a complaint is never shown to the staff member it concerns.
+    /// R-TKT-13: the staff members a ticket is kept away from (see [`hidden_from`]).
     pub hidden_from: Option<String>,
     pub payload: String,
+}
+
+/// Separates staff ids in a `hidden_from` value of several members.
+const HIDDEN_SEP: char = '\u{1f}';
+
+/// R-TKT-13: the staff members a change (or ticket row) is hidden from, as
+/// stored: one id as it is (what older rows hold), several each wrapped in
+/// the unit separator (`\x1fa\x1fb\x1f`); None for nobody.
+pub fn hidden_from<'a>(staff: impl Iterator<Item = &'a str>) -> Option<String> {
+    let staff: Vec<&str> = staff.collect();
+    match staff.as_slice() {
+        [] => None,
+        [one] => Some(one.to_string()),
+        many => Some(format!(
+            "{HIDDEN_SEP}{}{HIDDEN_SEP}",
+            many.join(&HIDDEN_SEP.to_string())
+        )),
+    }
+}
+
+/// Is `sub` among the members a stored `hidden_from` value names?
+pub fn hides(hidden: &str, sub: &str) -> bool {
+    hidden == sub || hidden.split(HIDDEN_SEP).any(|s| s == sub)
+}
+
+/// The SQL of [`hides`]: the value in `col` names `sub`.
+fn hides_sql(col: impl IntoColumnRef + Clone, sub: &str) -> Condition {
+    let pattern = super::contains_pattern(&format!("{HIDDEN_SEP}{sub}{HIDDEN_SEP}"));
+    Condition::any()
+        .add(Expr::col(col.clone()).eq(sub))
+        .add(Expr::col(col).like(LikeExpr::new(pattern).escape('\\')))
+}
+
+/// The SQL of [`hides`], negated: rows of `col` not hidden from `sub`.
+pub fn not_hidden_from(col: impl ColumnTrait, sub: &str) -> Condition {
+    Condition::any()
+        .add(col.is_null())
+        .add(hides_sql(col, sub).not())
 }
 
 fn json<T: Serialize>(v: &T) -> String {
@@ -55,7 +93,7 @@ impl ChangeDraft {
             unit: t.unit.clone(),
             prev_unit: prev_unit.map(str::to_string),
             owner: None,
-            hidden_from: t.subject_staff_id.clone(),
+            hidden_from: hidden_from(t.recused_staff()),
             payload: json(t),
         }
     }
@@ -198,9 +236,32 @@ pub struct ChangeMeta {
 impl Visibility {
     fn condition(&self) -> Condition {
         // R-TKT-13: a complaint is never shown to the staff member it concerns, in any role.
-        let not_recused = Condition::any()
-            .add(change_log::Column::HiddenFrom.is_null())
-            .add(change_log::Column::HiddenFrom.ne(self.sub.as_str()));
+        // ... nor any earlier change of a ticket that a later recusal hid
+        // from him: a ticket's hidden set only grows, so any change of the
+        // entity that hides it from him hides every one.
+        let h = Alias::new("h");
+        let hidden_later = Query::select()
+            .expr(Expr::val(1))
+            .from_as(change_log::Entity, h.clone())
+            .and_where(
+                Expr::col((h.clone(), change_log::Column::EntityId))
+                    .equals((change_log::Entity, change_log::Column::EntityId)),
+            )
+            .and_where(
+                Expr::col((h.clone(), change_log::Column::EntityType))
+                    .equals((change_log::Entity, change_log::Column::EntityType)),
+            )
+            .cond_where(
+                Condition::any().add(hides_sql((h, change_log::Column::HiddenFrom), &self.sub)),
+            )
+            .to_owned();
+        let not_recused = Condition::all()
+            .add(not_hidden_from(change_log::Column::HiddenFrom, &self.sub))
+            .add(
+                Condition::any()
+                    .add(change_log::Column::EntityType.ne(TICKET))
+                    .add(Expr::exists(hidden_later).not()),
+            );
         if self.all {
             return not_recused;
         }
@@ -226,9 +287,18 @@ impl Visibility {
         Condition::all().add(not_recused).add(any)
     }
 
-    /// The same rule as `condition`, for a change held in memory.
+    /// R-TKT-13: does a ticket's (latest) hidden set keep it from this reader?
+    pub fn hidden_by(&self, hidden: &str) -> bool {
+        hides(hidden, &self.sub)
+    }
+
+    /// The same rule as `condition`, for a change held in memory (the
+    /// window also asks `hidden_by` with the entity's latest hidden set).
     pub fn admits(&self, c: &ChangeMeta) -> bool {
-        if c.hidden_from.as_deref() == Some(self.sub.as_str()) {
+        if c.hidden_from
+            .as_deref()
+            .is_some_and(|h| hides(h, &self.sub))
+        {
             return false;
         }
         if self.all {

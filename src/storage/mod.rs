@@ -24,6 +24,19 @@ use crate::error::{AppError, AppResult, reason};
 use chrono::{DateTime, TimeZone, Utc};
 pub use fault::{db_err, is_unique_violation};
 
+/// `text` as a LIKE pattern matching it anywhere, its wildcards escaped
+/// (with `\`, to be given as the LIKE's ESCAPE character).
+pub(crate) fn contains_pattern(text: &str) -> String {
+    let escaped: String = text
+        .chars()
+        .flat_map(|c| match c {
+            '%' | '_' | '\\' => vec!['\\', c],
+            c => vec![c],
+        })
+        .collect();
+    format!("%{escaped}%")
+}
+
 /// Serialise the write transactions that decide over `key` (a meter's
 /// history, a platform's reference): PostgreSQL takes a transaction-scoped
 /// advisory lock on it; SQLite has one writer already.
@@ -156,7 +169,11 @@ impl Db {
             .synchronous(synchronous)
             .busy_timeout(s.sqlite_busy_timeout)
             .foreign_keys(true)
-            .pragma("temp_store", "memory");
+            .pragma("temp_store", "memory")
+            // LIKE compares as PostgreSQL's does (case-sensitively): the
+            // recusal filter (R-TKT-13) must agree with its in-memory twin;
+            // the address search compares lowercased keys anyway.
+            .pragma("case_sensitive_like", "ON");
         let base = sea_orm::sqlx::ConnectOptions::disable_statement_logging(base);
         let max_pages = Arc::new(AtomicU64::new(0));
         let limit = max_pages.clone();

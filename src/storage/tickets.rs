@@ -5,13 +5,15 @@ use crate::domain::TicketState;
 use crate::domain::geo::GeoPoint;
 use crate::domain::policy::{Deadlines, FollowUpDeadlines};
 use crate::domain::sla::ClockKind;
-use crate::domain::ticket::{Contact, Referral, SourceChannel, Suspension, Ticket, TicketType};
+use crate::domain::ticket::{
+    Contact, Recusal, Referral, SourceChannel, Suspension, Ticket, TicketType,
+};
 use crate::error::{AppError, AppResult};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::LikeExpr;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait,
-    IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use serde::{Serialize, de::DeserializeOwned};
 use uuid::Uuid;
@@ -40,6 +42,8 @@ struct FollowUpColumn {
     deadlines: FollowUpDeadlines,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     suspension: Option<Suspension>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    recusals: Vec<Recusal>,
 }
 
 fn follow_up_column(t: &Ticket) -> Option<String> {
@@ -48,9 +52,11 @@ fn follow_up_column(t: &Ticket) -> Option<String> {
         contacts: t.contacts.clone(),
         deadlines: t.deadlines.follow_up,
         suspension: t.suspension.clone(),
+        recusals: t.recusals.clone(),
     };
     let empty = c.referral.is_none()
         && c.suspension.is_none()
+        && c.recusals.is_empty()
         && c.contacts.is_empty()
         && c.deadlines == FollowUpDeadlines::default();
     (!empty).then(|| serde_json::to_string(&c).expect("serializable"))
@@ -159,6 +165,7 @@ pub fn to_model(t: &Ticket) -> tickets::Model {
         reply_on_time: t.on_time(ClockKind::Reply),
         suspensions: t.suspensions,
         district: None,
+        hidden_from: super::feed::hidden_from(t.recused_staff()),
     }
 }
 
@@ -241,6 +248,7 @@ pub fn from_model(m: tickets::Model) -> AppResult<Ticket> {
         referral: follow_up.referral,
         contacts: follow_up.contacts,
         suspension: follow_up.suspension,
+        recusals: follow_up.recusals,
         suspensions: m.suspensions,
         last_event_at: from_micros(m.last_event_at),
     })
@@ -306,20 +314,8 @@ pub struct TicketFilter {
     pub received_before: Option<DateTime<Utc>>,
     /// R-TKT-15: a platform's reference (exact).
     pub platform_reference: Option<String>,
-    /// Hide complaints about this staff member (R-TKT-13 recusal).
+    /// Hide tickets kept away from this staff member (R-TKT-13 recusal).
     pub recused_sub: Option<String>,
-}
-
-/// `text` as a LIKE pattern matching it anywhere, its wildcards escaped.
-fn contains_pattern(text: &str) -> String {
-    let escaped: String = text
-        .chars()
-        .flat_map(|c| match c {
-            '%' | '_' | '\\' => vec!['\\', c],
-            c => vec![c],
-        })
-        .collect();
-    format!("%{escaped}%")
 }
 
 /// A page of tickets, newest first (ids are UUID v7, so id order is creation order).
@@ -355,7 +351,7 @@ pub async fn list<C: ConnectionTrait>(
         q = q.filter(tickets::Column::CallerKey.eq(k.as_str()));
     }
     if let Some(a) = &f.address_text {
-        let like = LikeExpr::new(contains_pattern(a)).escape('\\');
+        let like = LikeExpr::new(super::contains_pattern(a)).escape('\\');
         q = q.filter(tickets::Column::AddressKey.like(like));
     }
     if let Some(c) = &f.category {
@@ -374,11 +370,10 @@ pub async fn list<C: ConnectionTrait>(
         q = q.filter(tickets::Column::PlatformReference.eq(r.as_str()));
     }
     if let Some(sub) = &f.recused_sub {
-        q = q.filter(
-            Condition::any()
-                .add(tickets::Column::SubjectStaffId.is_null())
-                .add(tickets::Column::SubjectStaffId.ne(sub.as_str())),
-        );
+        q = q.filter(super::feed::not_hidden_from(
+            tickets::Column::HiddenFrom,
+            sub,
+        ));
     }
     if let Some(id) = before_id {
         q = q.filter(tickets::Column::Id.lt(id));

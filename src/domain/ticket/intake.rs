@@ -217,6 +217,7 @@ impl Ticket {
             contacts: Vec::new(),
             suspension: None,
             suspensions: 0,
+            recusals: Vec::new(),
             last_event_at: ctx.now,
         };
         let mut ticket = ticket;

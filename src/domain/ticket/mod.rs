@@ -12,11 +12,13 @@ mod contact;
 mod extension;
 mod follow_up;
 mod intake;
+mod recusal;
 mod referral;
 mod suspension;
 mod work;
 
 pub use contact::{Contact, ContactChannel, Counterpart, NewContact};
+pub use recusal::Recusal;
 pub use referral::{NewReferral, Referral};
 pub use suspension::Suspension;
 
@@ -252,6 +254,9 @@ pub struct Ticket {
     /// R-TKT-16: times the ticket was suspended (reports count them).
     #[serde(default)]
     pub suspensions: i32,
+    /// R-TKT-13: staff members with a conflict of interest.
+    #[serde(default)]
+    pub recusals: Vec<Recusal>,
     /// Effective time of the latest event (R-SLA-7: device times may not precede it).
     pub last_event_at: DateTime<Utc>,
 }

@@ -7,12 +7,12 @@ impl Ticket {
     pub fn dispatch(&self, ctx: &Ctx, unit: &str, assignee: Option<&str>) -> AppResult<Change> {
         let role = access::authorize(ctx.caller, Method::DispatchTicket)?;
         let state = self.next_state(Action::Dispatch)?;
-        if let (Some(a), Some(subject)) = (assignee, self.subject_staff_id.as_deref())
-            && a == subject
+        if let Some(a) = assignee
+            && self.recused_staff().any(|s| s == a)
         {
             return Err(AppError::denied(
                 reason::RECUSED,
-                "a complaint may not be assigned to the staff member it concerns",
+                "the ticket may not be assigned to a staff member kept away from it (R-TKT-13)",
             ));
         }
         let time = EventTime::server(ctx.now);
