@@ -82,6 +82,7 @@ fn simulate(
         complex: false,
         pipe_diameter_mm: None,
         referral: None,
+        major: None,
     };
     let mut t = Ticket::create(&ctx(&d, received), Uuid::now_v7(), input)
         .unwrap()

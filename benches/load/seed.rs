@@ -71,6 +71,7 @@ pub fn ticket(policy: &Policy, i: usize, state: TicketState, now: DateTime<Utc>)
         complex: false,
         pipe_diameter_mm: None,
         referral: None,
+        major: None,
     };
     let t = Ticket::create(&ctx(&d), Uuid::now_v7(), input)
         .expect("valid ticket")

@@ -20,6 +20,7 @@ mod m20261203_000013_ticket_search;
 mod m20261203_000014_follow_through;
 mod m20261203_000015_suspension_district;
 mod m20261203_000016_recusal;
+mod m20261203_000017_major;
 
 pub struct Migrator;
 
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000014_follow_through::Migration),
             Box::new(m20261203_000015_suspension_district::Migration),
             Box::new(m20261203_000016_recusal::Migration),
+            Box::new(m20261203_000017_major::Migration),
         ]
     }
 }

@@ -53,6 +53,8 @@ pub fn roles(method: Method) -> &'static [Role] {
         M::SuspendTicket | M::ResumeTicket => &[Dispatcher, Supervisor],
         // R-TKT-13: conflicts of interest.
         M::RecuseStaff => &[Dispatcher, Supervisor],
+        // R-TKT-17: dispatch reports a major matter, supervisors too.
+        M::FlagMajor => &[Dispatcher, Supervisor],
         M::GetTicket | M::ListTickets | M::ListTicketEvents => TICKET_READERS,
         M::StartInspection | M::RecordRoomReading | M::FinishInspection => &[Inspector],
         M::RecordMeterReading | M::RecordMeterExchange => &[Inspector],

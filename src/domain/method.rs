@@ -53,6 +53,7 @@ methods! {
     SuspendTicket,
     ResumeTicket,
     RecuseStaff,
+    FlagMajor,
     // InspectionService
     StartInspection,
     RecordRoomReading,

@@ -114,6 +114,13 @@ pub struct FeedbackRules {
     /// referring body hear back within this of the call.
     #[serde(with = "human_duration")]
     pub transferred_within: Duration,
+    /// [000 四.8(4)], R-TKT-17: a major matter is reported to the leadership
+    /// this often, and the caller and the referring body hear back this
+    /// often, until it is resolved.
+    #[serde(with = "human_duration")]
+    pub leadership_every: Duration,
+    #[serde(with = "human_duration")]
+    pub major_contact_every: Duration,
 }
 
 impl Default for FeedbackRules {
@@ -125,6 +132,8 @@ impl Default for FeedbackRules {
             unit_report_within: Duration::minutes(40),
             result_within: Duration::hours(24),
             transferred_within: Duration::days(3),
+            leadership_every: Duration::days(1),
+            major_contact_every: Duration::days(3),
         }
     }
 }
@@ -385,6 +394,12 @@ pub struct FollowUpDeadlines {
     /// R-TKT-15: the reply on the referring platform, by its deadline.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_by: Option<DateTime<Utc>>,
+    /// R-TKT-17: the next report to the leadership (daily, repeating).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leadership_by: Option<DateTime<Utc>>,
+    /// R-TKT-17: the leader's deadline: resolved, or a written report, by then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instruction_by: Option<DateTime<Utc>>,
 }
 
 impl Policy {

@@ -41,10 +41,14 @@ pub enum ClockKind {
     ReferrerUpdate,
     /// R-TKT-15: the reply on the referring platform, by its deadline.
     Reply,
+    /// R-TKT-17: a major matter is reported to the leadership daily.
+    Leadership,
+    /// R-TKT-17: by the leader's deadline, resolved or a written report.
+    Instruction,
 }
 
 impl ClockKind {
-    pub const ALL: [ClockKind; 13] = [
+    pub const ALL: [ClockKind; 15] = [
         ClockKind::Accept,
         ClockKind::Arrive,
         ClockKind::Resolve,
@@ -58,6 +62,8 @@ impl ClockKind {
         ClockKind::CallerUpdate,
         ClockKind::ReferrerUpdate,
         ClockKind::Reply,
+        ClockKind::Leadership,
+        ClockKind::Instruction,
     ];
 }
 
@@ -101,6 +107,8 @@ impl Ticket {
             ClockKind::CallerUpdate => d.follow_up.caller_update_by,
             ClockKind::ReferrerUpdate => d.follow_up.referrer_update_by,
             ClockKind::Reply => d.follow_up.reply_by,
+            ClockKind::Leadership => d.follow_up.leadership_by,
+            ClockKind::Instruction => d.follow_up.instruction_by,
         }
     }
 
@@ -121,6 +129,8 @@ impl Ticket {
             ClockKind::CallerUpdate => &mut d.follow_up.caller_update_by,
             ClockKind::ReferrerUpdate => &mut d.follow_up.referrer_update_by,
             ClockKind::Reply => &mut d.follow_up.reply_by,
+            ClockKind::Leadership => &mut d.follow_up.leadership_by,
+            ClockKind::Instruction => &mut d.follow_up.instruction_by,
         }
     }
 
@@ -139,7 +149,10 @@ impl Ticket {
         match kind {
             ClockKind::Accept => self.state == S::Dispatched,
             ClockKind::Arrive => not_arrived,
-            ClockKind::Resolve | ClockKind::Supervision => unresolved,
+            ClockKind::Resolve
+            | ClockKind::Supervision
+            | ClockKind::Leadership
+            | ClockKind::Instruction => unresolved,
             ClockKind::Forward => self.state == S::New,
             ClockKind::Revisit => self.state == S::Resolved,
             ClockKind::Feedback
@@ -163,6 +176,30 @@ impl Ticket {
         self.clock_stops
             .iter()
             .any(|s| s.kind == kind && s.deadline == deadline)
+    }
+
+    /// R-TKT-17: how often clock `kind` is owed again while a major matter
+    /// is unresolved (None: once).
+    pub(crate) fn repeats_every(
+        &self,
+        kind: ClockKind,
+        policy: &Policy,
+    ) -> Option<chrono::Duration> {
+        use TicketState as S;
+        let unresolved = !matches!(
+            self.state,
+            S::Resolved | S::Closed | S::Cancelled | S::Suspended
+        );
+        if self.major.is_none() || !unresolved {
+            return None;
+        }
+        match kind {
+            ClockKind::Leadership => Some(policy.feedback.leadership_every),
+            ClockKind::CallerUpdate | ClockKind::ReferrerUpdate => {
+                Some(policy.feedback.major_contact_every)
+            }
+            _ => None,
+        }
     }
 
     /// Deadlines whose event has not happened yet and that are not yet recorded as breached.
@@ -234,6 +271,10 @@ impl Ticket {
                 deadline: *deadline,
                 recorded_at: now,
             });
+            // R-TKT-17: a major matter's reports are owed again and again.
+            if let Some(every) = self.repeats_every(*kind, policy) {
+                *next.deadline_slot(*kind) = Some(*deadline + every);
+            }
         }
         next.escalation_level += due.len() as i32;
         let broken = due.iter().find_map(|(k, _)| self.broken_promise(*k));
@@ -312,6 +353,7 @@ mod tests {
             complex: false,
             pipe_diameter_mm: None,
             referral: None,
+            major: None,
         };
         let t = Ticket::create(&ctx, Uuid::now_v7(), input).unwrap().ticket;
         t.dispatch(&ctx, "north", None).unwrap().ticket

@@ -46,6 +46,8 @@ pub enum Action {
     Suspend,
     /// R-TKT-13: keep a staff member away from the ticket (no change of state).
     Recuse,
+    /// R-TKT-17: flag (or update) a major matter while it is unresolved.
+    FlagMajor,
 }
 
 impl TicketState {
@@ -123,6 +125,10 @@ impl TicketState {
             (s, A::RecordContact) if s != S::Cancelled => Some(s),
             // A closed or cancelled complaint must stay out of sight too.
             (s, A::Recuse) => Some(s),
+            (
+                S::New | S::Dispatched | S::Claimed | S::OnSite | S::Returned | S::Supervised,
+                A::FlagMajor,
+            ) => Some(self),
             // R-TKT-16: from any open state.
             (
                 S::New

@@ -6,7 +6,9 @@ use crate::domain::geo::{self, GeoPoint};
 use crate::domain::policy::Deadlines;
 use crate::domain::sla::ClockKind;
 use crate::domain::supervision::SupervisionTrigger;
-use crate::domain::ticket::{Contact, ContactChannel, Counterpart, NewContact, NewReferral};
+use crate::domain::ticket::{
+    Contact, ContactChannel, Counterpart, MajorKind, NewContact, NewMajor, NewReferral,
+};
 use crate::domain::ticket::{
     ExtensionState, FaultParty, FeedbackMethod, NewTicket, Resolution, RevisitOutcome,
     SourceChannel, Ticket, TicketType,
@@ -367,6 +369,20 @@ pub fn new_ticket(m: &pb::CreateTicketRequest) -> AppResult<NewTicket> {
         complex: m.complex,
         pipe_diameter_mm: m.pipe_diameter_mm,
         referral: m.referral.as_ref().map(referral).transpose()?,
+        major: m.major.as_ref().map(major).transpose()?,
+    })
+}
+
+/// R-TKT-17: a major flag as given.
+pub fn major(m: &pb::Major) -> AppResult<NewMajor> {
+    Ok(NewMajor {
+        kind: from_wire(MajorKind::ALL, m.kind, "major.kind")?,
+        responsible: m.responsible.trim().to_string(),
+        instruction: m.instruction.trim().to_string(),
+        instruction_deadline: time(
+            m.instruction_deadline.as_ref(),
+            "major.instruction_deadline",
+        )?,
     })
 }
 
@@ -563,6 +579,16 @@ pub fn ticket_as(t: &Ticket, view: TicketView) -> pb::Ticket {
             left: s.left.map(state_pb).unwrap_or_default() as i32,
         }),
         suspensions: t.suspensions,
+        major: t.major.as_ref().map(|m| pb::Major {
+            kind: to_wire(MajorKind::ALL, m.kind),
+            responsible: m.responsible.clone(),
+            instruction: m.instruction.clone(),
+            instruction_deadline: opt_ts(m.instruction_deadline),
+            flagged_by: m.flagged_by.clone(),
+            flag_time: Some(ts(m.flagged_at)),
+        }),
+        leadership_by: opt_ts(f.leadership_by),
+        instruction_by: opt_ts(f.instruction_by),
         recusals: if view.subject_staff() {
             t.recusals
                 .iter()

@@ -142,6 +142,10 @@ impl Api for TicketApi {
         run(&self.commands, req).await
     }
 
+    async fn flag_major(&self, req: Request<pb::FlagMajorRequest>) -> Reply<pb::Ticket> {
+        run(&self.commands, req).await
+    }
+
     async fn list_ticket_events(
         &self,
         req: Request<pb::ListTicketEventsRequest>,
@@ -395,6 +399,23 @@ impl MutationRequest for pb::RecuseStaffRequest {
             ticket: cv::id(&self.ticket_id, "ticket_id")?,
             staff: self.staff_id.trim().to_string(),
             reason: self.reason.trim().to_string(),
+        })
+    }
+}
+
+impl MutationRequest for pb::FlagMajorRequest {
+    const METHOD: Method = Method::FlagMajor;
+    fn meta_fields(&self) -> (&str, i64, &str) {
+        (&self.request_id, self.expected_version, "")
+    }
+    fn command(&self) -> AppResult<Command> {
+        let major = self
+            .major
+            .as_ref()
+            .ok_or_else(|| AppError::missing("major"))?;
+        Ok(Command::FlagMajor {
+            ticket: cv::id(&self.ticket_id, "ticket_id")?,
+            major: cv::major(major)?,
         })
     }
 }

@@ -11,7 +11,7 @@ use crate::domain::Method;
 use crate::domain::inspection::{Inspection, RoomReading};
 use crate::domain::meter::{MeterExchange, MeterReading};
 use crate::domain::outage::{NewOutage, Notice, Outage};
-use crate::domain::ticket::{CheckIn, NewContact, NewTicket, Resolution, RevisitOutcome};
+use crate::domain::ticket::{CheckIn, NewContact, NewMajor, NewTicket, Resolution, RevisitOutcome};
 use crate::domain::{Caller, Ticket};
 use crate::error::{AppError, AppResult};
 use crate::service::idempotency::RequestMeta;
@@ -98,6 +98,10 @@ pub enum Command {
         staff: String,
         reason: String,
     },
+    FlagMajor {
+        ticket: Uuid,
+        major: NewMajor,
+    },
     StartInspection(StartVisit),
     RecordRoomReading {
         inspection: Uuid,
@@ -180,6 +184,7 @@ impl Command {
             Command::SuspendTicket { .. } => Method::SuspendTicket,
             Command::ResumeTicket { .. } => Method::ResumeTicket,
             Command::RecuseStaff { .. } => Method::RecuseStaff,
+            Command::FlagMajor { .. } => Method::FlagMajor,
             Command::StartInspection(_) => Method::StartInspection,
             Command::RecordRoomReading { .. } => Method::RecordRoomReading,
             Command::FinishInspection { .. } => Method::FinishInspection,
@@ -341,6 +346,9 @@ impl Commands {
                 staff,
                 reason,
             } => ticket(t.recuse(caller, meta, id, staff, reason).await),
+            Command::FlagMajor { ticket: id, major } => {
+                ticket(t.flag_major(caller, meta, id, major).await)
+            }
             Command::StartInspection(input) => i
                 .start(caller, meta, input)
                 .await

@@ -6,7 +6,7 @@ use crate::domain::Method;
 use crate::domain::access;
 use crate::domain::area::Place;
 use crate::domain::ticket::{
-    Change, CheckIn, Ctx, NewContact, NewTicket, Resolution, RevisitOutcome,
+    Change, CheckIn, Ctx, NewContact, NewMajor, NewTicket, Resolution, RevisitOutcome,
 };
 use crate::domain::{Caller, Policy, Ticket};
 use crate::error::{AppError, AppResult, reason};
@@ -452,6 +452,20 @@ impl TicketService {
     ) -> AppResult<Ticket> {
         self.mutate(caller, Method::RecuseStaff, meta, id, move |t, ctx| {
             t.recuse(ctx, &staff, &why)
+        })
+        .await
+    }
+
+    /// R-TKT-17: flag a major matter, or update its flag.
+    pub async fn flag_major(
+        &self,
+        caller: &Caller,
+        meta: RequestMeta,
+        id: Uuid,
+        major: NewMajor,
+    ) -> AppResult<Ticket> {
+        self.mutate(caller, Method::FlagMajor, meta, id, move |t, ctx| {
+            t.flag_major(ctx, &major)
         })
         .await
     }

@@ -101,6 +101,8 @@ pub mod tickets {
         pub suspensions: i32,
         pub district: Option<String>,
         pub hidden_from: Option<String>,
+        pub leadership_on_time: Option<bool>,
+        pub instruction_on_time: Option<bool>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

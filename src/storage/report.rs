@@ -67,6 +67,8 @@ fn on_time_column(kind: ClockKind) -> tickets::Column {
         ClockKind::CallerUpdate => tickets::Column::CallerUpdateOnTime,
         ClockKind::ReferrerUpdate => tickets::Column::ReferrerUpdateOnTime,
         ClockKind::Reply => tickets::Column::ReplyOnTime,
+        ClockKind::Leadership => tickets::Column::LeadershipOnTime,
+        ClockKind::Instruction => tickets::Column::InstructionOnTime,
     }
 }
 

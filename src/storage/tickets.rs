@@ -6,7 +6,7 @@ use crate::domain::geo::GeoPoint;
 use crate::domain::policy::{Deadlines, FollowUpDeadlines};
 use crate::domain::sla::ClockKind;
 use crate::domain::ticket::{
-    Contact, Recusal, Referral, SourceChannel, Suspension, Ticket, TicketType,
+    Contact, Major, Recusal, Referral, SourceChannel, Suspension, Ticket, TicketType,
 };
 use crate::error::{AppError, AppResult};
 use chrono::{DateTime, Utc};
@@ -44,6 +44,8 @@ struct FollowUpColumn {
     suspension: Option<Suspension>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     recusals: Vec<Recusal>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    major: Option<Major>,
 }
 
 fn follow_up_column(t: &Ticket) -> Option<String> {
@@ -53,10 +55,12 @@ fn follow_up_column(t: &Ticket) -> Option<String> {
         deadlines: t.deadlines.follow_up,
         suspension: t.suspension.clone(),
         recusals: t.recusals.clone(),
+        major: t.major.clone(),
     };
     let empty = c.referral.is_none()
         && c.suspension.is_none()
         && c.recusals.is_empty()
+        && c.major.is_none()
         && c.contacts.is_empty()
         && c.deadlines == FollowUpDeadlines::default();
     (!empty).then(|| serde_json::to_string(&c).expect("serializable"))
@@ -166,6 +170,8 @@ pub fn to_model(t: &Ticket) -> tickets::Model {
         suspensions: t.suspensions,
         district: None,
         hidden_from: super::feed::hidden_from(t.recused_staff()),
+        leadership_on_time: t.on_time(ClockKind::Leadership),
+        instruction_on_time: t.on_time(ClockKind::Instruction),
     }
 }
 
@@ -249,6 +255,7 @@ pub fn from_model(m: tickets::Model) -> AppResult<Ticket> {
         contacts: follow_up.contacts,
         suspension: follow_up.suspension,
         recusals: follow_up.recusals,
+        major: follow_up.major,
         suspensions: m.suspensions,
         last_event_at: from_micros(m.last_event_at),
     })

@@ -155,16 +155,37 @@ impl Ticket {
         let at = time.effective;
         let mut next = self.clone();
         next.state = state;
-        match input.counterpart {
-            Counterpart::Caller => next.stop_caller_clocks(at, input.result),
+        let again = match input.counterpart {
+            Counterpart::Caller => {
+                next.stop_caller_clocks(at, input.result);
+                Some(ClockKind::CallerUpdate)
+            }
             Counterpart::Referrer => {
                 next.stop_clock(ClockKind::ReferrerUpdate, at);
                 if input.result {
                     next.stop_clock(ClockKind::Reply, at);
                 }
+                Some(ClockKind::ReferrerUpdate)
             }
-            Counterpart::FirstResponsible => next.stop_clock(ClockKind::UnitReport, at),
-            Counterpart::Leadership => {}
+            Counterpart::FirstResponsible => {
+                next.stop_clock(ClockKind::UnitReport, at);
+                None
+            }
+            Counterpart::Leadership => {
+                next.stop_clock(ClockKind::Leadership, at);
+                // R-TKT-17: a report in writing before the leader's deadline.
+                if input.channel == ContactChannel::InWriting {
+                    next.stop_clock(ClockKind::Instruction, at);
+                }
+                Some(ClockKind::Leadership)
+            }
+        };
+        // R-TKT-17: a major matter owes the next report an interval on.
+        if let Some(kind) = again
+            && let Some(every) = next.repeats_every(kind, ctx.policy)
+            && next.deadline_of(kind).is_some()
+        {
+            *next.deadline_slot(kind) = Some(at + every);
         }
         let contact = Contact {
             counterpart: input.counterpart,

@@ -96,6 +96,7 @@ impl Ticket {
         if let Err(e) = pipe_diameter(input.pipe_diameter_mm, "pipe_diameter_mm") {
             errors.push(e);
         }
+        errors.extend(Self::major_at_intake(ctx, input.major.as_ref()));
         let received_at = input.received_at.unwrap_or(ctx.now);
         if received_at > ctx.now + ctx.policy.time.clock_skew {
             errors.push(AppError::invalid(
@@ -218,10 +219,14 @@ impl Ticket {
             suspension: None,
             suspensions: 0,
             recusals: Vec::new(),
+            major: None,
             last_event_at: ctx.now,
         };
         let mut ticket = ticket;
         ticket.set_follow_up_clocks(ctx.policy, input.answered_on_call);
+        if let Some(m) = &input.major {
+            ticket.set_major(ctx.policy, m, &ctx.caller.sub, ctx.now);
+        }
         let event = EventDraft {
             kind: if input.answered_on_call {
                 "ANSWERED_ON_CALL"
@@ -241,6 +246,7 @@ impl Ticket {
                 "complex": ticket.complex,
                 "pipe_diameter_mm": ticket.pipe_diameter_mm,
                 "referral": ticket.referral,
+                "major": ticket.major,
             }),
         };
         Change { ticket, event }
@@ -302,6 +308,7 @@ impl Ticket {
             complex: false,
             pipe_diameter_mm: None,
             referral: None,
+            major: None,
         };
         let mut change = Self::build(ctx, id, role, input, ctx.now, None);
         change.event.details["inspection_id"] = json!(visit.id);

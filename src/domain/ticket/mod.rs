@@ -12,12 +12,14 @@ mod contact;
 mod extension;
 mod follow_up;
 mod intake;
+mod major;
 mod recusal;
 mod referral;
 mod suspension;
 mod work;
 
 pub use contact::{Contact, ContactChannel, Counterpart, NewContact};
+pub use major::{Major, MajorKind, NewMajor};
 pub use recusal::Recusal;
 pub use referral::{NewReferral, Referral};
 pub use suspension::Suspension;
@@ -257,6 +259,9 @@ pub struct Ticket {
     /// R-TKT-13: staff members with a conflict of interest.
     #[serde(default)]
     pub recusals: Vec<Recusal>,
+    /// R-TKT-17: the major flag.
+    #[serde(default)]
+    pub major: Option<Major>,
     /// Effective time of the latest event (R-SLA-7: device times may not precede it).
     pub last_event_at: DateTime<Utc>,
 }
@@ -313,6 +318,8 @@ pub struct NewTicket {
     pub pipe_diameter_mm: Option<i32>,
     /// R-TKT-15: the platform's reference and deadline (platform sources only).
     pub referral: Option<NewReferral>,
+    /// R-TKT-17: a major matter.
+    pub major: Option<NewMajor>,
 }
 
 /// What a command needs besides the ticket.
@@ -485,6 +492,7 @@ mod tests {
             complex: false,
             pipe_diameter_mm: None,
             referral: None,
+            major: None,
         };
         Ticket::create(&ctx, Uuid::now_v7(), input).unwrap().ticket
     }
@@ -547,6 +555,7 @@ mod tests {
             complex: false,
             pipe_diameter_mm: None,
             referral: None,
+            major: None,
         };
         let ch = Ticket::create(&ctx, Uuid::now_v7(), input).unwrap();
         assert_eq!(ch.ticket.state, TicketState::Closed);
@@ -575,6 +584,7 @@ mod tests {
             complex: false,
             pipe_diameter_mm: None,
             referral: None,
+            major: None,
         };
         match Ticket::create(&ctx, Uuid::now_v7(), input).unwrap_err() {
             AppError::InvalidArgument { violations, .. } => {
