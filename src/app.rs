@@ -8,9 +8,11 @@ use crate::grpc::inspections::InspectionApi;
 use crate::grpc::outages::OutageApi;
 use crate::grpc::pb::inspection_service_server::InspectionServiceServer;
 use crate::grpc::pb::outage_service_server::OutageServiceServer;
+use crate::grpc::pb::policy_service_server::PolicyServiceServer;
 use crate::grpc::pb::reading_service_server::ReadingServiceServer;
 use crate::grpc::pb::report_service_server::ReportServiceServer;
 use crate::grpc::pb::ticket_service_server::TicketServiceServer;
+use crate::grpc::policy::PolicyApi;
 use crate::grpc::readings::ReadingApi;
 use crate::grpc::reports::ReportApi;
 use crate::grpc::sync::{SyncApi, WatchSettings};
@@ -21,6 +23,7 @@ use crate::service::command::Commands;
 use crate::service::feed_window::FeedWindow;
 use crate::service::maintenance::{Maintenance, Purged};
 use crate::service::paging::Pager;
+use crate::service::policy::PolicyService;
 use crate::service::{
     DeadlineMonitor, InspectionService, MeterService, OutageService, ReportService, SyncService,
     TicketService,
@@ -162,6 +165,10 @@ impl App {
             config.clock.clone(),
         );
 
+        let policy_api = PolicyServiceServer::new(PolicyApi::new(PolicyService::new(
+            policy.clone(),
+            config.timezone,
+        )));
         let (health, health_service) = tonic_health::server::health_reporter();
         set_health(&health, true).await;
         let reflection_v1 = tonic_reflection::server::Builder::configure()
@@ -262,6 +269,7 @@ impl App {
             .add_service(InterceptedService::new(reading_api, interceptor.clone()))
             .add_service(InterceptedService::new(report_api, interceptor.clone()))
             .add_service(InterceptedService::new(outage_api, interceptor.clone()))
+            .add_service(InterceptedService::new(policy_api, interceptor.clone()))
             .add_service(InterceptedService::new(sync_api, interceptor))
             .serve_with_incoming_shutdown(incoming, async move {
                 let _ = stop.wait_for(|s| *s).await;
@@ -280,13 +288,14 @@ impl App {
 }
 
 /// Every service the health service reports on, and "" for the server.
-const HEALTH_NAMES: [&str; 7] = [
+const HEALTH_NAMES: [&str; 8] = [
     "",
     <TicketServiceServer<TicketApi> as tonic::server::NamedService>::NAME,
     <InspectionServiceServer<InspectionApi> as tonic::server::NamedService>::NAME,
     <ReadingServiceServer<ReadingApi> as tonic::server::NamedService>::NAME,
     <ReportServiceServer<ReportApi> as tonic::server::NamedService>::NAME,
     <OutageServiceServer<OutageApi> as tonic::server::NamedService>::NAME,
+    <PolicyServiceServer<PolicyApi> as tonic::server::NamedService>::NAME,
     <SyncServiceServer<SyncApi> as tonic::server::NamedService>::NAME,
 ];
 

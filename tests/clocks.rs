@@ -65,7 +65,13 @@ async fn r_sla_1_2_3_deadlines_per_profile_and_category() {
         req.received_at = Some(ts(call));
         let t = d.create_ticket(req).await.unwrap().into_inner();
         assert_eq!(t.priority, priority, "{category}");
-        assert_eq!(time(&t.arrive_by), call + arrive, "{category}");
+        if category == "COMPENSATION_CLAIM" {
+            // R-SLA-2: its hour runs from acceptance (see below).
+            assert!(t.arrive_by.is_none(), "{category}");
+            let _ = arrive;
+        } else {
+            assert_eq!(time(&t.arrive_by), call + arrive, "{category}");
+        }
         assert_eq!(time(&t.resolve_by), call + resolve, "{category}");
         assert!(t.accept_by.is_none() && t.revisit_by.is_none());
         let t = dispatch(&mut d, &t.id, "north").await;
@@ -75,6 +81,46 @@ async fn r_sla_1_2_3_deadlines_per_profile_and_category() {
             "R-SLA-3"
         );
     }
+}
+
+/// R-SLA-2 [002 二(二)1]: the water hotline's 1 h arrival counts from
+/// acceptance: no arrival deadline before the claim; claimed two hours
+/// after the call, the crew has until the claim + 1 h (kept at it, breached
+/// once one second later); a crew that cannot make it agrees a time by phone
+/// in any category (a burst main excepted), an emergency included; a
+/// category counted from the call keeps its deadline from the call.
+#[tokio::test]
+async fn r_sla_2_arrival_from_acceptance() {
+    let app = spawn_with_monitor(fresh_store().await).await;
+    let mut d = app.dispatcher().await;
+    let mut c = app.crew("c1", "north").await;
+    let call = app.now();
+    let t = create(&mut d, "LOW_PRESSURE").await;
+    assert!(t.arrive_by.is_none(), "not before acceptance");
+    let t = dispatch(&mut d, &t.id, "north").await;
+    assert!(t.arrive_by.is_none());
+    let claimed_at = call + Duration::hours(2);
+    app.clock.set(claimed_at);
+    let t = claim(&mut c, &t.id).await.unwrap();
+    let deadline = claimed_at + Duration::hours(1);
+    assert_eq!(time(&t.arrive_by), deadline);
+    breaches_once_after(&app, &t.id, deadline, "ARRIVE", 0).await;
+
+    // From the call: METER_FAULT's 12 h are not moved by a late claim.
+    app.clock.set(call);
+    let m = create(&mut d, "METER_FAULT").await;
+    dispatch(&mut d, &m.id, "north").await;
+    app.clock.set(call + Duration::hours(2));
+    let m = claim(&mut c, &m.id).await.unwrap();
+    assert_eq!(time(&m.arrive_by), call + Duration::hours(12));
+
+    // An emergency crew that cannot make it books a time by phone.
+    let e = create(&mut d, "EMERGENCY_INCIDENT").await;
+    dispatch(&mut d, &e.id, "north").await;
+    claim(&mut c, &e.id).await.unwrap();
+    let when = app.now() + Duration::minutes(30);
+    let booked = schedule(&mut c, &e.id, when).await;
+    assert_eq!(time(&booked.arrive_by), when);
 }
 
 /// R-SLA-3 (corrected): the source never lengthens the accept clock: a

@@ -1357,7 +1357,7 @@ async fn r_out_5_calls_racing_the_restoration_are_never_left_linked() {
         } else {
             assert_eq!(t.outage_id, "");
             assert_eq!(t.state(), pb::TicketState::New);
-            assert!(t.arrive_by.is_some(), "an unlinked call keeps its clocks");
+            assert!(t.resolve_by.is_some(), "an unlinked call keeps its clocks");
         }
     }
 }

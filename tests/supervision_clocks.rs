@@ -231,9 +231,10 @@ async fn r_tkt_10_missed_appointment_is_a_broken_promise() {
         when + Duration::seconds(1),
     );
 
-    // No appointment: the plain arrival deadline (1 h) brings no notice.
+    // No appointment: the plain arrival deadline (1 h from the claim,
+    // R-SLA-2) brings no notice.
     let t = dispatched_ticket(&app, "LOW_PRESSURE").await;
-    claim(&mut c, &t.id).await.unwrap();
+    let t = claim(&mut c, &t.id).await.unwrap();
     let ev = breaches_once_after(&app, &t.id, time(&t.arrive_by), "ARRIVE", 0).await;
     assert!(details(&ev)["supervision"].is_null(), "{}", ev.details_json);
     let t = get(&app, &t.id).await;

@@ -71,6 +71,8 @@ pub fn roles(method: Method) -> &'static [Role] {
         M::PlanOutage | M::RecordNotice => &[Dispatcher],
         M::ApproveOutage => &[Supervisor],
         M::GetOutage | M::ListOutages => OUTAGE_READERS,
+        // Every screen shows the policy's labels.
+        M::GetPolicy => &Role::ALL,
         // Only handhelds queue mutations offline: crews, inspectors, and
         // supervisors, who carry one on their rounds (the desk is online).
         M::Push => &[Crew, Inspector, Supervisor],

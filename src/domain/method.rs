@@ -78,6 +78,8 @@ methods! {
     RestoreSupply,
     GetOutage,
     ListOutages,
+    // PolicyService
+    GetPolicy,
     // SyncService
     Push,
     Pull,

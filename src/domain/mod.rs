@@ -6,6 +6,7 @@ pub mod area;
 pub mod caller;
 pub mod geo;
 pub mod inspection;
+pub mod labels;
 pub mod meter;
 pub mod method;
 pub mod outage;

@@ -71,8 +71,19 @@ pub struct Policy {
     /// R-OUT-2..4: supply interruptions: reporting thresholds, notice lead times.
     #[serde(default)]
     pub outage: OutageRules,
+    /// Priority code -> how consoles and handhelds name it (GetPolicy).
+    #[serde(default)]
+    pub priority_labels: BTreeMap<String, Label>,
     /// Category code -> its priority and deadlines.
     pub categories: BTreeMap<String, CategoryPolicy>,
+}
+
+/// A name for people, in Chinese and English (GetPolicy).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Label {
+    pub zh_cn: String,
+    pub en: String,
 }
 
 /// R-SLA-7: when a handheld's own clock is believed.
@@ -323,6 +334,10 @@ pub struct CategoryPolicy {
     /// Where the resolve clock starts.
     #[serde(default)]
     pub resolve_from: ClockStart,
+    /// R-SLA-2: where the arrival clock starts (the water hotline counts
+    /// its hour from acceptance [002 二(二)1]).
+    #[serde(default)]
+    pub arrive_from: ArriveFrom,
     /// R-TKT-7: the crew may book a visit time instead of the arrival deadline.
     #[serde(default)]
     pub appointment: bool,
@@ -333,8 +348,12 @@ pub struct CategoryPolicy {
     /// interruption in force at the caller's address.
     #[serde(default)]
     pub supply_loss: bool,
+    /// The English label (GetPolicy) and a note for the policy's readers.
     #[serde(default)]
     pub description: String,
+    /// The Chinese label (GetPolicy).
+    #[serde(default)]
+    pub label_zh: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -348,6 +367,17 @@ pub enum ClockStart {
     /// R-SLA-4: a pipe burst, from the start of repair (the crew's check-in
     /// on site); the time depends on the pipe's nominal diameter.
     PipeRepair,
+}
+
+/// R-SLA-2: where a category's arrival clock starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ArriveFrom {
+    /// From the time of the call.
+    #[default]
+    Intake,
+    /// From acceptance (the crew's claim); no arrival deadline before it.
+    Acceptance,
 }
 
 /// The deadlines a ticket carries (section 3). All UTC.
@@ -523,6 +553,11 @@ impl Policy {
                     "category {code}: appointments need a resolve clock that starts at intake"
                 ));
             }
+            if c.arrive_from == ArriveFrom::Acceptance && c.resolve_from != ClockStart::Intake {
+                return Err(format!(
+                    "category {code}: an arrival clock from acceptance needs a resolve clock that starts at intake"
+                ));
+            }
         }
         Ok(self)
     }
@@ -566,7 +601,8 @@ impl Policy {
             }
         };
         Deadlines {
-            arrive_by: Some(arrive_by),
+            // R-SLA-2: counted from acceptance, it starts at the claim.
+            arrive_by: (cat.arrive_from == ArriveFrom::Intake).then_some(arrive_by),
             resolve_by: Some(resolve_by),
             ..Deadlines::default()
         }
@@ -672,11 +708,13 @@ mod tests {
         for (key, value) in full {
             let here = format!("{path}{key}");
             // A category's flags read as "no" unless it says otherwise:
-            // no appointments, not complex, resolve clock from intake.
+            // no appointments, not complex, resolve and arrival clocks from
+            // intake.
             let flag = [
                 "appointment",
                 "complex",
                 "resolve_from",
+                "arrive_from",
                 "supply_loss",
                 "description",
             ];
@@ -886,9 +924,22 @@ mod tests {
             let c = p.category(code, "category").unwrap();
             assert_eq!(c.priority, prio, "{code}");
             let d = p.intake_deadlines(c, t0, None);
-            assert_eq!(d.arrive_by, Some(t0 + arrive), "{code}");
+            // R-SLA-2: the hour of the 1 h categories runs from acceptance
+            // (the claim sets it), the others' from the call.
+            if arrive == Duration::hours(1) {
+                assert_eq!(c.arrive_from, ArriveFrom::Acceptance, "{code}");
+                assert_eq!(d.arrive_by, None, "{code}");
+            } else {
+                assert_eq!(c.arrive_from, ArriveFrom::Intake, "{code}");
+                assert_eq!(d.arrive_by, Some(t0 + arrive), "{code}");
+            }
+            assert_eq!(c.arrive_within, arrive, "{code}");
             assert_eq!(d.resolve_by, Some(t0 + resolve), "{code}");
+            // R-SLA-2: a crew that cannot make it may agree a time, any
+            // category but a burst main (its clock starts with the repair).
+            assert!(c.appointment, "{code}");
         }
+        assert!(!p.categories["PIPE_BURST"].appointment);
     }
 
     /// R-SLA-3: 3 min to accept, whatever the source.

@@ -110,7 +110,7 @@ pub fn required_duration(
     Ok(value)
 }
 
-fn duration(d: Duration) -> prost_types::Duration {
+pub fn duration(d: Duration) -> prost_types::Duration {
     prost_types::Duration {
         seconds: d.num_seconds(),
         nanos: 0,

@@ -8,6 +8,7 @@ pub mod inspections;
 pub mod limits;
 pub mod mutation;
 pub mod outages;
+pub mod policy;
 pub mod readings;
 pub mod reports;
 pub mod status;

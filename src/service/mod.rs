@@ -11,6 +11,7 @@ pub mod meters;
 pub mod monitor;
 pub mod outages;
 pub mod paging;
+pub mod policy;
 pub mod reports;
 pub mod sync;
 pub mod tickets;

@@ -29,7 +29,7 @@ use crate::domain::access;
 use crate::domain::geo::{self, GeoPoint};
 use crate::domain::inspection::Inspection;
 use crate::domain::outage::Outage;
-use crate::domain::policy::{CategoryPolicy, Deadlines, Policy};
+use crate::domain::policy::{ArriveFrom, CategoryPolicy, Deadlines, Policy};
 use crate::domain::sla::{Breach, ClockKind, ClockStop};
 use crate::domain::state::Action;
 use crate::domain::supervision::{
@@ -694,9 +694,9 @@ mod tests {
 
     #[test]
     fn r_tkt_7_appointment_only_where_policy_allows() {
-        let p = Policy::builtin("water").unwrap();
+        let p = Policy::builtin("heating").unwrap();
         let c1 = caller("c1", Role::Crew, "north");
-        let t = dispatched(&p, "EMERGENCY_INCIDENT");
+        let t = dispatched(&p, "NETWORK_LEAK");
         let t = t.claim(&at(&p, &c1, t0()), None).unwrap().ticket;
         let e = t
             .schedule_appointment(&at(&p, &c1, t0()), t0() + Duration::minutes(20), None)

@@ -80,6 +80,16 @@ impl Ticket {
         next.assignee = Some(ctx.caller.sub.clone());
         next.claimed_at = Some(time.effective);
         next.stop_clock(ClockKind::Accept, time.effective);
+        // R-SLA-2: an arrival clock counted from acceptance starts now (not
+        // for a call answered from a supply interruption, R-OUT-5, nor over
+        // an agreed appointment).
+        if let Some(cat) = ctx.policy.categories.get(&self.category)
+            && cat.arrive_from == ArriveFrom::Acceptance
+            && self.outage_id.is_none()
+            && self.appointment_at.is_none()
+        {
+            next.deadlines.arrive_by = Some(time.effective + cat.arrive_within);
+        }
         Ok(self.changed(
             next,
             ctx,

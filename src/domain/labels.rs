@@ -1,0 +1,101 @@
+//! How people call the API's fixed values, in Chinese and English, for
+//! GetPolicy: consoles and handhelds show these instead of codes. Category
+//! and priority labels belong to the policy profile (a utility renames its
+//! own); the values below are the API's own. Each table is an exhaustive
+//! match, so a new value does not compile without its labels.
+use crate::domain::TicketState;
+use crate::domain::sla::ClockKind;
+use crate::domain::ticket::{Counterpart, MajorKind, SourceChannel, TicketType};
+
+/// (zh-CN, en).
+pub type Pair = (&'static str, &'static str);
+
+pub fn ticket_type(t: TicketType) -> Pair {
+    match t {
+        TicketType::Consultation => ("咨询", "Consultation"),
+        TicketType::HelpEmergency => ("紧急求助", "Emergency help request"),
+        TicketType::HelpGeneral => ("一般求助", "General help request"),
+        TicketType::Complaint => ("投诉", "Complaint"),
+        TicketType::CriticismSuggestion => ("批评建议", "Criticism or suggestion"),
+        TicketType::MediaExposure => ("媒体曝光", "Media exposure"),
+        TicketType::Praise => ("表扬", "Praise"),
+    }
+}
+
+pub fn source(s: SourceChannel) -> Pair {
+    use SourceChannel as S;
+    match s {
+        S::Hotline => ("服务热线", "Own hotline"),
+        S::WalkIn => ("来访", "Walk-in"),
+        S::Letter => ("来信", "Letter"),
+        S::Online => ("网站、微信", "Online"),
+        S::CityHotline => ("12345市长公开电话", "City hotline 12345"),
+        S::SupervisionHotline => ("12319监督服务热线", "Supervision hotline 12319"),
+        S::Media => ("媒体", "Media"),
+        S::Government => ("政府转办", "Government referral"),
+        S::Inspection => ("测温异议", "Objection at a measurement"),
+        S::ServiceHotline => ("8901890便民热线", "Service hotline 8901890"),
+        S::DigitalCity => ("数字城管", "Digital city management"),
+        S::OnlineConduct => ("网上行风", "Online conduct review"),
+        S::PropertyOffice => ("物业办公室", "Property management office"),
+        S::CrewFinding => ("巡查发现", "Found by a crew"),
+    }
+}
+
+pub fn clock(k: ClockKind) -> Pair {
+    use ClockKind as K;
+    match k {
+        K::Accept => ("接单", "Accept"),
+        K::Arrive => ("到达现场", "Arrive on site"),
+        K::Resolve => ("办结", "Resolve"),
+        K::Revisit => ("回访", "Call-back"),
+        K::Feedback => ("反馈结果", "Tell the caller the result"),
+        K::Supervision => ("督办", "Supervision notice"),
+        K::Forward => ("转交调度", "Forward to dispatch"),
+        K::Callback => ("首问回复投诉人", "Call the caller back"),
+        K::UnitReport => (
+            "办理单位反馈首问人",
+            "Unit reports to the first-responsible person",
+        ),
+        K::Result => ("反馈办理结果", "Tell the result"),
+        K::CallerUpdate => ("向投诉人反馈", "Update the caller"),
+        K::ReferrerUpdate => ("向转件单位反馈", "Update the referring body"),
+        K::Reply => ("平台回复", "Reply on the platform"),
+        K::Leadership => ("向领导汇报", "Report to the leadership"),
+        K::Instruction => ("批示时限", "Leader's deadline"),
+    }
+}
+
+pub fn state(s: TicketState) -> Pair {
+    use TicketState as S;
+    match s {
+        S::New => ("新建", "New"),
+        S::Dispatched => ("已派单", "Dispatched"),
+        S::Claimed => ("已接单", "Claimed"),
+        S::OnSite => ("已到场", "On site"),
+        S::Resolved => ("已处理", "Resolved"),
+        S::Closed => ("已办结", "Closed"),
+        S::Returned => ("已退回", "Returned"),
+        S::Supervised => ("督办中", "Under supervision"),
+        S::Cancelled => ("已作废", "Cancelled"),
+        S::Suspended => ("已挂起", "Suspended"),
+    }
+}
+
+pub fn counterpart(c: Counterpart) -> Pair {
+    match c {
+        Counterpart::Caller => ("投诉人", "Caller"),
+        Counterpart::Referrer => ("转件单位", "Referring body"),
+        Counterpart::Leadership => ("领导", "Leadership"),
+        Counterpart::FirstResponsible => ("首问责任人", "First-responsible person"),
+    }
+}
+
+pub fn major_kind(k: MajorKind) -> Pair {
+    match k {
+        MajorKind::PetitionBypassingLevels => ("越级上访", "Petition bypassing levels"),
+        MajorKind::GroupPetition => ("集体上访", "Group petition"),
+        MajorKind::MajorHelpRequest => ("重大求助", "Major help request"),
+        MajorKind::ForeignRelated => ("涉外投诉", "Foreign-related complaint"),
+    }
+}
