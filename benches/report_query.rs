@@ -83,6 +83,7 @@ fn simulate(
         pipe_diameter_mm: None,
         referral: None,
         major: None,
+        district: String::new(),
     };
     let mut t = Ticket::create(&ctx(&d, received), Uuid::now_v7(), input)
         .unwrap()

@@ -405,6 +405,8 @@ fn expected(rows: &[&str], unit: Option<&str>) -> pb::ServiceReport {
         e.supervised_tickets += i64::from(notices > 0);
         e.supervision_notices += notices;
         e.repeat_repairs += i64::from(f[9] == "true");
+        // R-TKT-15: a call from a referring platform.
+        e.referrals += i64::from(matches!(f[3], "CITY_HOTLINE" | "SUPERVISION_HOTLINE"));
     }
     let clock = |i: usize| {
         let (on_time, late) = clocks[i];
@@ -436,6 +438,20 @@ fn expected(rows: &[&str], unit: Option<&str>) -> pb::ServiceReport {
             .collect(),
         // Every fixture call is recorded by dispatch: no forwarding clock (R-TKT-1).
         forward: Some(pb::ClockFigure::default()),
+        // R-SLA-6: a general help request's 3-day update is stopped by the
+        // call-back, the event that stops the 2-day feedback clock too; no
+        // call-back of the fixture falls between 2 and 3 days after its
+        // call, so the two conclude alike.
+        caller_update: clock(4),
+        // Nothing else of R-RPT-2 happens in the fixture: no contact with a
+        // referrer, no phone-handled matter, no major matter, no district.
+        reply: Some(pb::ClockFigure::default()),
+        callback: Some(pb::ClockFigure::default()),
+        unit_report: Some(pb::ClockFigure::default()),
+        result: Some(pb::ClockFigure::default()),
+        referrer_update: Some(pb::ClockFigure::default()),
+        leadership: Some(pb::ClockFigure::default()),
+        instruction: Some(pb::ClockFigure::default()),
         revisit_rate: rate(e.revisited, e.resolved),
         satisfaction_rate: rate(e.satisfied, e.revisited),
         ..e
@@ -735,6 +751,7 @@ fn figures_of(r: &pb::ServiceReport) -> BTreeMap<(String, String), String> {
         ("by_source", &r.by_source),
         ("by_priority", &r.by_priority),
         ("by_type", &r.by_type),
+        ("by_district", &r.by_district),
     ];
     for (name, list) in lists {
         for c in list {
@@ -749,6 +766,14 @@ fn figures_of(r: &pb::ServiceReport) -> BTreeMap<(String, String), String> {
         ("feedback", r.feedback),
         ("supervision", r.supervision),
         ("forward", r.forward),
+        ("reply", r.reply),
+        ("callback", r.callback),
+        ("unit_report", r.unit_report),
+        ("result", r.result),
+        ("caller_update", r.caller_update),
+        ("referrer_update", r.referrer_update),
+        ("leadership", r.leadership),
+        ("instruction", r.instruction),
     ];
     for (name, c) in clocks {
         let c = c.expect("every clock figure is present");
@@ -762,7 +787,9 @@ fn figures_of(r: &pb::ServiceReport) -> BTreeMap<(String, String), String> {
         ("revisited", r.revisited), ("satisfied", r.satisfied), ("returned_tickets", r.returned_tickets),
         ("returns", r.returns), ("redos", r.redos), ("supervised_tickets", r.supervised_tickets),
         ("supervision_notices", r.supervision_notices), ("repeat_repairs", r.repeat_repairs),
-        ("breached_tickets", r.breached_tickets),
+        ("breached_tickets", r.breached_tickets), ("referrals", r.referrals),
+        ("suspended_tickets", r.suspended_tickets), ("suspensions", r.suspensions),
+        ("major_matters", r.major_matters),
     ];
     for (name, v) in plain {
         put(name, "", v.to_string());

@@ -72,6 +72,7 @@ pub fn ticket(policy: &Policy, i: usize, state: TicketState, now: DateTime<Utc>)
         pipe_diameter_mm: None,
         referral: None,
         major: None,
+        district: String::new(),
     };
     let t = Ticket::create(&ctx(&d), Uuid::now_v7(), input)
         .expect("valid ticket")

@@ -21,6 +21,7 @@ mod m20261203_000014_follow_through;
 mod m20261203_000015_suspension_district;
 mod m20261203_000016_recusal;
 mod m20261203_000017_major;
+mod m20261203_000018_report_and_search;
 
 pub struct Migrator;
 
@@ -45,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000015_suspension_district::Migration),
             Box::new(m20261203_000016_recusal::Migration),
             Box::new(m20261203_000017_major::Migration),
+            Box::new(m20261203_000018_report_and_search::Migration),
         ]
     }
 }

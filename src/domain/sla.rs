@@ -354,6 +354,7 @@ mod tests {
             pipe_diameter_mm: None,
             referral: None,
             major: None,
+            district: String::new(),
         };
         let t = Ticket::create(&ctx, Uuid::now_v7(), input).unwrap().ticket;
         t.dispatch(&ctx, "north", None).unwrap().ticket

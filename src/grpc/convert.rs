@@ -370,6 +370,7 @@ pub fn new_ticket(m: &pb::CreateTicketRequest) -> AppResult<NewTicket> {
         pipe_diameter_mm: m.pipe_diameter_mm,
         referral: m.referral.as_ref().map(referral).transpose()?,
         major: m.major.as_ref().map(major).transpose()?,
+        district: m.district.trim().to_string(),
     })
 }
 
@@ -589,6 +590,7 @@ pub fn ticket_as(t: &Ticket, view: TicketView) -> pb::Ticket {
         }),
         leadership_by: opt_ts(f.leadership_by),
         instruction_by: opt_ts(f.instruction_by),
+        district: t.district.clone().unwrap_or_default(),
         recusals: if view.subject_staff() {
             t.recusals
                 .iter()

@@ -139,6 +139,19 @@ pub fn report_pb(r: &ServiceReport) -> pb::ServiceReport {
         feedback: Some(clock(r, ClockKind::Feedback)),
         supervision: Some(clock(r, ClockKind::Supervision)),
         forward: Some(clock(r, ClockKind::Forward)),
+        by_district: counts(&t.by_district),
+        referrals: t.referrals,
+        reply: Some(clock(r, ClockKind::Reply)),
+        suspended_tickets: t.suspended_tickets,
+        suspensions: t.suspensions,
+        callback: Some(clock(r, ClockKind::Callback)),
+        unit_report: Some(clock(r, ClockKind::UnitReport)),
+        result: Some(clock(r, ClockKind::Result)),
+        caller_update: Some(clock(r, ClockKind::CallerUpdate)),
+        referrer_update: Some(clock(r, ClockKind::ReferrerUpdate)),
+        major_matters: t.major_matters,
+        leadership: Some(clock(r, ClockKind::Leadership)),
+        instruction: Some(clock(r, ClockKind::Instruction)),
         resolved: t.resolved,
         revisited: t.revisited,
         revisit_rate: rate(t.revisited, t.resolved),
@@ -211,6 +224,7 @@ pub fn csv_lines(r: &pb::ServiceReport) -> Vec<String> {
         ("by_source", &r.by_source),
         ("by_priority", &r.by_priority),
         ("by_type", &r.by_type),
+        ("by_district", &r.by_district),
     ] {
         rows.extend(
             list.iter()
@@ -225,6 +239,14 @@ pub fn csv_lines(r: &pb::ServiceReport) -> Vec<String> {
         ("feedback", &r.feedback),
         ("supervision", &r.supervision),
         ("forward", &r.forward),
+        ("reply", &r.reply),
+        ("callback", &r.callback),
+        ("unit_report", &r.unit_report),
+        ("result", &r.result),
+        ("caller_update", &r.caller_update),
+        ("referrer_update", &r.referrer_update),
+        ("leadership", &r.leadership),
+        ("instruction", &r.instruction),
     ] {
         let c = c.unwrap_or_default();
         rows.push((figure, "on_time".into(), c.on_time.to_string()));
@@ -244,6 +266,10 @@ pub fn csv_lines(r: &pb::ServiceReport) -> Vec<String> {
         ("supervision_notices", r.supervision_notices.to_string()),
         ("repeat_repairs", r.repeat_repairs.to_string()),
         ("breached_tickets", r.breached_tickets.to_string()),
+        ("referrals", r.referrals.to_string()),
+        ("suspended_tickets", r.suspended_tickets.to_string()),
+        ("suspensions", r.suspensions.to_string()),
+        ("major_matters", r.major_matters.to_string()),
     ] {
         rows.push((figure, String::new(), v));
     }

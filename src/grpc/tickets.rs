@@ -57,6 +57,7 @@ impl Api for TicketApi {
             category: non_empty(&m.category),
             source: cv::source_filter(m.source)?,
             platform_reference: non_empty(&m.platform_reference),
+            district: non_empty(m.district.trim()),
             received_after: cv::time(m.received_after.as_ref(), "received_after")?,
             received_before: cv::time(m.received_before.as_ref(), "received_before")?,
             recused_sub: None,

@@ -103,6 +103,7 @@ pub mod tickets {
         pub hidden_from: Option<String>,
         pub leadership_on_time: Option<bool>,
         pub instruction_on_time: Option<bool>,
+        pub major: bool,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -8,7 +8,7 @@ use super::{db_err, to_micros};
 use crate::domain::TicketState;
 use crate::domain::report::Span;
 use crate::domain::sla::ClockKind;
-use crate::domain::ticket::{RevisitOutcome, TicketType};
+use crate::domain::ticket::{RevisitOutcome, SourceChannel, TicketType};
 use crate::error::AppResult;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, IntoCondition, Query, SelectStatement};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter};
@@ -42,6 +42,15 @@ pub struct TicketFigures {
     pub supervision_notices: i64,
     pub repeat_repairs: i64,
     pub breached_tickets: i64,
+    /// R-RPT-2: by the address's district (known ones only).
+    pub by_district: BTreeMap<String, i64>,
+    /// R-TKT-15: tickets from a referring platform.
+    pub referrals: i64,
+    /// R-TKT-16.
+    pub suspended_tickets: i64,
+    pub suspensions: i64,
+    /// R-TKT-17.
+    pub major_matters: i64,
 }
 
 /// Visits finished in the period, by verdict, and the archive.
@@ -84,6 +93,11 @@ fn col(c: tickets::Column) -> Expr {
 fn ticket_query(span: Span, unit: Option<&str>) -> SelectStatement {
     use tickets::Column as C;
     let satisfied = serde_json::to_string(&RevisitOutcome::Satisfied).expect("serializable");
+    let platforms: Vec<&str> = SourceChannel::ALL
+        .iter()
+        .filter(|s| s.is_platform())
+        .map(|s| s.as_str())
+        .collect();
     let mut q = Query::select();
     q.from(tickets::Entity)
         .column(C::Category)
@@ -91,6 +105,7 @@ fn ticket_query(span: Span, unit: Option<&str>) -> SelectStatement {
         .column(C::Priority)
         .column(C::TicketType)
         .column(C::State)
+        .column(C::District)
         .expr_as(Func::count(Expr::cust("*")), Alias::new("n"))
         .expr_as(
             count_if(col(C::ResolvedAt).is_not_null()),
@@ -122,7 +137,20 @@ fn ticket_query(span: Span, unit: Option<&str>) -> SelectStatement {
             count_if(col(C::RepeatOf).is_not_null()),
             Alias::new("repeat_repairs"),
         )
-        .expr_as(count_if(col(C::Breached).eq(true)), Alias::new("breached"));
+        .expr_as(count_if(col(C::Breached).eq(true)), Alias::new("breached"))
+        .expr_as(
+            count_if(col(C::Source).is_in(platforms)),
+            Alias::new("referrals"),
+        )
+        .expr_as(
+            count_if(col(C::Suspensions).gt(0)),
+            Alias::new("suspended_tickets"),
+        )
+        .expr_as(Func::sum(col(C::Suspensions)), Alias::new("suspensions"))
+        .expr_as(
+            count_if(col(C::Major).eq(true)),
+            Alias::new("major_matters"),
+        );
     for kind in ClockKind::ALL {
         let c = on_time_column(kind);
         q.expr_as(
@@ -139,7 +167,14 @@ fn ticket_query(span: Span, unit: Option<&str>) -> SelectStatement {
     if let Some(u) = unit {
         q.and_where(col(C::Unit).eq(u));
     }
-    q.group_by_columns([C::Category, C::Source, C::Priority, C::TicketType, C::State]);
+    q.group_by_columns([
+        C::Category,
+        C::Source,
+        C::Priority,
+        C::TicketType,
+        C::State,
+        C::District,
+    ]);
     q
 }
 
@@ -184,6 +219,16 @@ pub async fn ticket_figures<C: ConnectionTrait>(
         f.supervision_notices += int("supervision_notices")?;
         f.repeat_repairs += int("repeat_repairs")?;
         f.breached_tickets += int("breached")?;
+        if let Some(d) = row
+            .try_get::<Option<String>>("", "district")
+            .map_err(db_err)?
+        {
+            *f.by_district.entry(d).or_default() += n;
+        }
+        f.referrals += int("referrals")?;
+        f.suspended_tickets += int("suspended_tickets")?;
+        f.suspensions += int("suspensions")?;
+        f.major_matters += int("major_matters")?;
         for kind in ClockKind::ALL {
             let c = f.clocks.entry(kind).or_default();
             c.on_time += int(&format!("{kind:?}_on_time"))?;

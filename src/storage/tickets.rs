@@ -168,10 +168,11 @@ pub fn to_model(t: &Ticket) -> tickets::Model {
         referrer_update_on_time: t.on_time(ClockKind::ReferrerUpdate),
         reply_on_time: t.on_time(ClockKind::Reply),
         suspensions: t.suspensions,
-        district: None,
+        district: t.district.clone(),
         hidden_from: super::feed::hidden_from(t.recused_staff()),
         leadership_on_time: t.on_time(ClockKind::Leadership),
         instruction_on_time: t.on_time(ClockKind::Instruction),
+        major: t.major.is_some(),
     }
 }
 
@@ -201,6 +202,7 @@ pub fn from_model(m: tickets::Model) -> AppResult<Ticket> {
         caller_organisation: m.caller_organisation.unwrap_or_default(),
         feedback_method: parse_json_opt(m.feedback_method, "feedback_method")?,
         address: m.address,
+        district: m.district,
         location,
         content: m.content,
         received_by: m.received_by,
@@ -321,6 +323,8 @@ pub struct TicketFilter {
     pub received_before: Option<DateTime<Utc>>,
     /// R-TKT-15: a platform's reference (exact).
     pub platform_reference: Option<String>,
+    /// R-RPT-2: the address's district (exact).
+    pub district: Option<String>,
     /// Hide tickets kept away from this staff member (R-TKT-13 recusal).
     pub recused_sub: Option<String>,
 }
@@ -372,6 +376,9 @@ pub async fn list<C: ConnectionTrait>(
     }
     if let Some(t) = f.received_before {
         q = q.filter(tickets::Column::ReceivedAt.lt(to_micros(t)));
+    }
+    if let Some(d) = &f.district {
+        q = q.filter(tickets::Column::District.eq(d.as_str()));
     }
     if let Some(r) = &f.platform_reference {
         q = q.filter(tickets::Column::PlatformReference.eq(r.as_str()));

@@ -177,6 +177,7 @@ impl Ticket {
             caller_organisation: input.caller_organisation.trim().to_string(),
             feedback_method: input.feedback_method,
             address: input.address,
+            district: Some(input.district.trim().to_string()).filter(|d| !d.is_empty()),
             location: input.location,
             content: input.content,
             received_by: ctx.caller.sub.clone(),
@@ -309,6 +310,7 @@ impl Ticket {
             pipe_diameter_mm: None,
             referral: None,
             major: None,
+            district: linked.and_then(|t| t.district.clone()).unwrap_or_default(),
         };
         let mut change = Self::build(ctx, id, role, input, ctx.now, None);
         change.event.details["inspection_id"] = json!(visit.id);

@@ -191,6 +191,9 @@ pub struct Ticket {
     #[serde(default)]
     pub feedback_method: Option<FeedbackMethod>,
     pub address: String,
+    /// R-RPT-2: the administrative district (区) of the address, when known.
+    #[serde(default)]
+    pub district: Option<String>,
     pub location: Option<GeoPoint>,
     pub content: String,
     /// 首问责任人: the staff member who took the call (any staff role, R-TKT-1).
@@ -320,6 +323,8 @@ pub struct NewTicket {
     pub referral: Option<NewReferral>,
     /// R-TKT-17: a major matter.
     pub major: Option<NewMajor>,
+    /// R-RPT-2: the address's administrative district (empty: unknown).
+    pub district: String,
 }
 
 /// What a command needs besides the ticket.
@@ -493,6 +498,7 @@ mod tests {
             pipe_diameter_mm: None,
             referral: None,
             major: None,
+            district: String::new(),
         };
         Ticket::create(&ctx, Uuid::now_v7(), input).unwrap().ticket
     }
@@ -556,6 +562,7 @@ mod tests {
             pipe_diameter_mm: None,
             referral: None,
             major: None,
+            district: String::new(),
         };
         let ch = Ticket::create(&ctx, Uuid::now_v7(), input).unwrap();
         assert_eq!(ch.ticket.state, TicketState::Closed);
@@ -585,6 +592,7 @@ mod tests {
             pipe_diameter_mm: None,
             referral: None,
             major: None,
+            district: String::new(),
         };
         match Ticket::create(&ctx, Uuid::now_v7(), input).unwrap_err() {
             AppError::InvalidArgument { violations, .. } => {
