@@ -84,6 +84,7 @@ fn simulate(
         referral: None,
         major: None,
         district: String::new(),
+        time_limit_told: false,
     };
     let mut t = Ticket::create(&ctx(&d, received), Uuid::now_v7(), input)
         .unwrap()

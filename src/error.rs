@@ -73,6 +73,7 @@ catalogue! {
     OUTAGE_RESTORED: "FAILED_PRECONDITION", "Supply is restored: the outage takes no more revisions or restorations (R-OUT-4).";
     ALREADY_RECUSED: "FAILED_PRECONDITION", "The staff member is already kept away from the ticket (R-TKT-13).";
     RECUSED_HOLDS_TICKET: "FAILED_PRECONDITION", "The staff member to recuse holds the ticket at work; return it to dispatch first (R-TKT-13).";
+    ALREADY_APPROVED: "FAILED_PRECONDITION", "A supervisor already approved more than 7 days for this matter (R-SLA-6).";
     NOT_A_COMPLAINT: "FAILED_PRECONDITION", "Only a complaint may be suspended (R-TKT-16).";
     SUSPENSION_PENDING: "FAILED_PRECONDITION", "A suspension request is already waiting for a supervisor (R-TKT-16).";
     NOT_A_REFERRAL: "FAILED_PRECONDITION", "A contact with the referrer on a ticket no platform or body referred (R-TKT-15).";

@@ -552,3 +552,72 @@ async fn intake_and_contact_through_push_with_replays() {
     assert_eq!(ticket_count(&app).await, 1);
     assert_eq!(get(&app, &t.id).await.contacts.len(), 1);
 }
+
+/// R-SLA-6 [000 §2(2)e]: a matter still unresolved 7 days after the call
+/// needs a supervisor's approval recorded before then: approved at the 7th
+/// day it is kept, resolved before it needs none, with neither it breaches
+/// once just after; only a supervisor approves, once, with a note. Telling
+/// the caller the time limit at intake is recorded.
+#[tokio::test]
+async fn r_sla_6_beyond_seven_days_needs_a_supervisors_approval() {
+    let app = spawn_with_monitor(fresh_store().await).await;
+    let mut d = app.dispatcher().await;
+    let mut s = app.supervisor().await;
+    let call = app.now();
+    let seven = call + Duration::days(7);
+    let approved = d
+        .create_ticket(pb::CreateTicketRequest {
+            time_limit_told: true,
+            ..create_req("LONG_COORDINATION")
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(approved.time_limit_told);
+    assert_eq!(time(&approved.long_matter_by), seven);
+    let missed = create(&mut d, "LONG_COORDINATION").await;
+    assert!(!missed.time_limit_told);
+    let resolved = dispatched_ticket(&app, "METER_FAULT").await;
+    let mut c = app.crew("c1", "north").await;
+    claim(&mut c, &resolved.id).await.unwrap();
+    arrive(&mut c, &resolved.id).await;
+    let done = complete(&mut c, &resolved.id).await;
+    assert_eq!(outcome(&done, pb::ClockKind::LongMatter), Some(true));
+
+    let approve = |id: &str, note: &str| pb::ApproveLongMatterRequest {
+        request_id: rid(),
+        ticket_id: id.into(),
+        note: note.into(),
+        ..Default::default()
+    };
+    let e = d
+        .approve_long_matter(approve(&approved.id, "coordination with the district"))
+        .await
+        .unwrap_err();
+    assert_status(&e, Code::PermissionDenied, "ROLE_NOT_ALLOWED", None);
+    let e = s
+        .approve_long_matter(approve(&approved.id, " "))
+        .await
+        .unwrap_err();
+    assert_status(&e, Code::InvalidArgument, "MISSING_FIELD", Some("note"));
+    app.clock.set(seven);
+    let t = s
+        .approve_long_matter(approve(
+            &approved.id,
+            "coordination with the district, 10 more days",
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(outcome(&t, pb::ClockKind::LongMatter), Some(true));
+    assert_eq!(t.long_matter.as_ref().unwrap().approved_by, "s1");
+    let e = s
+        .approve_long_matter(approve(&approved.id, "again"))
+        .await
+        .unwrap_err();
+    assert_status(&e, Code::FailedPrecondition, "ALREADY_APPROVED", None);
+
+    clock_breaches_once_at(&app, &missed.id, seven, "LONG_MATTER").await;
+    assert_eq!(breaches_of(&app, &approved.id, "LONG_MATTER").await, 0);
+    assert_eq!(breaches_of(&app, &resolved.id, "LONG_MATTER").await, 0);
+}

@@ -84,7 +84,7 @@ async fn get_policy_labels_every_code_in_both_profiles() {
         fully_labelled("counterpart", &p.counterparts);
         fully_labelled("major kind", &p.major_kinds);
         assert_eq!(p.ticket_types.len(), 7);
-        assert_eq!(p.clocks.len(), 15);
+        assert_eq!(p.clocks.len(), 16);
         assert_eq!(p.states.len(), 10);
         assert_eq!(
             p.platform_sources,

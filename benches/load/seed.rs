@@ -73,6 +73,7 @@ pub fn ticket(policy: &Policy, i: usize, state: TicketState, now: DateTime<Utc>)
         referral: None,
         major: None,
         district: String::new(),
+        time_limit_told: false,
     };
     let t = Ticket::create(&ctx(&d), Uuid::now_v7(), input)
         .expect("valid ticket")

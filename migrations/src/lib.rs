@@ -22,6 +22,7 @@ mod m20261203_000015_suspension_district;
 mod m20261203_000016_recusal;
 mod m20261203_000017_major;
 mod m20261203_000018_report_and_search;
+mod m20261203_000019_long_matter;
 
 pub struct Migrator;
 
@@ -47,6 +48,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000016_recusal::Migration),
             Box::new(m20261203_000017_major::Migration),
             Box::new(m20261203_000018_report_and_search::Migration),
+            Box::new(m20261203_000019_long_matter::Migration),
         ]
     }
 }

@@ -55,6 +55,8 @@ pub fn roles(method: Method) -> &'static [Role] {
         M::RecuseStaff => &[Dispatcher, Supervisor],
         // R-TKT-17: dispatch reports a major matter, supervisors too.
         M::FlagMajor => &[Dispatcher, Supervisor],
+        // R-SLA-6: more than 7 days only with a supervisor's approval.
+        M::ApproveLongMatter => &[Supervisor],
         M::GetTicket | M::ListTickets | M::ListTicketEvents => TICKET_READERS,
         M::StartInspection | M::RecordRoomReading | M::FinishInspection => &[Inspector],
         M::RecordMeterReading | M::RecordMeterExchange => &[Inspector],

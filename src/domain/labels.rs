@@ -63,6 +63,7 @@ pub fn clock(k: ClockKind) -> Pair {
         K::Reply => ("平台回复", "Reply on the platform"),
         K::Leadership => ("向领导汇报", "Report to the leadership"),
         K::Instruction => ("批示时限", "Leader's deadline"),
+        K::LongMatter => ("超7日审批", "Approval beyond 7 days"),
     }
 }
 

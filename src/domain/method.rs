@@ -54,6 +54,7 @@ methods! {
     ResumeTicket,
     RecuseStaff,
     FlagMajor,
+    ApproveLongMatter,
     // InspectionService
     StartInspection,
     RecordRoomReading,

@@ -132,6 +132,10 @@ pub struct FeedbackRules {
     pub leadership_every: Duration,
     #[serde(with = "human_duration")]
     pub major_contact_every: Duration,
+    /// [000 §2(2)e]: a matter still unresolved this long after the call
+    /// needs a supervisor's approval, recorded before then.
+    #[serde(with = "human_duration")]
+    pub long_matter_after: Duration,
 }
 
 impl Default for FeedbackRules {
@@ -145,6 +149,7 @@ impl Default for FeedbackRules {
             transferred_within: Duration::days(3),
             leadership_every: Duration::days(1),
             major_contact_every: Duration::days(3),
+            long_matter_after: Duration::days(7),
         }
     }
 }
@@ -430,6 +435,9 @@ pub struct FollowUpDeadlines {
     /// R-TKT-17: the leader's deadline: resolved, or a written report, by then.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instruction_by: Option<DateTime<Utc>>,
+    /// R-SLA-6: resolved, or a supervisor's approval to take longer, by then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub long_matter_by: Option<DateTime<Utc>>,
 }
 
 impl Policy {

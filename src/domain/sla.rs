@@ -45,10 +45,12 @@ pub enum ClockKind {
     Leadership,
     /// R-TKT-17: by the leader's deadline, resolved or a written report.
     Instruction,
+    /// R-SLA-6: resolved within 7 days, or a supervisor approved more.
+    LongMatter,
 }
 
 impl ClockKind {
-    pub const ALL: [ClockKind; 15] = [
+    pub const ALL: [ClockKind; 16] = [
         ClockKind::Accept,
         ClockKind::Arrive,
         ClockKind::Resolve,
@@ -64,6 +66,7 @@ impl ClockKind {
         ClockKind::Reply,
         ClockKind::Leadership,
         ClockKind::Instruction,
+        ClockKind::LongMatter,
     ];
 }
 
@@ -109,6 +112,7 @@ impl Ticket {
             ClockKind::Reply => d.follow_up.reply_by,
             ClockKind::Leadership => d.follow_up.leadership_by,
             ClockKind::Instruction => d.follow_up.instruction_by,
+            ClockKind::LongMatter => d.follow_up.long_matter_by,
         }
     }
 
@@ -131,6 +135,7 @@ impl Ticket {
             ClockKind::Reply => &mut d.follow_up.reply_by,
             ClockKind::Leadership => &mut d.follow_up.leadership_by,
             ClockKind::Instruction => &mut d.follow_up.instruction_by,
+            ClockKind::LongMatter => &mut d.follow_up.long_matter_by,
         }
     }
 
@@ -152,7 +157,8 @@ impl Ticket {
             ClockKind::Resolve
             | ClockKind::Supervision
             | ClockKind::Leadership
-            | ClockKind::Instruction => unresolved,
+            | ClockKind::Instruction
+            | ClockKind::LongMatter => unresolved,
             ClockKind::Forward => self.state == S::New,
             ClockKind::Revisit => self.state == S::Resolved,
             ClockKind::Feedback
@@ -355,6 +361,7 @@ mod tests {
             referral: None,
             major: None,
             district: String::new(),
+            time_limit_told: false,
         };
         let t = Ticket::create(&ctx, Uuid::now_v7(), input).unwrap().ticket;
         t.dispatch(&ctx, "north", None).unwrap().ticket

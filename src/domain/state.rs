@@ -48,6 +48,8 @@ pub enum Action {
     Recuse,
     /// R-TKT-17: flag (or update) a major matter while it is unresolved.
     FlagMajor,
+    /// R-SLA-6: approve more than 7 days while it is unresolved.
+    ApproveLongMatter,
 }
 
 impl TicketState {
@@ -127,7 +129,7 @@ impl TicketState {
             (s, A::Recuse) => Some(s),
             (
                 S::New | S::Dispatched | S::Claimed | S::OnSite | S::Returned | S::Supervised,
-                A::FlagMajor,
+                A::FlagMajor | A::ApproveLongMatter,
             ) => Some(self),
             // R-TKT-16: from any open state.
             (

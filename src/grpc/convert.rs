@@ -371,6 +371,7 @@ pub fn new_ticket(m: &pb::CreateTicketRequest) -> AppResult<NewTicket> {
         referral: m.referral.as_ref().map(referral).transpose()?,
         major: m.major.as_ref().map(major).transpose()?,
         district: m.district.trim().to_string(),
+        time_limit_told: m.time_limit_told,
     })
 }
 
@@ -591,6 +592,13 @@ pub fn ticket_as(t: &Ticket, view: TicketView) -> pb::Ticket {
         leadership_by: opt_ts(f.leadership_by),
         instruction_by: opt_ts(f.instruction_by),
         district: t.district.clone().unwrap_or_default(),
+        long_matter_by: opt_ts(f.long_matter_by),
+        long_matter: t.long_matter.as_ref().map(|a| pb::LongMatterApproval {
+            approved_by: a.by.clone(),
+            approve_time: Some(ts(a.at)),
+            note: a.note.clone(),
+        }),
+        time_limit_told: t.time_limit_told,
         recusals: if view.subject_staff() {
             t.recusals
                 .iter()

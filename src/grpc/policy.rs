@@ -127,6 +127,7 @@ pub fn policy_pb(p: &Policy, time_zone: &str) -> pb::Policy {
             transferred_within: Some(duration(f.transferred_within)),
             leadership_every: Some(duration(f.leadership_every)),
             major_contact_every: Some(duration(f.major_contact_every)),
+            long_matter_after: Some(duration(f.long_matter_after)),
         }),
         referral_reply_within: Some(duration(p.referral.reply_within)),
     }

@@ -152,6 +152,7 @@ pub fn report_pb(r: &ServiceReport) -> pb::ServiceReport {
         major_matters: t.major_matters,
         leadership: Some(clock(r, ClockKind::Leadership)),
         instruction: Some(clock(r, ClockKind::Instruction)),
+        long_matter: Some(clock(r, ClockKind::LongMatter)),
         resolved: t.resolved,
         revisited: t.revisited,
         revisit_rate: rate(t.revisited, t.resolved),
@@ -247,6 +248,7 @@ pub fn csv_lines(r: &pb::ServiceReport) -> Vec<String> {
         ("referrer_update", &r.referrer_update),
         ("leadership", &r.leadership),
         ("instruction", &r.instruction),
+        ("long_matter", &r.long_matter),
     ] {
         let c = c.unwrap_or_default();
         rows.push((figure, "on_time".into(), c.on_time.to_string()));

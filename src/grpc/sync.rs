@@ -79,6 +79,7 @@ fn queued(mutation_id: i64, m: &M) -> Queued {
         M::Resume(r) => mutation::queued(mutation_id, r),
         M::Recuse(r) => mutation::queued(mutation_id, r),
         M::FlagMajor(r) => mutation::queued(mutation_id, r),
+        M::ApproveLongMatter(r) => mutation::queued(mutation_id, r),
     }
 }
 

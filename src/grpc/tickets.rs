@@ -147,6 +147,13 @@ impl Api for TicketApi {
         run(&self.commands, req).await
     }
 
+    async fn approve_long_matter(
+        &self,
+        req: Request<pb::ApproveLongMatterRequest>,
+    ) -> Reply<pb::Ticket> {
+        run(&self.commands, req).await
+    }
+
     async fn list_ticket_events(
         &self,
         req: Request<pb::ListTicketEventsRequest>,
@@ -417,6 +424,19 @@ impl MutationRequest for pb::FlagMajorRequest {
         Ok(Command::FlagMajor {
             ticket: cv::id(&self.ticket_id, "ticket_id")?,
             major: cv::major(major)?,
+        })
+    }
+}
+
+impl MutationRequest for pb::ApproveLongMatterRequest {
+    const METHOD: Method = Method::ApproveLongMatter;
+    fn meta_fields(&self) -> (&str, i64, &str) {
+        (&self.request_id, self.expected_version, "")
+    }
+    fn command(&self) -> AppResult<Command> {
+        Ok(Command::ApproveLongMatter {
+            ticket: cv::id(&self.ticket_id, "ticket_id")?,
+            note: self.note.trim().to_string(),
         })
     }
 }

@@ -102,6 +102,10 @@ pub enum Command {
         ticket: Uuid,
         major: NewMajor,
     },
+    ApproveLongMatter {
+        ticket: Uuid,
+        note: String,
+    },
     StartInspection(StartVisit),
     RecordRoomReading {
         inspection: Uuid,
@@ -185,6 +189,7 @@ impl Command {
             Command::ResumeTicket { .. } => Method::ResumeTicket,
             Command::RecuseStaff { .. } => Method::RecuseStaff,
             Command::FlagMajor { .. } => Method::FlagMajor,
+            Command::ApproveLongMatter { .. } => Method::ApproveLongMatter,
             Command::StartInspection(_) => Method::StartInspection,
             Command::RecordRoomReading { .. } => Method::RecordRoomReading,
             Command::FinishInspection { .. } => Method::FinishInspection,
@@ -348,6 +353,9 @@ impl Commands {
             } => ticket(t.recuse(caller, meta, id, staff, reason).await),
             Command::FlagMajor { ticket: id, major } => {
                 ticket(t.flag_major(caller, meta, id, major).await)
+            }
+            Command::ApproveLongMatter { ticket: id, note } => {
+                ticket(t.approve_long_matter(caller, meta, id, note).await)
             }
             Command::StartInspection(input) => i
                 .start(caller, meta, input)

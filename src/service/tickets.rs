@@ -470,6 +470,24 @@ impl TicketService {
         .await
     }
 
+    /// R-SLA-6: a supervisor approves a matter beyond 7 days.
+    pub async fn approve_long_matter(
+        &self,
+        caller: &Caller,
+        meta: RequestMeta,
+        id: Uuid,
+        note: String,
+    ) -> AppResult<Ticket> {
+        self.mutate(
+            caller,
+            Method::ApproveLongMatter,
+            meta,
+            id,
+            move |t, ctx| t.approve_long_matter(ctx, &note),
+        )
+        .await
+    }
+
     pub async fn get(&self, caller: &Caller, id: Uuid) -> AppResult<Ticket> {
         access::authorize(caller, Method::GetTicket)?;
         store::get(self.db.reader(), id)

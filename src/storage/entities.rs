@@ -104,6 +104,7 @@ pub mod tickets {
         pub leadership_on_time: Option<bool>,
         pub instruction_on_time: Option<bool>,
         pub major: bool,
+        pub long_matter_on_time: Option<bool>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

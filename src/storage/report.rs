@@ -78,6 +78,7 @@ fn on_time_column(kind: ClockKind) -> tickets::Column {
         ClockKind::Reply => tickets::Column::ReplyOnTime,
         ClockKind::Leadership => tickets::Column::LeadershipOnTime,
         ClockKind::Instruction => tickets::Column::InstructionOnTime,
+        ClockKind::LongMatter => tickets::Column::LongMatterOnTime,
     }
 }
 

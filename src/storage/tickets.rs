@@ -6,7 +6,8 @@ use crate::domain::geo::GeoPoint;
 use crate::domain::policy::{Deadlines, FollowUpDeadlines};
 use crate::domain::sla::ClockKind;
 use crate::domain::ticket::{
-    Contact, Major, Recusal, Referral, SourceChannel, Suspension, Ticket, TicketType,
+    Contact, LongMatterApproval, Major, Recusal, Referral, SourceChannel, Suspension, Ticket,
+    TicketType,
 };
 use crate::error::{AppError, AppResult};
 use chrono::{DateTime, Utc};
@@ -46,6 +47,10 @@ struct FollowUpColumn {
     recusals: Vec<Recusal>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     major: Option<Major>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    long_matter: Option<LongMatterApproval>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    time_limit_told: bool,
 }
 
 fn follow_up_column(t: &Ticket) -> Option<String> {
@@ -56,11 +61,15 @@ fn follow_up_column(t: &Ticket) -> Option<String> {
         suspension: t.suspension.clone(),
         recusals: t.recusals.clone(),
         major: t.major.clone(),
+        long_matter: t.long_matter.clone(),
+        time_limit_told: t.time_limit_told,
     };
     let empty = c.referral.is_none()
         && c.suspension.is_none()
         && c.recusals.is_empty()
         && c.major.is_none()
+        && c.long_matter.is_none()
+        && !c.time_limit_told
         && c.contacts.is_empty()
         && c.deadlines == FollowUpDeadlines::default();
     (!empty).then(|| serde_json::to_string(&c).expect("serializable"))
@@ -173,6 +182,7 @@ pub fn to_model(t: &Ticket) -> tickets::Model {
         leadership_on_time: t.on_time(ClockKind::Leadership),
         instruction_on_time: t.on_time(ClockKind::Instruction),
         major: t.major.is_some(),
+        long_matter_on_time: t.on_time(ClockKind::LongMatter),
     }
 }
 
@@ -258,6 +268,8 @@ pub fn from_model(m: tickets::Model) -> AppResult<Ticket> {
         suspension: follow_up.suspension,
         recusals: follow_up.recusals,
         major: follow_up.major,
+        long_matter: follow_up.long_matter,
+        time_limit_told: follow_up.time_limit_told,
         suspensions: m.suspensions,
         last_event_at: from_micros(m.last_event_at),
     })

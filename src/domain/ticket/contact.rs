@@ -92,6 +92,7 @@ impl Ticket {
         if answered_on_call {
             return;
         }
+        d.long_matter_by = Some(from + f.long_matter_after);
         match ladder_of(self.ticket_type) {
             Ladder::Phone => {
                 d.callback_by = Some(from + f.callback_within);
@@ -203,6 +204,49 @@ impl Ticket {
         });
         next.contacts.push(contact);
         Ok(self.changed(next, ctx, "CONTACT_RECORDED", role, time, details))
+    }
+}
+
+/// R-SLA-6: a supervisor's approval for a matter beyond 7 days.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LongMatterApproval {
+    pub by: String,
+    pub at: DateTime<Utc>,
+    pub note: String,
+}
+
+impl Ticket {
+    /// R-SLA-6 [000 §2(2)e]: a matter that will take longer than 7 days
+    /// needs a supervisor's approval before the 7 days pass (the caller is
+    /// told with a contact); recorded once, while unresolved.
+    pub fn approve_long_matter(&self, ctx: &Ctx, note: &str) -> AppResult<Change> {
+        let role = access::authorize(ctx.caller, Method::ApproveLongMatter)?;
+        let state = self.next_state(Action::ApproveLongMatter)?;
+        required_text(note, "note")?;
+        if self.long_matter.is_some() {
+            return Err(AppError::precondition(
+                reason::ALREADY_APPROVED,
+                self.subject(),
+                "a supervisor already approved more than 7 days for this matter",
+            ));
+        }
+        let mut next = self.clone();
+        next.state = state;
+        next.stop_clock(ClockKind::LongMatter, ctx.now);
+        next.long_matter = Some(LongMatterApproval {
+            by: ctx.caller.sub.clone(),
+            at: ctx.now,
+            note: note.trim().to_string(),
+        });
+        let details = json!({ "note": note.trim() });
+        Ok(self.changed(
+            next,
+            ctx,
+            "LONG_MATTER_APPROVED",
+            role,
+            EventTime::server(ctx.now),
+            details,
+        ))
     }
 }
 

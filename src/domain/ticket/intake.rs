@@ -221,6 +221,8 @@ impl Ticket {
             suspensions: 0,
             recusals: Vec::new(),
             major: None,
+            long_matter: None,
+            time_limit_told: input.time_limit_told,
             last_event_at: ctx.now,
         };
         let mut ticket = ticket;
@@ -248,6 +250,7 @@ impl Ticket {
                 "pipe_diameter_mm": ticket.pipe_diameter_mm,
                 "referral": ticket.referral,
                 "major": ticket.major,
+                "time_limit_told": ticket.time_limit_told,
             }),
         };
         Change { ticket, event }
@@ -311,6 +314,7 @@ impl Ticket {
             referral: None,
             major: None,
             district: linked.and_then(|t| t.district.clone()).unwrap_or_default(),
+            time_limit_told: false,
         };
         let mut change = Self::build(ctx, id, role, input, ctx.now, None);
         change.event.details["inspection_id"] = json!(visit.id);

@@ -18,7 +18,7 @@ mod referral;
 mod suspension;
 mod work;
 
-pub use contact::{Contact, ContactChannel, Counterpart, NewContact};
+pub use contact::{Contact, ContactChannel, Counterpart, LongMatterApproval, NewContact};
 pub use major::{Major, MajorKind, NewMajor};
 pub use recusal::Recusal;
 pub use referral::{NewReferral, Referral};
@@ -265,6 +265,12 @@ pub struct Ticket {
     /// R-TKT-17: the major flag.
     #[serde(default)]
     pub major: Option<Major>,
+    /// R-SLA-6: the supervisor's approval to take longer than 7 days.
+    #[serde(default)]
+    pub long_matter: Option<LongMatterApproval>,
+    /// R-SLA-6: the caller was told the time limit at intake.
+    #[serde(default)]
+    pub time_limit_told: bool,
     /// Effective time of the latest event (R-SLA-7: device times may not precede it).
     pub last_event_at: DateTime<Utc>,
 }
@@ -325,6 +331,8 @@ pub struct NewTicket {
     pub major: Option<NewMajor>,
     /// R-RPT-2: the address's administrative district (empty: unknown).
     pub district: String,
+    /// R-SLA-6: the caller was told the time limit (a matter not answered at once).
+    pub time_limit_told: bool,
 }
 
 /// What a command needs besides the ticket.
@@ -499,6 +507,7 @@ mod tests {
             referral: None,
             major: None,
             district: String::new(),
+            time_limit_told: false,
         };
         Ticket::create(&ctx, Uuid::now_v7(), input).unwrap().ticket
     }
@@ -563,6 +572,7 @@ mod tests {
             referral: None,
             major: None,
             district: String::new(),
+            time_limit_told: false,
         };
         let ch = Ticket::create(&ctx, Uuid::now_v7(), input).unwrap();
         assert_eq!(ch.ticket.state, TicketState::Closed);
@@ -593,6 +603,7 @@ mod tests {
             referral: None,
             major: None,
             district: String::new(),
+            time_limit_told: false,
         };
         match Ticket::create(&ctx, Uuid::now_v7(), input).unwrap_err() {
             AppError::InvalidArgument { violations, .. } => {

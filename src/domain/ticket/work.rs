@@ -264,8 +264,10 @@ impl Ticket {
         next.resolved_at = Some(time.effective);
         next.stop_clock(ClockKind::Resolve, time.effective);
         next.stop_clock(ClockKind::Supervision, time.effective);
-        // R-TKT-17: resolved by the leader's deadline, no written report is due.
+        // R-TKT-17: resolved by the leader's deadline, no written report is due;
+        // R-SLA-6: resolved within 7 days, no approval is needed.
         next.stop_clock(ClockKind::Instruction, time.effective);
+        next.stop_clock(ClockKind::LongMatter, time.effective);
         next.deadlines.revisit_by = Some(ctx.policy.revisit_by(time.effective));
         let details = serde_json::to_value(&resolution).unwrap_or_default();
         next.resolution = Some(resolution);
@@ -291,8 +293,10 @@ impl Ticket {
         next.resolved_at = Some(time.effective);
         next.stop_clock(ClockKind::Resolve, time.effective);
         next.stop_clock(ClockKind::Supervision, time.effective);
-        // R-TKT-17: resolved by the leader's deadline, no written report is due.
+        // R-TKT-17: resolved by the leader's deadline, no written report is due;
+        // R-SLA-6: resolved within 7 days, no approval is needed.
         next.stop_clock(ClockKind::Instruction, time.effective);
+        next.stop_clock(ClockKind::LongMatter, time.effective);
         next.deadlines.revisit_by = Some(ctx.policy.revisit_by(time.effective));
         next.resolution = Some(Resolution {
             code: "SUPPLY_RESTORED".into(),
