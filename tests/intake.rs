@@ -347,3 +347,52 @@ async fn search_finds_exactly_the_matching_tickets_paging_included() {
         Some("caller_phone"),
     );
 }
+
+/// R-TKT-1: a crew member who records a call (or a problem he found)
+/// follows it on his change feed from the start, with the caller's details
+/// (he took the call); another crew member of his unit sees it only once it
+/// is dispatched to the unit, masked.
+#[tokio::test]
+async fn r_tkt_1_the_recorder_follows_his_ticket_on_the_feed() {
+    use fieldops::grpc::pb::sync_service_client::SyncServiceClient;
+    let app = spawn_app().await;
+    let mut c1 = app.crew("c1", "north").await;
+    let req = pb::CreateTicketRequest {
+        source: pb::SourceChannel::CrewFinding as i32,
+        ..create_req("BLOCKAGE")
+    };
+    let t = c1.create_ticket(req).await.unwrap().into_inner();
+    let id = t.id.clone();
+    let pulled = |sub: &'static str| {
+        let (app, id) = (&app, id.clone());
+        async move {
+            let mut s = SyncServiceClient::with_interceptor(
+                app.channel().await,
+                bearer_for(sub, &[Role::Crew], "north"),
+            );
+            s.pull(pb::PullRequest {
+                limit: 1000,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .changes
+            .into_iter()
+            .filter_map(|c| match c.entity {
+                Some(pb::change::Entity::Ticket(x)) if x.id == id => Some(x),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+        }
+    };
+    let mine = pulled("c1").await;
+    assert_eq!(mine.len(), 1, "the recorder follows it");
+    assert!(!mine[0].caller_masked, "he took the call");
+    assert!(pulled("c2").await.is_empty(), "not the unit's yet");
+    let mut d = app.dispatcher().await;
+    dispatch(&mut d, &t.id, "north").await;
+    let theirs = pulled("c2").await;
+    assert_eq!(theirs.len(), 1, "dispatched to the unit");
+    assert!(theirs[0].caller_masked);
+}

@@ -54,7 +54,8 @@ pub fn decode_cursor(pager: &Pager, text: &str) -> AppResult<Option<Position>> {
 }
 
 /// Pull and Watch scopes: dispatch, supervisors, back office and admin see
-/// everything; crew their unit's tickets; inspectors their own records.
+/// everything; crew their unit's tickets; inspectors their own records;
+/// crews and inspectors the tickets they recorded.
 pub fn visibility(caller: &Caller) -> Visibility {
     Visibility {
         all: caller
@@ -66,7 +67,8 @@ pub fn visibility(caller: &Caller) -> Visibility {
             ])
             .is_some(),
         crew_unit: caller.has(Role::Crew).then(|| caller.unit.clone()),
-        owner: caller.has(Role::Inspector).then(|| caller.sub.clone()),
+        // R-TKT-1: crews and inspectors also follow the calls they recorded.
+        owner: (caller.has(Role::Inspector) || caller.has(Role::Crew)).then(|| caller.sub.clone()),
         sub: caller.sub.clone(),
     }
 }

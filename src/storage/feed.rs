@@ -92,7 +92,8 @@ impl ChangeDraft {
             entity_version: t.version,
             unit: t.unit.clone(),
             prev_unit: prev_unit.map(str::to_string),
-            owner: None,
+            // R-TKT-1: whoever recorded the call follows it on his feed.
+            owner: Some(t.received_by.clone()),
             hidden_from: hidden_from(t.recused_staff()),
             payload: json(t),
         }
@@ -217,7 +218,8 @@ pub struct Visibility {
     pub all: bool,
     /// Crew: tickets and outages of this unit (tickets: now or before the change).
     pub crew_unit: Option<String>,
-    /// Inspectors: their own visits, readings and meter records.
+    /// Inspectors: their own visits, readings and meter records; inspectors
+    /// and crews: the tickets they recorded (R-TKT-1).
     pub owner: Option<String>,
     /// The caller, for recusal.
     pub sub: String,
