@@ -399,6 +399,9 @@ async fn r_sla_6_ladder_of_a_transferred_matter() {
     assert_eq!(t.r#type(), pb::TicketType::HelpGeneral);
     let three_days = call + Duration::days(3);
     assert_eq!(time(&t.caller_update_by), three_days);
+    // A second transferred matter whose caller hears nothing.
+    let silent = create(&mut d, "METER_FAULT").await;
+    assert_eq!(time(&silent.caller_update_by), three_days);
     assert_eq!(time(&t.referrer_update_by), three_days);
     assert!(t.callback_by.is_none() && t.result_by.is_none());
     // Praise asks for no answer.
@@ -419,6 +422,7 @@ async fn r_sla_6_ladder_of_a_transferred_matter() {
     assert_eq!(outcome(&after, pb::ClockKind::CallerUpdate), Some(true));
     clock_breaches_once_at(&app, &t.id, three_days, "REFERRER_UPDATE").await;
     assert_eq!(breaches_of(&app, &t.id, "CALLER_UPDATE").await, 0);
+    assert_eq!(breaches_of(&app, &silent.id, "CALLER_UPDATE").await, 1);
     // The platform reply clock (10 days) is still running.
     assert_eq!(breaches_of(&app, &t.id, "REPLY").await, 0);
 }
@@ -620,4 +624,38 @@ async fn r_sla_6_beyond_seven_days_needs_a_supervisors_approval() {
     clock_breaches_once_at(&app, &missed.id, seven, "LONG_MATTER").await;
     assert_eq!(breaches_of(&app, &approved.id, "LONG_MATTER").await, 0);
     assert_eq!(breaches_of(&app, &resolved.id, "LONG_MATTER").await, 0);
+}
+
+/// A supervisor approves a long matter from his handheld; the replay is
+/// answered from the first time.
+#[tokio::test]
+async fn long_matter_approval_through_push_with_replays() {
+    let app = spawn_app_with_policy("water").await;
+    let mut d = app.dispatcher().await;
+    let t = create(&mut d, "LONG_COORDINATION").await;
+    let mut sync = SyncServiceClient::with_interceptor(
+        app.channel().await,
+        bearer_for("s1", &[Role::Supervisor], "hq"),
+    );
+    let push = pb::PushRequest {
+        client_id: uuid::Uuid::now_v7().to_string(),
+        mutations: vec![pb::Mutation {
+            mutation_id: 1,
+            request: Some(pb::mutation::Request::ApproveLongMatter(
+                pb::ApproveLongMatterRequest {
+                    request_id: rid(),
+                    ticket_id: t.id.clone(),
+                    note: "needs the district's works, 14 days".into(),
+                    ..Default::default()
+                },
+            )),
+        }],
+    };
+    let r = sync.push(push.clone()).await.unwrap().into_inner();
+    assert_eq!(r.results[0].outcome(), pb::MutationOutcome::Applied);
+    let r = sync.push(push).await.unwrap().into_inner();
+    assert_eq!(r.results[0].outcome(), pb::MutationOutcome::Duplicate);
+    let now = get(&app, &t.id).await;
+    assert_eq!(now.version, t.version + 1, "approved once");
+    assert_eq!(now.long_matter.unwrap().approved_by, "s1");
 }

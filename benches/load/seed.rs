@@ -16,8 +16,14 @@ use fieldops::storage::{self, Db};
 use sea_orm::{EntityTrait, IntoActiveModel, TransactionTrait};
 use uuid::Uuid;
 
-/// Rows per INSERT: ~50 columns each stays under SQLite's bound-parameter limit.
+/// Rows per INSERT of the narrower tables.
 const BATCH: usize = 500;
+
+/// Ticket rows per INSERT: under SQLite's 32,766 bound parameters whatever
+/// the number of columns the tickets table has grown to.
+fn ticket_rows_per_insert() -> usize {
+    32_000 / <tickets::Column as sea_orm::Iterable>::iter().count()
+}
 /// Where every ticket is (check-ins are made here too).
 pub const HOME: (f64, f64) = (39.9042, 116.4074);
 pub const UNIT: &str = "north";
@@ -113,7 +119,7 @@ pub async fn tickets(
             if i >= n {
                 break;
             }
-            let batch: Vec<Ticket> = (i..(i + BATCH).min(n))
+            let batch: Vec<Ticket> = (i..(i + ticket_rows_per_insert()).min(n))
                 .map(|k| ticket(policy, k, state, now))
                 .collect();
             i += batch.len();
