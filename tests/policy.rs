@@ -105,6 +105,33 @@ async fn get_policy_labels_every_code_in_both_profiles() {
         assert_eq!(secs(&f.unit_report_within), 40 * 60);
         assert_eq!(secs(&f.transferred_within), 3 * 86_400);
         assert_eq!(secs(&p.referral_reply_within), 5 * 86_400);
+        // R-ASM-1: every item kind priced and labelled (16 ticket clocks, 6
+        // outage clocks, 3 others); the seeds' figures.
+        assert_eq!(p.assessment_items.len(), 25);
+        let items: Vec<pb::LabeledCode> = p
+            .assessment_items
+            .iter()
+            .map(|i| pb::LabeledCode {
+                code: i.code.clone(),
+                label: i.label.clone(),
+            })
+            .collect();
+        fully_labelled("assessment item", &items);
+        let revisit = p
+            .assessment_items
+            .iter()
+            .find(|i| i.code == "BREACH_REVISIT")
+            .unwrap();
+        assert_eq!(
+            (revisit.points, revisit.person_yuan),
+            (1, 20),
+            "[004 八(六)]"
+        );
+        let rewards = p.assessment_rewards.as_ref().unwrap();
+        assert_eq!(
+            (rewards.leak_large_from_mm, rewards.leak_large_external_yuan),
+            (300, 200)
+        );
         if profile == "water" {
             assert_eq!(zh(&categories, "METER_FAULT"), "水表故障");
             assert_eq!(secs(&p.accept_within), 180);

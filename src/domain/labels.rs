@@ -4,6 +4,8 @@
 //! own); the values below are the API's own. Each table is an exhaustive
 //! match, so a new value does not compile without its labels.
 use crate::domain::TicketState;
+use crate::domain::assessment::ItemKind;
+use crate::domain::outage::OutageClock;
 use crate::domain::sla::ClockKind;
 use crate::domain::ticket::{Counterpart, MajorKind, SourceChannel, TicketType};
 
@@ -98,5 +100,42 @@ pub fn major_kind(k: MajorKind) -> Pair {
         MajorKind::GroupPetition => ("集体上访", "Group petition"),
         MajorKind::MajorHelpRequest => ("重大求助", "Major help request"),
         MajorKind::ForeignRelated => ("涉外投诉", "Foreign-related complaint"),
+    }
+}
+
+pub fn outage_clock(c: OutageClock) -> Pair {
+    match c {
+        OutageClock::DispatchReport => ("报告调度中心", "Report to dispatch"),
+        OutageClock::CityHotline => ("报告12345", "Report to 12345"),
+        OutageClock::SupervisionHotline => ("通报12319", "Report to 12319"),
+        OutageClock::PublicNotice => ("停水通知", "Public notice"),
+        OutageClock::PublicNoticeReminder => ("再次通知", "Notice reminder"),
+        OutageClock::Restoration => ("恢复供应", "Restoration"),
+    }
+}
+
+/// R-ASM-1: an item kind's label (owned: breaches are named after their clock).
+pub fn item_kind(k: ItemKind) -> (String, String) {
+    match k {
+        ItemKind::Breach(c) => {
+            let (zh, en) = clock(c);
+            (format!("{zh}超时"), format!("{en}: late"))
+        }
+        ItemKind::OutageBreach(c) => {
+            let (zh, en) = outage_clock(c);
+            (
+                format!("停水{zh}超时"),
+                format!("Outage {}: late", en.to_lowercase()),
+            )
+        }
+        ItemKind::RepeatRepair => (
+            "三个月内重复维修".into(),
+            "Repeat repair within 90 days".into(),
+        ),
+        ItemKind::EscalatedComplaint => (
+            "投诉升级至政府或媒体".into(),
+            "Complaint escalated to government or media".into(),
+        ),
+        ItemKind::RepeatComplaint => ("用户两次以上投诉".into(), "Two or more complaints".into()),
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod area;
+pub mod assessment;
 pub mod caller;
 pub mod geo;
 pub mod inspection;

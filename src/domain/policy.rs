@@ -2,6 +2,7 @@
 //! R-TKT-6, R-TKT-9). Two profiles are built in (`heating`, `water`); a utility
 //! can load its own file of the same shape (TOML or YAML). Every number the
 //! rules use lives here, and every deadline is computed here, in UTC.
+use crate::domain::assessment::AssessmentRules;
 use crate::domain::outage::OutageKind;
 use crate::domain::protocol::TemperatureRules;
 use crate::error::{AppError, AppResult, reason};
@@ -71,6 +72,9 @@ pub struct Policy {
     /// R-OUT-2..4: supply interruptions: reporting thresholds, notice lead times.
     #[serde(default)]
     pub outage: OutageRules,
+    /// R-ASM-1..3: points and amounts of assessment items and rewards.
+    #[serde(default)]
+    pub assessment: AssessmentRules,
     /// Priority code -> how consoles and handhelds name it (GetPolicy).
     #[serde(default)]
     pub priority_labels: BTreeMap<String, Label>,
@@ -468,6 +472,7 @@ impl Policy {
         if self.categories.is_empty() {
             return Err("a policy needs at least one category".into());
         }
+        self.assessment.validate()?;
         let positive = [
             ("accept_within", self.accept_within),
             ("return_window", self.return_window),
@@ -739,6 +744,35 @@ mod tests {
             }
         }
         None
+    }
+
+    /// R-ASM-1: both built-in profiles price every item kind; a negative
+    /// amount or an unknown kind in a utility's file is refused at start.
+    #[test]
+    fn r_asm_1_assessment_table_is_complete_and_checked() {
+        use crate::domain::assessment::ItemKind;
+        for name in ["heating", "water"] {
+            let p = Policy::builtin(name).unwrap();
+            for k in ItemKind::all() {
+                assert!(p.assessment.deduction(k).is_some(), "{name}: {}", k.code());
+            }
+            assert_eq!(p.assessment.leak_report.amount(300, false), 200);
+        }
+        let bad = WATER_TOML.replace(
+            "[assessment.items.REPEAT_REPAIR]  # [003 §35(六)] repaired again within 3 months\npoints = 2\nunit_yuan = 100",
+            "[assessment.items.REPEAT_REPAIR]\npoints = 2\nunit_yuan = -100",
+        );
+        assert_ne!(bad, WATER_TOML, "the fixture edit applies");
+        assert!(Policy::from_toml(&bad).unwrap_err().contains("negative"));
+        let unknown = WATER_TOML.replace(
+            "[assessment.items.REPEAT_REPAIR]",
+            "[assessment.items.NOPE]",
+        );
+        assert!(
+            Policy::from_toml(&unknown)
+                .unwrap_err()
+                .contains("unknown item kind NOPE")
+        );
     }
 
     /// The built-in profiles spell out every number the server uses: none

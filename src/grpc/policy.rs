@@ -3,6 +3,7 @@
 use super::auth::caller;
 use super::convert::duration;
 use super::pb::{self, policy_service_server::PolicyService as Api};
+use crate::domain::assessment::{AssessmentRules, ItemKind, Reward};
 use crate::domain::labels;
 use crate::domain::policy::{ArriveFrom, ClockStart, Label};
 use crate::domain::sla::ClockKind;
@@ -130,6 +131,41 @@ pub fn policy_pb(p: &Policy, time_zone: &str) -> pb::Policy {
             long_matter_after: Some(duration(f.long_matter_after)),
         }),
         referral_reply_within: Some(duration(p.referral.reply_within)),
+        assessment_items: ItemKind::all()
+            .into_iter()
+            .filter_map(|k| {
+                let d = p.assessment.deduction(k)?;
+                let (zh, en) = labels::item_kind(k);
+                Some(pb::AssessmentItemKind {
+                    code: k.code(),
+                    label: label((&zh, &en)),
+                    points: d.points,
+                    unit_yuan: d.unit_yuan,
+                    person_yuan: d.person_yuan,
+                })
+            })
+            .collect(),
+        assessment_rewards: Some(rewards(&p.assessment)),
+    }
+}
+
+fn rewards(a: &AssessmentRules) -> pb::AssessmentRewards {
+    let amounts = |r: Reward| {
+        Some(pb::RewardAmounts {
+            unit_yuan: r.unit_yuan,
+            person_yuan: r.person_yuan,
+        })
+    };
+    let l = &a.leak_report;
+    pb::AssessmentRewards {
+        praise_media: amounts(a.praise_media),
+        praise_authority: amounts(a.praise_authority),
+        praise_national: amounts(a.praise_national),
+        leak_large_from_mm: l.large_from_mm,
+        leak_small_internal_yuan: l.small_internal_yuan,
+        leak_small_external_yuan: l.small_external_yuan,
+        leak_large_internal_yuan: l.large_internal_yuan,
+        leak_large_external_yuan: l.large_external_yuan,
     }
 }
 
