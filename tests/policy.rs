@@ -83,6 +83,10 @@ async fn get_policy_labels_every_code_in_both_profiles() {
         fully_labelled("state", &p.states);
         fully_labelled("counterpart", &p.counterparts);
         fully_labelled("major kind", &p.major_kinds);
+        fully_labelled("outage kind", &p.outage_kinds);
+        fully_labelled("notice channel", &p.notice_channels);
+        fully_labelled("outage clock", &p.outage_clocks);
+        assert_eq!(zh(&p.notice_channels, "DIRECTORY_114"), "114查号台");
         assert_eq!(p.ticket_types.len(), 7);
         assert_eq!(p.clocks.len(), 16);
         assert_eq!(p.states.len(), 10);

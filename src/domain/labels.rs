@@ -5,7 +5,7 @@
 //! match, so a new value does not compile without its labels.
 use crate::domain::TicketState;
 use crate::domain::assessment::ItemKind;
-use crate::domain::outage::OutageClock;
+use crate::domain::outage::{NoticeChannel, OutageClock, OutageKind};
 use crate::domain::sla::ClockKind;
 use crate::domain::ticket::{Counterpart, MajorKind, SourceChannel, TicketType};
 
@@ -137,5 +137,32 @@ pub fn item_kind(k: ItemKind) -> (String, String) {
             "Complaint escalated to government or media".into(),
         ),
         ItemKind::RepeatComplaint => ("用户两次以上投诉".into(), "Two or more complaints".into()),
+    }
+}
+
+pub fn outage_kind(k: OutageKind) -> Pair {
+    match k {
+        OutageKind::EmergencyRepair => ("抢修停水", "Emergency repair"),
+        OutageKind::Fault => ("故障停水", "Fault"),
+        OutageKind::PlannedWorks => ("计划停水", "Planned works"),
+        OutageKind::PressureReduction => ("降压供水", "Pressure reduction"),
+        OutageKind::ArrearsShutOff => ("欠费停水", "Shut-off for arrears"),
+        OutageKind::WaterQualityShutOff => ("水质停水", "Water-quality shut-off"),
+        OutageKind::HeatCutOff => ("停热", "Heat cut-off"),
+    }
+}
+
+pub fn notice_channel(c: NoticeChannel) -> Pair {
+    match c {
+        NoticeChannel::Dispatch => ("调度中心", "Dispatch centre"),
+        NoticeChannel::CityHotline => ("12345市长公开电话", "City hotline 12345"),
+        NoticeChannel::SupervisionHotline => ("12319监督服务热线", "Supervision hotline 12319"),
+        NoticeChannel::Press => ("报纸", "Press"),
+        NoticeChannel::TvRadio => ("电视、广播", "TV and radio"),
+        NoticeChannel::Sms => ("短信", "SMS"),
+        NoticeChannel::Posters => ("张贴通知", "Posters"),
+        NoticeChannel::Online => ("网站、微信、微博", "Website, WeChat, Weibo"),
+        NoticeChannel::Directory114 => ("114查号台", "Directory 114"),
+        NoticeChannel::FireBrigade119 => ("119消防队", "Fire brigade 119"),
     }
 }

@@ -5,6 +5,7 @@ use super::convert::duration;
 use super::pb::{self, policy_service_server::PolicyService as Api};
 use crate::domain::assessment::{AssessmentRules, ItemKind, Reward};
 use crate::domain::labels;
+use crate::domain::outage::{NoticeChannel, OutageClock};
 use crate::domain::policy::{ArriveFrom, ClockStart, Label};
 use crate::domain::sla::ClockKind;
 use crate::domain::ticket::{Counterpart, MajorKind, SourceChannel, TicketType};
@@ -146,6 +147,20 @@ pub fn policy_pb(p: &Policy, time_zone: &str) -> pb::Policy {
             })
             .collect(),
         assessment_rewards: Some(rewards(&p.assessment)),
+        outage_kinds: p
+            .outage
+            .kinds
+            .iter()
+            .map(|k| coded(k.as_str(), labels::outage_kind(*k)))
+            .collect(),
+        notice_channels: NoticeChannel::ALL
+            .iter()
+            .map(|c| coded(c.as_str(), labels::notice_channel(*c)))
+            .collect(),
+        outage_clocks: OutageClock::ALL
+            .iter()
+            .map(|c| coded(c.as_str(), labels::outage_clock(*c)))
+            .collect(),
     }
 }
 
