@@ -633,28 +633,15 @@ async fn long_matter_approval_through_push_with_replays() {
     let app = spawn_app_with_policy("water").await;
     let mut d = app.dispatcher().await;
     let t = create(&mut d, "LONG_COORDINATION").await;
-    let mut sync = SyncServiceClient::with_interceptor(
-        app.channel().await,
-        bearer_for("s1", &[Role::Supervisor], "hq"),
-    );
-    let push = pb::PushRequest {
-        client_id: uuid::Uuid::now_v7().to_string(),
-        mutations: vec![pb::Mutation {
-            mutation_id: 1,
-            request: Some(pb::mutation::Request::ApproveLongMatter(
-                pb::ApproveLongMatterRequest {
-                    request_id: rid(),
-                    ticket_id: t.id.clone(),
-                    note: "needs the district's works, 14 days".into(),
-                    ..Default::default()
-                },
-            )),
-        }],
-    };
-    let r = sync.push(push.clone()).await.unwrap().into_inner();
-    assert_eq!(r.results[0].outcome(), pb::MutationOutcome::Applied);
-    let r = sync.push(push).await.unwrap().into_inner();
-    assert_eq!(r.results[0].outcome(), pb::MutationOutcome::Duplicate);
+    let approve = pb::mutation::Request::ApproveLongMatter(pb::ApproveLongMatterRequest {
+        request_id: rid(),
+        ticket_id: t.id.clone(),
+        note: "needs the district's works, 14 days".into(),
+        ..Default::default()
+    });
+    let (first, replay) = push_and_replay(&app, "s1", Role::Supervisor, vec![approve]).await;
+    assert_eq!(first, [pb::MutationOutcome::Applied]);
+    assert_eq!(replay, [pb::MutationOutcome::Duplicate]);
     let now = get(&app, &t.id).await;
     assert_eq!(now.version, t.version + 1, "approved once");
     assert_eq!(now.long_matter.unwrap().approved_by, "s1");

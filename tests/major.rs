@@ -11,7 +11,6 @@ use chrono::{DateTime, Duration, Utc};
 use common::*;
 use fieldops::domain::Role;
 use fieldops::grpc::pb;
-use fieldops::grpc::pb::sync_service_client::SyncServiceClient;
 use tonic::Code;
 
 fn major(kind: pb::MajorKind, deadline: Option<DateTime<Utc>>) -> pb::Major {
@@ -299,26 +298,15 @@ async fn flag_major_through_push_with_replays() {
     let app = spawn_app_with_policy("water").await;
     let mut d = app.dispatcher().await;
     let t = create(&mut d, "METER_FAULT").await;
-    let mut sync = SyncServiceClient::with_interceptor(
-        app.channel().await,
-        bearer_for("s1", &[Role::Supervisor], "hq"),
-    );
-    let push = pb::PushRequest {
-        client_id: uuid::Uuid::now_v7().to_string(),
-        mutations: vec![pb::Mutation {
-            mutation_id: 1,
-            request: Some(pb::mutation::Request::FlagMajor(pb::FlagMajorRequest {
-                request_id: rid(),
-                ticket_id: t.id.clone(),
-                major: Some(major(pb::MajorKind::MajorHelpRequest, None)),
-                ..Default::default()
-            })),
-        }],
-    };
-    let r = sync.push(push.clone()).await.unwrap().into_inner();
-    assert_eq!(r.results[0].outcome(), pb::MutationOutcome::Applied);
-    let r = sync.push(push).await.unwrap().into_inner();
-    assert_eq!(r.results[0].outcome(), pb::MutationOutcome::Duplicate);
+    let flag = pb::mutation::Request::FlagMajor(pb::FlagMajorRequest {
+        request_id: rid(),
+        ticket_id: t.id.clone(),
+        major: Some(major(pb::MajorKind::MajorHelpRequest, None)),
+        ..Default::default()
+    });
+    let (first, replay) = push_and_replay(&app, "s1", Role::Supervisor, vec![flag]).await;
+    assert_eq!(first, [pb::MutationOutcome::Applied]);
+    assert_eq!(replay, [pb::MutationOutcome::Duplicate]);
     let now = get(&app, &t.id).await;
     assert_eq!(now.version, t.version + 1, "flagged once");
     assert_eq!(now.major.unwrap().kind(), pb::MajorKind::MajorHelpRequest);

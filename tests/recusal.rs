@@ -268,23 +268,15 @@ async fn recuse_staff_refusals() {
 async fn recusal_through_push_with_replays() {
     let app = spawn_app_with_policy("water").await;
     let t = dispatched_ticket(&app, "METER_FAULT").await;
-    let mut s = sync_for(&app, "s1", Role::Supervisor, "hq").await;
-    let push = pb::PushRequest {
-        client_id: uuid::Uuid::now_v7().to_string(),
-        mutations: vec![pb::Mutation {
-            mutation_id: 1,
-            request: Some(pb::mutation::Request::Recuse(pb::RecuseStaffRequest {
-                request_id: rid(),
-                ticket_id: t.id.clone(),
-                staff_id: "c2".into(),
-                reason: "the complainant's son".into(),
-                ..Default::default()
-            })),
-        }],
-    };
-    let r = s.push(push.clone()).await.unwrap().into_inner();
-    assert_eq!(r.results[0].outcome(), pb::MutationOutcome::Applied);
-    let r = s.push(push).await.unwrap().into_inner();
-    assert_eq!(r.results[0].outcome(), pb::MutationOutcome::Duplicate);
+    let recuse = pb::mutation::Request::Recuse(pb::RecuseStaffRequest {
+        request_id: rid(),
+        ticket_id: t.id.clone(),
+        staff_id: "c2".into(),
+        reason: "the complainant's son".into(),
+        ..Default::default()
+    });
+    let (first, replay) = push_and_replay(&app, "s1", Role::Supervisor, vec![recuse]).await;
+    assert_eq!(first, [pb::MutationOutcome::Applied]);
+    assert_eq!(replay, [pb::MutationOutcome::Duplicate]);
     assert_eq!(get(&app, &t.id).await.recusals.len(), 1);
 }

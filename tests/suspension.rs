@@ -9,7 +9,6 @@ use chrono::Duration;
 use common::*;
 use fieldops::domain::Role;
 use fieldops::grpc::pb;
-use fieldops::grpc::pb::sync_service_client::SyncServiceClient;
 use tonic::Code;
 
 fn complaint(category: &str) -> pb::CreateTicketRequest {
@@ -211,6 +210,35 @@ async fn r_tkt_16_clocks_stand_still_and_resume_with_their_time_left() {
     }
     clock_breaches_once_at(&app, &t.id, new_accept, "ACCEPT").await;
 
+    // A platform's deadline is the platform's: a suspension does not move
+    // it (R-TKT-15); our own clocks move.
+    let referred = d
+        .create_ticket(pb::CreateTicketRequest {
+            source: pb::SourceChannel::CityHotline as i32,
+            referral: Some(pb::ReferralIntake {
+                reference: "GD-SUSP-1".into(),
+                deadline: Some(ts(app.now() + Duration::days(4))),
+            }),
+            ..complaint("METER_FAULT")
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    suspend(&mut s, &referred.id, "unreasonable demands")
+        .await
+        .unwrap();
+    app.clock.advance(Duration::hours(5));
+    let back_ref = resume(&mut s, &referred.id).await.unwrap();
+    assert_eq!(
+        time(&back_ref.reply_by),
+        time(&referred.reply_by),
+        "not moved"
+    );
+    assert_eq!(
+        time(&back_ref.feedback_by),
+        time(&referred.feedback_by) + Duration::hours(5)
+    );
+
     let early_back = resume(&mut d, &early.id).await.unwrap();
     assert_eq!(
         time(&early_back.arrive_by),
@@ -231,43 +259,26 @@ async fn suspension_through_push_with_replays() {
         .await
         .unwrap()
         .into_inner();
-    let mut sync = SyncServiceClient::with_interceptor(
-        app.channel().await,
-        bearer_for("s1", &[Role::Supervisor], "hq"),
-    );
     let queue = vec![
-        pb::Mutation {
-            mutation_id: 1,
-            request: Some(pb::mutation::Request::Suspend(pb::SuspendTicketRequest {
-                request_id: rid(),
-                ticket_id: t.id.clone(),
-                reason: "unreasonable".into(),
-                ..Default::default()
-            })),
-        },
-        pb::Mutation {
-            mutation_id: 2,
-            request: Some(pb::mutation::Request::Resume(pb::ResumeTicketRequest {
-                request_id: rid(),
-                ticket_id: t.id.clone(),
-                ..Default::default()
-            })),
-        },
+        pb::mutation::Request::Suspend(pb::SuspendTicketRequest {
+            request_id: rid(),
+            ticket_id: t.id.clone(),
+            reason: "unreasonable".into(),
+            ..Default::default()
+        }),
+        pb::mutation::Request::Resume(pb::ResumeTicketRequest {
+            request_id: rid(),
+            ticket_id: t.id.clone(),
+            ..Default::default()
+        }),
     ];
-    let push = pb::PushRequest {
-        client_id: uuid::Uuid::now_v7().to_string(),
-        mutations: queue,
-    };
-    let r = sync.push(push.clone()).await.unwrap().into_inner();
-    let outcomes: Vec<_> = r.results.iter().map(|x| x.outcome()).collect();
+    let (first, replay) = push_and_replay(&app, "s1", Role::Supervisor, queue).await;
     assert_eq!(
-        outcomes,
+        first,
         [pb::MutationOutcome::Applied, pb::MutationOutcome::Applied]
     );
-    let r = sync.push(push).await.unwrap().into_inner();
-    let outcomes: Vec<_> = r.results.iter().map(|x| x.outcome()).collect();
     assert_eq!(
-        outcomes,
+        replay,
         [
             pb::MutationOutcome::Duplicate,
             pb::MutationOutcome::Duplicate

@@ -50,6 +50,12 @@ pub enum ClockKind {
 }
 
 impl ClockKind {
+    /// Deadlines someone else set (the referring platform's, the leader's):
+    /// a suspension (R-TKT-16) stops the clock but does not move them.
+    pub fn is_external(self) -> bool {
+        matches!(self, ClockKind::Reply | ClockKind::Instruction)
+    }
+
     pub const ALL: [ClockKind; 16] = [
         ClockKind::Accept,
         ClockKind::Arrive,
@@ -184,13 +190,20 @@ impl Ticket {
             .any(|s| s.kind == kind && s.deadline == deadline)
     }
 
-    /// R-TKT-17: how often clock `kind` is owed again while a major matter
-    /// is unresolved (None: once).
-    pub(crate) fn repeats_every(
-        &self,
-        kind: ClockKind,
-        policy: &Policy,
-    ) -> Option<chrono::Duration> {
+    /// R-TKT-17: a major matter's reports are owed again and again while
+    /// it is unresolved: clock `kind`, concluded (kept or missed) at `from`,
+    /// runs again to `from` + its period. The one place a clock repeats,
+    /// for the monitor's breaches and for the contacts alike.
+    pub(crate) fn owe_again(&mut self, kind: ClockKind, policy: &Policy, from: DateTime<Utc>) {
+        if self.deadline_of(kind).is_some()
+            && let Some(every) = self.repeats_every(kind, policy)
+        {
+            *self.deadline_slot(kind) = Some(from + every);
+        }
+    }
+
+    /// How often clock `kind` is owed again (None: once).
+    fn repeats_every(&self, kind: ClockKind, policy: &Policy) -> Option<chrono::Duration> {
         use TicketState as S;
         let unresolved = !matches!(
             self.state,
@@ -277,10 +290,7 @@ impl Ticket {
                 deadline: *deadline,
                 recorded_at: now,
             });
-            // R-TKT-17: a major matter's reports are owed again and again.
-            if let Some(every) = self.repeats_every(*kind, policy) {
-                *next.deadline_slot(*kind) = Some(*deadline + every);
-            }
+            next.owe_again(*kind, policy, *deadline);
         }
         next.escalation_level += due.len() as i32;
         let broken = due.iter().find_map(|(k, _)| self.broken_promise(*k));

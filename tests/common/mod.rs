@@ -587,3 +587,35 @@ pub async fn clock_breaches_once_at(app: &TestApp, id: &str, deadline: DateTime<
     app.run_monitor().await;
     assert_eq!(breaches_of(app, id, kind).await, 1, "{kind}: breached once");
 }
+
+/// A handheld of `sub` (a supervisor) pushes `requests` as one queue, then
+/// replays the same queue: the outcomes of the first push and of the replay.
+pub async fn push_and_replay(
+    app: &TestApp,
+    sub: &str,
+    role: Role,
+    requests: Vec<pb::mutation::Request>,
+) -> (Vec<pb::MutationOutcome>, Vec<pb::MutationOutcome>) {
+    let mut sync = pb::sync_service_client::SyncServiceClient::with_interceptor(
+        app.channel().await,
+        bearer_for(sub, &[role], "hq"),
+    );
+    let push = pb::PushRequest {
+        client_id: uuid::Uuid::now_v7().to_string(),
+        mutations: requests
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| pb::Mutation {
+                mutation_id: i as i64 + 1,
+                request: Some(r),
+            })
+            .collect(),
+    };
+    let mut outcomes = Vec::new();
+    for _ in 0..2 {
+        let r = sync.push(push.clone()).await.unwrap().into_inner();
+        outcomes.push(r.results.iter().map(|x| x.outcome()).collect::<Vec<_>>());
+    }
+    let replay = outcomes.pop().unwrap();
+    (outcomes.pop().unwrap(), replay)
+}

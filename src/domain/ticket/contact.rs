@@ -182,11 +182,8 @@ impl Ticket {
             }
         };
         // R-TKT-17: a major matter owes the next report an interval on.
-        if let Some(kind) = again
-            && let Some(every) = next.repeats_every(kind, ctx.policy)
-            && next.deadline_of(kind).is_some()
-        {
-            *next.deadline_slot(kind) = Some(at + every);
+        if let Some(kind) = again {
+            next.owe_again(kind, ctx.policy, at);
         }
         let contact = Contact {
             counterpart: input.counterpart,

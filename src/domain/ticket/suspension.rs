@@ -155,8 +155,9 @@ impl Ticket {
         Ok(self.changed(next, ctx, "RESUMED", role, EventTime::server(now), details))
     }
 
-    /// Every deadline that still had time left at `since` (not yet passed,
-    /// stopped or breached) moves on by `paused`; the promises that mirror
+    /// Every deadline of ours that still had time left at `since` (not yet
+    /// passed, stopped or breached) moves on by `paused` (a platform's or a
+    /// leader's deadline stays where its owner set it); the promises that mirror
     /// one (an appointment, an approved extension, a notice's deadline) move
     /// with it. Returns the moved clocks and their new deadlines.
     fn resume_clocks(
@@ -169,7 +170,11 @@ impl Ticket {
             let Some(at) = self.deadline_of(kind) else {
                 continue;
             };
-            if at < since || self.has_breach(kind, at) || self.has_stop(kind, at) {
+            if kind.is_external()
+                || at < since
+                || self.has_breach(kind, at)
+                || self.has_stop(kind, at)
+            {
                 continue;
             }
             let to = at + paused;
