@@ -13,6 +13,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/fieldops/v1/report_service.proto",
         "proto/fieldops/v1/outage_service.proto",
         "proto/fieldops/v1/policy_service.proto",
+        "proto/fieldops/v1/assessment_service.proto",
     ];
     let mut compiler = protox::Compiler::new(["proto"])?;
     compiler.include_imports(true).open_files(files)?;

@@ -2,10 +2,12 @@
 //! integration tests both start.
 use crate::auth::Verifier;
 use crate::config::Config;
+use crate::grpc::assessment::AssessmentApi;
 use crate::grpc::auth::AuthInterceptor;
 use crate::grpc::guard::GuardLayer;
 use crate::grpc::inspections::InspectionApi;
 use crate::grpc::outages::OutageApi;
+use crate::grpc::pb::assessment_service_server::AssessmentServiceServer;
 use crate::grpc::pb::inspection_service_server::InspectionServiceServer;
 use crate::grpc::pb::outage_service_server::OutageServiceServer;
 use crate::grpc::pb::policy_service_server::PolicyServiceServer;
@@ -25,8 +27,8 @@ use crate::service::maintenance::{Maintenance, Purged};
 use crate::service::paging::Pager;
 use crate::service::policy::PolicyService;
 use crate::service::{
-    DeadlineMonitor, InspectionService, MeterService, OutageService, ReportService, SyncService,
-    TicketService,
+    AssessmentService, DeadlineMonitor, InspectionService, MeterService, OutageService,
+    ReportService, SyncService, TicketService,
 };
 use crate::storage::{self, Db, units};
 use std::future::Future;
@@ -155,6 +157,13 @@ impl App {
             config.clock.clone(),
             pager.clone(),
         );
+        let assessment = AssessmentService::new(
+            db.clone(),
+            policy.clone(),
+            config.timezone,
+            config.clock.clone(),
+            pager.clone(),
+        );
         let window =
             FeedWindow::load(db.clone(), config.feed_window, config.feed_window_bytes).await?;
         let sync = SyncService::new(db.clone(), config.clock.clone(), window.clone(), pager);
@@ -187,6 +196,7 @@ impl App {
             inspections.clone(),
             meters.clone(),
             outages.clone(),
+            assessment.clone(),
         );
         let (ticket_handlers, inspection_handlers, reading_handlers) = (
             Arc::new(TicketApi::new(tickets, commands.clone())),
@@ -196,6 +206,10 @@ impl App {
         let outage_api = OutageServiceServer::new(OutageApi::new(outages, commands.clone()))
             .max_decoding_message_size(config.max_message_bytes)
             .max_encoding_message_size(config.max_message_bytes);
+        let assessment_api =
+            AssessmentServiceServer::new(AssessmentApi::new(assessment, commands.clone()))
+                .max_decoding_message_size(config.max_message_bytes)
+                .max_encoding_message_size(config.max_message_bytes);
         let sync_handlers = SyncApi::new(
             sync,
             commands,
@@ -270,6 +284,7 @@ impl App {
             .add_service(InterceptedService::new(report_api, interceptor.clone()))
             .add_service(InterceptedService::new(outage_api, interceptor.clone()))
             .add_service(InterceptedService::new(policy_api, interceptor.clone()))
+            .add_service(InterceptedService::new(assessment_api, interceptor.clone()))
             .add_service(InterceptedService::new(sync_api, interceptor))
             .serve_with_incoming_shutdown(incoming, async move {
                 let _ = stop.wait_for(|s| *s).await;
@@ -288,7 +303,7 @@ impl App {
 }
 
 /// Every service the health service reports on, and "" for the server.
-const HEALTH_NAMES: [&str; 8] = [
+const HEALTH_NAMES: [&str; 9] = [
     "",
     <TicketServiceServer<TicketApi> as tonic::server::NamedService>::NAME,
     <InspectionServiceServer<InspectionApi> as tonic::server::NamedService>::NAME,
@@ -296,6 +311,7 @@ const HEALTH_NAMES: [&str; 8] = [
     <ReportServiceServer<ReportApi> as tonic::server::NamedService>::NAME,
     <OutageServiceServer<OutageApi> as tonic::server::NamedService>::NAME,
     <PolicyServiceServer<PolicyApi> as tonic::server::NamedService>::NAME,
+    <AssessmentServiceServer<AssessmentApi> as tonic::server::NamedService>::NAME,
     <SyncServiceServer<SyncApi> as tonic::server::NamedService>::NAME,
 ];
 

@@ -77,6 +77,9 @@ catalogue! {
     NOT_A_COMPLAINT: "FAILED_PRECONDITION", "Only a complaint may be suspended (R-TKT-16).";
     SUSPENSION_PENDING: "FAILED_PRECONDITION", "A suspension request is already waiting for a supervisor (R-TKT-16).";
     NOT_A_REFERRAL: "FAILED_PRECONDITION", "A contact with the referrer on a ticket no platform or body referred (R-TKT-15).";
+    NOT_CONTESTABLE: "FAILED_PRECONDITION", "Only a raised deduction may be contested: not a reward, nor one contested, upheld or waived already (R-ASM-2).";
+    NO_PENDING_CONTEST: "FAILED_PRECONDITION", "The assessment item has no contest waiting for a decision (R-ASM-2).";
+    REWARD_NOT_DUE: "FAILED_PRECONDITION", "The ticket does not earn this reward: praise needs a praise ticket, a leak reward a resolved leak with its pipe diameter (R-ASM-3).";
     // Lost races and stale versions: read again, then retry.
     TICKET_ALREADY_CLAIMED: "ABORTED", "Someone else claimed the ticket since its dispatch (R-TKT-4).";
     VERSION_MISMATCH: "ABORTED", "The ticket or visit is not at expected_version.";
@@ -89,10 +92,12 @@ catalogue! {
     READING_EXISTS: "ALREADY_EXISTS", "A reading with this id exists already.";
     OUTAGE_EXISTS: "ALREADY_EXISTS", "An outage with this id exists already.";
     REFERRAL_EXISTS: "ALREADY_EXISTS", "The platform's reference was referred before; ErrorInfo names the existing ticket (R-TKT-15).";
+    REWARD_EXISTS: "ALREADY_EXISTS", "This reward was recorded for the ticket (and unit and person) before; ErrorInfo names the item (R-ASM-3).";
     // Not there, or not for this caller.
     TICKET_NOT_FOUND: "NOT_FOUND", "No such ticket, or none the caller may see (out of scope answers the same).";
     INSPECTION_NOT_FOUND: "NOT_FOUND", "No such visit, or none the caller may see (out of scope answers the same).";
     OUTAGE_NOT_FOUND: "NOT_FOUND", "No such outage, or none the caller may see (a crew sees its unit's).";
+    ITEM_NOT_FOUND: "NOT_FOUND", "No such assessment item, or none the caller may see (staff see their own).";
     // Who is calling.
     UNAUTHENTICATED: "UNAUTHENTICATED", "No bearer token.";
     TOKEN_EXPIRED: "UNAUTHENTICATED", "The token has expired.";
@@ -102,6 +107,7 @@ catalogue! {
     NOT_TICKET_HOLDER: "PERMISSION_DENIED", "Another crew member holds, or was named for, the ticket.";
     RECUSED: "PERMISSION_DENIED", "A complaint may not be assigned to, or claimed by, the staff member it concerns or one recused for a conflict of interest (R-TKT-13).";
     CLIENT_NOT_OWNED: "PERMISSION_DENIED", "The Push client id belongs to another staff member.";
+    OWN_UNIT_CONTEST: "PERMISSION_DENIED", "A supervisor of the item's own unit may not decide its contest (R-ASM-2).";
     // The server or its store; retrying later may succeed (every mutation is idempotent).
     STORAGE_FULL: "RESOURCE_EXHAUSTED", "The disk or the database's size limit is full.";
     SERVER_BUSY: "RESOURCE_EXHAUSTED", "The server has as many calls in flight as it takes.";

@@ -181,7 +181,12 @@ async fn a_watcher_behind_a_tiny_window_misses_nothing() {
 
 // ----------------------------------------------- one rule, two spellings
 
-const TYPES: [&str; 3] = [feed::TICKET, feed::INSPECTION, feed::METER_READING];
+const TYPES: [&str; 4] = [
+    feed::TICKET,
+    feed::INSPECTION,
+    feed::METER_READING,
+    feed::ASSESSMENT_ITEM,
+];
 const UNITS: [Option<&str>; 3] = [None, Some("north"), Some("south")];
 const PEOPLE: [Option<&str>; 3] = [None, Some("ann"), Some("bob")];
 
@@ -220,7 +225,7 @@ fn metas() -> Vec<ChangeMeta> {
 
 fn visibilities() -> Vec<Visibility> {
     let mut out = Vec::new();
-    for all in [false, true] {
+    for (all, all_items) in [(false, false), (true, false), (true, true)] {
         for crew_unit in UNITS {
             for owner in PEOPLE {
                 for sub in ["ann", "carl", "dave"] {
@@ -229,6 +234,7 @@ fn visibilities() -> Vec<Visibility> {
                         crew_unit: crew_unit.map(str::to_string),
                         owner: owner.map(str::to_string),
                         sub: sub.to_string(),
+                        all_items,
                     });
                 }
             }

@@ -104,6 +104,7 @@ fn key(c: &pb::Change) -> Key {
         E::MeterReading(r) => k("meter_reading", &r.id, r.version),
         E::MeterExchange(x) => k("meter_exchange", &x.id, 1),
         E::Outage(o) => k("outage", &o.id, o.version),
+        E::AssessmentItem(i) => k("assessment_item", &i.id, i.version),
     }
 }
 
@@ -340,6 +341,9 @@ fn owners(log: &[pb::Change]) -> HashMap<String, String> {
             }
             E::MeterExchange(x) => {
                 out.insert(x.id.clone(), x.inspector.clone());
+            }
+            E::AssessmentItem(i) => {
+                out.insert(i.id.clone(), i.person.clone());
             }
             E::Ticket(_) | E::Outage(_) => {}
         }

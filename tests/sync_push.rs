@@ -1288,7 +1288,7 @@ async fn pull_state(c: &mut Sync) -> DeviceState {
                     }
                     s.meter_readings.insert(r.id.clone(), r);
                 }
-                E::MeterExchange(_) | E::Outage(_) => {}
+                E::MeterExchange(_) | E::Outage(_) | E::AssessmentItem(_) => {}
             }
         }
         assert!(!page.cursor.is_empty());

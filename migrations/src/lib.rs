@@ -23,6 +23,7 @@ mod m20261203_000016_recusal;
 mod m20261203_000017_major;
 mod m20261203_000018_report_and_search;
 mod m20261203_000019_long_matter;
+mod m20261203_000020_assessment;
 
 pub struct Migrator;
 
@@ -49,6 +50,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000017_major::Migration),
             Box::new(m20261203_000018_report_and_search::Migration),
             Box::new(m20261203_000019_long_matter::Migration),
+            Box::new(m20261203_000020_assessment::Migration),
         ]
     }
 }

@@ -25,6 +25,11 @@ pub const OUTAGE_READERS: &[Role] = &[
     Role::Admin,
 ];
 
+/// R-ASM-4: who sees every assessment item and the sheet: the unit heads
+/// and dispatch-centre supervisors, the back office (the enterprise
+/// management department), admins. Everyone else sees the items naming him.
+pub const ASSESSMENT_READERS: &[Role] = &[Role::Supervisor, Role::Backoffice, Role::Admin];
+
 /// The permission table: who may call each method (DOMAIN.md section 1),
 /// in one place. Services ask it (through [`authorize`]) before they look
 /// anything up, so a caller whose role may not call a method learns nothing
@@ -73,6 +78,11 @@ pub fn roles(method: Method) -> &'static [Role] {
         M::PlanOutage | M::RecordNotice => &[Dispatcher],
         M::ApproveOutage => &[Supervisor],
         M::GetOutage | M::ListOutages => OUTAGE_READERS,
+        // R-ASM-1: everyone lists items, scoped to his own unless a reader.
+        M::ListAssessmentItems => &Role::ALL,
+        // R-ASM-2: the unit's head contests, a supervisor decides; R-ASM-3.
+        M::ContestItem | M::DecideContest | M::RecordReward => &[Supervisor],
+        M::GetAssessmentSheet | M::ExportAssessmentSheet => ASSESSMENT_READERS,
         // Every screen shows the policy's labels.
         M::GetPolicy => &Role::ALL,
         // Only handhelds queue mutations offline: crews, inspectors, and
@@ -97,6 +107,11 @@ fn require_role(caller: &Caller, allowed: &[Role], operation: &str) -> AppResult
             format!("{operation} needs one of the roles: {}", names.join(", ")),
         )
     })
+}
+
+/// R-ASM-1: does the caller see every assessment item (not only his own)?
+pub fn sees_all_items(caller: &Caller) -> bool {
+    caller.acting_as(ASSESSMENT_READERS).is_some()
 }
 
 /// R-TKT-13 recusal: a complaint is never shown to the staff member it

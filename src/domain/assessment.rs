@@ -1,10 +1,16 @@
 //! Assessment (考核, DOMAIN.md section 8): the kinds of item the record
 //! raises against units and staff (R-ASM-1) and the rewards (R-ASM-3), with
 //! the policy's table of points and amounts. Amounts are whole yuan.
-use crate::domain::outage::OutageClock;
+use crate::domain::outage::{Outage, OutageClock};
 use crate::domain::sla::ClockKind;
+use crate::domain::ticket::{SourceChannel, TicketType};
+use crate::domain::wire_enum::wire_enum;
+use crate::domain::{Caller, Ticket};
+use crate::error::{AppError, AppResult, reason};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use uuid::Uuid;
 
 /// What raises an item (R-ASM-1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -162,6 +168,637 @@ impl AssessmentRules {
     }
 }
 
+wire_enum! {
+    /// R-ASM-3: what a reward is for.
+    RewardKind {
+        /// Praise by the city or provincial media [003 §29(一)].
+        PraiseMedia = "PRAISE_MEDIA",
+        /// Praise in a city or bureau notice [003 §29(二)].
+        PraiseAuthority = "PRAISE_AUTHORITY",
+        /// Praise by the provincial government or national media [003 §29(三)].
+        PraiseNational = "PRAISE_NATIONAL",
+        /// The first to report a leak that proved real [003 §30].
+        LeakReport = "LEAK_REPORT",
+    }
+}
+
+wire_enum! {
+    /// R-ASM-2: where an item stands. RAISED -> CONTESTED -> UPHELD | WAIVED;
+    /// a reward is RAISED for good.
+    ItemStatus {
+        Raised = "RAISED",
+        Contested = "CONTESTED",
+        Upheld = "UPHELD",
+        Waived = "WAIVED",
+    }
+}
+
+impl ItemStatus {
+    /// A waived item counts nowhere (R-ASM-2); every other one counts.
+    pub fn counts(self) -> bool {
+        self != ItemStatus::Waived
+    }
+}
+
+/// What an item is: a deduction of a kind the record raised, or a reward.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ItemClass {
+    Deduction(ItemKind),
+    Reward(RewardKind),
+}
+
+impl ItemClass {
+    /// The stable name stored and shown (`BREACH_ARRIVE`, `LEAK_REPORT`).
+    pub fn code(self) -> String {
+        match self {
+            ItemClass::Deduction(k) => k.code(),
+            ItemClass::Reward(r) => r.as_str().to_string(),
+        }
+    }
+
+    pub fn parse(code: &str) -> Option<ItemClass> {
+        RewardKind::parse(code)
+            .map(ItemClass::Reward)
+            .or_else(|| ItemKind::parse(code).map(ItemClass::Deduction))
+    }
+
+    pub fn is_reward(self) -> bool {
+        matches!(self, ItemClass::Reward(_))
+    }
+}
+
+/// Who answers for an item: a unit and, where known, a person (R-ASM-1).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Responsible {
+    pub unit: String,
+    pub person: Option<String>,
+}
+
+/// Who answers for a missed ticket clock (R-ASM-1). Three groups:
+/// - the first-responsible person's clocks (forwarding, the 1-hour
+///   call-back of a matter answered by phone): he and his unit;
+/// - the crew's clocks (accept, arrive, resolve, a supervision notice, the
+///   unit's report, the 7-day limit): the handling unit and the crew
+///   member holding the ticket;
+/// - the follow-through owed to the caller, the platform and the leaders
+///   (call-back, feedback, result, updates, reply, instruction): the
+///   handling unit answers to dispatch for its matter ([003 §16]); no
+///   single person is named.
+///
+/// A ticket never dispatched is its recorder's unit's.
+pub fn responsible_for(t: &Ticket, clock: ClockKind) -> Responsible {
+    use ClockKind as C;
+    let handling = t.unit.clone().unwrap_or_else(|| t.received_unit.clone());
+    match clock {
+        C::Forward | C::Callback => Responsible {
+            unit: t.received_unit.clone(),
+            person: Some(t.received_by.clone()),
+        },
+        C::Accept | C::Arrive | C::Resolve | C::Supervision | C::UnitReport | C::LongMatter => {
+            Responsible {
+                unit: handling,
+                person: t.assignee.clone(),
+            }
+        }
+        C::Revisit
+        | C::Feedback
+        | C::Result
+        | C::CallerUpdate
+        | C::ReferrerUpdate
+        | C::Reply
+        | C::Leadership
+        | C::Instruction => Responsible {
+            unit: handling,
+            person: None,
+        },
+    }
+}
+
+/// Who answers for an earlier ticket that a new call shows was not handled
+/// well (a repeat repair, a repeat or escalated complaint): whoever held it.
+pub fn responsible_for_matter(earlier: &Ticket) -> Responsible {
+    responsible_for(earlier, ClockKind::Resolve)
+}
+
+/// An item about to be raised: its cause (unique), what and whom.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewItem {
+    /// One item per cause, whoever raises it and however often.
+    pub cause_key: String,
+    pub class: ItemClass,
+    pub responsible: Responsible,
+    pub ticket_id: Option<Uuid>,
+    pub outage_id: Option<Uuid>,
+    /// The version of the ticket or outage whose change raised it.
+    pub cause_version: i64,
+    /// When it happened (a breach: its deadline): the month it counts in.
+    pub occurred_at: DateTime<Utc>,
+    pub note: String,
+}
+
+/// R-ASM-1: the items a ticket's write causes: one per deadline it newly
+/// missed. Keyed by ticket, clock and deadline, so the monitor's breach and
+/// a late event of the same deadline raise one item.
+pub fn ticket_items(before: Option<&Ticket>, after: &Ticket) -> Vec<NewItem> {
+    let earlier = before.map(Ticket::missed_deadlines).unwrap_or_default();
+    after
+        .missed_deadlines()
+        .into_iter()
+        .filter(|m| !earlier.contains(m))
+        .map(|(clock, deadline)| {
+            let kind = ItemKind::Breach(clock);
+            NewItem {
+                cause_key: format!(
+                    "ticket:{}:{}:{}",
+                    after.id,
+                    kind.code(),
+                    deadline.timestamp_micros()
+                ),
+                class: ItemClass::Deduction(kind),
+                responsible: responsible_for(after, clock),
+                ticket_id: Some(after.id),
+                outage_id: None,
+                cause_version: after.version,
+                occurred_at: deadline,
+                note: format!(
+                    "{} deadline {} missed",
+                    clock_code(clock),
+                    deadline.to_rfc3339()
+                ),
+            }
+        })
+        .collect()
+}
+
+/// R-ASM-1: the items an outage's write causes: one per report or notice
+/// deadline newly breached (R-OUT-2..4), against the unit in charge and
+/// its responsible person.
+pub fn outage_items(before: Option<&Outage>, after: &Outage) -> Vec<NewItem> {
+    let known = |b: &crate::domain::outage::OutageBreach| {
+        before.is_some_and(|o| {
+            o.breaches
+                .iter()
+                .any(|x| x.clock == b.clock && x.deadline == b.deadline)
+        })
+    };
+    after
+        .breaches
+        .iter()
+        .filter(|b| !known(b))
+        .map(|b| {
+            let kind = ItemKind::OutageBreach(b.clock);
+            NewItem {
+                cause_key: format!(
+                    "outage:{}:{}:{}",
+                    after.id,
+                    kind.code(),
+                    b.deadline.timestamp_micros()
+                ),
+                class: ItemClass::Deduction(kind),
+                responsible: Responsible {
+                    unit: after.unit.clone(),
+                    person: Some(after.responsible.clone()).filter(|p| !p.trim().is_empty()),
+                },
+                ticket_id: None,
+                outage_id: Some(after.id),
+                cause_version: after.version,
+                occurred_at: b.deadline,
+                note: format!(
+                    "{} deadline {} missed",
+                    b.clock.as_str(),
+                    b.deadline.to_rfc3339()
+                ),
+            }
+        })
+        .collect()
+}
+
+/// Sources through which a complaint reaches a government platform or the
+/// media (R-ASM-1, [004 八(三)]); a property office is neither.
+pub fn escalated_source(s: SourceChannel) -> bool {
+    use SourceChannel as S;
+    matches!(
+        s,
+        S::CityHotline
+            | S::SupervisionHotline
+            | S::ServiceHotline
+            | S::DigitalCity
+            | S::OnlineConduct
+            | S::Media
+            | S::Government
+    )
+}
+
+/// R-ASM-1: the items a new call raises against the handling of earlier
+/// ones: a repair repeated within the window (R-TKT-11) against the unit
+/// that did it; a second complaint by one caller about one matter
+/// (R-TKT-10), once per matter, against the unit that had the first; a
+/// complaint brought to a platform or the media after the caller came to
+/// the utility first, each time, against the same unit.
+pub fn intake_items(
+    t: &Ticket,
+    repeated_repair: Option<&Ticket>,
+    first_of_matter: Option<&Ticket>,
+) -> Vec<NewItem> {
+    let item = |cause_key: String, kind: ItemKind, earlier: &Ticket, what: &str| NewItem {
+        cause_key,
+        class: ItemClass::Deduction(kind),
+        responsible: responsible_for_matter(earlier),
+        ticket_id: Some(t.id),
+        outage_id: None,
+        cause_version: t.version,
+        occurred_at: t.received_at,
+        note: format!("{what} ticket {}", earlier.id),
+    };
+    let mut items = Vec::new();
+    if let Some(e) = repeated_repair {
+        let key = format!("ticket:{}:{}", t.id, ItemKind::RepeatRepair.code());
+        items.push(item(
+            key,
+            ItemKind::RepeatRepair,
+            e,
+            "repeats the repair of",
+        ));
+    }
+    if let Some(first) = first_of_matter {
+        let key = format!("matter:{}:{}", first.id, ItemKind::RepeatComplaint.code());
+        items.push(item(key, ItemKind::RepeatComplaint, first, "the matter of"));
+        let complaint = matches!(
+            t.ticket_type,
+            TicketType::Complaint | TicketType::MediaExposure
+        );
+        if complaint && escalated_source(t.source) {
+            let key = format!("ticket:{}:{}", t.id, ItemKind::EscalatedComplaint.code());
+            items.push(item(
+                key,
+                ItemKind::EscalatedComplaint,
+                first,
+                "escalated from",
+            ));
+        }
+    }
+    items
+}
+
+/// A decision on record: who, when, why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verdict {
+    pub by: String,
+    pub at: DateTime<Utc>,
+    pub text: String,
+}
+
+/// One assessment item (R-ASM-1..3). Its figures are the policy's when it
+/// was raised: a later policy change does not rewrite a past month.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssessmentItem {
+    pub id: Uuid,
+    pub version: i64,
+    pub cause_key: String,
+    /// The class's code (`BREACH_ARRIVE`, `LEAK_REPORT`).
+    pub kind: String,
+    pub reward: bool,
+    pub unit: String,
+    pub person: Option<String>,
+    pub ticket_id: Option<Uuid>,
+    pub outage_id: Option<Uuid>,
+    pub cause_version: i64,
+    pub occurred_at: DateTime<Utc>,
+    pub raised_at: DateTime<Utc>,
+    pub raised_by: String,
+    pub points: i32,
+    pub unit_yuan: i64,
+    pub person_yuan: i64,
+    pub status: ItemStatus,
+    pub note: String,
+    pub contest: Option<Verdict>,
+    pub decision: Option<Verdict>,
+}
+
+/// Who raises the items the record causes.
+pub const SYSTEM: &str = "system";
+
+impl AssessmentItem {
+    /// A deduction as the policy's table prices it; None when the table
+    /// leaves the kind out (a utility that does not assess it).
+    pub fn deduction(
+        id: Uuid,
+        n: NewItem,
+        rules: &AssessmentRules,
+        now: DateTime<Utc>,
+    ) -> Option<AssessmentItem> {
+        let ItemClass::Deduction(kind) = n.class else {
+            return None;
+        };
+        let d = rules.deduction(kind)?;
+        let person_yuan = if n.responsible.person.is_some() {
+            d.person_yuan
+        } else {
+            0
+        };
+        Some(AssessmentItem::new(
+            id,
+            n,
+            (d.points, d.unit_yuan, person_yuan),
+            SYSTEM,
+            now,
+        ))
+    }
+
+    /// A reward of `amounts` (unit, person) yuan, recorded by `by`.
+    pub fn reward(
+        id: Uuid,
+        n: NewItem,
+        amounts: (i64, i64),
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> AssessmentItem {
+        AssessmentItem::new(id, n, (0, amounts.0, amounts.1), by, now)
+    }
+
+    fn new(
+        id: Uuid,
+        n: NewItem,
+        (points, unit_yuan, person_yuan): (i32, i64, i64),
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> AssessmentItem {
+        AssessmentItem {
+            id,
+            version: 1,
+            cause_key: n.cause_key,
+            kind: n.class.code(),
+            reward: n.class.is_reward(),
+            unit: n.responsible.unit,
+            person: n.responsible.person,
+            ticket_id: n.ticket_id,
+            outage_id: n.outage_id,
+            cause_version: n.cause_version,
+            occurred_at: n.occurred_at,
+            raised_at: now,
+            raised_by: by.to_string(),
+            points,
+            unit_yuan,
+            person_yuan,
+            status: ItemStatus::Raised,
+            note: n.note,
+            contest: None,
+            decision: None,
+        }
+    }
+
+    /// R-ASM-2: the unit's head contests a raised deduction against his
+    /// unit, with a reason.
+    pub fn contest(
+        &self,
+        caller: &Caller,
+        reason_text: &str,
+        now: DateTime<Utc>,
+    ) -> AppResult<AssessmentItem> {
+        if caller.unit != self.unit {
+            return Err(AppError::denied(
+                reason::WRONG_UNIT,
+                "only the head of the item's unit contests it",
+            ));
+        }
+        if self.reward || self.status != ItemStatus::Raised {
+            return Err(AppError::precondition(
+                reason::NOT_CONTESTABLE,
+                "assessment_item",
+                format!(
+                    "a {} item cannot be contested",
+                    if self.reward {
+                        "reward"
+                    } else {
+                        self.status.as_str()
+                    }
+                ),
+            ));
+        }
+        let mut next = self.clone();
+        next.version += 1;
+        next.status = ItemStatus::Contested;
+        next.contest = Some(Verdict {
+            by: caller.sub.clone(),
+            at: now,
+            text: reason_text.to_string(),
+        });
+        Ok(next)
+    }
+
+    /// R-ASM-2: a supervisor of another unit upholds or waives a contest
+    /// (a unit does not judge its own case).
+    pub fn decide(
+        &self,
+        caller: &Caller,
+        uphold: bool,
+        note: &str,
+        now: DateTime<Utc>,
+    ) -> AppResult<AssessmentItem> {
+        if self.status != ItemStatus::Contested {
+            return Err(AppError::precondition(
+                reason::NO_PENDING_CONTEST,
+                "assessment_item",
+                format!("the item is {}, not contested", self.status.as_str()),
+            ));
+        }
+        if caller.unit == self.unit {
+            return Err(AppError::denied(
+                reason::OWN_UNIT_CONTEST,
+                "a supervisor of the item's unit does not decide its contest",
+            ));
+        }
+        let mut next = self.clone();
+        next.version += 1;
+        next.status = if uphold {
+            ItemStatus::Upheld
+        } else {
+            ItemStatus::Waived
+        };
+        next.decision = Some(Verdict {
+            by: caller.sub.clone(),
+            at: now,
+            text: note.to_string(),
+        });
+        Ok(next)
+    }
+}
+
+/// One group of items as the database sums them for the sheet: one unit
+/// and person (None: no person named), deductions or rewards, one status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SheetGroup {
+    pub unit: String,
+    pub person: Option<String>,
+    pub reward: bool,
+    pub status: ItemStatus,
+    pub items: i64,
+    pub points: i64,
+    pub unit_yuan: i64,
+    pub person_yuan: i64,
+}
+
+/// One line of the monthly sheet (R-ASM-4): a unit's, or a person's in a unit.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SheetLine {
+    pub unit: String,
+    pub person: Option<String>,
+    /// Deductions that count: raised, contested (pending), upheld.
+    pub items: i64,
+    pub points: i64,
+    pub deducted_yuan: i64,
+    /// Deductions waiting for a decision (counted), and waived (not counted).
+    pub contested: i64,
+    pub waived: i64,
+    pub rewards: i64,
+    pub reward_yuan: i64,
+}
+
+impl SheetLine {
+    pub fn net_yuan(&self) -> i64 {
+        self.reward_yuan - self.deducted_yuan
+    }
+
+    fn add(&mut self, g: &SheetGroup, yuan: i64) {
+        if g.reward {
+            self.rewards += g.items;
+            self.reward_yuan += yuan;
+            return;
+        }
+        match g.status {
+            ItemStatus::Waived => self.waived += g.items,
+            status => {
+                self.items += g.items;
+                self.points += g.points;
+                self.deducted_yuan += yuan;
+                if status == ItemStatus::Contested {
+                    self.contested += g.items;
+                }
+            }
+        }
+    }
+}
+
+/// R-ASM-4: the sheet's unit lines (the unit's amounts) and person lines
+/// (the person's amounts), ordered by unit then person; a waived item
+/// counts nowhere (R-ASM-2).
+pub fn sheet_lines(groups: &[SheetGroup]) -> (Vec<SheetLine>, Vec<SheetLine>) {
+    let mut units: BTreeMap<&str, SheetLine> = BTreeMap::new();
+    let mut persons: BTreeMap<(&str, &str), SheetLine> = BTreeMap::new();
+    for g in groups {
+        units
+            .entry(&g.unit)
+            .or_insert_with(|| SheetLine {
+                unit: g.unit.clone(),
+                ..SheetLine::default()
+            })
+            .add(g, g.unit_yuan);
+        if let Some(p) = &g.person {
+            persons
+                .entry((&g.unit, p))
+                .or_insert_with(|| SheetLine {
+                    unit: g.unit.clone(),
+                    person: Some(p.clone()),
+                    ..SheetLine::default()
+                })
+                .add(g, g.person_yuan);
+        }
+    }
+    (
+        units.into_values().collect(),
+        persons.into_values().collect(),
+    )
+}
+
+/// R-ASM-3: a reward as asked for, already decoded.
+#[derive(Debug, Clone)]
+pub struct NewReward {
+    pub kind: RewardKind,
+    pub ticket: Uuid,
+    /// Praise: the unit praised and, if one was named, the person.
+    pub unit: String,
+    pub person: Option<String>,
+    /// Praise: amounts other than the policy's figure.
+    pub unit_yuan: Option<i64>,
+    pub person_yuan: Option<i64>,
+    pub note: String,
+}
+
+fn not_due(message: String) -> AppError {
+    AppError::precondition(reason::REWARD_NOT_DUE, "ticket", message)
+}
+
+/// R-ASM-3: the reward item `r` makes for ticket `t`, with its amounts
+/// (unit, person). Praise needs a praise ticket; a leak reward a resolved
+/// leak whose pipe diameter is known, paid once per leak to its first
+/// reporter: a staff member's own finding to him (internal), any other
+/// call to the caller (external, outside the units: unit "").
+pub fn reward_item(
+    r: &NewReward,
+    t: &Ticket,
+    rules: &AssessmentRules,
+    now: DateTime<Utc>,
+) -> AppResult<(NewItem, (i64, i64))> {
+    let item = |responsible: Responsible, cause_key: String| NewItem {
+        cause_key,
+        class: ItemClass::Reward(r.kind),
+        responsible,
+        ticket_id: Some(t.id),
+        outage_id: None,
+        cause_version: t.version,
+        // It counts in the month it is recorded: a closed month stays closed.
+        occurred_at: now,
+        note: r.note.clone(),
+    };
+    let praise = match r.kind {
+        RewardKind::PraiseMedia => rules.praise_media,
+        RewardKind::PraiseAuthority => rules.praise_authority,
+        RewardKind::PraiseNational => rules.praise_national,
+        RewardKind::LeakReport => {
+            let resolved =
+                t.resolved_at.is_some() && t.state != crate::domain::TicketState::Cancelled;
+            let Some(diameter) = t.pipe_diameter_mm.filter(|_| resolved) else {
+                return Err(not_due(format!(
+                    "ticket {} is not a resolved leak with a known pipe diameter",
+                    t.id
+                )));
+            };
+            let internal = t.source == SourceChannel::CrewFinding;
+            let amount = rules.leak_report.amount(diameter, internal);
+            let key = format!("reward:{}:{}", t.id, r.kind.as_str());
+            return Ok(if internal {
+                let who = Responsible {
+                    unit: t.received_unit.clone(),
+                    person: Some(t.received_by.clone()),
+                };
+                (item(who, key), (0, amount))
+            } else {
+                (item(Responsible::default(), key), (amount, 0))
+            });
+        }
+    };
+    if t.ticket_type != TicketType::Praise {
+        return Err(not_due(format!("ticket {} is not a praise", t.id)));
+    }
+    let key = format!(
+        "reward:{}:{}:{}:{}",
+        t.id,
+        r.kind.as_str(),
+        r.unit,
+        r.person.as_deref().unwrap_or("")
+    );
+    let person_yuan = match &r.person {
+        Some(_) => r.person_yuan.unwrap_or(praise.person_yuan),
+        None => 0,
+    };
+    let unit_yuan = r.unit_yuan.unwrap_or(praise.unit_yuan);
+    let who = Responsible {
+        unit: r.unit.clone(),
+        person: r.person.clone(),
+    };
+    Ok((item(who, key), (unit_yuan, person_yuan)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,5 +831,212 @@ mod tests {
         assert_eq!(l.amount(299, false), 100);
         assert_eq!(l.amount(300, true), 100);
         assert_eq!(l.amount(300, false), 200);
+    }
+
+    fn caller(sub: &str, role: crate::domain::Role, unit: &str) -> Caller {
+        Caller {
+            sub: sub.into(),
+            roles: vec![role],
+            unit: unit.into(),
+        }
+    }
+
+    fn at(h: i64) -> DateTime<Utc> {
+        use chrono::TimeZone;
+        Utc.with_ymd_and_hms(2027, 3, 10, 1, 0, 0).unwrap() + chrono::Duration::hours(h)
+    }
+
+    /// A METER_FAULT call recorded by crew member c7 of unit east, dispatched to north.
+    fn dispatched(policy: &crate::domain::Policy) -> Ticket {
+        use crate::domain::Role;
+        use crate::domain::ticket::{Ctx, NewTicket};
+        let c = caller("c7", Role::Crew, "east");
+        let d = caller("d1", Role::Dispatcher, "hq");
+        let input = NewTicket {
+            category: "METER_FAULT".into(),
+            ticket_type: None,
+            source: SourceChannel::Hotline,
+            caller_name: String::new(),
+            caller_phone: "1".into(),
+            caller_organisation: String::new(),
+            feedback_method: None,
+            address: "a".into(),
+            location: None,
+            content: String::new(),
+            received_at: None,
+            subject_staff_id: None,
+            answered_on_call: false,
+            complex: false,
+            pipe_diameter_mm: None,
+            referral: None,
+            major: None,
+            district: String::new(),
+            time_limit_told: false,
+        };
+        let ctx = |who, now| Ctx {
+            policy,
+            caller: who,
+            now,
+        };
+        let t = Ticket::create(&ctx(&c, at(0)), Uuid::now_v7(), input)
+            .unwrap()
+            .ticket;
+        t.dispatch(&ctx(&d, at(0)), "north", None).unwrap().ticket
+    }
+
+    /// R-ASM-1: the monitor's breach and the late claim of the same accept
+    /// deadline are one cause: one item, against the claimer.
+    #[test]
+    fn r_asm_1_a_breach_and_the_late_event_of_one_deadline_are_one_item() {
+        use crate::domain::Role;
+        let p = crate::domain::Policy::builtin("water").unwrap();
+        let t = dispatched(&p);
+        let accept_by = t.deadlines.accept_by.unwrap();
+        assert!(ticket_items(None, &t).is_empty());
+        let breached = t
+            .record_breaches(&p, accept_by + chrono::Duration::microseconds(1))
+            .unwrap()
+            .ticket;
+        let items = ticket_items(Some(&t), &breached);
+        assert_eq!(items.len(), 1);
+        assert_eq!(
+            items[0].class,
+            ItemClass::Deduction(ItemKind::Breach(ClockKind::Accept))
+        );
+        assert_eq!(items[0].occurred_at, accept_by);
+        let ctx = crate::domain::ticket::Ctx {
+            policy: &p,
+            caller: &caller("c1", Role::Crew, "north"),
+            now: accept_by + chrono::Duration::minutes(5),
+        };
+        let claimed = breached.claim(&ctx, None).unwrap().ticket;
+        assert!(ticket_items(Some(&breached), &claimed).is_empty());
+        // Claimed late with no breach recorded: the claim raises it, keyed alike.
+        let late = t.claim(&ctx, None).unwrap().ticket;
+        let by_claim = ticket_items(Some(&t), &late);
+        assert_eq!(by_claim.len(), 1);
+        assert_eq!(by_claim[0].cause_key, items[0].cause_key);
+        assert_eq!(by_claim[0].responsible.person.as_deref(), Some("c1"));
+    }
+
+    /// R-ASM-1: who answers for each group of clocks.
+    #[test]
+    fn r_asm_1_responsibility_by_clock() {
+        let p = crate::domain::Policy::builtin("water").unwrap();
+        let mut t = dispatched(&p);
+        t.assignee = Some("c1".into());
+        let who = |k| responsible_for(&t, k);
+        let r = who(ClockKind::Forward);
+        assert_eq!((r.unit.as_str(), r.person.as_deref()), ("east", Some("c7")));
+        let r = who(ClockKind::Arrive);
+        assert_eq!(
+            (r.unit.as_str(), r.person.as_deref()),
+            ("north", Some("c1"))
+        );
+        let r = who(ClockKind::Reply);
+        assert_eq!((r.unit.as_str(), r.person.as_deref()), ("north", None));
+        t.unit = None;
+        assert_eq!(responsible_for(&t, ClockKind::Revisit).unit, "east");
+    }
+
+    /// R-ASM-2: contest by the item's unit, decision by another; once each.
+    #[test]
+    fn r_asm_2_contest_then_decide_once() {
+        use crate::domain::Role;
+        let rules = crate::domain::Policy::builtin("water").unwrap().assessment;
+        let n = NewItem {
+            cause_key: "k".into(),
+            class: ItemClass::Deduction(ItemKind::RepeatRepair),
+            responsible: Responsible {
+                unit: "north".into(),
+                person: None,
+            },
+            ticket_id: None,
+            outage_id: None,
+            cause_version: 1,
+            occurred_at: at(0),
+            note: String::new(),
+        };
+        let item = AssessmentItem::deduction(Uuid::now_v7(), n, &rules, at(0)).unwrap();
+        assert_eq!((item.points, item.unit_yuan, item.person_yuan), (2, 100, 0));
+        let head = caller("h", Role::Supervisor, "north");
+        let other = caller("s", Role::Supervisor, "hq");
+        assert_eq!(
+            item.contest(&other, "r", at(1)).unwrap_err().reason(),
+            reason::WRONG_UNIT
+        );
+        assert_eq!(
+            item.decide(&other, true, "n", at(1)).unwrap_err().reason(),
+            reason::NO_PENDING_CONTEST
+        );
+        let contested = item.contest(&head, "r", at(1)).unwrap();
+        assert_eq!(contested.status, ItemStatus::Contested);
+        assert_eq!(
+            contested
+                .decide(&head, false, "n", at(2))
+                .unwrap_err()
+                .reason(),
+            reason::OWN_UNIT_CONTEST
+        );
+        let waived = contested.decide(&other, false, "n", at(2)).unwrap();
+        assert_eq!((waived.status, waived.version), (ItemStatus::Waived, 3));
+        assert!(!waived.status.counts());
+        assert_eq!(
+            waived.contest(&head, "again", at(3)).unwrap_err().reason(),
+            reason::NOT_CONTESTABLE
+        );
+    }
+
+    /// R-ASM-4: a waived item counts nowhere, a pending contest counts;
+    /// unit lines take the unit's amounts, person lines the person's.
+    #[test]
+    fn r_asm_4_sheet_lines_from_groups() {
+        let g = |person: Option<&str>, reward, status, items, points, unit_yuan, person_yuan| {
+            SheetGroup {
+                unit: "north".into(),
+                person: person.map(str::to_string),
+                reward,
+                status,
+                items,
+                points,
+                unit_yuan,
+                person_yuan,
+            }
+        };
+        let groups = [
+            g(Some("c1"), false, ItemStatus::Raised, 2, 4, 200, 100),
+            g(Some("c1"), false, ItemStatus::Contested, 1, 2, 100, 50),
+            g(Some("c1"), false, ItemStatus::Waived, 1, 2, 100, 50),
+            g(None, false, ItemStatus::Upheld, 1, 1, 100, 0),
+            g(Some("c1"), true, ItemStatus::Raised, 1, 0, 300, 100),
+        ];
+        let (units, persons) = sheet_lines(&groups);
+        let u = &units[0];
+        assert_eq!(
+            (
+                u.items,
+                u.points,
+                u.deducted_yuan,
+                u.contested,
+                u.waived,
+                u.rewards,
+                u.reward_yuan
+            ),
+            (4, 7, 400, 1, 1, 1, 300)
+        );
+        assert_eq!(u.net_yuan(), -100);
+        let p = &persons[0];
+        assert_eq!(
+            (
+                p.items,
+                p.points,
+                p.deducted_yuan,
+                p.contested,
+                p.waived,
+                p.rewards,
+                p.reward_yuan
+            ),
+            (3, 6, 150, 1, 1, 1, 100)
+        );
     }
 }

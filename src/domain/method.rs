@@ -81,6 +81,13 @@ methods! {
     ListOutages,
     // PolicyService
     GetPolicy,
+    // AssessmentService
+    ListAssessmentItems,
+    ContestItem,
+    DecideContest,
+    RecordReward,
+    GetAssessmentSheet,
+    ExportAssessmentSheet,
     // SyncService
     Push,
     Pull,

@@ -269,6 +269,20 @@ impl Ticket {
         stops.clone().next().map(|_| true)
     }
 
+    /// R-ASM-1: every deadline this ticket missed, once each: breaches the
+    /// monitor recorded, and events that stopped their clock late (before
+    /// the monitor got to them).
+    pub fn missed_deadlines(&self) -> Vec<(ClockKind, DateTime<Utc>)> {
+        let mut missed: Vec<(ClockKind, DateTime<Utc>)> =
+            self.breaches.iter().map(|b| (b.kind, b.deadline)).collect();
+        for s in &self.clock_stops {
+            if s.at > s.deadline && !missed.contains(&(s.kind, s.deadline)) {
+                missed.push((s.kind, s.deadline));
+            }
+        }
+        missed
+    }
+
     /// Record every running deadline that has passed by `now`: one BREACHED
     /// event, the ticket flagged, the escalation level raised by one per
     /// breach. A passed deadline the unit had promised (an appointment, an

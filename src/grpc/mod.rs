@@ -1,5 +1,6 @@
 //! Thin tonic handlers: decode and validate the request, call the service,
 //! encode the answer. Errors become `Status` in exactly one place (`status`).
+pub mod assessment;
 pub mod auth;
 pub mod codec;
 pub mod convert;

@@ -4,6 +4,7 @@
 //! outcome encodes into the RPC's answer. A unary handler is one call to
 //! [`run`]; Push decodes each queued request with [`queued`] and hands the
 //! batch to `SyncService::push`.
+use super::assessment::item_pb;
 use super::auth::caller;
 use super::convert as cv;
 use super::inspections::{inspection_pb, reading_pb as room_reading_pb};
@@ -109,6 +110,15 @@ impl Answer for pb::Outage {
     }
 }
 
+impl Answer for pb::AssessmentItem {
+    fn from_outcome(outcome: Outcome, _: &Caller) -> Option<Self> {
+        match outcome {
+            Outcome::AssessmentItem(i) => Some(item_pb(&i)),
+            _ => None,
+        }
+    }
+}
+
 /// A Push result's answer: the record the mutation's unary RPC answers with.
 pub fn result_pb(outcome: Outcome, caller: &Caller) -> R {
     match outcome {
@@ -118,6 +128,7 @@ pub fn result_pb(outcome: Outcome, caller: &Caller) -> R {
         Outcome::MeterReading(r) => R::MeterReading(meter_reading_pb(&r)),
         Outcome::MeterExchange(x) => R::MeterExchange(exchange_pb(&x)),
         Outcome::Outage(o) => R::Outage(outage_pb(&o)),
+        Outcome::AssessmentItem(i) => R::AssessmentItem(item_pb(&i)),
     }
 }
 

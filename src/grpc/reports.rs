@@ -40,7 +40,7 @@ type Reply<T> = Result<Response<T>, Status>;
 type ExportStream =
     Pin<Box<dyn Stream<Item = Result<pb::ExportServiceReportResponse, Status>> + Send>>;
 
-fn period_of(p: Option<&pb::ReportPeriod>) -> AppResult<Period> {
+pub(super) fn period_of(p: Option<&pb::ReportPeriod>) -> AppResult<Period> {
     use pb::report_period::Period as P;
     match p.and_then(|p| p.period.as_ref()) {
         None => Err(AppError::missing("period")),

@@ -129,6 +129,7 @@ impl SyncApi {
             FeedEntity::MeterReading(r) => E::MeterReading(meter_reading_pb(r)),
             FeedEntity::MeterExchange(x) => E::MeterExchange(exchange_pb(x)),
             FeedEntity::Outage(o) => E::Outage(super::outages::outage_pb(o)),
+            FeedEntity::AssessmentItem(i) => E::AssessmentItem(super::assessment::item_pb(i)),
         };
         pb::Change {
             cursor: svc.encode_cursor(c.position),

@@ -8,6 +8,7 @@
 //! table (`domain::access::roles`), and its gRPC decoding; Push then takes it
 //! with no other edit than the proto's `Mutation` oneof.
 use crate::domain::Method;
+use crate::domain::assessment::{AssessmentItem, NewReward};
 use crate::domain::inspection::{Inspection, RoomReading};
 use crate::domain::meter::{MeterExchange, MeterReading};
 use crate::domain::outage::{NewOutage, Notice, Outage};
@@ -17,7 +18,9 @@ use crate::error::{AppError, AppResult};
 use crate::service::idempotency::RequestMeta;
 use crate::service::inspections::{Finish, NewReading, StartVisit};
 use crate::service::meters::{NewExchange, NewMeterReading};
-use crate::service::{InspectionService, MeterService, OutageService, TicketService};
+use crate::service::{
+    AssessmentService, InspectionService, MeterService, OutageService, TicketService,
+};
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
@@ -145,6 +148,16 @@ pub enum Command {
         outage: Uuid,
         at: At,
     },
+    ContestItem {
+        item: Uuid,
+        reason: String,
+    },
+    DecideContest {
+        item: Uuid,
+        uphold: bool,
+        note: String,
+    },
+    RecordReward(NewReward),
 }
 
 /// What a mutation answers with: the record as it stands after it.
@@ -155,6 +168,7 @@ pub enum Outcome {
     MeterReading(Box<MeterReading>),
     MeterExchange(Box<MeterExchange>),
     Outage(Box<Outage>),
+    AssessmentItem(Box<AssessmentItem>),
 }
 
 /// The kind of record a method answers with.
@@ -166,6 +180,7 @@ pub enum Answer {
     MeterReading,
     MeterExchange,
     Outage,
+    AssessmentItem,
 }
 
 impl Command {
@@ -202,6 +217,9 @@ impl Command {
             Command::ReviseRestoration { .. } => Method::ReviseRestoration,
             Command::RecordNotice { .. } => Method::RecordNotice,
             Command::RestoreSupply { .. } => Method::RestoreSupply,
+            Command::ContestItem { .. } => Method::ContestItem,
+            Command::DecideContest { .. } => Method::DecideContest,
+            Command::RecordReward(_) => Method::RecordReward,
         }
     }
 
@@ -219,6 +237,9 @@ impl Command {
             | Command::ReviseRestoration { .. }
             | Command::RecordNotice { .. }
             | Command::RestoreSupply { .. } => Answer::Outage,
+            Command::ContestItem { .. }
+            | Command::DecideContest { .. }
+            | Command::RecordReward(_) => Answer::AssessmentItem,
             _ => Answer::Ticket,
         }
     }
@@ -239,6 +260,7 @@ impl Outcome {
             Answer::MeterReading => Outcome::MeterReading(de(json)?),
             Answer::MeterExchange => Outcome::MeterExchange(de(json)?),
             Answer::Outage => Outcome::Outage(de(json)?),
+            Answer::AssessmentItem => Outcome::AssessmentItem(de(json)?),
         })
     }
 }
@@ -250,6 +272,7 @@ pub struct Commands {
     inspections: InspectionService,
     meters: MeterService,
     outages: OutageService,
+    assessment: AssessmentService,
 }
 
 impl Commands {
@@ -258,12 +281,14 @@ impl Commands {
         inspections: InspectionService,
         meters: MeterService,
         outages: OutageService,
+        assessment: AssessmentService,
     ) -> Commands {
         Commands {
             tickets,
             inspections,
             meters,
             outages,
+            assessment,
         }
     }
 
@@ -279,6 +304,8 @@ impl Commands {
         let o = &self.outages;
         let ticket = |r: AppResult<Ticket>| r.map(|t| Outcome::Ticket(Box::new(t)));
         let outage = |r: AppResult<Outage>| r.map(|x| Outcome::Outage(Box::new(x)));
+        let a = &self.assessment;
+        let item = |r: AppResult<AssessmentItem>| r.map(|x| Outcome::AssessmentItem(Box::new(x)));
         match command {
             Command::CreateTicket(input) => ticket(t.create(caller, meta, input).await),
             Command::DispatchTicket {
@@ -399,6 +426,15 @@ impl Commands {
             Command::RestoreSupply { outage: id, at } => {
                 outage(o.restore(caller, meta, id, at).await)
             }
+            Command::ContestItem { item: id, reason } => {
+                item(a.contest(caller, meta, id, reason).await)
+            }
+            Command::DecideContest {
+                item: id,
+                uphold,
+                note,
+            } => item(a.decide(caller, meta, id, uphold, note).await),
+            Command::RecordReward(input) => item(a.reward(caller, meta, input).await),
         }
     }
 }

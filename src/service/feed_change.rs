@@ -3,6 +3,7 @@
 //! Watch and the in-memory feed window share it.
 use crate::domain::Ticket;
 use crate::domain::access::TicketView;
+use crate::domain::assessment::AssessmentItem;
 use crate::domain::inspection::{Inspection, RoomReading};
 use crate::domain::meter::{MeterExchange, MeterReading};
 use crate::domain::outage::Outage;
@@ -21,6 +22,7 @@ pub enum FeedEntity {
     MeterReading(Box<MeterReading>),
     MeterExchange(Box<MeterExchange>),
     Outage(Box<Outage>),
+    AssessmentItem(Box<AssessmentItem>),
 }
 
 #[derive(Debug, Clone)]
@@ -50,6 +52,7 @@ pub fn decode(c: StoredChange) -> AppResult<FeedChange> {
         feed::METER_READING => FeedEntity::MeterReading(parse(&c.payload)?),
         feed::METER_EXCHANGE => FeedEntity::MeterExchange(parse(&c.payload)?),
         feed::OUTAGE => FeedEntity::Outage(parse(&c.payload)?),
+        feed::ASSESSMENT_ITEM => FeedEntity::AssessmentItem(parse(&c.payload)?),
         other => {
             return Err(AppError::internal(anyhow::anyhow!(
                 "unknown feed entity {other:?}"

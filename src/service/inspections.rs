@@ -11,6 +11,7 @@ use crate::domain::ticket::{Ctx, Ticket};
 use crate::domain::{Caller, Policy, Role};
 use crate::error::{AppError, AppResult, reason};
 use crate::service::Clock;
+use crate::service::assessment;
 use crate::service::idempotency::{self, RequestMeta, Tx};
 use crate::service::paging::{self, Page, Pager};
 use crate::service::tickets::event_of;
@@ -363,6 +364,10 @@ impl InspectionService {
             let change = ticket.note_inspection(ctx, visit)?;
             if tickets::update_if_version(tx.db, &change.ticket, ticket.version).await? {
                 tx.record(ChangeDraft::ticket(&change.ticket, ticket.unit.as_deref()));
+                let items =
+                    assessment::on_ticket(tx.db, ctx.policy, Some(&ticket), &change.ticket, tx.now)
+                        .await?;
+                assessment::record_all(&tx, items);
                 return tickets::insert_event(
                     tx.db,
                     &event_of(&change, tx.caller, tx.meta, tx.now),

@@ -1,5 +1,6 @@
 //! Use cases: each runs in one transaction, is idempotent by request id, and
 //! asks the domain what the change is.
+pub mod assessment;
 pub mod clock;
 pub mod command;
 pub mod feed_change;
@@ -16,6 +17,7 @@ pub mod reports;
 pub mod sync;
 pub mod tickets;
 
+pub use assessment::AssessmentService;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use idempotency::RequestMeta;
 pub use inspections::InspectionService;

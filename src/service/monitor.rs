@@ -9,6 +9,7 @@
 use crate::domain::{Caller, Policy};
 use crate::error::AppResult;
 use crate::service::Clock;
+use crate::service::assessment;
 use crate::service::outages::audit_change;
 use crate::service::tickets::{EventActor, stored_event};
 use crate::storage::Db;
@@ -103,8 +104,18 @@ impl DeadlineMonitor {
                                 unit: current.unit.clone(),
                             };
                             audit_change(tx, &change, &system, None, now).await?;
-                            feed::append(tx, vec![ChangeDraft::outage(&change.outage)], now)
-                                .await?;
+                            let mut drafts = vec![ChangeDraft::outage(&change.outage)];
+                            drafts.extend(
+                                assessment::on_outage(
+                                    tx,
+                                    &policy,
+                                    Some(&current),
+                                    &change.outage,
+                                    now,
+                                )
+                                .await?,
+                            );
+                            feed::append(tx, drafts, now).await?;
                             return Ok(true);
                         }
                     }
@@ -134,9 +145,20 @@ impl DeadlineMonitor {
                                 request_id: None,
                             };
                             store::insert_event(tx, &stored_event(&change, actor, now)).await?;
-                            let draft =
-                                ChangeDraft::ticket(&change.ticket, current.unit.as_deref());
-                            feed::append(tx, vec![draft], now).await?;
+                            let mut drafts =
+                                vec![ChangeDraft::ticket(&change.ticket, current.unit.as_deref())];
+                            // R-ASM-1: the breach's item, in the breach's transaction.
+                            drafts.extend(
+                                assessment::on_ticket(
+                                    tx,
+                                    &policy,
+                                    Some(&current),
+                                    &change.ticket,
+                                    now,
+                                )
+                                .await?,
+                            );
+                            feed::append(tx, drafts, now).await?;
                             return Ok(true);
                         }
                     }

@@ -11,6 +11,7 @@ use crate::domain::ticket::Ctx;
 use crate::domain::{Caller, Method, Policy};
 use crate::error::{AppError, AppResult, reason};
 use crate::service::Clock;
+use crate::service::assessment;
 use crate::service::idempotency::{self, RequestMeta, Tx};
 use crate::service::paging::{self, Page, Pager};
 use crate::service::tickets::event_of;
@@ -154,18 +155,26 @@ impl OutageService {
                 };
                 let change = build(&ctx, id, input)?;
                 store::insert(tx.db, &change.outage, &policy.outage).await?;
-                Self::log(tx, &change).await?;
+                Self::log(tx, &policy, None, &change).await?;
                 Ok(change.outage)
             })
         })
         .await
     }
 
-    /// The change's audit entries and feed entry, in the request's transaction.
-    async fn log(tx: Tx<'_>, change: &OutageChange) -> AppResult<()> {
+    /// The change's audit entries and feed entry, and the assessment items
+    /// its breaches raise (R-ASM-1), in the request's transaction.
+    async fn log(
+        tx: Tx<'_>,
+        policy: &Policy,
+        before: Option<&Outage>,
+        change: &OutageChange,
+    ) -> AppResult<()> {
         let request = Some((tx.meta.request_id, tx.meta.device_id.as_deref()));
         audit_change(tx.db, change, tx.caller, request, tx.now).await?;
         tx.record(ChangeDraft::outage(&change.outage));
+        let items = assessment::on_outage(tx.db, policy, before, &change.outage, tx.now).await?;
+        assessment::record_all(&tx, items);
         Ok(())
     }
 
@@ -206,7 +215,7 @@ impl OutageService {
                     )
                     .await?
                     {
-                        Self::log(tx, &change).await?;
+                        Self::log(tx, &policy, Some(&current), &change).await?;
                         if then == Then::ResolveLinked {
                             Self::resolve_linked(tx, &ctx, &change.outage).await?;
                         }
@@ -235,6 +244,15 @@ impl OutageService {
                     tickets::insert_event(tx.db, &event_of(&change, tx.caller, tx.meta, tx.now))
                         .await?;
                     tx.record(ChangeDraft::ticket(&change.ticket, current.unit.as_deref()));
+                    let items = assessment::on_ticket(
+                        tx.db,
+                        ctx.policy,
+                        Some(&current),
+                        &change.ticket,
+                        tx.now,
+                    )
+                    .await?;
+                    assessment::record_all(&tx, items);
                     break;
                 }
                 if attempt + 1 == MAX_ATTEMPTS {
@@ -365,18 +383,7 @@ impl OutageService {
     ) -> AppResult<Page<Outage>> {
         access::authorize(caller, Method::ListOutages)?;
         let limit = paging::page_size(page_size)?;
-        let after = self
-            .pager
-            .decode("outages", page_token)?
-            .map(|k| Uuid::parse_str(&k).map(|id| id.to_string()))
-            .transpose()
-            .map_err(|_| {
-                AppError::invalid(
-                    "page_token",
-                    reason::INVALID_PAGE_TOKEN,
-                    "page_token is not valid for this list",
-                )
-            })?;
+        let after = self.pager.decode_id("outages", page_token)?;
         if let Some(scope) = outage::list_unit_scope(caller) {
             if filter.unit.as_deref().is_some_and(|u| u != scope) {
                 return Err(AppError::denied(

@@ -11,6 +11,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::sync::Arc;
+use uuid::Uuid;
 
 pub const DEFAULT_PAGE_SIZE: u64 = 50;
 pub const MAX_PAGE_SIZE: u64 = 500;
@@ -89,6 +90,14 @@ impl Pager {
             .and_then(|r| r.strip_prefix(':'))
             .ok_or_else(bad)?;
         Ok(Some(key.to_string()))
+    }
+
+    /// The record id (a UUID, as text) a token of `kind` names; None for "".
+    pub fn decode_id(&self, kind: &str, token: &str) -> AppResult<Option<String>> {
+        self.decode(kind, token)?
+            .map(|k| Uuid::parse_str(&k).map(|id| id.to_string()))
+            .transpose()
+            .map_err(|_| bad_token())
     }
 
     /// Keyset tokens over (time in micros, id) for lists ordered newest first.

@@ -70,6 +70,7 @@ pub fn visibility(caller: &Caller) -> Visibility {
         // R-TKT-1: crews and inspectors also follow the calls they recorded.
         owner: (caller.has(Role::Inspector) || caller.has(Role::Crew)).then(|| caller.sub.clone()),
         sub: caller.sub.clone(),
+        all_items: access::sees_all_items(caller),
     }
 }
 

@@ -11,6 +11,7 @@ use crate::domain::ticket::{
 use crate::domain::{Caller, Policy, Ticket};
 use crate::error::{AppError, AppResult, reason};
 use crate::service::Clock;
+use crate::service::assessment;
 use crate::service::idempotency::{self, RequestMeta};
 use crate::service::paging::{self, Pager};
 use crate::storage::feed::ChangeDraft;
@@ -145,21 +146,37 @@ impl TicketService {
                     let t = &change.ticket;
                     let key = crate::domain::ticket::address_key(&t.address);
                     let since = t.repeat_window_start(&policy);
+                    let mut repeated = None;
                     if let Some(earlier) =
                         store::latest_repair(tx.db, &t.category, &key, since, t.received_at).await?
                     {
                         change = change.repeat_of(earlier);
+                        repeated = store::get(tx.db, earlier).await?;
                     }
                     let t = &change.ticket;
+                    let (window, caller_key) = (t.complaint_window_start(&policy), t.caller_key());
                     let earlier = store::count_complaints(
                         tx.db,
                         &t.category,
                         &key,
-                        &t.caller_key(),
-                        t.complaint_window_start(&policy),
+                        &caller_key,
+                        window,
                         t.received_at,
                     )
                     .await?;
+                    let first_of_matter = if earlier > 0 {
+                        store::first_of_matter(
+                            tx.db,
+                            &t.category,
+                            &key,
+                            &caller_key,
+                            window,
+                            t.received_at,
+                        )
+                        .await?
+                    } else {
+                        None
+                    };
                     change = change.repeat_complaint(&policy, earlier);
                     // R-OUT-5: a "no water" / "no heat" call about a known interruption.
                     let t = &change.ticket;
@@ -182,6 +199,14 @@ impl TicketService {
                     store::insert_event(tx.db, &event_of(&change, tx.caller, tx.meta, tx.now))
                         .await?;
                     tx.record(ChangeDraft::ticket(&change.ticket, None));
+                    // R-ASM-1: what this call shows about the earlier handling.
+                    let items = crate::domain::assessment::intake_items(
+                        &change.ticket,
+                        repeated.as_ref(),
+                        first_of_matter.as_ref(),
+                    );
+                    let items = assessment::raise(tx.db, &policy.assessment, items, tx.now).await?;
+                    assessment::record_all(&tx, items);
                     Ok(change.ticket)
                 })
             },
@@ -222,6 +247,15 @@ impl TicketService {
                         store::insert_event(tx.db, &event_of(&change, tx.caller, tx.meta, tx.now))
                             .await?;
                         tx.record(ChangeDraft::ticket(&change.ticket, current.unit.as_deref()));
+                        let items = assessment::on_ticket(
+                            tx.db,
+                            &policy,
+                            Some(&current),
+                            &change.ticket,
+                            tx.now,
+                        )
+                        .await?;
+                        assessment::record_all(&tx, items);
                         return Ok(change.ticket);
                     }
                 }
@@ -506,18 +540,7 @@ impl TicketService {
     ) -> AppResult<Page<Ticket>> {
         access::authorize(caller, Method::ListTickets)?;
         let limit = paging::page_size(page_size)?;
-        let after = self
-            .pager
-            .decode("tickets", page_token)?
-            .map(|k| Uuid::parse_str(&k).map(|id| id.to_string()))
-            .transpose()
-            .map_err(|_| {
-                AppError::invalid(
-                    "page_token",
-                    reason::INVALID_PAGE_TOKEN,
-                    "page_token is not valid for this list",
-                )
-            })?;
+        let after = self.pager.decode_id("tickets", page_token)?;
         if let Some(scope) = access::list_unit_scope(caller) {
             if filter.unit.as_deref().is_some_and(|u| u != scope) {
                 return Err(AppError::denied(

@@ -470,3 +470,35 @@ pub mod outages {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod assessment_items {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "assessment_items")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub version: i64,
+        pub cause_key: String,
+        pub kind: String,
+        pub reward: bool,
+        pub unit: String,
+        pub person: Option<String>,
+        pub ticket_id: Option<String>,
+        pub outage_id: Option<String>,
+        pub cause_version: i64,
+        pub occurred_at: i64,
+        pub raised_at: i64,
+        pub points: i32,
+        pub unit_yuan: i64,
+        pub person_yuan: i64,
+        pub status: String,
+        pub body: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

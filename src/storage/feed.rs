@@ -4,6 +4,7 @@
 use super::entities::{change_log, feed_state_sql};
 use super::{db_err, to_micros};
 use crate::domain::Ticket;
+use crate::domain::assessment::AssessmentItem;
 use crate::domain::inspection::{Inspection, RoomReading};
 use crate::domain::meter::{MeterExchange, MeterReading};
 use crate::domain::outage::Outage;
@@ -22,6 +23,7 @@ pub const ROOM_READING: &str = "room_reading";
 pub const METER_READING: &str = "meter_reading";
 pub const METER_EXCHANGE: &str = "meter_exchange";
 pub const OUTAGE: &str = "outage";
+pub const ASSESSMENT_ITEM: &str = "assessment_item";
 
 /// Entities a crew sees by unit.
 const UNIT_SCOPED: [&str; 2] = [TICKET, OUTAGE];
@@ -153,6 +155,20 @@ impl ChangeDraft {
         }
     }
 
+    /// R-ASM-1: an item, owned by the person it names.
+    pub fn assessment_item(i: &AssessmentItem) -> ChangeDraft {
+        ChangeDraft {
+            entity_type: ASSESSMENT_ITEM,
+            entity_id: i.id.to_string(),
+            entity_version: i.version,
+            unit: Some(i.unit.clone()),
+            prev_unit: None,
+            owner: i.person.clone(),
+            hidden_from: None,
+            payload: json(i),
+        }
+    }
+
     pub fn meter_exchange(x: &MeterExchange) -> ChangeDraft {
         ChangeDraft {
             entity_type: METER_EXCHANGE,
@@ -223,6 +239,8 @@ pub struct Visibility {
     pub owner: Option<String>,
     /// The caller, for recusal.
     pub sub: String,
+    /// R-ASM-1: every assessment item, not only those naming `sub`.
+    pub all_items: bool,
 }
 
 /// What decides who may see a change, besides its payload.
@@ -265,7 +283,15 @@ impl Visibility {
                     .add(Expr::exists(hidden_later).not()),
             );
         if self.all {
-            return not_recused;
+            if self.all_items {
+                return not_recused;
+            }
+            // Dispatch sees everything but other people's assessment items.
+            return not_recused.add(
+                Condition::any()
+                    .add(change_log::Column::EntityType.ne(ASSESSMENT_ITEM))
+                    .add(change_log::Column::Owner.eq(self.sub.as_str())),
+            );
         }
         let mut any = Condition::any();
         if let Some(u) = &self.crew_unit {
@@ -304,7 +330,9 @@ impl Visibility {
             return false;
         }
         if self.all {
-            return true;
+            return self.all_items
+                || c.entity_type != ASSESSMENT_ITEM
+                || c.owner.as_deref() == Some(self.sub.as_str());
         }
         let crew = self.crew_unit.as_deref().is_some_and(|u| {
             UNIT_SCOPED.contains(&c.entity_type.as_str())

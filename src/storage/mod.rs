@@ -6,6 +6,7 @@
 //! on a lock upgrade), and a separate pool of read-only connections.
 //! PostgreSQL uses one pool for both; any number of server instances may
 //! share it, and nothing that must be consistent is held in process memory.
+pub mod assessment;
 pub mod audit;
 pub mod entities;
 pub mod fault;

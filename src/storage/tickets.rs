@@ -51,6 +51,8 @@ struct FollowUpColumn {
     long_matter: Option<LongMatterApproval>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     time_limit_told: bool,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    received_unit: String,
 }
 
 fn follow_up_column(t: &Ticket) -> Option<String> {
@@ -63,6 +65,7 @@ fn follow_up_column(t: &Ticket) -> Option<String> {
         major: t.major.clone(),
         long_matter: t.long_matter.clone(),
         time_limit_told: t.time_limit_told,
+        received_unit: t.received_unit.clone(),
     };
     let empty = c.referral.is_none()
         && c.suspension.is_none()
@@ -70,6 +73,7 @@ fn follow_up_column(t: &Ticket) -> Option<String> {
         && c.major.is_none()
         && c.long_matter.is_none()
         && !c.time_limit_told
+        && c.received_unit.is_empty()
         && c.contacts.is_empty()
         && c.deadlines == FollowUpDeadlines::default();
     (!empty).then(|| serde_json::to_string(&c).expect("serializable"))
@@ -270,6 +274,7 @@ pub fn from_model(m: tickets::Model) -> AppResult<Ticket> {
         major: follow_up.major,
         long_matter: follow_up.long_matter,
         time_limit_told: follow_up.time_limit_told,
+        received_unit: follow_up.received_unit,
         suspensions: m.suspensions,
         last_event_at: from_micros(m.last_event_at),
     })
@@ -569,6 +574,31 @@ pub async fn count_complaints<C: ConnectionTrait>(
         .count(db)
         .await
         .map_err(db_err)
+}
+
+/// R-ASM-1: the first call of a matter (R-TKT-10's: `category` at
+/// `address_key` from the caller `caller_key`) received in [since, until].
+pub async fn first_of_matter<C: ConnectionTrait>(
+    db: &C,
+    category: &str,
+    address_key: &str,
+    caller_key: &str,
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> AppResult<Option<Ticket>> {
+    tickets::Entity::find()
+        .filter(tickets::Column::Category.eq(category))
+        .filter(tickets::Column::AddressKey.eq(address_key))
+        .filter(tickets::Column::CallerKey.eq(caller_key))
+        .filter(tickets::Column::ReceivedAt.gte(to_micros(since)))
+        .filter(tickets::Column::ReceivedAt.lte(to_micros(until)))
+        .order_by_asc(tickets::Column::ReceivedAt)
+        .order_by_asc(tickets::Column::Id)
+        .one(db)
+        .await
+        .map_err(db_err)?
+        .map(from_model)
+        .transpose()
 }
 
 /// R-TKT-11: the latest repair of `category` at `address_key` resolved within

@@ -181,6 +181,7 @@ impl Ticket {
             location: input.location,
             content: input.content,
             received_by: ctx.caller.sub.clone(),
+            received_unit: ctx.caller.unit.clone(),
             received_at,
             subject_staff_id: input.subject_staff_id.filter(|s| !s.trim().is_empty()),
             unit: None,

@@ -198,6 +198,10 @@ pub struct Ticket {
     pub content: String,
     /// 首问责任人: the staff member who took the call (any staff role, R-TKT-1).
     pub received_by: String,
+    /// The first-responsible person's unit when he took the call: it
+    /// answers for the forwarding and call-back clocks (R-ASM-1).
+    #[serde(default)]
+    pub received_unit: String,
     pub received_at: DateTime<Utc>,
     pub subject_staff_id: Option<String>,
     pub unit: Option<String>,
