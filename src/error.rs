@@ -107,7 +107,7 @@ catalogue! {
     NOT_TICKET_HOLDER: "PERMISSION_DENIED", "Another crew member holds, or was named for, the ticket.";
     RECUSED: "PERMISSION_DENIED", "A complaint may not be assigned to, or claimed by, the staff member it concerns or one recused for a conflict of interest (R-TKT-13).";
     CLIENT_NOT_OWNED: "PERMISSION_DENIED", "The Push client id belongs to another staff member.";
-    OWN_UNIT_CONTEST: "PERMISSION_DENIED", "A supervisor of the item's own unit may not decide its contest (R-ASM-2).";
+    NOT_DISPATCH_CENTRE: "PERMISSION_DENIED", "Contests are decided by a dispatch-centre supervisor, never by a unit's head, his own unit's or a peer's (R-ASM-2).";
     // The server or its store; retrying later may succeed (every mutation is idempotent).
     STORAGE_FULL: "RESOURCE_EXHAUSTED", "The disk or the database's size limit is full.";
     SERVER_BUSY: "RESOURCE_EXHAUSTED", "The server has as many calls in flight as it takes.";

@@ -161,9 +161,10 @@ async fn r_asm_1_a_breach_raises_one_item_at_its_edge() {
 }
 
 /// R-ASM-1: a clock stopped late by its event, before any monitor pass,
-/// raises its item in the event's own transaction; the monitor never adds
-/// a second for the same deadline (the accept clock of a dispatched ticket,
-/// claimed a second after it).
+/// raises its item in the event's own transaction, against whoever had the
+/// ticket when the clock ran out (the unit: nobody had claimed it); the
+/// monitor never adds a second for the same deadline (the accept clock of a
+/// dispatched ticket, claimed a second after it).
 #[tokio::test]
 async fn r_asm_1_a_late_event_raises_the_item_itself_once() {
     let app = water().await;
@@ -171,16 +172,23 @@ async fn r_asm_1_a_late_event_raises_the_item_itself_once() {
     let deadline = time(&t.accept_by);
     app.clock.set(deadline + Duration::seconds(1));
     let mut c = app.crew("c2", "north").await;
-    claim(&mut c, &t.id).await.unwrap();
+    let late = pb::ClaimTicketRequest {
+        request_id: rid(),
+        ticket_id: t.id.clone(),
+        ..Default::default()
+    };
+    c.claim_ticket(late.clone()).await.unwrap();
+    // The handheld retries the same request: its stored answer, nothing new.
+    c.claim_ticket(late).await.unwrap();
     let items = items_of(&app, "BREACH_ACCEPT").await;
     assert_eq!(items.len(), 1, "raised by the late claim");
     assert_eq!(
         (items[0].unit.as_str(), items[0].person.as_str()),
-        ("north", "c2")
+        ("north", "")
     );
     assert_eq!(
         (items[0].points, items[0].unit_yuan, items[0].person_yuan),
-        (1, 100, 20)
+        (1, 100, 0)
     );
     app.run_monitor().await;
     app.run_monitor().await;
@@ -310,12 +318,36 @@ async fn r_asm_1_every_ticket_clock_raises_its_kind_once() {
     let fwd = &items_of(&app, "BREACH_FORWARD").await[0];
     assert_eq!((fwd.unit.as_str(), fwd.person.as_str()), ("north", "c1"));
     assert_eq!((fwd.unit_yuan, fwd.person_yuan), (0, 20));
+    let revisit = &items_of(&app, "BREACH_REVISIT").await[0];
+    assert_eq!(
+        (revisit.unit.as_str(), revisit.person.as_str()),
+        ("hq", "d1")
+    );
+    assert_eq!(
+        (revisit.points, revisit.unit_yuan, revisit.person_yuan),
+        (1, 0, 20)
+    );
     let reply = &items_of(&app, "BREACH_REPLY").await[0];
     assert_eq!((reply.unit.as_str(), reply.person.as_str()), ("south", ""));
     assert_eq!(
         (reply.points, reply.unit_yuan, reply.person_yuan),
         (2, 100, 0)
     );
+}
+
+/// One monitor pass on each of two instances at once, behind a barrier:
+/// how many records each wrote a breach to.
+async fn race_monitors(a: &TestApp, b: &TestApp) -> (usize, usize) {
+    let barrier = Arc::new(tokio::sync::Barrier::new(2));
+    let run = |app: &TestApp| {
+        let monitor = app.handles.monitor.clone();
+        let barrier = barrier.clone();
+        async move {
+            barrier.wait().await;
+            monitor.tick().await.unwrap()
+        }
+    };
+    tokio::join!(run(a), run(b))
 }
 
 /// R-ASM-1: with two server instances on one database, each running the
@@ -330,16 +362,7 @@ async fn r_asm_1_two_monitors_racing_raise_each_item_once() {
     let later = march() + Duration::days(3);
     a.clock.set(later);
     b.clock.set(later);
-    let barrier = Arc::new(tokio::sync::Barrier::new(2));
-    let run = |app: &TestApp| {
-        let monitor = app.handles.monitor.clone();
-        let barrier = barrier.clone();
-        async move {
-            barrier.wait().await;
-            monitor.tick().await.unwrap()
-        }
-    };
-    let (x, y) = tokio::join!(run(&a), run(&b));
+    let (x, y) = race_monitors(&a, &b).await;
     assert!(
         x + y >= 6,
         "every ticket breached by one of them ({x} + {y})"
@@ -496,6 +519,25 @@ async fn r_asm_1_repeat_and_escalated_complaints() {
         (3, 300, 0)
     );
 
+    // Brought to 12319 as well: escalated again, a second item.
+    let again = pb::CreateTicketRequest {
+        request_id: rid(),
+        source: pb::SourceChannel::SupervisionHotline as i32,
+        r#type: pb::TicketType::Complaint as i32,
+        referral: Some(pb::ReferralIntake {
+            reference: "12319-0007".into(),
+            deadline: None,
+        }),
+        ..base.clone()
+    };
+    d.create_ticket(again).await.unwrap();
+    assert_eq!(
+        items_of(&app, "ESCALATED_COMPLAINT").await.len(),
+        2,
+        "each time"
+    );
+    assert_eq!(items_of(&app, "REPEAT_COMPLAINT").await.len(), 1);
+
     // A complaint that reaches 12345 first is nobody's failure yet.
     let fresh = pb::CreateTicketRequest {
         request_id: rid(),
@@ -508,7 +550,7 @@ async fn r_asm_1_repeat_and_escalated_complaints() {
         ..create_req("LOW_PRESSURE")
     };
     d.create_ticket(fresh).await.unwrap();
-    assert_eq!(items_of(&app, "ESCALATED_COMPLAINT").await.len(), 1);
+    assert_eq!(items_of(&app, "ESCALATED_COMPLAINT").await.len(), 2);
 }
 
 /// The fixture of the sheet tests, all in March (times as the table says):
@@ -603,30 +645,37 @@ fn figures(l: &pb::SheetLine) -> Figures {
     )
 }
 
-async fn contest(app: &TestApp, head: &mut Items, id: &str) -> pb::AssessmentItem {
-    let _ = app;
-    head.contest_item(pb::ContestItemRequest {
+fn contest_req(item: &str, reason: &str) -> pb::ContestItemRequest {
+    pb::ContestItemRequest {
         request_id: rid(),
-        item_id: id.into(),
-        reason: "the caller was not home; see the call log".into(),
+        item_id: item.into(),
+        reason: reason.into(),
         ..Default::default()
-    })
-    .await
-    .unwrap()
-    .into_inner()
+    }
+}
+
+fn decide_req(item: &str, uphold: bool, note: &str) -> pb::DecideContestRequest {
+    pb::DecideContestRequest {
+        request_id: rid(),
+        item_id: item.into(),
+        uphold,
+        note: note.into(),
+        ..Default::default()
+    }
+}
+
+async fn contest(head: &mut Items, id: &str) -> pb::AssessmentItem {
+    head.contest_item(contest_req(id, "the caller was not home; see the call log"))
+        .await
+        .unwrap()
+        .into_inner()
 }
 
 async fn decide(s: &mut Items, id: &str, uphold: bool) -> pb::AssessmentItem {
-    s.decide_contest(pb::DecideContestRequest {
-        request_id: rid(),
-        item_id: id.into(),
-        uphold,
-        note: "checked the call log".into(),
-        ..Default::default()
-    })
-    .await
-    .unwrap()
-    .into_inner()
+    s.decide_contest(decide_req(id, uphold, "checked the call log"))
+        .await
+        .unwrap()
+        .into_inner()
 }
 
 /// R-ASM-2, R-ASM-4: the sheet before any contest, with two contests
@@ -675,10 +724,10 @@ async fn r_asm_2_contest_upheld_or_waived_with_the_sheet_before_and_after() {
 
     let mut north = north_head(&app).await;
     let mut south = items_as(&app, "head-s", &[Role::Supervisor], "south").await;
-    let c = contest(&app, &mut north, &a2).await;
+    let c = contest(&mut north, &a2).await;
     assert_eq!(c.status(), pb::ItemStatus::Contested);
     assert_eq!(c.contest.as_ref().unwrap().by, "head-n");
-    contest(&app, &mut south, &b1).await;
+    contest(&mut south, &b1).await;
     let pending = sheet(&app).await;
     assert_eq!(
         figures(line(&pending.units, "north", "")),
@@ -769,7 +818,13 @@ async fn r_asm_2_contest_upheld_or_waived_with_the_sheet_before_and_after() {
 async fn r_asm_4_csv_has_the_bom_and_parses_back_to_the_sheet() {
     let app = water().await;
     fixture(&app).await;
+    // A staff id with a comma and a quote: the CSV must quote it.
+    let odd = "o\"neil, jr";
+    let t = claimed_by(&app, "METER_FAULT", odd).await;
+    app.clock.set(time(&t.arrive_by) + Duration::seconds(1));
+    app.run_monitor().await;
     let want = sheet(&app).await;
+    assert!(want.persons.iter().any(|l| l.person == odd));
     let mut stream = items_as(&app, "b1", &[Role::Backoffice], "hq")
         .await
         .export_assessment_sheet(pb::ExportAssessmentSheetRequest {
@@ -794,7 +849,8 @@ async fn r_asm_4_csv_has_the_bom_and_parses_back_to_the_sheet() {
     assert!(lines.next().unwrap().starts_with("级别,单位,人员,扣分项"));
     let (mut units, mut persons) = (Vec::new(), Vec::new());
     for l in lines {
-        let f: Vec<&str> = l.split(',').collect();
+        let f = csv_fields(l);
+        let f: Vec<&str> = f.iter().map(String::as_str).collect();
         assert_eq!(f.len(), 11, "{l}");
         let n = |i: usize| f[i].parse::<i64>().unwrap();
         let unit = if f[1] == "(外部)" { "" } else { f[1] };
@@ -820,6 +876,25 @@ async fn r_asm_4_csv_has_the_bom_and_parses_back_to_the_sheet() {
     assert_eq!(persons, want.persons);
 }
 
+/// One RFC 4180 line's fields (quotes doubled inside quoted fields).
+fn csv_fields(line: &str) -> Vec<String> {
+    let (mut out, mut field, mut quoted) = (Vec::new(), String::new(), false);
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                field.push('"');
+                chars.next();
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => out.push(std::mem::take(&mut field)),
+            (c, _) => field.push(c),
+        }
+    }
+    out.push(field);
+    out
+}
+
 fn assert_refused<T: std::fmt::Debug>(
     r: Result<tonic::Response<T>, tonic::Status>,
     code: Code,
@@ -840,7 +915,7 @@ async fn r_asm_roles_and_bad_input_change_nothing() {
     let (a1, a2, b1) = fixture(&app).await;
     let mut north = north_head(&app).await;
     let mut s = centre(&app).await;
-    contest(&app, &mut north, &a2).await;
+    contest(&mut north, &a2).await;
     decide(&mut s, &a2, false).await;
     let before = all_items(&app).await;
 
@@ -872,6 +947,21 @@ async fn r_asm_roles_and_bad_input_change_nothing() {
         .unwrap()
         .into_inner();
     assert!(desk.items.is_empty(), "dispatch is named in none");
+    let mut i1 = items_as(&app, "i1", &[Role::Inspector], "north").await;
+    let mine = i1
+        .list_assessment_items(pb::ListAssessmentItemsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(mine.items.is_empty(), "an inspector is named in none");
+    let r = i1
+        .list_assessment_items(pb::ListAssessmentItemsRequest {
+            unit: "north".into(),
+            person: "c1".into(),
+            ..Default::default()
+        })
+        .await;
+    assert_refused(r, Code::PermissionDenied, "ROLE_NOT_ALLOWED", None);
 
     // Filters: unit, person, kind, status, month.
     let waived = s
@@ -917,97 +1007,66 @@ async fn r_asm_roles_and_bad_input_change_nothing() {
     }
 
     // Contest: only a supervisor, only of the item's unit, with a reason.
-    let r = c1
-        .contest_item(pb::ContestItemRequest {
-            request_id: rid(),
-            item_id: a1.clone(),
-            reason: "no".into(),
-            ..Default::default()
-        })
-        .await;
+    let r = c1.contest_item(contest_req(&a1, "no")).await;
     assert_refused(r, Code::PermissionDenied, "ROLE_NOT_ALLOWED", None);
     let mut south = items_as(&app, "head-s", &[Role::Supervisor], "south").await;
-    let r = south
-        .contest_item(pb::ContestItemRequest {
-            request_id: rid(),
-            item_id: a1.clone(),
-            reason: "not ours".into(),
-            ..Default::default()
-        })
-        .await;
+    let r = south.contest_item(contest_req(&a1, "not ours")).await;
     assert_refused(r, Code::PermissionDenied, "WRONG_UNIT", None);
-    let r = north
-        .contest_item(pb::ContestItemRequest {
-            request_id: rid(),
-            item_id: a1.clone(),
-            reason: "  ".into(),
-            ..Default::default()
-        })
-        .await;
+    let r = north.contest_item(contest_req(&a1, "  ")).await;
     assert_refused(r, Code::InvalidArgument, "MISSING_FIELD", Some("reason"));
-    let r = north
-        .contest_item(pb::ContestItemRequest {
-            request_id: rid(),
-            item_id: a2.clone(),
-            reason: "again".into(),
-            ..Default::default()
-        })
-        .await;
+    let r = north.contest_item(contest_req(&a2, "again")).await;
     assert_refused(r, Code::FailedPrecondition, "NOT_CONTESTABLE", None);
     let reward = before.iter().find(|i| i.kind == "PRAISE_MEDIA").unwrap();
     let r = north
-        .contest_item(pb::ContestItemRequest {
-            request_id: rid(),
-            item_id: reward.id.clone(),
-            reason: "a reward".into(),
-            ..Default::default()
-        })
+        .contest_item(contest_req(&reward.id, "a reward"))
         .await;
     assert_refused(r, Code::FailedPrecondition, "NOT_CONTESTABLE", None);
     let r = north
-        .contest_item(pb::ContestItemRequest {
-            request_id: rid(),
-            item_id: uuid::Uuid::now_v7().to_string(),
-            reason: "which?".into(),
-            ..Default::default()
-        })
+        .contest_item(contest_req(&uuid::Uuid::now_v7().to_string(), "which?"))
         .await;
     assert_refused(r, Code::NotFound, "ITEM_NOT_FOUND", None);
 
     // Decide: nothing pending, twice, or by the item's own unit.
-    let r = s
-        .decide_contest(pb::DecideContestRequest {
-            request_id: rid(),
-            item_id: a1.clone(),
-            uphold: true,
-            note: "n".into(),
-            ..Default::default()
-        })
-        .await;
+    let r = s.decide_contest(decide_req(&a1, true, "n")).await;
     assert_refused(r, Code::FailedPrecondition, "NO_PENDING_CONTEST", None);
     let r = s
-        .decide_contest(pb::DecideContestRequest {
-            request_id: rid(),
-            item_id: a2.clone(),
-            uphold: true,
-            note: "changed my mind".into(),
-            ..Default::default()
-        })
+        .decide_contest(decide_req(&a2, true, "changed my mind"))
         .await;
     assert_refused(r, Code::FailedPrecondition, "NO_PENDING_CONTEST", None);
     let mut south_again = items_as(&app, "head-s", &[Role::Supervisor], "south").await;
-    contest(&app, &mut south_again, &b1).await;
+    contest(&mut south_again, &b1).await;
     let contested = all_items(&app).await;
     let r = south_again
-        .decide_contest(pb::DecideContestRequest {
-            request_id: rid(),
-            item_id: b1.clone(),
-            uphold: false,
-            note: "we waive our own".into(),
-            ..Default::default()
-        })
+        .decide_contest(decide_req(&b1, false, "we waive our own"))
         .await;
-    assert_refused(r, Code::PermissionDenied, "OWN_UNIT_CONTEST", None);
+    assert_refused(r, Code::PermissionDenied, "NOT_DISPATCH_CENTRE", None);
+    // Nor does a peer unit's head decide it.
+    let r = north
+        .decide_contest(decide_req(&b1, false, "we waive theirs"))
+        .await;
+    assert_refused(r, Code::PermissionDenied, "NOT_DISPATCH_CENTRE", None);
+    // Dispatch, the back office and admins contest, decide and reward nothing.
+    for (sub, role) in [
+        ("d1", Role::Dispatcher),
+        ("b1", Role::Backoffice),
+        ("a1", Role::Admin),
+    ] {
+        let mut x = items_as(&app, sub, &[role], "hq").await;
+        let r = x.contest_item(contest_req(&a1, "r")).await;
+        assert_refused(r, Code::PermissionDenied, "ROLE_NOT_ALLOWED", None);
+        let r = x.decide_contest(decide_req(&b1, true, "n")).await;
+        assert_refused(r, Code::PermissionDenied, "ROLE_NOT_ALLOWED", None);
+        let r = x
+            .record_reward(pb::RecordRewardRequest {
+                request_id: rid(),
+                kind: pb::RewardKind::PraiseMedia as i32,
+                ticket_id: reward.ticket_id.clone(),
+                unit: "north".into(),
+                ..Default::default()
+            })
+            .await;
+        assert_refused(r, Code::PermissionDenied, "ROLE_NOT_ALLOWED", None);
+    }
 
     // Rewards: supervisors only; amounts not negative; the kind known; due; once.
     let praise_ticket = reward.ticket_id.clone();
@@ -1162,4 +1221,140 @@ async fn r_asm_1_items_follow_the_feed_scope() {
     );
     let desk = pulled("d1", Role::Dispatcher, "hq").await;
     assert!(desk.is_empty(), "{desk:?}");
+}
+
+/// R-ASM-1, R-SLA-7: a crew member offline in a basement checks in before
+/// the arrival deadline; the monitor, not knowing, records the breach and
+/// raises the item; when the check-in syncs with its device time, the clock
+/// proves kept and the system waives the item (it counts nowhere).
+#[tokio::test]
+async fn r_asm_1_an_offline_event_in_time_waives_the_breach_item() {
+    let app = water().await;
+    let t = claimed_by(&app, "METER_FAULT", "c1").await;
+    let deadline = time(&t.arrive_by);
+    app.clock.set(deadline + Duration::minutes(2));
+    app.run_monitor().await;
+    let raised = items_of(&app, "BREACH_ARRIVE").await;
+    assert_eq!(raised.len(), 1);
+    assert_eq!(raised[0].status(), pb::ItemStatus::Raised);
+
+    let mut c = app.crew("c1", "north").await;
+    c.record_arrival(pb::RecordArrivalRequest {
+        request_id: rid(),
+        ticket_id: t.id.clone(),
+        location: point(HOME.0, HOME.1),
+        accuracy_m: 8.0,
+        occurred_at: Some(ts(deadline - Duration::minutes(5))),
+        device_id: "handheld-1".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let after = items_of(&app, "BREACH_ARRIVE").await;
+    assert_eq!(after.len(), 1, "no new item");
+    assert_eq!(after[0].status(), pb::ItemStatus::Waived);
+    assert_eq!(after[0].decision.as_ref().unwrap().by, "system");
+    let s = sheet(&app).await;
+    let north = line(&s.units, "north", "");
+    assert_eq!((north.items, north.waived), (0, 1));
+}
+
+/// R-ASM-1: two instances' monitors racing over outages raise each
+/// outage breach's item once too.
+#[tokio::test]
+async fn r_asm_1_two_monitors_racing_raise_each_outage_item_once() {
+    let a = water().await;
+    let b = spawn_with("water", a.store.clone()).await;
+    let mut crew = OutageServiceClient::with_interceptor(
+        a.channel().await,
+        bearer_for("c1", &[Role::Crew], "north"),
+    );
+    for _ in 0..4 {
+        crew.report_outage(report_req(1000, a.now(), 2))
+            .await
+            .unwrap();
+    }
+    let later = march() + Duration::days(1);
+    a.clock.set(later);
+    b.clock.set(later);
+    let (x, y) = race_monitors(&a, &b).await;
+    assert!(x + y >= 4, "{x} + {y}");
+    let mut desk = OutageServiceClient::with_interceptor(
+        a.channel().await,
+        bearer_for("d1", &[Role::Dispatcher], "hq"),
+    );
+    let outages = desk
+        .list_outages(pb::ListOutagesRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .outages;
+    let breaches: usize = outages.iter().map(|o| o.breaches.len()).sum();
+    let items = items_by_kind(&a).await;
+    let outage_items: usize = items
+        .iter()
+        .filter(|(k, _)| k.starts_with("OUTAGE_BREACH_"))
+        .map(|(_, n)| n)
+        .sum();
+    assert!(
+        breaches >= 12,
+        "hotline clocks and the estimate of four: {breaches}"
+    );
+    assert_eq!(outage_items, breaches);
+}
+
+/// R-ASM-1 with R-TKT-13: a complaint about crew member c1 that repeats his
+/// repair raises REPEAT_REPAIR against him, but the complaint is kept away
+/// from him, and so is its item: not in his list, not on his feed;
+/// supervisors see it.
+#[tokio::test]
+async fn r_asm_1_an_item_of_a_complaint_is_kept_away_from_its_subject() {
+    let app = water().await;
+    let t = claimed_by(&app, "METER_FAULT", "c1").await;
+    let mut c = app.crew("c1", "north").await;
+    arrive(&mut c, &t.id).await;
+    complete(&mut c, &t.id).await;
+    let mut d = app.dispatcher().await;
+    let mut complaint = create_req("METER_FAULT");
+    complaint.address = t.address.clone();
+    complaint.r#type = pb::TicketType::Complaint as i32;
+    complaint.subject_staff_id = "c1".into();
+    d.create_ticket(complaint).await.unwrap();
+    let items = items_of(&app, "REPEAT_REPAIR").await;
+    assert_eq!(items.len(), 1, "supervisors see it");
+    assert_eq!(items[0].person, "c1");
+
+    let mut mine = items_as(&app, "c1", &[Role::Crew], "north").await;
+    let listed = mine
+        .list_assessment_items(pb::ListAssessmentItemsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .items;
+    assert!(
+        listed.iter().all(|i| i.kind != "REPEAT_REPAIR"),
+        "{listed:?}"
+    );
+    let mut sync = SyncServiceClient::with_interceptor(
+        app.channel().await,
+        bearer_for("c1", &[Role::Crew], "north"),
+    );
+    let pulled = sync
+        .pull(pb::PullRequest {
+            limit: 5000,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!pulled.has_more);
+    let seen: Vec<_> = pulled
+        .changes
+        .into_iter()
+        .filter_map(|c| match c.entity {
+            Some(pb::change::Entity::AssessmentItem(i)) => Some(i.kind),
+            _ => None,
+        })
+        .collect();
+    assert!(!seen.contains(&"REPEAT_REPAIR".to_string()), "{seen:?}");
 }

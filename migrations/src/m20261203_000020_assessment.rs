@@ -20,6 +20,7 @@ enum AssessmentItems {
     Reward,
     Unit,
     Person,
+    HiddenFrom,
     TicketId,
     OutageId,
     CauseVersion,
@@ -52,6 +53,7 @@ impl MigrationTrait for Migration {
                 .col(flag(A::Reward))
                 .col(text(A::Unit))
                 .col(text_null(A::Person))
+                .col(text_null(A::HiddenFrom))
                 .col(text_null(A::TicketId))
                 .col(text_null(A::OutageId))
                 .col(micros(A::CauseVersion))

@@ -234,44 +234,52 @@ pub struct Responsible {
     pub person: Option<String>,
 }
 
-/// Who answers for a missed ticket clock (R-ASM-1). Three groups:
-/// - the first-responsible person's clocks (forwarding, the 1-hour
-///   call-back of a matter answered by phone): he and his unit;
+/// Who answers for a missed ticket clock (R-ASM-1), as the ticket stood
+/// when the clock ran out:
+/// - the first-responsible person follows the matter through with the
+///   caller and the referrer (R-TKT-1 首问负责, [000 四.8]): forwarding, the
+///   call-back of a matter answered by phone, the call-back after the
+///   repair, the feedback, the result and the updates are his and his
+///   unit's;
 /// - the crew's clocks (accept, arrive, resolve, a supervision notice, the
-///   unit's report, the 7-day limit): the handling unit and the crew
-///   member holding the ticket;
-/// - the follow-through owed to the caller, the platform and the leaders
-///   (call-back, feedback, result, updates, reply, instruction): the
-///   handling unit answers to dispatch for its matter ([003 §16]); no
-///   single person is named.
+///   unit's report, the 7-day limit) are the handling unit's and the crew
+///   member's holding the ticket;
+/// - the platform's reply is the handling unit's, which answers to dispatch
+///   for its matter ([003 §16]);
+/// - a major matter's reports and the leader's deadline are the handling
+///   unit's and the person named answerable for it (R-TKT-17).
 ///
-/// A ticket never dispatched is its recorder's unit's.
+/// A ticket never dispatched is its recorder's unit's; one recorded before
+/// the recorder's unit was kept, the handling unit's.
 pub fn responsible_for(t: &Ticket, clock: ClockKind) -> Responsible {
     use ClockKind as C;
-    let handling = t.unit.clone().unwrap_or_else(|| t.received_unit.clone());
-    match clock {
-        C::Forward | C::Callback => Responsible {
-            unit: t.received_unit.clone(),
-            person: Some(t.received_by.clone()),
-        },
-        C::Accept | C::Arrive | C::Resolve | C::Supervision | C::UnitReport | C::LongMatter => {
-            Responsible {
-                unit: handling,
-                person: t.assignee.clone(),
-            }
-        }
-        C::Revisit
+    let recorder_unit = if t.received_unit.is_empty() {
+        t.unit.clone().unwrap_or_default()
+    } else {
+        t.received_unit.clone()
+    };
+    let handling = t.unit.clone().unwrap_or_else(|| recorder_unit.clone());
+    let (unit, person) = match clock {
+        C::Forward
+        | C::Callback
+        | C::Revisit
         | C::Feedback
         | C::Result
         | C::CallerUpdate
-        | C::ReferrerUpdate
-        | C::Reply
-        | C::Leadership
-        | C::Instruction => Responsible {
-            unit: handling,
-            person: None,
-        },
-    }
+        | C::ReferrerUpdate => (recorder_unit, Some(t.received_by.clone())),
+        C::Accept | C::Arrive | C::Resolve | C::Supervision | C::UnitReport | C::LongMatter => {
+            (handling, t.assignee.clone())
+        }
+        C::Reply => (handling, None),
+        C::Leadership | C::Instruction => (
+            handling,
+            t.major
+                .as_ref()
+                .map(|m| m.responsible.clone())
+                .filter(|r| !r.trim().is_empty()),
+        ),
+    };
+    Responsible { unit, person }
 }
 
 /// Who answers for an earlier ticket that a new call shows was not handled
@@ -287,6 +295,8 @@ pub struct NewItem {
     pub cause_key: String,
     pub class: ItemClass,
     pub responsible: Responsible,
+    /// R-TKT-13: staff kept away from the ticket that caused it.
+    pub hidden_from: Vec<String>,
     pub ticket_id: Option<Uuid>,
     pub outage_id: Option<Uuid>,
     /// The version of the ticket or outage whose change raised it.
@@ -301,6 +311,10 @@ pub struct NewItem {
 /// a late event of the same deadline raise one item.
 pub fn ticket_items(before: Option<&Ticket>, after: &Ticket) -> Vec<NewItem> {
     let earlier = before.map(Ticket::missed_deadlines).unwrap_or_default();
+    // Whoever answered for the clock when it ran out: the ticket before the
+    // write (a late claim does not make the claimer answer for the accept
+    // clock the monitor would have charged to the unit alone).
+    let then = before.unwrap_or(after);
     after
         .missed_deadlines()
         .into_iter()
@@ -308,14 +322,10 @@ pub fn ticket_items(before: Option<&Ticket>, after: &Ticket) -> Vec<NewItem> {
         .map(|(clock, deadline)| {
             let kind = ItemKind::Breach(clock);
             NewItem {
-                cause_key: format!(
-                    "ticket:{}:{}:{}",
-                    after.id,
-                    kind.code(),
-                    deadline.timestamp_micros()
-                ),
+                cause_key: breach_key(after, clock, deadline),
                 class: ItemClass::Deduction(kind),
-                responsible: responsible_for(after, clock),
+                responsible: responsible_for(then, clock),
+                hidden_from: after.recused_staff().map(str::to_string).collect(),
                 ticket_id: Some(after.id),
                 outage_id: None,
                 cause_version: after.version,
@@ -327,6 +337,31 @@ pub fn ticket_items(before: Option<&Ticket>, after: &Ticket) -> Vec<NewItem> {
                 ),
             }
         })
+        .collect()
+}
+
+fn breach_key(t: &Ticket, clock: ClockKind, deadline: DateTime<Utc>) -> String {
+    format!(
+        "ticket:{}:{}:{}",
+        t.id,
+        ItemKind::Breach(clock).code(),
+        deadline.timestamp_micros()
+    )
+}
+
+/// R-ASM-1, R-SLA-7: the causes a write shows were no failure after all: a
+/// breach the monitor recorded whose event, synced late with a trusted
+/// device time, came in time. Their items are waived by the system.
+pub fn excused_causes(before: Option<&Ticket>, after: &Ticket) -> Vec<String> {
+    let Some(before) = before else {
+        return Vec::new();
+    };
+    let now = after.missed_deadlines();
+    before
+        .missed_deadlines()
+        .into_iter()
+        .filter(|m| !now.contains(m))
+        .map(|(clock, deadline)| breach_key(after, clock, deadline))
         .collect()
 }
 
@@ -359,6 +394,7 @@ pub fn outage_items(before: Option<&Outage>, after: &Outage) -> Vec<NewItem> {
                     unit: after.unit.clone(),
                     person: Some(after.responsible.clone()).filter(|p| !p.trim().is_empty()),
                 },
+                hidden_from: Vec::new(),
                 ticket_id: None,
                 outage_id: Some(after.id),
                 cause_version: after.version,
@@ -404,6 +440,7 @@ pub fn intake_items(
         cause_key,
         class: ItemClass::Deduction(kind),
         responsible: responsible_for_matter(earlier),
+        hidden_from: t.recused_staff().map(str::to_string).collect(),
         ticket_id: Some(t.id),
         outage_id: None,
         cause_version: t.version,
@@ -420,7 +457,9 @@ pub fn intake_items(
             "repeats the repair of",
         ));
     }
-    if let Some(first) = first_of_matter {
+    // Praise and a question are not complaints; an anonymous number is no one caller.
+    let complains = !matches!(t.ticket_type, TicketType::Praise | TicketType::Consultation);
+    if let Some(first) = first_of_matter.filter(|_| complains && !t.caller_key().is_empty()) {
         let key = format!("matter:{}:{}", first.id, ItemKind::RepeatComplaint.code());
         items.push(item(key, ItemKind::RepeatComplaint, first, "the matter of"));
         let complaint = matches!(
@@ -460,6 +499,9 @@ pub struct AssessmentItem {
     pub reward: bool,
     pub unit: String,
     pub person: Option<String>,
+    /// R-TKT-13: staff who may not see it (kept away from its ticket).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hidden_from: Vec<String>,
     pub ticket_id: Option<Uuid>,
     pub outage_id: Option<Uuid>,
     pub cause_version: i64,
@@ -531,6 +573,7 @@ impl AssessmentItem {
             reward: n.class.is_reward(),
             unit: n.responsible.unit,
             person: n.responsible.person,
+            hidden_from: n.hidden_from,
             ticket_id: n.ticket_id,
             outage_id: n.outage_id,
             cause_version: n.cause_version,
@@ -545,6 +588,24 @@ impl AssessmentItem {
             contest: None,
             decision: None,
         }
+    }
+
+    /// R-SLA-7: the cause proved no failure (the event came in time by
+    /// its trusted device time): the system waives the item, unless a
+    /// supervisor has decided it already.
+    pub fn excuse(&self, now: DateTime<Utc>) -> Option<AssessmentItem> {
+        if !matches!(self.status, ItemStatus::Raised | ItemStatus::Contested) {
+            return None;
+        }
+        let mut next = self.clone();
+        next.version += 1;
+        next.status = ItemStatus::Waived;
+        next.decision = Some(Verdict {
+            by: SYSTEM.into(),
+            at: now,
+            text: "the event came in time by its device time (R-SLA-7)".into(),
+        });
+        Some(next)
     }
 
     /// R-ASM-2: the unit's head contests a raised deduction against his
@@ -586,26 +647,28 @@ impl AssessmentItem {
         Ok(next)
     }
 
-    /// R-ASM-2: a supervisor of another unit upholds or waives a contest
-    /// (a unit does not judge its own case).
+    /// R-ASM-2: a dispatch-centre supervisor upholds or waives a contest;
+    /// no unit's head decides one, his own unit's or a peer's (`unit_head`:
+    /// the caller's unit is a service unit).
     pub fn decide(
         &self,
         caller: &Caller,
+        unit_head: bool,
         uphold: bool,
         note: &str,
         now: DateTime<Utc>,
     ) -> AppResult<AssessmentItem> {
+        if unit_head || caller.unit == self.unit {
+            return Err(AppError::denied(
+                reason::NOT_DISPATCH_CENTRE,
+                "contests are decided by a dispatch-centre supervisor, not by a unit's head",
+            ));
+        }
         if self.status != ItemStatus::Contested {
             return Err(AppError::precondition(
                 reason::NO_PENDING_CONTEST,
                 "assessment_item",
                 format!("the item is {}, not contested", self.status.as_str()),
-            ));
-        }
-        if caller.unit == self.unit {
-            return Err(AppError::denied(
-                reason::OWN_UNIT_CONTEST,
-                "a supervisor of the item's unit does not decide its contest",
             ));
         }
         let mut next = self.clone();
@@ -743,6 +806,7 @@ pub fn reward_item(
         cause_key,
         class: ItemClass::Reward(r.kind),
         responsible,
+        hidden_from: Vec::new(),
         ticket_id: Some(t.id),
         outage_id: None,
         cause_version: t.version,
@@ -767,10 +831,8 @@ pub fn reward_item(
             let amount = rules.leak_report.amount(diameter, internal);
             let key = format!("reward:{}:{}", t.id, r.kind.as_str());
             return Ok(if internal {
-                let who = Responsible {
-                    unit: t.received_unit.clone(),
-                    person: Some(t.received_by.clone()),
-                };
+                // The finder and his unit (as `responsible_for` names them).
+                let who = responsible_for(t, ClockKind::Forward);
                 (item(who, key), (0, amount))
             } else {
                 (item(Responsible::default(), key), (amount, 0))
@@ -916,7 +978,9 @@ mod tests {
         let by_claim = ticket_items(Some(&t), &late);
         assert_eq!(by_claim.len(), 1);
         assert_eq!(by_claim[0].cause_key, items[0].cause_key);
-        assert_eq!(by_claim[0].responsible.person.as_deref(), Some("c1"));
+        // Against whoever had it when the clock ran out: the unit, nobody in it.
+        assert_eq!(by_claim[0].responsible, items[0].responsible);
+        assert_eq!(by_claim[0].responsible.person, None);
     }
 
     /// R-ASM-1: who answers for each group of clocks.
@@ -935,8 +999,14 @@ mod tests {
         );
         let r = who(ClockKind::Reply);
         assert_eq!((r.unit.as_str(), r.person.as_deref()), ("north", None));
+        let r = who(ClockKind::Revisit);
+        assert_eq!((r.unit.as_str(), r.person.as_deref()), ("east", Some("c7")));
         t.unit = None;
-        assert_eq!(responsible_for(&t, ClockKind::Revisit).unit, "east");
+        assert_eq!(responsible_for(&t, ClockKind::Reply).unit, "east");
+        // Recorded before the recorder's unit was kept: the handling unit's.
+        t.unit = Some("north".into());
+        t.received_unit = String::new();
+        assert_eq!(responsible_for(&t, ClockKind::Forward).unit, "north");
     }
 
     /// R-ASM-2: contest by the item's unit, decision by another; once each.
@@ -951,6 +1021,7 @@ mod tests {
                 unit: "north".into(),
                 person: None,
             },
+            hidden_from: Vec::new(),
             ticket_id: None,
             outage_id: None,
             cause_version: 1,
@@ -966,19 +1037,30 @@ mod tests {
             reason::WRONG_UNIT
         );
         assert_eq!(
-            item.decide(&other, true, "n", at(1)).unwrap_err().reason(),
+            item.decide(&other, false, true, "n", at(1))
+                .unwrap_err()
+                .reason(),
             reason::NO_PENDING_CONTEST
         );
         let contested = item.contest(&head, "r", at(1)).unwrap();
         assert_eq!(contested.status, ItemStatus::Contested);
         assert_eq!(
             contested
-                .decide(&head, false, "n", at(2))
+                .decide(&head, true, false, "n", at(2))
                 .unwrap_err()
                 .reason(),
-            reason::OWN_UNIT_CONTEST
+            reason::NOT_DISPATCH_CENTRE
         );
-        let waived = contested.decide(&other, false, "n", at(2)).unwrap();
+        // A peer unit's head neither.
+        let peer = caller("p", Role::Supervisor, "south");
+        assert_eq!(
+            contested
+                .decide(&peer, true, false, "n", at(2))
+                .unwrap_err()
+                .reason(),
+            reason::NOT_DISPATCH_CENTRE
+        );
+        let waived = contested.decide(&other, false, false, "n", at(2)).unwrap();
         assert_eq!((waived.status, waived.version), (ItemStatus::Waived, 3));
         assert!(!waived.status.counts());
         assert_eq!(

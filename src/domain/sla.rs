@@ -271,10 +271,21 @@ impl Ticket {
 
     /// R-ASM-1: every deadline this ticket missed, once each: breaches the
     /// monitor recorded, and events that stopped their clock late (before
-    /// the monitor got to them).
+    /// the monitor got to them). A breach whose event proved, by a trusted
+    /// device time synced later, to have come in time is not missed
+    /// (R-SLA-7, as `on_time` judges it).
     pub fn missed_deadlines(&self) -> Vec<(ClockKind, DateTime<Utc>)> {
-        let mut missed: Vec<(ClockKind, DateTime<Utc>)> =
-            self.breaches.iter().map(|b| (b.kind, b.deadline)).collect();
+        let excused = |kind: ClockKind, deadline: DateTime<Utc>| {
+            self.clock_stops
+                .iter()
+                .any(|s| s.kind == kind && s.deadline == deadline && s.at <= deadline)
+        };
+        let mut missed: Vec<(ClockKind, DateTime<Utc>)> = self
+            .breaches
+            .iter()
+            .filter(|b| !excused(b.kind, b.deadline))
+            .map(|b| (b.kind, b.deadline))
+            .collect();
         for s in &self.clock_stops {
             if s.at > s.deadline && !missed.contains(&(s.kind, s.deadline)) {
                 missed.push((s.kind, s.deadline));

@@ -214,6 +214,7 @@ impl Api for AssessmentApi {
             kind,
             status,
             span: None,
+            recused_sub: None,
         };
         let page = self
             .svc

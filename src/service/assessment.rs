@@ -49,7 +49,9 @@ pub async fn raise<C: ConnectionTrait>(
     Ok(drafts)
 }
 
-/// R-ASM-1: the items a ticket's write causes (its newly missed deadlines).
+/// R-ASM-1: the items a ticket's write causes (its newly missed
+/// deadlines), and R-SLA-7: the items of breaches it shows were kept after
+/// all (an event synced late with a trusted device time), waived.
 pub async fn on_ticket<C: ConnectionTrait>(
     db: &C,
     policy: &Policy,
@@ -58,10 +60,23 @@ pub async fn on_ticket<C: ConnectionTrait>(
     now: DateTime<Utc>,
 ) -> AppResult<Vec<ChangeDraft>> {
     let items = rules::ticket_items(before, after);
-    if items.is_empty() {
-        return Ok(Vec::new());
+    let mut drafts = if items.is_empty() {
+        Vec::new()
+    } else {
+        raise(db, &policy.assessment, items, now).await?
+    };
+    for key in rules::excused_causes(before, after) {
+        let Some(item) = store::by_cause(db, &key).await? else {
+            continue;
+        };
+        // Written under the ticket's own write: nobody else excuses it now.
+        if let Some(next) = item.excuse(now)
+            && store::update_if_version(db, &next, item.version).await?
+        {
+            drafts.push(ChangeDraft::assessment_item(&next));
+        }
     }
-    raise(db, &policy.assessment, items, now).await
+    Ok(drafts)
 }
 
 /// R-ASM-1: the items an outage's write causes (its newly breached clocks).
@@ -93,9 +108,11 @@ fn not_found(id: Uuid) -> AppError {
     )
 }
 
-/// May `caller` see `item`? Readers all; everyone else the items naming him.
+/// May `caller` see `item`? Readers all; everyone else the items naming
+/// him; nobody one kept away from him with its ticket (R-TKT-13).
 fn may_read(caller: &Caller, item: &AssessmentItem) -> bool {
-    access::sees_all_items(caller) || item.person.as_deref() == Some(caller.sub.as_str())
+    !item.hidden_from.contains(&caller.sub)
+        && (access::sees_all_items(caller) || item.person.as_deref() == Some(caller.sub.as_str()))
 }
 
 /// R-ASM-4: the sheet of one unit (or all) for one span.
@@ -170,6 +187,7 @@ impl AssessmentService {
         if let Some(p) = period {
             filter.span = Some(p.span(self.tz, &self.policy.report.season_starts)?);
         }
+        filter.recused_sub = Some(caller.sub.clone());
         let limit = paging::page_size(page_size)?;
         let after = self.pager.decode_id("assessment_items", page_token)?;
         let items = store::list(self.db.reader(), &filter, after.as_deref(), limit + 1).await?;
@@ -236,7 +254,7 @@ impl AssessmentService {
         .await
     }
 
-    /// R-ASM-2: a supervisor of another unit upholds or waives the contest.
+    /// R-ASM-2: a dispatch-centre supervisor upholds or waives the contest.
     pub async fn decide(
         &self,
         caller: &Caller,
@@ -245,13 +263,15 @@ impl AssessmentService {
         uphold: bool,
         note: String,
     ) -> AppResult<AssessmentItem> {
+        // A supervisor whose unit is a service unit is that unit's head.
+        let unit_head = units::exists(self.db.reader(), &caller.unit).await?;
         self.mutate(
             caller,
             Method::DecideContest,
             meta,
             id,
             move |item, who, now| {
-                let next = item.decide(who, uphold, &note, now)?;
+                let next = item.decide(who, unit_head, uphold, &note, now)?;
                 Ok((next, if uphold { "UPHELD" } else { "WAIVED" }))
             },
         )

@@ -23,6 +23,7 @@ pub fn to_model(i: &AssessmentItem) -> items::Model {
         reward: i.reward,
         unit: i.unit.clone(),
         person: i.person.clone(),
+        hidden_from: super::feed::hidden_from(i.hidden_from.iter().map(String::as_str)),
         ticket_id: i.ticket_id.map(|t| t.to_string()),
         outage_id: i.outage_id.map(|o| o.to_string()),
         cause_version: i.cause_version,
@@ -106,6 +107,8 @@ pub struct ItemFilter {
     pub status: Option<ItemStatus>,
     /// Items that happened in the span.
     pub span: Option<Span>,
+    /// R-TKT-13: leave out items kept away from this staff member.
+    pub recused_sub: Option<String>,
 }
 
 /// A page of items, newest first (ids are UUID v7).
@@ -133,6 +136,9 @@ pub async fn list<C: ConnectionTrait>(
         q = q
             .filter(C::OccurredAt.gte(to_micros(span.start)))
             .filter(C::OccurredAt.lt(to_micros(span.end)));
+    }
+    if let Some(sub) = &f.recused_sub {
+        q = q.filter(super::feed::not_hidden_from(C::HiddenFrom, sub));
     }
     if let Some(id) = before_id {
         q = q.filter(C::Id.lt(id));

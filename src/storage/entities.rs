@@ -485,6 +485,7 @@ pub mod assessment_items {
         pub reward: bool,
         pub unit: String,
         pub person: Option<String>,
+        pub hidden_from: Option<String>,
         pub ticket_id: Option<String>,
         pub outage_id: Option<String>,
         pub cause_version: i64,

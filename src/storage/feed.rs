@@ -164,7 +164,7 @@ impl ChangeDraft {
             unit: Some(i.unit.clone()),
             prev_unit: None,
             owner: i.person.clone(),
-            hidden_from: None,
+            hidden_from: hidden_from(i.hidden_from.iter().map(String::as_str)),
             payload: json(i),
         }
     }
