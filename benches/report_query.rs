@@ -259,6 +259,7 @@ async fn bench(label: &str, url: &str, schema: Option<String>, n: usize) -> anyh
         db: db_settings,
         policy,
         timezone: chrono_tz::Asia::Shanghai,
+        default_language: fieldops::grpc::language::Language::ZhCn,
         jwt_key: KeySource::Secret(SECRET.to_vec()),
         jwt_issuer: "fieldops".into(),
         jwt_audience: "fieldops".into(),

@@ -180,13 +180,17 @@ impl App {
         )));
         let (health, health_service) = tonic_health::server::health_reporter();
         set_health(&health, true).await;
+        // The google.rpc error details too, so grpcurl and buf curl decode
+        // ErrorInfo, BadRequest, PreconditionFailure and LocalizedMessage.
         let reflection_v1 = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(crate::grpc::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
             .build_v1()?;
         let reflection_v1alpha = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(crate::grpc::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
             .build_v1alpha()?;
 
         let (stop_tx, stop_rx) = watch::channel(false);
@@ -274,6 +278,7 @@ impl App {
             .layer(GuardLayer::new(
                 config.request_timeout,
                 net.max_concurrent_calls,
+                config.default_language,
             ))
             .add_service(health_service)
             .add_service(reflection_v1)

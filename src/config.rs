@@ -2,6 +2,7 @@
 //! runtime `Config` that `app::run` takes.
 use crate::auth::{self, KeySource};
 use crate::domain::{Policy, Role};
+use crate::grpc::language::Language;
 use crate::service::{Clock, SystemClock};
 use crate::storage::{DbSettings, DbTimeouts};
 use anyhow::Context;
@@ -104,6 +105,15 @@ pub struct ServeArgs {
     /// Time zone for local-time rules (IANA name).
     #[arg(long, env = "FIELDOPS_TIMEZONE", default_value = "Asia/Shanghai")]
     pub timezone: chrono_tz::Tz,
+    /// Language of the errors' LocalizedMessage when a call's
+    /// `accept-language` names none the server speaks.
+    #[arg(
+        long,
+        env = "FIELDOPS_DEFAULT_LANGUAGE",
+        value_enum,
+        default_value = "zh-CN"
+    )]
+    pub default_language: Language,
     /// Units registered at start (comma-separated codes); tickets can be dispatched only to known units.
     #[arg(
         long,
@@ -214,6 +224,8 @@ pub struct Config {
     pub db: DbSettings,
     pub policy: Policy,
     pub timezone: chrono_tz::Tz,
+    /// R-TKT-1's users are Chinese: zh-CN unless configured otherwise.
+    pub default_language: Language,
     pub jwt_key: KeySource,
     pub jwt_issuer: String,
     pub jwt_audience: String,
@@ -311,6 +323,7 @@ impl ServeArgs {
             db: self.store.db_settings()?,
             policy: load_policy(&self.policy)?,
             timezone: self.timezone,
+            default_language: self.default_language,
             jwt_key: self.jwt.key_source(&self.store.data_dir)?,
             jwt_issuer: self.jwt.jwt_issuer.clone(),
             jwt_audience: self.jwt.jwt_audience.clone(),

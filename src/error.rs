@@ -3,12 +3,13 @@
 //! Reasons are stable, machine-readable UPPER_SNAKE strings: clients branch on them.
 
 /// The catalogue of refusals: every `ErrorInfo.reason` the server gives,
-/// with its gRPC code and what it means, in one place. Each reason has
+/// with its gRPC code, what it means and what a user is told in Chinese,
+/// in one place (a reason without its Chinese text does not compile). Each reason has
 /// exactly one code (`grpc::status` checks it in debug builds, so the test
 /// suite catches a reason given with another code), and
 /// `docs/reasons.md` lists them all (a test keeps it complete).
 macro_rules! catalogue {
-    ($( $name:ident: $code:literal, $meaning:literal; )*) => {
+    ($( $name:ident: $code:literal, $meaning:literal, $zh:literal; )*) => {
         /// Stable `ErrorInfo.reason` strings: clients branch on them.
         pub mod reason {
             $( pub const $name: &str = stringify!($name); )*
@@ -16,7 +17,7 @@ macro_rules! catalogue {
 
         /// Every reason, its gRPC code and its meaning.
         pub const CATALOGUE: &[Refusal] = &[
-            $( Refusal { reason: stringify!($name), code: $code, meaning: $meaning }, )*
+            $( Refusal { reason: stringify!($name), code: $code, meaning: $meaning, zh: $zh }, )*
         ];
     };
 }
@@ -28,6 +29,13 @@ pub struct Refusal {
     /// The canonical gRPC code name, e.g. `NOT_FOUND`.
     pub code: &'static str,
     pub meaning: &'static str,
+    /// What a user is told, in Chinese (`google.rpc.LocalizedMessage` zh-CN).
+    pub zh: &'static str,
+}
+
+/// The Chinese text of a reason, for the users' `LocalizedMessage`.
+pub fn zh_of(reason: &str) -> Option<&'static str> {
+    CATALOGUE.iter().find(|r| r.reason == reason).map(|r| r.zh)
 }
 
 /// The gRPC code a reason is given with.
@@ -40,81 +48,150 @@ pub fn code_of(reason: &str) -> Option<&'static str> {
 
 catalogue! {
     // Bad input: the request itself is wrong; the field is in BadRequest.
-    INVALID_FIELD: "INVALID_ARGUMENT", "A field's value is not valid (not a UUID, an unknown enum value, ...).";
-    MISSING_FIELD: "INVALID_ARGUMENT", "A required field is empty.";
-    OUT_OF_RANGE: "INVALID_ARGUMENT", "A number, time or duration lies outside what the field allows.";
-    OCCURRED_AT_IN_FUTURE: "INVALID_ARGUMENT", "A device time lies further ahead of the server's clock than the policy allows (a broken clock).";
-    UNKNOWN_CATEGORY: "INVALID_ARGUMENT", "The category is not one of the active policy profile.";
-    UNIT_NOT_FOUND: "INVALID_ARGUMENT", "The unit is not registered.";
-    APPOINTMENT_OUTSIDE_WINDOW: "INVALID_ARGUMENT", "The appointment time lies in the past or after the resolve deadline.";
-    INVALID_PAGE_TOKEN: "INVALID_ARGUMENT", "The page token was not issued by this server for this list.";
-    MALFORMED_REQUEST: "INVALID_ARGUMENT", "The body is not a valid message of the method.";
-    INVALID_TEXT: "INVALID_ARGUMENT", "Text that is not UTF-8 or holds a NUL character.";
-    FIELD_TOO_LONG: "INVALID_ARGUMENT", "A text beyond its field's limit (field_limits.proto).";
-    TOO_MANY_ITEMS: "INVALID_ARGUMENT", "A repeated field with more items than its limit.";
-    OUTAGE_KIND_NOT_ALLOWED: "INVALID_ARGUMENT", "ReportOutage takes unplanned kinds, PlanOutage planned ones, each among the profile's `outage.kinds` (R-OUT-1, R-OUT-3).";
-    NOT_A_PLATFORM: "INVALID_ARGUMENT", "A referral reference or deadline on a call whose source is not a referring platform (R-TKT-15).";
-    RESTORATION_BEFORE_START: "INVALID_ARGUMENT", "An expected restoration or planned end that is not after the start (R-OUT-1, R-OUT-4).";
+    INVALID_FIELD: "INVALID_ARGUMENT", "A field's value is not valid (not a UUID, an unknown enum value, ...).",
+        "字段取值无效。";
+    MISSING_FIELD: "INVALID_ARGUMENT", "A required field is empty.",
+        "缺少必填字段。";
+    OUT_OF_RANGE: "INVALID_ARGUMENT", "A number, time or duration lies outside what the field allows.",
+        "数值、时间或时长超出允许范围。";
+    OCCURRED_AT_IN_FUTURE: "INVALID_ARGUMENT", "A device time lies further ahead of the server's clock than the policy allows (a broken clock).",
+        "设备时间超前服务器时间过多，请校准设备时钟。";
+    UNKNOWN_CATEGORY: "INVALID_ARGUMENT", "The category is not one of the active policy profile.",
+        "该类别不在当前服务政策中。";
+    UNIT_NOT_FOUND: "INVALID_ARGUMENT", "The unit is not registered.",
+        "该单位未登记。";
+    APPOINTMENT_OUTSIDE_WINDOW: "INVALID_ARGUMENT", "The appointment time lies in the past or after the resolve deadline.",
+        "预约时间已过或晚于处理时限。";
+    INVALID_PAGE_TOKEN: "INVALID_ARGUMENT", "The page token was not issued by this server for this list.",
+        "分页标记无效，请从第一页重新查询。";
+    MALFORMED_REQUEST: "INVALID_ARGUMENT", "The body is not a valid message of the method.",
+        "请求内容格式不正确。";
+    INVALID_TEXT: "INVALID_ARGUMENT", "Text that is not UTF-8 or holds a NUL character.",
+        "文本不是有效的 UTF-8 或含有空字符。";
+    FIELD_TOO_LONG: "INVALID_ARGUMENT", "A text beyond its field's limit (field_limits.proto).",
+        "文本超过该字段的长度上限。";
+    TOO_MANY_ITEMS: "INVALID_ARGUMENT", "A repeated field with more items than its limit.",
+        "列表项数超过该字段的上限。";
+    OUTAGE_KIND_NOT_ALLOWED: "INVALID_ARGUMENT", "ReportOutage takes unplanned kinds, PlanOutage planned ones, each among the profile's `outage.kinds` (R-OUT-1, R-OUT-3).",
+        "该停水/停热类型不能以此方式上报。";
+    NOT_A_PLATFORM: "INVALID_ARGUMENT", "A referral reference or deadline on a call whose source is not a referring platform (R-TKT-15).",
+        "来源不是转办平台，不能填写平台编号或办理时限。";
+    RESTORATION_BEFORE_START: "INVALID_ARGUMENT", "An expected restoration or planned end that is not after the start (R-OUT-1, R-OUT-4).",
+        "预计恢复时间必须晚于开始时间。";
     // Refused by a rule: the request is fine, the ticket's or visit's state says no.
-    INVALID_TRANSITION: "FAILED_PRECONDITION", "The lifecycle does not allow this step from the current state (R-TKT-3; an outage's, R-OUT-3).";
-    RETURN_WINDOW_CLOSED: "FAILED_PRECONDITION", "The return window after dispatch has passed, or the crew is already on site (R-TKT-5).";
-    APPOINTMENT_NOT_ALLOWED: "FAILED_PRECONDITION", "The category does not allow appointments (R-TKT-7).";
-    ARRIVAL_DEADLINE_PASSED: "FAILED_PRECONDITION", "The arrival deadline has passed; an appointment can no longer replace it (R-TKT-7).";
-    EXTENSION_PENDING: "FAILED_PRECONDITION", "An extension request is already waiting for a decision (R-SLA-5).";
-    NO_PENDING_EXTENSION: "FAILED_PRECONDITION", "There is no extension request to decide (R-SLA-5).";
-    EXTENSION_TOO_LATE: "FAILED_PRECONDITION", "The resolve deadline has passed; it can no longer be extended (R-SLA-5).";
-    EXTENSION_CAP_EXCEEDED: "FAILED_PRECONDITION", "The extension would pass the policy's cap (R-SLA-5).";
-    CATEGORY_NOT_IN_POLICY: "FAILED_PRECONDITION", "The ticket's category (or the re-measurement category) is not in the active policy profile.";
-    INSPECTION_FINISHED: "FAILED_PRECONDITION", "The visit is signed off and takes no more readings.";
-    CURSOR_EXPIRED: "FAILED_PRECONDITION", "The feed cursor is older than the retained change log: start again with an empty cursor.";
-    MUTATION_GAP: "FAILED_PRECONDITION", "A Push batch does not continue the client's counter; ErrorInfo names expected_mutation_id.";
-    OUTAGE_NOT_APPROVED: "FAILED_PRECONDITION", "Planned works start only after a supervisor approved them (R-OUT-3).";
-    OUTAGE_ALREADY_APPROVED: "FAILED_PRECONDITION", "The plan is approved already (R-OUT-3).";
-    OUTAGE_RESTORED: "FAILED_PRECONDITION", "Supply is restored: the outage takes no more revisions or restorations (R-OUT-4).";
-    ALREADY_RECUSED: "FAILED_PRECONDITION", "The staff member is already kept away from the ticket (R-TKT-13).";
-    RECUSED_HOLDS_TICKET: "FAILED_PRECONDITION", "The staff member to recuse holds the ticket at work; return it to dispatch first (R-TKT-13).";
-    ALREADY_APPROVED: "FAILED_PRECONDITION", "A supervisor already approved more than 7 days for this matter (R-SLA-6).";
-    NOT_A_COMPLAINT: "FAILED_PRECONDITION", "Only a complaint may be suspended (R-TKT-16).";
-    SUSPENSION_PENDING: "FAILED_PRECONDITION", "A suspension request is already waiting for a supervisor (R-TKT-16).";
-    NOT_A_REFERRAL: "FAILED_PRECONDITION", "A contact with the referrer on a ticket no platform or body referred (R-TKT-15).";
-    NOT_CONTESTABLE: "FAILED_PRECONDITION", "Only a raised deduction may be contested: not a reward, nor one contested, upheld or waived already (R-ASM-2).";
-    NO_PENDING_CONTEST: "FAILED_PRECONDITION", "The assessment item has no contest waiting for a decision (R-ASM-2).";
-    REWARD_NOT_DUE: "FAILED_PRECONDITION", "The ticket does not earn this reward: praise needs a praise ticket, a leak reward a resolved leak with its pipe diameter (R-ASM-3).";
+    INVALID_TRANSITION: "FAILED_PRECONDITION", "The lifecycle does not allow this step from the current state (R-TKT-3; an outage's, R-OUT-3).",
+        "当前状态下不能进行此操作。";
+    RETURN_WINDOW_CLOSED: "FAILED_PRECONDITION", "The return window after dispatch has passed, or the crew is already on site (R-TKT-5).",
+        "已过退单时限，或已到达现场，不能退单。";
+    APPOINTMENT_NOT_ALLOWED: "FAILED_PRECONDITION", "The category does not allow appointments (R-TKT-7).",
+        "该类别不允许预约。";
+    ARRIVAL_DEADLINE_PASSED: "FAILED_PRECONDITION", "The arrival deadline has passed; an appointment can no longer replace it (R-TKT-7).",
+        "到场时限已过，不能再以预约代替。";
+    EXTENSION_PENDING: "FAILED_PRECONDITION", "An extension request is already waiting for a decision (R-SLA-5).",
+        "已有延期申请等待审批。";
+    NO_PENDING_EXTENSION: "FAILED_PRECONDITION", "There is no extension request to decide (R-SLA-5).",
+        "没有待审批的延期申请。";
+    EXTENSION_TOO_LATE: "FAILED_PRECONDITION", "The resolve deadline has passed; it can no longer be extended (R-SLA-5).",
+        "处理时限已过，不能再申请延期。";
+    EXTENSION_CAP_EXCEEDED: "FAILED_PRECONDITION", "The extension would pass the policy's cap (R-SLA-5).",
+        "延期超过政策允许的上限。";
+    CATEGORY_NOT_IN_POLICY: "FAILED_PRECONDITION", "The ticket's category (or the re-measurement category) is not in the active policy profile.",
+        "工单类别不在当前服务政策中。";
+    INSPECTION_FINISHED: "FAILED_PRECONDITION", "The visit is signed off and takes no more readings.",
+        "测温记录已签字结束，不能再录入。";
+    CURSOR_EXPIRED: "FAILED_PRECONDITION", "The feed cursor is older than the retained change log: start again with an empty cursor.",
+        "同步位置已过期，请从头重新同步。";
+    MUTATION_GAP: "FAILED_PRECONDITION", "A Push batch does not continue the client's counter; ErrorInfo names expected_mutation_id.",
+        "离线操作编号不连续，请从服务器告知的编号继续上传。";
+    OUTAGE_NOT_APPROVED: "FAILED_PRECONDITION", "Planned works start only after a supervisor approved them (R-OUT-3).",
+        "计划停水/停热尚未批准，不能开始。";
+    OUTAGE_ALREADY_APPROVED: "FAILED_PRECONDITION", "The plan is approved already (R-OUT-3).",
+        "该计划已批准。";
+    OUTAGE_RESTORED: "FAILED_PRECONDITION", "Supply is restored: the outage takes no more revisions or restorations (R-OUT-4).",
+        "已恢复供应，不能再修改。";
+    ALREADY_RECUSED: "FAILED_PRECONDITION", "The staff member is already kept away from the ticket (R-TKT-13).",
+        "该人员已回避此工单。";
+    RECUSED_HOLDS_TICKET: "FAILED_PRECONDITION", "The staff member to recuse holds the ticket at work; return it to dispatch first (R-TKT-13).",
+        "该人员正在处理此工单，请先退回调度再回避。";
+    ALREADY_APPROVED: "FAILED_PRECONDITION", "A supervisor already approved more than 7 days for this matter (R-SLA-6).",
+        "主管已批准此事项超过7天办理。";
+    NOT_A_COMPLAINT: "FAILED_PRECONDITION", "Only a complaint may be suspended (R-TKT-16).",
+        "只有投诉工单可以挂起。";
+    SUSPENSION_PENDING: "FAILED_PRECONDITION", "A suspension request is already waiting for a supervisor (R-TKT-16).",
+        "已有挂起申请等待主管审批。";
+    NOT_A_REFERRAL: "FAILED_PRECONDITION", "A contact with the referrer on a ticket no platform or body referred (R-TKT-15).",
+        "此工单不是转办件，无需回复转办平台。";
+    NOT_CONTESTABLE: "FAILED_PRECONDITION", "Only a raised deduction may be contested: not a reward, nor one contested, upheld or waived already (R-ASM-2).",
+        "只有未申诉的扣分项可以申诉；奖励项和已申诉、已维持或已撤销的项不能申诉。";
+    NO_PENDING_CONTEST: "FAILED_PRECONDITION", "The assessment item has no contest waiting for a decision (R-ASM-2).",
+        "此考核项没有待裁定的申诉。";
+    REWARD_NOT_DUE: "FAILED_PRECONDITION", "The ticket does not earn this reward: praise needs a praise ticket, a leak reward a resolved leak with its pipe diameter (R-ASM-3).",
+        "此工单不符合该奖励条件。";
     // Lost races and stale versions: read again, then retry.
-    TICKET_ALREADY_CLAIMED: "ABORTED", "Someone else claimed the ticket since its dispatch (R-TKT-4).";
-    VERSION_MISMATCH: "ABORTED", "The ticket or visit is not at expected_version.";
-    CONCURRENT_MODIFICATION: "ABORTED", "The record kept changing under the request; retry.";
-    PUSH_RACE: "ABORTED", "Another push of the same client settled this mutation first (answered as its stored outcome).";
+    TICKET_ALREADY_CLAIMED: "ABORTED", "Someone else claimed the ticket since its dispatch (R-TKT-4).",
+        "工单已被他人接单。";
+    VERSION_MISMATCH: "ABORTED", "The ticket or visit is not at expected_version.",
+        "记录已被修改，请刷新后重试。";
+    CONCURRENT_MODIFICATION: "ABORTED", "The record kept changing under the request; retry.",
+        "记录正被同时修改，请重试。";
+    PUSH_RACE: "ABORTED", "Another push of the same client settled this mutation first (answered as its stored outcome).",
+        "同一设备的另一次上传已先处理此操作。";
     // Already there.
-    REQUEST_ID_REUSED: "ALREADY_EXISTS", "The request_id was used before for a different request (AIP-155).";
-    MUTATION_ID_REUSED: "ALREADY_EXISTS", "A Push mutation id was used before with another body.";
-    INSPECTION_EXISTS: "ALREADY_EXISTS", "A visit with this id exists already.";
-    READING_EXISTS: "ALREADY_EXISTS", "A reading with this id exists already.";
-    OUTAGE_EXISTS: "ALREADY_EXISTS", "An outage with this id exists already.";
-    REFERRAL_EXISTS: "ALREADY_EXISTS", "The platform's reference was referred before; ErrorInfo names the existing ticket (R-TKT-15).";
-    REWARD_EXISTS: "ALREADY_EXISTS", "This reward was recorded for the ticket (and unit and person) before; ErrorInfo names the item (R-ASM-3).";
+    REQUEST_ID_REUSED: "ALREADY_EXISTS", "The request_id was used before for a different request (AIP-155).",
+        "请求编号已用于另一个请求。";
+    MUTATION_ID_REUSED: "ALREADY_EXISTS", "A Push mutation id was used before with another body.",
+        "离线操作编号已用于另一个操作。";
+    INSPECTION_EXISTS: "ALREADY_EXISTS", "A visit with this id exists already.",
+        "该测温记录已存在。";
+    READING_EXISTS: "ALREADY_EXISTS", "A reading with this id exists already.",
+        "该读数已存在。";
+    OUTAGE_EXISTS: "ALREADY_EXISTS", "An outage with this id exists already.",
+        "该停水/停热记录已存在。";
+    REFERRAL_EXISTS: "ALREADY_EXISTS", "The platform's reference was referred before; ErrorInfo names the existing ticket (R-TKT-15).",
+        "该平台编号已转办过。";
+    REWARD_EXISTS: "ALREADY_EXISTS", "This reward was recorded for the ticket (and unit and person) before; ErrorInfo names the item (R-ASM-3).",
+        "该奖励已记录。";
     // Not there, or not for this caller.
-    TICKET_NOT_FOUND: "NOT_FOUND", "No such ticket, or none the caller may see (out of scope answers the same).";
-    INSPECTION_NOT_FOUND: "NOT_FOUND", "No such visit, or none the caller may see (out of scope answers the same).";
-    OUTAGE_NOT_FOUND: "NOT_FOUND", "No such outage, or none the caller may see (a crew sees its unit's).";
-    ITEM_NOT_FOUND: "NOT_FOUND", "No such assessment item, or none the caller may see (staff see their own).";
+    TICKET_NOT_FOUND: "NOT_FOUND", "No such ticket, or none the caller may see (out of scope answers the same).",
+        "工单不存在。";
+    INSPECTION_NOT_FOUND: "NOT_FOUND", "No such visit, or none the caller may see (out of scope answers the same).",
+        "测温记录不存在。";
+    OUTAGE_NOT_FOUND: "NOT_FOUND", "No such outage, or none the caller may see (a crew sees its unit's).",
+        "停水/停热记录不存在。";
+    ITEM_NOT_FOUND: "NOT_FOUND", "No such assessment item, or none the caller may see (staff see their own).",
+        "考核项不存在。";
     // Who is calling.
-    UNAUTHENTICATED: "UNAUTHENTICATED", "No bearer token.";
-    TOKEN_EXPIRED: "UNAUTHENTICATED", "The token has expired.";
-    TOKEN_INVALID: "UNAUTHENTICATED", "The token is not valid (signature, issuer, audience, claims).";
-    ROLE_NOT_ALLOWED: "PERMISSION_DENIED", "None of the caller's roles may call this method.";
-    WRONG_UNIT: "PERMISSION_DENIED", "The ticket is not dispatched to the crew member's unit (one he holds elsewhere), or a crew reports an outage for another unit.";
-    NOT_TICKET_HOLDER: "PERMISSION_DENIED", "Another crew member holds, or was named for, the ticket.";
-    RECUSED: "PERMISSION_DENIED", "A complaint may not be assigned to, or claimed by, the staff member it concerns or one recused for a conflict of interest (R-TKT-13).";
-    CLIENT_NOT_OWNED: "PERMISSION_DENIED", "The Push client id belongs to another staff member.";
-    NOT_DISPATCH_CENTRE: "PERMISSION_DENIED", "Contests are decided by a dispatch-centre supervisor, never by a unit's head, his own unit's or a peer's (R-ASM-2).";
+    UNAUTHENTICATED: "UNAUTHENTICATED", "No bearer token.",
+        "请先登录。";
+    TOKEN_EXPIRED: "UNAUTHENTICATED", "The token has expired.",
+        "登录已过期，请重新登录。";
+    TOKEN_INVALID: "UNAUTHENTICATED", "The token is not valid (signature, issuer, audience, claims).",
+        "登录凭证无效。";
+    ROLE_NOT_ALLOWED: "PERMISSION_DENIED", "None of the caller's roles may call this method.",
+        "您的角色无权进行此操作。";
+    WRONG_UNIT: "PERMISSION_DENIED", "The ticket is not dispatched to the crew member's unit (one he holds elsewhere), or a crew reports an outage for another unit.",
+        "此工单不属于您的单位。";
+    NOT_TICKET_HOLDER: "PERMISSION_DENIED", "Another crew member holds, or was named for, the ticket.",
+        "此工单由他人负责。";
+    RECUSED: "PERMISSION_DENIED", "A complaint may not be assigned to, or claimed by, the staff member it concerns or one recused for a conflict of interest (R-TKT-13).",
+        "此工单与您有关，您需回避。";
+    CLIENT_NOT_OWNED: "PERMISSION_DENIED", "The Push client id belongs to another staff member.",
+        "该设备编号属于其他人员。";
+    NOT_DISPATCH_CENTRE: "PERMISSION_DENIED", "Contests are decided by a dispatch-centre supervisor, never by a unit's head, his own unit's or a peer's (R-ASM-2).",
+        "申诉由调度中心主管裁定，单位负责人不能裁定。";
     // The server or its store; retrying later may succeed (every mutation is idempotent).
-    STORAGE_FULL: "RESOURCE_EXHAUSTED", "The disk or the database's size limit is full.";
-    SERVER_BUSY: "RESOURCE_EXHAUSTED", "The server has as many calls in flight as it takes.";
-    DATABASE_BUSY: "UNAVAILABLE", "Another writer holds a lock too long.";
-    DATABASE_UNAVAILABLE: "UNAVAILABLE", "The database cannot be reached or did not answer in time.";
-    DEADLINE_EXCEEDED: "DEADLINE_EXCEEDED", "The call did not finish before its deadline.";
-    INTERNAL: "INTERNAL", "A fault of the server; logged with the call's request id.";
+    STORAGE_FULL: "RESOURCE_EXHAUSTED", "The disk or the database's size limit is full.",
+        "存储空间已满，请稍后重试。";
+    SERVER_BUSY: "RESOURCE_EXHAUSTED", "The server has as many calls in flight as it takes.",
+        "服务器繁忙，请稍后重试。";
+    DATABASE_BUSY: "UNAVAILABLE", "Another writer holds a lock too long.",
+        "数据库繁忙，请稍后重试。";
+    DATABASE_UNAVAILABLE: "UNAVAILABLE", "The database cannot be reached or did not answer in time.",
+        "数据库暂时不可用，请稍后重试。";
+    DEADLINE_EXCEEDED: "DEADLINE_EXCEEDED", "The call did not finish before its deadline.",
+        "请求超时，请重试。";
+    INTERNAL: "INTERNAL", "A fault of the server; logged with the call's request id.",
+        "服务器内部错误，请联系管理员。";
 }
 
 /// How an error message quotes a client's input: at most the first 32
@@ -391,6 +468,16 @@ mod catalogue_tests {
                 "docs/reasons.md gives {} another code than {}",
                 r.reason,
                 r.code
+            );
+        }
+        // Every reason tells users in Chinese (LocalizedMessage zh-CN).
+        for r in CATALOGUE {
+            assert!(
+                r.zh.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c))
+                    && r.zh.ends_with('。'),
+                "{} has no Chinese sentence: {:?}",
+                r.reason,
+                r.zh
             );
         }
         let mut seen = std::collections::HashSet::new();

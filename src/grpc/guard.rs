@@ -9,6 +9,10 @@
 //! the request id, and ends with one log line: method, caller (sub, roles,
 //! unit; never a name or phone, R-TKT-13), request id, gRPC code, reason
 //! and latency; DEBUG for successes, INFO for refusals, WARN for faults.
+//! It also fixes the call's language (`accept-language`, else the server's
+//! default) for the errors' LocalizedMessage.
+use super::language::Language;
+use super::status::localized;
 use super::transport::ConnInfo;
 use crate::error::{AppError, reason};
 use futures_util::FutureExt;
@@ -27,13 +31,19 @@ use tracing::Instrument;
 pub struct GuardLayer {
     request_timeout: Duration,
     in_flight: Arc<Semaphore>,
+    language: Language,
 }
 
 impl GuardLayer {
-    pub fn new(request_timeout: Duration, max_concurrent_calls: usize) -> GuardLayer {
+    pub fn new(
+        request_timeout: Duration,
+        max_concurrent_calls: usize,
+        language: Language,
+    ) -> GuardLayer {
         GuardLayer {
             request_timeout,
             in_flight: Arc::new(Semaphore::new(max_concurrent_calls.max(1))),
+            language,
         }
     }
 }
@@ -46,6 +56,7 @@ impl<S> tower::Layer<S> for GuardLayer {
             inner,
             request_timeout: self.request_timeout,
             in_flight: self.in_flight.clone(),
+            language: self.language,
         }
     }
 }
@@ -56,6 +67,8 @@ pub struct Guard<S> {
     request_timeout: Duration,
     /// One permit per call until its reply starts (a stream's headers).
     in_flight: Arc<Semaphore>,
+    /// The server's default language.
+    language: Language,
 }
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -75,11 +88,20 @@ where
     }
 
     fn call(&mut self, req: http::Request<Body>) -> Self::Future {
+        let lang = Language::negotiate(
+            req.headers()
+                .get("accept-language")
+                .and_then(|v| v.to_str().ok()),
+            self.language,
+        );
         let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
-            let busy = Status::from(AppError::ResourceExhausted {
-                reason: reason::SERVER_BUSY,
-                message: "the server is at its limit of calls in flight; retry".into(),
-            });
+            let busy = localized(
+                AppError::ResourceExhausted {
+                    reason: reason::SERVER_BUSY,
+                    message: "the server is at its limit of calls in flight; retry".into(),
+                },
+                lang,
+            );
             return Box::pin(std::future::ready(Ok(busy.into_http())));
         };
         let call = req.extensions().get::<ConnInfo>().map(|c| c.state.begin());
@@ -105,13 +127,18 @@ where
         // The authentication interceptor runs inside `call`, before the reply.
         let reply = {
             let _in = span.enter();
-            CALL.sync_scope(notes.clone(), || self.inner.call(req))
+            CALL.sync_scope(notes.clone(), || {
+                LANGUAGE.sync_scope(lang, || self.inner.call(req))
+            })
         };
         Box::pin(
             async move {
                 let outcome = tokio::time::timeout(
                     deadline,
-                    CALL.scope(notes.clone(), AssertUnwindSafe(reply).catch_unwind()),
+                    CALL.scope(
+                        notes.clone(),
+                        LANGUAGE.scope(lang, AssertUnwindSafe(reply).catch_unwind()),
+                    ),
                 )
                 .await;
                 drop(permit);
@@ -129,16 +156,19 @@ where
                         let e = AppError::internal(anyhow::anyhow!(
                             "handler panicked (call {call_id}): {what}"
                         ));
-                        let mut status = Status::from(e);
+                        let mut status = localized(e, lang);
                         if let Ok(v) = call_id.parse() {
                             status.metadata_mut().insert("x-request-id", v);
                         }
                         status.into_http()
                     }
-                    Err(_) => Status::from(AppError::DeadlineExceeded {
-                        reason: reason::DEADLINE_EXCEEDED,
-                        message: "the call did not finish before its deadline".into(),
-                    })
+                    Err(_) => localized(
+                        AppError::DeadlineExceeded {
+                            reason: reason::DEADLINE_EXCEEDED,
+                            message: "the call did not finish before its deadline".into(),
+                        },
+                        lang,
+                    )
                     .into_http(),
                 };
                 log_call(&method, &notes, &response, started.elapsed());
@@ -156,6 +186,14 @@ where
 tokio::task_local! {
     /// What the layers inside learn about the call, for its log line.
     static CALL: Arc<CallNotes>;
+    /// The language the call's errors speak.
+    static LANGUAGE: Language;
+}
+
+/// The language of the call being served; None outside a call (a stream's
+/// later items, background work).
+pub fn call_language() -> Option<Language> {
+    LANGUAGE.try_with(|l| *l).ok()
 }
 
 /// Who called and with which request id, as the inner layers learn it.
@@ -336,14 +374,14 @@ mod tests {
     #[tokio::test]
     async fn a_panicking_handler_is_internal() {
         use tower::{Layer, Service};
-        let mut svc = GuardLayer::new(Duration::from_secs(5), 8).layer(tower::service_fn(
-            |req: http::Request<Body>| async move {
+        let mut svc = GuardLayer::new(Duration::from_secs(5), 8, Language::ZhCn).layer(
+            tower::service_fn(|req: http::Request<Body>| async move {
                 if req.uri().path() == "/boom" {
                     panic!("boom");
                 }
                 Ok::<_, std::convert::Infallible>(http::Response::new(Body::empty()))
-            },
-        ));
+            }),
+        );
         let req = |path: &str| {
             http::Request::builder()
                 .uri(path)
@@ -366,15 +404,15 @@ mod tests {
         use tower::{Layer, Service};
         let gate = Arc::new(tokio::sync::Notify::new());
         let g = gate.clone();
-        let mut svc = GuardLayer::new(Duration::from_secs(5), 1).layer(tower::service_fn(
-            move |_req: http::Request<Body>| {
+        let mut svc = GuardLayer::new(Duration::from_secs(5), 1, Language::ZhCn).layer(
+            tower::service_fn(move |_req: http::Request<Body>| {
                 let g = g.clone();
                 async move {
                     g.notified().await;
                     Ok::<_, std::convert::Infallible>(http::Response::new(Body::empty()))
                 }
-            },
-        ));
+            }),
+        );
         let first = svc.call(http::Request::new(Body::empty()));
         let second = svc.call(http::Request::new(Body::empty())).await.unwrap();
         let status = Status::from_header_map(second.headers()).expect("a gRPC status");

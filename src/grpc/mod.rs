@@ -6,6 +6,7 @@ pub mod codec;
 pub mod convert;
 pub mod guard;
 pub mod inspections;
+pub mod language;
 pub mod limits;
 pub mod mutation;
 pub mod outages;

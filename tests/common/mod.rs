@@ -134,6 +134,7 @@ pub async fn spawn_tuned(policy: &str, store: Store, tune: impl FnOnce(&mut Conf
         db: db_settings(&store),
         policy: Policy::builtin(policy).expect("built-in policy"),
         timezone: chrono_tz::Asia::Shanghai,
+        default_language: fieldops::grpc::language::Language::ZhCn,
         jwt_key: KeySource::Secret(SECRET.to_vec()),
         jwt_issuer: ISSUER.into(),
         jwt_audience: AUDIENCE.into(),
