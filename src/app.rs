@@ -177,7 +177,9 @@ impl App {
         let policy_api = PolicyServiceServer::new(PolicyApi::new(PolicyService::new(
             policy.clone(),
             config.timezone,
-        )));
+        )))
+        .accept_compressed(GZIP)
+        .send_compressed(GZIP);
         let (health, health_service) = tonic_health::server::health_reporter();
         set_health(&health, true).await;
         // The google.rpc error details too, so grpcurl and buf curl decode
@@ -209,11 +211,15 @@ impl App {
         );
         let outage_api = OutageServiceServer::new(OutageApi::new(outages, commands.clone()))
             .max_decoding_message_size(config.max_message_bytes)
-            .max_encoding_message_size(config.max_message_bytes);
+            .max_encoding_message_size(config.max_message_bytes)
+            .accept_compressed(GZIP)
+            .send_compressed(GZIP);
         let assessment_api =
             AssessmentServiceServer::new(AssessmentApi::new(assessment, commands.clone()))
                 .max_decoding_message_size(config.max_message_bytes)
-                .max_encoding_message_size(config.max_message_bytes);
+                .max_encoding_message_size(config.max_message_bytes)
+                .accept_compressed(GZIP)
+                .send_compressed(GZIP);
         let sync_handlers = SyncApi::new(
             sync,
             commands,
@@ -225,19 +231,29 @@ impl App {
         let limit = config.max_message_bytes;
         let ticket_api = TicketServiceServer::from_arc(ticket_handlers)
             .max_decoding_message_size(limit)
-            .max_encoding_message_size(limit);
+            .max_encoding_message_size(limit)
+            .accept_compressed(GZIP)
+            .send_compressed(GZIP);
         let inspection_api = InspectionServiceServer::from_arc(inspection_handlers)
             .max_decoding_message_size(limit)
-            .max_encoding_message_size(limit);
+            .max_encoding_message_size(limit)
+            .accept_compressed(GZIP)
+            .send_compressed(GZIP);
         let reading_api = ReadingServiceServer::from_arc(reading_handlers)
             .max_decoding_message_size(limit)
-            .max_encoding_message_size(limit);
+            .max_encoding_message_size(limit)
+            .accept_compressed(GZIP)
+            .send_compressed(GZIP);
         let sync_api = SyncServiceServer::new(sync_handlers)
             .max_decoding_message_size(limit)
-            .max_encoding_message_size(limit);
+            .max_encoding_message_size(limit)
+            .accept_compressed(GZIP)
+            .send_compressed(GZIP);
         let report_api = ReportServiceServer::new(ReportApi::new(reports))
             .max_decoding_message_size(limit)
-            .max_encoding_message_size(limit);
+            .max_encoding_message_size(limit)
+            .accept_compressed(GZIP)
+            .send_compressed(GZIP);
         let interceptor = AuthInterceptor::new(verifier);
 
         tokio::spawn(async move {
@@ -306,6 +322,10 @@ impl App {
         Ok(())
     }
 }
+
+/// Compression: gzip accepted from clients, and sent to those that say they
+/// accept it (`grpc-accept-encoding`); others get plain messages.
+const GZIP: tonic::codec::CompressionEncoding = tonic::codec::CompressionEncoding::Gzip;
 
 /// Every service the health service reports on, and "" for the server.
 const HEALTH_NAMES: [&str; 9] = [

@@ -45,8 +45,14 @@ pub struct StoreArgs {
     /// Database URL: `sqlite:PATH` or `postgres://user@host/db`. Default: SQLite file in the data dir.
     #[arg(long, env = "FIELDOPS_DATABASE_URL")]
     pub database_url: Option<String>,
-    /// SQLite `synchronous` pragma: FULL (an acknowledged write survives power loss), NORMAL, OFF.
-    #[arg(long, env = "FIELDOPS_SQLITE_SYNCHRONOUS", default_value = "full")]
+    /// SQLite `synchronous` pragma: FULL (an acknowledged write survives power loss), NORMAL, OFF, EXTRA.
+    #[arg(
+        long,
+        env = "FIELDOPS_SQLITE_SYNCHRONOUS",
+        default_value = "full",
+        value_parser = ["full", "normal", "off", "extra"],
+        ignore_case = true
+    )]
     pub sqlite_synchronous: String,
     /// Read connections for SQLite.
     #[arg(long, env = "FIELDOPS_READ_POOL_SIZE", default_value_t = 4)]

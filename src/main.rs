@@ -1,3 +1,4 @@
+use anyhow::Context;
 use clap::Parser;
 use fieldops::config::{Cli, Command};
 use fieldops::{app, auth, storage, telemetry};
@@ -19,29 +20,39 @@ async fn main() -> ExitCode {
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve(args) => {
+            // Every check before "listening": policy and keys (config), the
+            // port, the database and its migrations (build).
             let config = args.config()?;
             let shutdown = shutdown_signal()?;
-            let listener = tokio::net::TcpListener::bind(args.listen).await?;
+            let listener = tokio::net::TcpListener::bind(args.listen)
+                .await
+                .with_context(|| format!("cannot listen on {}", args.listen))?;
             let addr = listener.local_addr()?;
-            let db_url = config.db.url.clone();
+            let db_url = storage::redact_url(&config.db.url);
+            let (policy, timezone, units) = (
+                config.policy.profile.clone(),
+                config.timezone,
+                config.units.join(", "),
+            );
+            let server = app::App::build(config).await?;
             println!("fieldops listening on {addr} (gRPC, plaintext)");
             println!("  database: {db_url}");
-            println!(
-                "  policy:   {} (time zone {})",
-                config.policy.profile, config.timezone
-            );
-            println!("  units:    {}", config.units.join(", "));
+            println!("  policy:   {policy} (time zone {timezone})");
+            println!("  units:    {units}");
             println!("Get a token (in another terminal, same directory):");
             println!("  cargo run --release -- token --role dispatcher --unit north --sub d1");
             println!("Stop with Ctrl-C.");
-            app::run(config, listener, shutdown).await
+            server.serve(listener, shutdown).await
         }
         Command::Migrate(store) => {
             let settings = store.db_settings()?;
             let db = storage::Db::connect(&settings).await?;
             storage::migrate(&db, &settings).await?;
             db.close().await;
-            println!("migrations applied to {}", settings.url);
+            println!(
+                "migrations applied to {}",
+                storage::redact_url(&settings.url)
+            );
             Ok(())
         }
         Command::Token(args) => {

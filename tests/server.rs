@@ -158,3 +158,30 @@ async fn sigterm_shuts_down_gracefully() {
     assert!(exit.success(), "{exit:?}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Compression is negotiated: a client that sends gzip and accepts it gets
+/// gzip back (`grpc-encoding: gzip`); one that does not, plain messages.
+#[tokio::test]
+async fn gzip_is_accepted_and_sent_when_asked_for() {
+    use tonic::codec::CompressionEncoding::Gzip;
+    let app = spawn_app().await;
+    let mut zipped = app
+        .dispatcher()
+        .await
+        .send_compressed(Gzip)
+        .accept_compressed(Gzip);
+    let mut req = create_req("BUILDING_NO_HEAT");
+    req.content = "暖气不热。".repeat(200);
+    let r = zipped.create_ticket(req).await.unwrap();
+    assert_eq!(r.metadata().get("grpc-encoding").unwrap(), "gzip");
+    let id = r.into_inner().id;
+    let mut plain = app.dispatcher().await;
+    let r = plain
+        .get_ticket(pb::GetTicketRequest {
+            ticket_id: id.clone(),
+        })
+        .await
+        .unwrap();
+    assert!(r.metadata().get("grpc-encoding").is_none());
+    assert_eq!(r.into_inner().content, "暖气不热。".repeat(200));
+}

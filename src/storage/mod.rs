@@ -147,6 +147,54 @@ pub type TxFuture<'c, T> = Pin<Box<dyn Future<Output = AppResult<T>> + Send + 'c
 /// needs, so a probe does not succeed in space a mutation could not use.
 const PROBE_BYTES: usize = 256 * 1024;
 
+/// A database URL fit to print or log: its password (in the user part or
+/// a `password=` parameter) replaced by `****`.
+pub fn redact_url(url: &str) -> String {
+    let mut out = url.to_string();
+    if let Some(scheme_end) = out.find("://") {
+        let rest = &out[scheme_end + 3..];
+        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+        if let Some(at) = rest[..authority_end].rfind('@')
+            && let Some(colon) = rest[..at].find(':')
+        {
+            let (start, end) = (scheme_end + 3 + colon + 1, scheme_end + 3 + at);
+            out.replace_range(start..end, "****");
+        }
+    }
+    if let Some(q) = out.find('?') {
+        let (base, query) = out.split_at(q + 1);
+        let query: Vec<String> = query
+            .split('&')
+            .map(|kv| match kv.split_once('=') {
+                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=****"),
+                _ => kv.to_string(),
+            })
+            .collect();
+        out = format!("{base}{}", query.join("&"));
+    }
+    out
+}
+
+/// Fail at once, naming the address and the cause ("Connection refused"),
+/// when PostgreSQL's port does not answer, instead of waiting out the
+/// pool's acquire timeout. A Unix socket path is left to the driver.
+async fn reachable(host: &str, port: u16) -> anyhow::Result<()> {
+    if host.starts_with('/') {
+        return Ok(());
+    }
+    let addr = format!("{host}:{port}");
+    match tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::net::TcpStream::connect(&addr),
+    )
+    .await
+    {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => anyhow::bail!("cannot reach PostgreSQL at {addr}: {e}"),
+        Err(_) => anyhow::bail!("cannot reach PostgreSQL at {addr}: no answer within 5 s"),
+    }
+}
+
 impl Db {
     pub async fn connect(s: &DbSettings) -> anyhow::Result<Db> {
         if s.url.starts_with("sqlite:") {
@@ -156,7 +204,7 @@ impl Db {
         } else {
             anyhow::bail!(
                 "unsupported database url {:?}: use sqlite:PATH or postgres://...",
-                s.url
+                redact_url(&s.url)
             )
         }
     }
@@ -239,7 +287,10 @@ impl Db {
         if let Some(schema) = &s.pg_schema {
             options.push(("search_path", schema.clone()));
         }
-        let connect = PgConnectOptions::from_str(&s.url)?.options(options);
+        let connect = PgConnectOptions::from_str(&s.url)
+            .map_err(|e| anyhow::anyhow!("database url {}: {e}", redact_url(&s.url)))?
+            .options(options);
+        reachable(connect.get_host(), connect.get_port()).await?;
         let connect = sea_orm::sqlx::ConnectOptions::disable_statement_logging(connect);
         let ping = t.ping;
         let pool = PgPoolOptions::new()
@@ -583,4 +634,30 @@ pub async fn migrate(db: &Db, s: &DbSettings) -> anyhow::Result<()> {
     single.close().await;
     result?;
     Ok(())
+}
+
+#[cfg(test)]
+mod redact_tests {
+    use super::redact_url;
+
+    #[test]
+    fn passwords_never_print() {
+        assert_eq!(
+            redact_url("postgres://fo:s3cret@db:5432/fieldops"),
+            "postgres://fo:****@db:5432/fieldops"
+        );
+        assert_eq!(
+            redact_url("postgres://fo@db/fieldops?sslmode=require&password=s3cret"),
+            "postgres://fo@db/fieldops?sslmode=require&password=****"
+        );
+        assert_eq!(redact_url("postgres://fo@db/f"), "postgres://fo@db/f");
+        assert_eq!(
+            redact_url("sqlite:./data/fieldops.db"),
+            "sqlite:./data/fieldops.db"
+        );
+        assert_eq!(
+            redact_url("postgres://fo:p@ss:w@db/f"),
+            "postgres://fo:****@db/f"
+        );
+    }
 }
