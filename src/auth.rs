@@ -180,17 +180,26 @@ pub fn secret_path(data_dir: &Path) -> PathBuf {
     data_dir.join("jwt-secret")
 }
 
+/// The secret the server generated into `data_dir`, if there is one.
+pub fn load_secret(data_dir: &Path) -> anyhow::Result<Option<Vec<u8>>> {
+    let path = secret_path(data_dir);
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(None);
+    };
+    let secret = text.trim().as_bytes().to_vec();
+    anyhow::ensure!(
+        secret.len() >= 32,
+        "{} is shorter than 32 bytes",
+        path.display()
+    );
+    Ok(Some(secret))
+}
+
 /// The HS256 secret kept in the data directory, created (mode 0600) if absent.
 pub fn load_or_create_secret(data_dir: &Path) -> anyhow::Result<Vec<u8>> {
     use rand::RngCore;
     let path = secret_path(data_dir);
-    if let Ok(text) = std::fs::read_to_string(&path) {
-        let secret = text.trim().as_bytes().to_vec();
-        anyhow::ensure!(
-            secret.len() >= 32,
-            "{} is shorter than 32 bytes",
-            path.display()
-        );
+    if let Some(secret) = load_secret(data_dir)? {
         return Ok(secret);
     }
     std::fs::create_dir_all(data_dir)

@@ -300,6 +300,22 @@ impl JwtArgs {
             None => auth::load_or_create_secret(data_dir),
         }
     }
+
+    /// The secret a token is signed with: the one given, or the one the
+    /// server generated into `data_dir`. Never a new one: a token signed
+    /// with a secret no server knows would be refused without a clue why.
+    pub fn existing_secret(&self, data_dir: &Path) -> anyhow::Result<Vec<u8>> {
+        if self.jwt_secret.is_some() {
+            return self.secret(data_dir);
+        }
+        auth::load_secret(data_dir)?.ok_or_else(|| {
+            anyhow::anyhow!(
+                "no JWT secret in {}: start `fieldops serve` with this --data-dir first (it creates one), \
+                 or pass the server's --jwt-secret / FIELDOPS_JWT_SECRET",
+                auth::secret_path(data_dir).display()
+            )
+        })
+    }
 }
 
 /// `heating`, `water`, or a path to a .toml / .yaml / .yml policy file.

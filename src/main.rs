@@ -60,7 +60,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 args.jwt.jwt_public_key.is_none(),
                 "the server checks tokens with a public key: get tokens from your identity provider"
             );
-            let secret = args.jwt.secret(&args.data_dir)?;
+            let secret = args.jwt.existing_secret(&args.data_dir)?;
             let issuer = auth::Issuer::new(&secret, &args.jwt.jwt_issuer, &args.jwt.jwt_audience);
             let ttl = chrono::Duration::from_std(args.ttl)?;
             println!("{}", issuer.issue(&args.sub, &args.roles, &args.unit, ttl)?);

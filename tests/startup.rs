@@ -183,3 +183,59 @@ fn a_bad_sqlite_synchronous_is_refused_with_its_values() {
     );
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// `token` never invents a secret: in a data dir the server has not used,
+/// it says where the secret should be and how to get one; once the server
+/// has made one there, it signs with it.
+#[test]
+fn token_signs_only_with_the_servers_secret() {
+    let dir = temp_dir();
+    let token = |dir: &std::path::Path| {
+        Command::new(env!("CARGO_BIN_EXE_fieldops"))
+            .args([
+                "token",
+                "--role",
+                "dispatcher",
+                "--unit",
+                "hq",
+                "--sub",
+                "d1",
+            ])
+            .arg("--data-dir")
+            .arg(dir)
+            .env_remove("FIELDOPS_JWT_SECRET")
+            .output()
+            .unwrap()
+    };
+    let out = token(&dir);
+    let (stdout, stderr) = text(&out);
+    assert!(!out.status.success() && stdout.is_empty());
+    assert!(
+        stderr.contains("jwt-secret") && stderr.contains("fieldops serve"),
+        "{stderr}"
+    );
+    assert!(!dir.join("jwt-secret").exists(), "no secret invented");
+
+    // The server's first start makes the secret.
+    let url = format!("sqlite:{}", dir.join("fieldops.db").display());
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_fieldops"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--database-url", &url])
+        .arg("--data-dir")
+        .arg(&dir)
+        .env_remove("FIELDOPS_JWT_SECRET")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let listening = BufReader::new(serve.stdout.take().unwrap())
+        .lines()
+        .map(Result::unwrap)
+        .any(|l| l.starts_with("fieldops listening on"));
+    serve.kill().unwrap();
+    serve.wait().unwrap();
+    assert!(listening);
+    let out = token(&dir);
+    assert!(out.status.success(), "{}", text(&out).1);
+    assert_eq!(text(&out).0.trim().split('.').count(), 3, "a JWT");
+    std::fs::remove_dir_all(dir).ok();
+}
