@@ -180,7 +180,10 @@ async fn writes_resume_after_a_black_hole_and_a_reset_and_nothing_is_lost_or_dou
     );
     let before_heal = acked.load(Ordering::SeqCst);
     proxy.heal();
-    let after_heal = progress(before_heal + 5, Duration::from_secs(15)).await;
+    // A liveness bound, not a speed check (the time is printed): the pool's
+    // connections that lived through the black hole stay dead-but-open and
+    // are timed out one by one; once, under CI's load, 15 s were not enough.
+    let after_heal = progress(before_heal + 5, Duration::from_secs(30)).await;
     println!("black hole: 5 writes succeeded {after_heal:?} after healing");
 
     // A reset: every connection closed at once.

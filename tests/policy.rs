@@ -86,6 +86,10 @@ async fn get_policy_labels_every_code_in_both_profiles() {
         fully_labelled("outage kind", &p.outage_kinds);
         fully_labelled("notice channel", &p.notice_channels);
         fully_labelled("outage clock", &p.outage_clocks);
+        fully_labelled("reward kind", &p.reward_kinds);
+        fully_labelled("item status", &p.item_statuses);
+        assert_eq!(zh(&p.reward_kinds, "LEAK_REPORT"), "报漏奖励");
+        assert_eq!(p.item_statuses.len(), 4);
         assert_eq!(zh(&p.notice_channels, "DIRECTORY_114"), "114查号台");
         assert_eq!(p.ticket_types.len(), 7);
         assert_eq!(p.clocks.len(), 16);

@@ -4,7 +4,7 @@
 //! own); the values below are the API's own. Each table is an exhaustive
 //! match, so a new value does not compile without its labels.
 use crate::domain::TicketState;
-use crate::domain::assessment::ItemKind;
+use crate::domain::assessment::{ItemKind, ItemStatus, RewardKind};
 use crate::domain::outage::{NoticeChannel, OutageClock, OutageKind};
 use crate::domain::sla::ClockKind;
 use crate::domain::ticket::{Counterpart, MajorKind, SourceChannel, TicketType};
@@ -111,6 +111,29 @@ pub fn outage_clock(c: OutageClock) -> Pair {
         OutageClock::PublicNotice => ("停水通知", "Public notice"),
         OutageClock::PublicNoticeReminder => ("再次通知", "Notice reminder"),
         OutageClock::Restoration => ("恢复供应", "Restoration"),
+    }
+}
+
+/// R-ASM-3: a reward kind's label.
+pub fn reward_kind(k: RewardKind) -> Pair {
+    match k {
+        RewardKind::PraiseMedia => ("省市新闻媒体表扬", "Praise by city or provincial media"),
+        RewardKind::PraiseAuthority => ("市、局通报表扬", "Praise in a city or bureau notice"),
+        RewardKind::PraiseNational => (
+            "省级以上政府或国家级媒体表扬",
+            "Praise by provincial government or national media",
+        ),
+        RewardKind::LeakReport => ("报漏奖励", "Leak report reward"),
+    }
+}
+
+/// R-ASM-2: an item status's label.
+pub fn item_status(s: ItemStatus) -> Pair {
+    match s {
+        ItemStatus::Raised => ("已记录", "Raised"),
+        ItemStatus::Contested => ("申诉中", "Contested"),
+        ItemStatus::Upheld => ("申诉驳回", "Upheld"),
+        ItemStatus::Waived => ("已撤销", "Waived"),
     }
 }
 

@@ -3,7 +3,7 @@
 use super::auth::caller;
 use super::convert::duration;
 use super::pb::{self, policy_service_server::PolicyService as Api};
-use crate::domain::assessment::{AssessmentRules, ItemKind, Reward};
+use crate::domain::assessment::{AssessmentRules, ItemKind, ItemStatus, Reward, RewardKind};
 use crate::domain::labels;
 use crate::domain::outage::{NoticeChannel, OutageClock};
 use crate::domain::policy::{ArriveFrom, ClockStart, Label};
@@ -160,6 +160,14 @@ pub fn policy_pb(p: &Policy, time_zone: &str) -> pb::Policy {
         outage_clocks: OutageClock::ALL
             .iter()
             .map(|c| coded(c.as_str(), labels::outage_clock(*c)))
+            .collect(),
+        reward_kinds: RewardKind::ALL
+            .iter()
+            .map(|k| coded(k.as_str(), labels::reward_kind(*k)))
+            .collect(),
+        item_statuses: ItemStatus::ALL
+            .iter()
+            .map(|st| coded(st.as_str(), labels::item_status(*st)))
             .collect(),
     }
 }
