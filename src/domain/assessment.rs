@@ -306,17 +306,32 @@ pub struct NewItem {
     pub note: String,
 }
 
-/// R-ASM-1: the items a ticket's write causes: one per deadline it newly
-/// missed. Keyed by ticket, clock and deadline, so the monitor's breach and
-/// a late event of the same deadline raise one item.
-pub fn ticket_items(before: Option<&Ticket>, after: &Ticket) -> Vec<NewItem> {
+/// What one ticket write means for assessment, each side's missed
+/// deadlines computed once (every ticket write asks).
+pub struct TicketAssessment {
+    /// R-ASM-1: one item per deadline newly missed. Keyed by ticket, clock
+    /// and deadline, so the monitor's breach and a late event of the same
+    /// deadline raise one item.
+    pub raised: Vec<NewItem>,
+    /// R-SLA-7: the causes the write shows were no failure after all (a
+    /// breach whose event, synced late with a trusted device time, came in
+    /// time): their items are waived by the system.
+    pub excused: Vec<String>,
+}
+
+pub fn ticket_assessment(before: Option<&Ticket>, after: &Ticket) -> TicketAssessment {
     let earlier = before.map(Ticket::missed_deadlines).unwrap_or_default();
+    let now = after.missed_deadlines();
+    let excused = earlier
+        .iter()
+        .filter(|m| !now.contains(m))
+        .map(|(clock, deadline)| breach_key(after, *clock, *deadline))
+        .collect();
     // Whoever answered for the clock when it ran out: the ticket before the
     // write (a late claim does not make the claimer answer for the accept
     // clock the monitor would have charged to the unit alone).
     let then = before.unwrap_or(after);
-    after
-        .missed_deadlines()
+    let raised = now
         .into_iter()
         .filter(|m| !earlier.contains(m))
         .map(|(clock, deadline)| {
@@ -337,7 +352,13 @@ pub fn ticket_items(before: Option<&Ticket>, after: &Ticket) -> Vec<NewItem> {
                 ),
             }
         })
-        .collect()
+        .collect();
+    TicketAssessment { raised, excused }
+}
+
+/// The items a ticket's write raises (`ticket_assessment`'s `raised`).
+pub fn ticket_items(before: Option<&Ticket>, after: &Ticket) -> Vec<NewItem> {
+    ticket_assessment(before, after).raised
 }
 
 fn breach_key(t: &Ticket, clock: ClockKind, deadline: DateTime<Utc>) -> String {
@@ -347,22 +368,6 @@ fn breach_key(t: &Ticket, clock: ClockKind, deadline: DateTime<Utc>) -> String {
         ItemKind::Breach(clock).code(),
         deadline.timestamp_micros()
     )
-}
-
-/// R-ASM-1, R-SLA-7: the causes a write shows were no failure after all: a
-/// breach the monitor recorded whose event, synced late with a trusted
-/// device time, came in time. Their items are waived by the system.
-pub fn excused_causes(before: Option<&Ticket>, after: &Ticket) -> Vec<String> {
-    let Some(before) = before else {
-        return Vec::new();
-    };
-    let now = after.missed_deadlines();
-    before
-        .missed_deadlines()
-        .into_iter()
-        .filter(|m| !now.contains(m))
-        .map(|(clock, deadline)| breach_key(after, clock, deadline))
-        .collect()
 }
 
 /// R-ASM-1: the items an outage's write causes: one per report or notice

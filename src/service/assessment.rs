@@ -59,13 +59,13 @@ pub async fn on_ticket<C: ConnectionTrait>(
     after: &Ticket,
     now: DateTime<Utc>,
 ) -> AppResult<Vec<ChangeDraft>> {
-    let items = rules::ticket_items(before, after);
-    let mut drafts = if items.is_empty() {
+    let assessed = rules::ticket_assessment(before, after);
+    let mut drafts = if assessed.raised.is_empty() {
         Vec::new()
     } else {
-        raise(db, &policy.assessment, items, now).await?
+        raise(db, &policy.assessment, assessed.raised, now).await?
     };
-    for key in rules::excused_causes(before, after) {
+    for key in assessed.excused {
         let Some(item) = store::by_cause(db, &key).await? else {
             continue;
         };
