@@ -267,6 +267,7 @@ async fn bench(label: &str, url: &str, schema: Option<String>, n: usize) -> anyh
         request_timeout: std::time::Duration::from_secs(600),
         max_message_bytes: 4 << 20,
         net: Default::default(),
+        edge: Default::default(),
         watch_poll: std::time::Duration::from_millis(250),
         watch_checkpoint: std::time::Duration::from_secs(5),
         feed_window: 20_000,

@@ -31,15 +31,19 @@ use crate::service::{
     ReportService, SyncService, TicketService,
 };
 use crate::storage::{self, Db, units};
+use anyhow::Context;
+use metrics_exporter_prometheus::PrometheusHandle;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Server;
+use tonic::transport::{Identity, Server, ServerTlsConfig};
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 
 /// How often the housekeeping pass runs after the one at start.
 pub const MAINTENANCE_EVERY: Duration = Duration::from_secs(3600);
@@ -55,6 +59,8 @@ pub struct Handles {
     /// Signs and checks page tokens and feed cursors with the key shared
     /// by every instance on the database.
     pub pager: Pager,
+    /// Where the Prometheus metrics are served, when they are.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 /// A server with its database open and migrated, not yet serving.
@@ -64,6 +70,8 @@ pub struct App {
     policy: Arc<crate::domain::Policy>,
     verifier: Arc<Verifier>,
     handles: Handles,
+    tls: Option<ServerTlsConfig>,
+    metrics: Option<(TcpListener, PrometheusHandle)>,
 }
 
 /// Serve on `listener` until `shutdown` completes; in-flight calls finish first.
@@ -78,6 +86,27 @@ pub async fn run(
 impl App {
     /// Open and migrate the database, register the units, check the keys.
     pub async fn build(config: Config) -> anyhow::Result<App> {
+        let tls = match &config.edge.tls {
+            Some((cert, key)) => {
+                let tls = ServerTlsConfig::new().identity(Identity::from_pem(cert, key));
+                // Built now, so a key that is not a key, or does not fit its
+                // certificate, fails before "listening".
+                Server::builder()
+                    .tls_config(tls.clone())
+                    .map_err(|e| anyhow::anyhow!("--tls-cert / --tls-key: {e}"))?;
+                Some(tls)
+            }
+            None => None,
+        };
+        let metrics = match config.edge.metrics_listen {
+            Some(addr) => {
+                let listener = TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {addr} (--metrics-listen)"))?;
+                Some((listener, crate::metrics::recorder()?))
+            }
+            None => None,
+        };
         let db = Db::connect(&config.db).await?;
         storage::migrate(&db, &config.db).await?;
         let now = config.clock.now();
@@ -104,6 +133,10 @@ impl App {
             maintenance: Maintenance::new(db.clone(), config.clock.clone(), &policy),
             store: db.clone(),
             pager,
+            metrics_addr: match &metrics {
+                Some((l, _)) => Some(l.local_addr()?),
+                None => None,
+            },
         };
         Ok(App {
             config,
@@ -111,6 +144,8 @@ impl App {
             policy,
             verifier,
             handles,
+            tls,
+            metrics,
         })
     }
 
@@ -130,6 +165,8 @@ impl App {
             policy,
             verifier,
             handles,
+            tls,
+            metrics,
         } = self;
         let pager = handles.pager.clone();
         let tickets = TicketService::new(
@@ -263,11 +300,24 @@ impl App {
         let monitor = config
             .monitor_interval
             .map(|every| tokio::spawn(watch_deadlines(handles.monitor, every, stop_rx.clone())));
-        let tailer = tokio::spawn(window.follow(db.changed(), config.watch_poll, stop_rx.clone()));
         let store_health = tokio::spawn(follow_store(db.clone(), health.clone(), stop_rx.clone()));
         let maintenance = config
             .maintenance_interval
             .map(|every| tokio::spawn(maintain(handles.maintenance, every, stop_rx.clone())));
+        let metrics = metrics.map(|(listener, handle)| {
+            let (db, window) = (db.clone(), window.clone());
+            let sample = move || crate::metrics::Sample {
+                pools: db.pool_stats(),
+                window: window.size(),
+            };
+            tokio::spawn(crate::metrics::serve(
+                listener,
+                handle,
+                sample,
+                stop_rx.clone(),
+            ))
+        });
+        let tailer = tokio::spawn(window.follow(db.changed(), config.watch_poll, stop_rx.clone()));
 
         tracing::info!(
             addr = %listener.local_addr()?,
@@ -285,12 +335,21 @@ impl App {
                 idle_timeout: net.idle_timeout,
             },
         );
-        Server::builder()
+        let mut server = Server::builder();
+        if let Some(tls) = tls {
+            server = server.tls_config(tls)?;
+        }
+        server
             .http2_keepalive_interval(Some(net.http2_keepalive))
             .http2_keepalive_timeout(Some(HTTP2_KEEPALIVE_TIMEOUT))
             .max_concurrent_streams(net.max_streams_per_connection)
             // A client resetting streams as fast as it opens them is cut off.
             .http2_max_pending_accept_reset_streams(Some(64))
+            // Browsers: grpc-web over HTTP/1.1 or HTTP/2, translated to gRPC
+            // before the guard, so it sees, limits and logs every call alike.
+            .accept_http1(true)
+            .layer(tower::util::option_layer(cors(&config.edge.cors_origins)))
+            .layer(tonic_web::GrpcWebLayer::new())
             .layer(GuardLayer::new(
                 config.request_timeout,
                 net.max_concurrent_calls,
@@ -312,7 +371,7 @@ impl App {
                 set_health(&health, false).await;
             })
             .await?;
-        for task in [maintenance, monitor].into_iter().flatten() {
+        for task in [maintenance, monitor, metrics].into_iter().flatten() {
             let _ = task.await;
         }
         let _ = tailer.await;
@@ -321,6 +380,50 @@ impl App {
         tracing::info!("fieldops stopped");
         Ok(())
     }
+}
+
+/// CORS for browser pages on the configured origins: grpc-web's headers
+/// and ours (a bearer token, the language, a request id) may be sent, and
+/// the status trailers, which grpc-web puts in headers or body, may be read.
+/// None when no origin is configured: only same-origin pages then.
+fn cors(origins: &[http::HeaderValue]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().cloned())
+    };
+    let names = |names: &[&'static str]| -> Vec<http::HeaderName> {
+        names
+            .iter()
+            .map(|n| http::HeaderName::from_static(n))
+            .collect()
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([http::Method::POST, http::Method::OPTIONS])
+            .allow_headers(names(&[
+                "content-type",
+                "x-grpc-web",
+                "x-user-agent",
+                "grpc-timeout",
+                "grpc-accept-encoding",
+                "authorization",
+                "accept-language",
+                "x-request-id",
+            ]))
+            .expose_headers(names(&[
+                "grpc-status",
+                "grpc-message",
+                "grpc-status-details-bin",
+                "grpc-encoding",
+                "x-request-id",
+            ]))
+            .max_age(Duration::from_secs(24 * 3600)),
+    )
 }
 
 /// Compression: gzip accepted from clients, and sent to those that say they

@@ -152,6 +152,73 @@ pub struct ServeArgs {
     pub max_message_bytes: usize,
     #[command(flatten)]
     pub net: NetArgs,
+    #[command(flatten)]
+    pub edge: EdgeArgs,
+}
+
+/// How browsers, TLS clients and Prometheus reach the server (README
+/// "Operating fieldops").
+#[derive(Args, Debug, Clone, Default)]
+pub struct EdgeArgs {
+    /// Browser origins (`https://console.example.com`) whose pages may call
+    /// the API with grpc-web (CORS), comma-separated; `*` allows any. Empty:
+    /// only pages served from the API's own origin.
+    #[arg(long, env = "FIELDOPS_CORS_ALLOW_ORIGINS", value_delimiter = ',')]
+    pub cors_allow_origin: Vec<String>,
+    /// PEM certificate chain: serve gRPC and grpc-web over TLS (with --tls-key).
+    #[arg(long, env = "FIELDOPS_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "FIELDOPS_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve Prometheus metrics (GET /metrics, plain HTTP) on this address.
+    /// Off by default; keep it on a private address.
+    #[arg(long, env = "FIELDOPS_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+}
+
+/// The resolved `EdgeArgs`: files read, origins checked.
+#[derive(Clone, Debug, Default)]
+pub struct Edge {
+    /// Allowed browser origins; `["*"]` for any; empty for none.
+    pub cors_origins: Vec<http::HeaderValue>,
+    /// (certificate chain, private key), PEM.
+    pub tls: Option<(Vec<u8>, Vec<u8>)>,
+    pub metrics_listen: Option<SocketAddr>,
+}
+
+impl EdgeArgs {
+    pub fn resolve(&self) -> anyhow::Result<Edge> {
+        let mut cors_origins = Vec::new();
+        for o in self.cors_allow_origin.iter().map(|o| o.trim()) {
+            if o.is_empty() {
+                continue;
+            }
+            let ok = o == "*"
+                || ((o.starts_with("http://") || o.starts_with("https://"))
+                    && !o.ends_with('/')
+                    && o.split("://")
+                        .nth(1)
+                        .is_some_and(|h| !h.is_empty() && !h.contains('/')));
+            anyhow::ensure!(
+                ok,
+                "--cors-allow-origin {o:?}: an origin is scheme://host[:port] without a path, or *"
+            );
+            cors_origins.push(http::HeaderValue::from_str(o)?);
+        }
+        let read = |flag: &str, path: &Path| {
+            std::fs::read(path).with_context(|| format!("{flag} {}: cannot read", path.display()))
+        };
+        let tls = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Some((read("--tls-cert", cert)?, read("--tls-key", key)?)),
+            _ => None,
+        };
+        Ok(Edge {
+            cors_origins,
+            tls,
+            metrics_listen: self.metrics_listen,
+        })
+    }
 }
 
 /// Connection hygiene (README "Reliability").
@@ -239,6 +306,7 @@ pub struct Config {
     pub request_timeout: Duration,
     pub max_message_bytes: usize,
     pub net: NetArgs,
+    pub edge: Edge,
     pub watch_poll: Duration,
     pub watch_checkpoint: Duration,
     pub feed_window: usize,
@@ -358,6 +426,7 @@ impl ServeArgs {
             request_timeout: self.request_timeout,
             max_message_bytes: self.max_message_bytes,
             net: self.net,
+            edge: self.edge.resolve()?,
             watch_poll: self.watch_poll,
             watch_checkpoint: self.watch_checkpoint,
             feed_window: self.feed_window,

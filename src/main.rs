@@ -34,11 +34,19 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 config.timezone,
                 config.units.join(", "),
             );
+            let transport = if config.edge.tls.is_some() {
+                "TLS"
+            } else {
+                "plaintext"
+            };
             let server = app::App::build(config).await?;
-            println!("fieldops listening on {addr} (gRPC, plaintext)");
+            println!("fieldops listening on {addr} (gRPC and grpc-web, {transport})");
             println!("  database: {db_url}");
             println!("  policy:   {policy} (time zone {timezone})");
             println!("  units:    {units}");
+            if let Some(m) = server.handles().metrics_addr {
+                println!("  metrics:  http://{m}/metrics");
+            }
             println!("Get a token (in another terminal, same directory):");
             println!("  cargo run --release -- token --role dispatcher --unit north --sub d1");
             println!("Stop with Ctrl-C.");

@@ -234,7 +234,13 @@ fn log_call(method: &str, notes: &CallNotes, response: &http::Response<Body>, to
     let latency_ms = took.as_secs_f64() * 1000.0;
     // A failed call answers with its status in the headers; a good one's
     // comes in the trailers, after the reply.
-    let Some(status) = Status::from_header_map(response.headers()) else {
+    let status = Status::from_header_map(response.headers());
+    count_call(
+        method,
+        status.as_ref().map_or(tonic::Code::Ok, Status::code),
+        took,
+    );
+    let Some(status) = status else {
         tracing::debug!(
             method,
             sub,
@@ -291,6 +297,68 @@ fn log_call(method: &str, notes: &CallNotes, response: &http::Response<Body>, to
                 "call refused"
             )
         }
+    }
+}
+
+/// The call in the metrics. A path no service knows is counted as
+/// `unknown`, so a scanner cannot grow the label set without bound.
+fn count_call(method: &str, code: tonic::Code, took: Duration) {
+    let method = if code == tonic::Code::Unimplemented && !known_method(method) {
+        "unknown".to_string()
+    } else {
+        method.to_string()
+    };
+    metrics::counter!(crate::metrics::REQUESTS, "method" => method.clone(), "code" => code_name(code))
+        .increment(1);
+    metrics::histogram!(crate::metrics::REQUEST_SECONDS, "method" => method)
+        .record(took.as_secs_f64());
+}
+
+/// Whether `path` (`/package.Service/Method`) names a method this server has.
+fn known_method(path: &str) -> bool {
+    static METHODS: OnceLock<std::collections::HashSet<String>> = OnceLock::new();
+    METHODS
+        .get_or_init(|| {
+            let mut all = std::collections::HashSet::new();
+            for set in [
+                super::FILE_DESCRIPTOR_SET,
+                tonic_health::pb::FILE_DESCRIPTOR_SET,
+            ] {
+                if let Ok(pool) = prost_reflect::DescriptorPool::decode(set) {
+                    for s in pool.services() {
+                        for m in s.methods() {
+                            all.insert(format!("/{}/{}", s.full_name(), m.name()));
+                        }
+                    }
+                }
+            }
+            all
+        })
+        .contains(path)
+}
+
+/// The canonical name of a gRPC code (`NOT_FOUND`), as Prometheus users
+/// and grpc-go's metrics spell it.
+fn code_name(code: tonic::Code) -> &'static str {
+    use tonic::Code as C;
+    match code {
+        C::Ok => "OK",
+        C::Cancelled => "CANCELLED",
+        C::Unknown => "UNKNOWN",
+        C::InvalidArgument => "INVALID_ARGUMENT",
+        C::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        C::NotFound => "NOT_FOUND",
+        C::AlreadyExists => "ALREADY_EXISTS",
+        C::PermissionDenied => "PERMISSION_DENIED",
+        C::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        C::FailedPrecondition => "FAILED_PRECONDITION",
+        C::Aborted => "ABORTED",
+        C::OutOfRange => "OUT_OF_RANGE",
+        C::Unimplemented => "UNIMPLEMENTED",
+        C::Internal => "INTERNAL",
+        C::Unavailable => "UNAVAILABLE",
+        C::DataLoss => "DATA_LOSS",
+        C::Unauthenticated => "UNAUTHENTICATED",
     }
 }
 

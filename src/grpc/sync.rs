@@ -170,12 +170,19 @@ impl Api for SyncApi {
             .sync
             .push(&self.commands, &who, &client_id, batch)
             .await?;
+        let results: Vec<_> = report
+            .results
+            .into_iter()
+            .map(|(id, pushed)| result_pb(id, pushed, &who))
+            .collect();
+        metrics::counter!(crate::metrics::PUSH_BATCHES).increment(1);
+        for r in &results {
+            let outcome =
+                pb::MutationOutcome::try_from(r.outcome).map_or("UNKNOWN", |o| o.as_str_name());
+            metrics::counter!(crate::metrics::PUSH_MUTATIONS, "outcome" => outcome).increment(1);
+        }
         Ok(Response::new(pb::PushResponse {
-            results: report
-                .results
-                .into_iter()
-                .map(|(id, pushed)| result_pb(id, pushed, &who))
-                .collect(),
+            results,
             last_mutation_id: report.last_mutation_id,
         }))
     }
@@ -212,6 +219,7 @@ impl Api for SyncApi {
         let (svc, settings, mut stop) = (self.sync.clone(), self.watch, self.stop.clone());
         let mut moved = svc.window().subscribe();
         tokio::spawn(async move {
+            let _open = WatchGauge::open();
             let mut idle_since = tokio::time::Instant::now();
             let mut caught_up_once = false;
             loop {
@@ -275,5 +283,21 @@ impl Api for SyncApi {
         Ok(Response::new(Box::pin(
             tokio_stream::wrappers::ReceiverStream::new(rx),
         )))
+    }
+}
+
+/// Counts a Watch stream in the metrics while it is open.
+struct WatchGauge;
+
+impl WatchGauge {
+    fn open() -> WatchGauge {
+        metrics::gauge!(crate::metrics::WATCH_STREAMS).increment(1.0);
+        WatchGauge
+    }
+}
+
+impl Drop for WatchGauge {
+    fn drop(&mut self) {
+        metrics::gauge!(crate::metrics::WATCH_STREAMS).decrement(1.0);
     }
 }

@@ -146,6 +146,12 @@ impl FeedWindow {
         }))
     }
 
+    /// (changes, bytes) held now, for the metrics.
+    pub fn size(&self) -> (usize, usize) {
+        let w = self.window.read().unwrap_or_else(|e| e.into_inner());
+        (w.entries.len(), w.bytes)
+    }
+
     /// Resolves whenever the window has moved on.
     pub fn subscribe(&self) -> watch::Receiver<()> {
         self.moved.subscribe()

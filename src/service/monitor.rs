@@ -40,6 +40,22 @@ impl DeadlineMonitor {
 
     /// One pass: record every breach due now. Returns how many tickets got a breach.
     pub async fn tick(&self) -> AppResult<usize> {
+        use crate::metrics as m;
+        let started = std::time::Instant::now();
+        let outcome = self.pass().await;
+        metrics::histogram!(m::MONITOR_PASS_SECONDS).record(started.elapsed().as_secs_f64());
+        match &outcome {
+            Ok(n) => {
+                metrics::counter!(m::MONITOR_PASSES, "outcome" => "ok").increment(1);
+                metrics::counter!(m::MONITOR_BREACHES).increment(*n as u64);
+                m::monitor_passed(chrono::Utc::now().timestamp());
+            }
+            Err(_) => metrics::counter!(m::MONITOR_PASSES, "outcome" => "failed").increment(1),
+        }
+        outcome
+    }
+
+    async fn pass(&self) -> AppResult<usize> {
         let now = self.clock.now();
         let mut recorded = 0;
         // Bounded: each full page moves its tickets' next deadline forward.

@@ -312,6 +312,41 @@ impl Db {
         })
     }
 
+    /// (pool, open, idle, max) of each connection pool, for the metrics.
+    pub fn pool_stats(&self) -> Vec<(&'static str, u32, usize, u32)> {
+        match self.backend {
+            DbBackend::Postgres => {
+                let p = self.writer.get_postgres_connection_pool();
+                vec![(
+                    "postgres",
+                    p.size(),
+                    p.num_idle(),
+                    p.options().get_max_connections(),
+                )]
+            }
+            _ => {
+                let (w, r) = (
+                    self.writer.get_sqlite_connection_pool(),
+                    self.reader.get_sqlite_connection_pool(),
+                );
+                vec![
+                    (
+                        "writer",
+                        w.size(),
+                        w.num_idle(),
+                        w.options().get_max_connections(),
+                    ),
+                    (
+                        "reader",
+                        r.size(),
+                        r.num_idle(),
+                        r.options().get_max_connections(),
+                    ),
+                ]
+            }
+        }
+    }
+
     pub fn backend(&self) -> DbBackend {
         self.backend
     }

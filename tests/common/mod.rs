@@ -44,6 +44,9 @@ pub struct TestApp {
     /// The server's deadline monitor and housekeeping: they never run by
     /// themselves in tests; a test runs a pass and asserts after it.
     pub handles: fieldops::app::Handles,
+    /// The server's certificate (self-signed, for "localhost") when it
+    /// serves TLS: `channel` then trusts it and speaks TLS.
+    pub tls_cert: Option<Vec<u8>>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -124,14 +127,15 @@ pub fn db_settings(store: &Store) -> DbSettings {
     }
 }
 
-/// A server with the tests' settings, changed by `tune`. Its deadline
-/// monitor and housekeeping never run by themselves: a test that needs them
-/// runs a pass (`run_monitor`, `run_maintenance`), so nothing in the
-/// background races what the test writes or asserts.
-pub async fn spawn_tuned(policy: &str, store: Store, tune: impl FnOnce(&mut Config)) -> TestApp {
-    let clock = Arc::new(ManualClock::new(start_time()));
-    let mut config = Config {
-        db: db_settings(&store),
+/// The tests' settings for a server on `store` (heating policy, its own
+/// manual clock), for a test that builds the server itself.
+pub fn test_config(store: &Store) -> Config {
+    config_with("heating", store, Arc::new(ManualClock::new(start_time())))
+}
+
+fn config_with(policy: &str, store: &Store, clock: Arc<ManualClock>) -> Config {
+    Config {
+        db: db_settings(store),
         policy: Policy::builtin(policy).expect("built-in policy"),
         timezone: chrono_tz::Asia::Shanghai,
         default_language: fieldops::grpc::language::Language::ZhCn,
@@ -142,6 +146,7 @@ pub async fn spawn_tuned(policy: &str, store: Store, tune: impl FnOnce(&mut Conf
         request_timeout: std::time::Duration::from_secs(30),
         max_message_bytes: 4 << 20,
         net: Default::default(),
+        edge: Default::default(),
         watch_poll: std::time::Duration::from_millis(50),
         watch_checkpoint: std::time::Duration::from_millis(300),
         feed_window: 20_000,
@@ -149,8 +154,18 @@ pub async fn spawn_tuned(policy: &str, store: Store, tune: impl FnOnce(&mut Conf
         monitor_interval: None,
         maintenance_interval: None,
         clock: clock.clone(),
-    };
+    }
+}
+
+/// A server with the tests' settings, changed by `tune`. Its deadline
+/// monitor and housekeeping never run by themselves: a test that needs them
+/// runs a pass (`run_monitor`, `run_maintenance`), so nothing in the
+/// background races what the test writes or asserts.
+pub async fn spawn_tuned(policy: &str, store: Store, tune: impl FnOnce(&mut Config)) -> TestApp {
+    let clock = Arc::new(ManualClock::new(start_time()));
+    let mut config = config_with(policy, &store, clock.clone());
     tune(&mut config);
+    let tls_cert = config.edge.tls.as_ref().map(|(cert, _)| cert.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
@@ -166,6 +181,7 @@ pub async fn spawn_tuned(policy: &str, store: Store, tune: impl FnOnce(&mut Conf
         clock,
         store,
         handles,
+        tls_cert,
         stop: Some(stop),
         task: Some(task),
     };
@@ -205,20 +221,34 @@ pub fn sign(claims: &Claims) -> String {
 
 impl TestApp {
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        match self.tls_cert {
+            Some(_) => format!("https://{}", self.addr),
+            None => format!("http://{}", self.addr),
+        }
+    }
+
+    /// A channel to the server, not yet connected.
+    fn endpoint(&self) -> tonic::transport::Endpoint {
+        let endpoint = Channel::from_shared(self.url()).unwrap();
+        match &self.tls_cert {
+            Some(cert) => endpoint
+                .tls_config(
+                    tonic::transport::ClientTlsConfig::new()
+                        .ca_certificate(tonic::transport::Certificate::from_pem(cert))
+                        .domain_name("localhost"),
+                )
+                .unwrap(),
+            None => endpoint,
+        }
     }
 
     pub async fn channel(&self) -> Channel {
-        Channel::from_shared(self.url())
-            .unwrap()
-            .connect()
-            .await
-            .unwrap()
+        self.endpoint().connect().await.unwrap()
     }
 
     async fn wait_ready(&self) {
         for _ in 0..200 {
-            if let Ok(ch) = Channel::from_shared(self.url()).unwrap().connect().await {
+            if let Ok(ch) = self.endpoint().connect().await {
                 let mut h = tonic_health::pb::health_client::HealthClient::new(ch);
                 let req = tonic_health::pb::HealthCheckRequest {
                     service: "fieldops.v1.TicketService".into(),

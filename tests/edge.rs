@@ -1,0 +1,250 @@
+//! How browsers and TLS clients reach the server (issue 16): grpc-web over
+//! HTTP/1.1 (a unary call, an error with its details, a Watch stream);
+//! CORS answered for the configured origins only; TLS with the certificate
+//! the server is given; TLS files that cannot work refused at start.
+mod common;
+
+use common::*;
+use fieldops::domain::Role;
+use fieldops::grpc::pb;
+use fieldops::grpc::pb::sync_service_client::SyncServiceClient;
+use fieldops::grpc::pb::ticket_service_client::TicketServiceClient;
+use hyper_util::client::legacy::Client as HttpClient;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use tokio_stream::StreamExt;
+use tonic::Code;
+use tonic::service::interceptor::InterceptedService;
+use tonic_types::StatusExt;
+use tonic_web::{GrpcWebCall, GrpcWebClientLayer, GrpcWebClientService};
+use tower::Layer;
+
+/// What a browser's grpc-web library does: HTTP/1.1, `application/grpc-web`.
+type Web = InterceptedService<
+    GrpcWebClientService<HttpClient<HttpConnector, GrpcWebCall<tonic::body::Body>>>,
+    Bearer,
+>;
+
+fn web(sub: &str, roles: &[Role], unit: &str) -> Web {
+    let http = HttpClient::builder(TokioExecutor::new()).build_http();
+    InterceptedService::new(
+        GrpcWebClientLayer::new().layer(http),
+        bearer_for(sub, roles, unit),
+    )
+}
+
+fn origin(app: &TestApp) -> http::Uri {
+    app.url().parse().unwrap()
+}
+
+#[tokio::test]
+async fn a_browser_calls_over_grpc_web_reads_errors_and_watches() {
+    let app = spawn_app().await;
+    let mut desk =
+        TicketServiceClient::with_origin(web("d1", &[Role::Dispatcher], "hq"), origin(&app));
+    let mut watch =
+        SyncServiceClient::with_origin(web("d1", &[Role::Dispatcher], "hq"), origin(&app));
+    let mut stream = watch
+        .watch(pb::WatchRequest::default())
+        .await
+        .expect("Watch over grpc-web")
+        .into_inner();
+    // The first event of a caught-up stream is its checkpoint.
+    let first = stream.next().await.unwrap().unwrap();
+    assert!(matches!(
+        first.event,
+        Some(pb::watch_response::Event::Checkpoint(_))
+    ));
+
+    let created = desk
+        .create_ticket(create_req("BUILDING_NO_HEAT"))
+        .await
+        .expect("CreateTicket over grpc-web")
+        .into_inner();
+    let got = desk
+        .get_ticket(pb::GetTicketRequest {
+            ticket_id: created.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(got.id, created.id);
+
+    // An error arrives with its code and details (grpc-web puts them in
+    // the body's trailer frame), in the default language.
+    let e = desk
+        .create_ticket(pb::CreateTicketRequest {
+            address: String::new(),
+            ..create_req("BUILDING_NO_HEAT")
+        })
+        .await
+        .unwrap_err();
+    assert_status(&e, Code::InvalidArgument, "MISSING_FIELD", Some("address"));
+    let m = e.get_error_details().localized_message().cloned().unwrap();
+    assert_eq!(m.locale, "zh-CN");
+
+    // The Watch stream carries the new ticket.
+    loop {
+        let event = tokio::time::timeout(std::time::Duration::from_secs(10), stream.next())
+            .await
+            .expect("a change within 10 s")
+            .unwrap()
+            .unwrap();
+        if let Some(pb::watch_response::Event::Change(c)) = event.event
+            && let Some(pb::change::Entity::Ticket(t)) = c.entity
+        {
+            assert_eq!(t.id, created.id);
+            break;
+        }
+    }
+    app.stop().await;
+}
+
+/// A CORS preflight as a browser sends it before a cross-origin grpc-web call.
+async fn preflight(app: &TestApp, from: &str) -> http::Response<hyper::body::Incoming> {
+    let http: HttpClient<HttpConnector, tonic::body::Body> =
+        HttpClient::builder(TokioExecutor::new()).build_http();
+    let req = http::Request::builder()
+        .method("OPTIONS")
+        .uri(format!(
+            "{}/fieldops.v1.TicketService/CreateTicket",
+            app.url()
+        ))
+        .header("origin", from)
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "authorization,content-type,x-grpc-web,accept-language",
+        )
+        .body(tonic::body::Body::empty())
+        .unwrap();
+    http.request(req).await.unwrap()
+}
+
+/// A grpc-web call from a page on `from` (no token: it is refused, with
+/// the CORS headers a page needs to read why).
+async fn cross_origin_call(app: &TestApp, from: &str) -> http::Response<hyper::body::Incoming> {
+    let http: HttpClient<HttpConnector, tonic::body::Body> =
+        HttpClient::builder(TokioExecutor::new()).build_http();
+    let req = http::Request::builder()
+        .method("POST")
+        .uri(format!(
+            "{}/fieldops.v1.TicketService/CreateTicket",
+            app.url()
+        ))
+        .header("origin", from)
+        .header("content-type", "application/grpc-web+proto")
+        .header("x-grpc-web", "1")
+        .body(tonic::body::Body::new(http_body_util::Full::new(
+            bytes::Bytes::from_static(&[0, 0, 0, 0, 0]),
+        )))
+        .unwrap();
+    http.request(req).await.unwrap()
+}
+
+fn allowed_origin(r: &http::Response<hyper::body::Incoming>) -> Option<String> {
+    r.headers()
+        .get("access-control-allow-origin")
+        .map(|v| v.to_str().unwrap().to_string())
+}
+
+#[tokio::test]
+async fn cors_answers_the_configured_origins_only() {
+    let console = "https://console.example.cn";
+    let app = spawn_tuned("heating", fresh_store().await, |c| {
+        c.edge.cors_origins = vec![http::HeaderValue::from_static(console)];
+    })
+    .await;
+    let ok = preflight(&app, console).await;
+    assert!(ok.status().is_success(), "{:?}", ok.status());
+    assert_eq!(allowed_origin(&ok).as_deref(), Some(console));
+    let headers = ok.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    for h in ["authorization", "x-grpc-web", "accept-language"] {
+        assert!(headers.contains(h), "{h} in {headers}");
+    }
+    // The call itself: the page may read the status and its details.
+    let call = cross_origin_call(&app, console).await;
+    assert_eq!(allowed_origin(&call).as_deref(), Some(console));
+    let exposed = call.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    for h in ["grpc-status", "grpc-message", "grpc-status-details-bin"] {
+        assert!(exposed.contains(h), "{h} in {exposed}");
+    }
+
+    let other = preflight(&app, "https://elsewhere.example.com").await;
+    assert_eq!(allowed_origin(&other), None);
+    app.stop().await;
+
+    // No origin configured: no page on another origin may call.
+    let plain = spawn_app().await;
+    assert_eq!(allowed_origin(&preflight(&plain, console).await), None);
+    plain.stop().await;
+}
+
+fn self_signed() -> (Vec<u8>, Vec<u8>) {
+    let c = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    (
+        c.cert.pem().into_bytes(),
+        c.signing_key.serialize_pem().into_bytes(),
+    )
+}
+
+#[tokio::test]
+async fn tls_serves_grpc_with_the_given_certificate() {
+    let (cert, key) = self_signed();
+    let app = spawn_tuned("heating", fresh_store().await, |c| {
+        c.edge.tls = Some((cert.clone(), key.clone()));
+    })
+    .await;
+    // The harness's channel trusts the certificate and speaks TLS.
+    let created = app
+        .dispatcher()
+        .await
+        .create_ticket(create_req("BUILDING_NO_HEAT"))
+        .await
+        .expect("a call over TLS")
+        .into_inner();
+    assert!(!created.id.is_empty());
+    // A plaintext client gets nowhere.
+    let plain = tonic::transport::Channel::from_shared(format!("http://{}", app.addr))
+        .unwrap()
+        .connect()
+        .await;
+    if let Ok(ch) = plain {
+        let mut c = TicketServiceClient::new(ch);
+        let got = c
+            .get_ticket(pb::GetTicketRequest {
+                ticket_id: created.id.clone(),
+            })
+            .await;
+        assert!(got.is_err(), "a plaintext call was answered: {got:?}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn tls_files_that_cannot_work_are_refused_before_serving() {
+    let (cert, _) = self_signed();
+    let (_, other_key) = self_signed();
+    for (what, files) in [
+        (
+            "garbage",
+            (b"not a certificate".to_vec(), b"not a key".to_vec()),
+        ),
+        ("a key of another certificate", (cert, other_key)),
+    ] {
+        let store = fresh_store().await;
+        let mut config = test_config(&store);
+        config.edge.tls = Some(files);
+        let e = match fieldops::app::App::build(config).await {
+            Ok(_) => panic!("{what}: the server started"),
+            Err(e) => format!("{e:#}"),
+        };
+        assert!(e.contains("--tls-cert"), "{what}: {e}");
+    }
+}

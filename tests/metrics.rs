@@ -1,0 +1,218 @@
+//! Prometheus metrics (issue 16): `--metrics-listen` serves them over plain
+//! HTTP, and the names move as the server works: calls by method and code
+//! with their latency, the database pools, the deadline monitor (passes,
+//! breaches, lag), the feed window, Watch streams, Push batches and their
+//! outcomes. Alone in its binary: the recorder is the process's, so no
+//! other test's calls move these counters.
+mod common;
+
+use common::*;
+use fieldops::domain::Role;
+use fieldops::grpc::pb;
+use hyper_util::client::legacy::Client as HttpClient;
+use hyper_util::rt::TokioExecutor;
+use tokio_stream::StreamExt;
+
+async fn scrape(addr: std::net::SocketAddr) -> String {
+    use http_body_util::BodyExt;
+    let http: HttpClient<_, tonic::body::Body> =
+        HttpClient::builder(TokioExecutor::new()).build_http();
+    let r = http
+        .get(format!("http://{addr}/metrics").parse().unwrap())
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{:?}", r.status());
+    let ct = r.headers()["content-type"].to_str().unwrap().to_string();
+    assert!(ct.starts_with("text/plain"), "{ct}");
+    let body = r.into_body().collect().await.unwrap().to_bytes();
+    String::from_utf8(body.to_vec()).unwrap()
+}
+
+/// The value of the series `name` whose labels include all of `labels`;
+/// 0 when there is none yet.
+fn value(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    let mut found = Vec::new();
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let Some((series, v)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        let (n, l) = series.split_once('{').unwrap_or((series, ""));
+        if n == name
+            && labels
+                .iter()
+                .all(|(k, want)| l.contains(&format!("{k}=\"{want}\"")))
+        {
+            found.push(v.parse::<f64>().unwrap());
+        }
+    }
+    assert!(found.len() <= 1, "{name} {labels:?} matches {found:?}");
+    found.first().copied().unwrap_or(0.0)
+}
+
+const CREATE: &str = "/fieldops.v1.TicketService/CreateTicket";
+
+#[tokio::test]
+async fn the_metrics_move_as_the_server_works() {
+    let app = spawn_tuned("water", fresh_store().await, |c| {
+        c.edge.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await;
+    let addr = app.handles.metrics_addr.expect("metrics listener");
+    let before = scrape(addr).await;
+    assert_eq!(
+        value(
+            &before,
+            "fieldops_grpc_requests_total",
+            &[("method", CREATE), ("code", "OK")]
+        ),
+        0.0
+    );
+
+    // Calls: two tickets made, one refused (no address).
+    let mut d = app.dispatcher().await;
+    let t = dispatched_ticket(&app, "METER_FAULT").await;
+    create(&mut d, "METER_FAULT").await;
+    let refused = d
+        .create_ticket(pb::CreateTicketRequest {
+            address: String::new(),
+            ..create_req("METER_FAULT")
+        })
+        .await;
+    assert!(refused.is_err());
+    // A Watch stream stays open while we scrape.
+    let mut sync = pb::sync_service_client::SyncServiceClient::with_interceptor(
+        app.channel().await,
+        bearer_for("d1", &[Role::Dispatcher], "hq"),
+    );
+    let mut watch = sync
+        .watch(pb::WatchRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    watch.next().await.unwrap().unwrap();
+    // A Push batch of one claim, sent twice: APPLIED, then a replay.
+    let claim = pb::mutation::Request::Claim(pb::ClaimTicketRequest {
+        request_id: rid(),
+        ticket_id: t.id.clone(),
+        ..Default::default()
+    });
+    let (first, replay) = push_and_replay(&app, "c1", Role::Crew, vec![claim]).await;
+    // A monitor pass far past the arrival deadline records a breach.
+    app.clock.advance(chrono::Duration::days(3));
+    let breaches = app.run_monitor().await;
+    assert!(breaches > 0);
+
+    let after = scrape(addr).await;
+    let calls = |code| {
+        value(
+            &after,
+            "fieldops_grpc_requests_total",
+            &[("method", CREATE), ("code", code)],
+        )
+    };
+    assert_eq!(calls("OK"), 2.0, "{after}");
+    assert_eq!(calls("INVALID_ARGUMENT"), 1.0);
+    assert_eq!(
+        value(
+            &after,
+            "fieldops_grpc_request_duration_seconds_count",
+            &[("method", CREATE)]
+        ),
+        3.0
+    );
+    assert!(
+        value(
+            &after,
+            "fieldops_grpc_request_duration_seconds_bucket",
+            &[("method", CREATE), ("le", "+Inf")]
+        ) == 3.0
+    );
+    let pool = if is_postgres() { "postgres" } else { "writer" };
+    assert!(
+        value(
+            &after,
+            "fieldops_db_pool_connections",
+            &[("pool", pool), ("state", "idle")]
+        ) + value(
+            &after,
+            "fieldops_db_pool_connections",
+            &[("pool", pool), ("state", "in_use")]
+        ) >= 1.0,
+        "{after}"
+    );
+    assert!(
+        value(
+            &after,
+            "fieldops_db_pool_max_connections",
+            &[("pool", pool)]
+        ) >= 1.0
+    );
+    assert_eq!(
+        value(
+            &after,
+            "fieldops_monitor_passes_total",
+            &[("outcome", "ok")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(&after, "fieldops_monitor_breaches_total", &[]),
+        breaches as f64
+    );
+    assert!(value(&after, "fieldops_monitor_lag_seconds", &[]) >= 0.0);
+    assert!(after.contains("fieldops_monitor_lag_seconds "), "{after}");
+    // The window takes commits in from its tailer, in the background: wait
+    // for it (the tickets, the claim and the breach are at least 4 changes).
+    let mut window = value(&after, "fieldops_feed_window_changes", &[]);
+    for _ in 0..200 {
+        if window >= 4.0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        window = value(&scrape(addr).await, "fieldops_feed_window_changes", &[]);
+    }
+    assert!(window >= 4.0, "{window} changes in the window");
+    assert!(value(&scrape(addr).await, "fieldops_feed_window_bytes", &[]) > 0.0);
+    assert_eq!(value(&after, "fieldops_watch_streams", &[]), 1.0);
+    assert_eq!(value(&after, "fieldops_push_batches_total", &[]), 2.0);
+    let outcome = |o: pb::MutationOutcome| {
+        value(
+            &after,
+            "fieldops_push_mutations_total",
+            &[("outcome", o.as_str_name())],
+        )
+    };
+    assert_eq!(
+        outcome(first[0]),
+        if first[0] == replay[0] { 2.0 } else { 1.0 }
+    );
+    assert_eq!(
+        outcome(replay[0]),
+        if first[0] == replay[0] { 2.0 } else { 1.0 }
+    );
+
+    // A path no service has is counted as "unknown", not by its name, so
+    // a scanner cannot grow the label set.
+    let mut grpc = tonic::client::Grpc::new(app.channel().await);
+    grpc.ready().await.unwrap();
+    let nope: Result<tonic::Response<pb::Ticket>, _> = grpc
+        .unary(
+            tonic::Request::new(pb::GetTicketRequest::default()),
+            http::uri::PathAndQuery::from_static("/fieldops.v1.Nope/Scan"),
+            tonic_prost::ProstCodec::default(),
+        )
+        .await;
+    assert_eq!(nope.unwrap_err().code(), tonic::Code::Unimplemented);
+    drop(watch);
+    let last = scrape(addr).await;
+    assert!(!last.contains("Nope"), "{last}");
+    assert_eq!(
+        value(
+            &last,
+            "fieldops_grpc_requests_total",
+            &[("method", "unknown"), ("code", "UNIMPLEMENTED")]
+        ),
+        1.0
+    );
+    app.stop().await;
+}
