@@ -5,6 +5,7 @@ use crate::config::Config;
 use crate::grpc::assessment::AssessmentApi;
 use crate::grpc::auth::AuthInterceptor;
 use crate::grpc::guard::GuardLayer;
+use crate::grpc::http1::Http1BodyLayer;
 use crate::grpc::inspections::InspectionApi;
 use crate::grpc::outages::OutageApi;
 use crate::grpc::pb::assessment_service_server::AssessmentServiceServer;
@@ -349,6 +350,7 @@ impl App {
             // before the guard, so it sees, limits and logs every call alike.
             .accept_http1(true)
             .layer(tower::util::option_layer(cors(&config.edge.cors_origins)))
+            .layer(Http1BodyLayer::new(config.max_message_bytes))
             .layer(tonic_web::GrpcWebLayer::new())
             .layer(GuardLayer::new(
                 config.request_timeout,

@@ -24,6 +24,10 @@ pub struct Cli {
     /// Log as JSON lines instead of text (the level is set by RUST_LOG).
     #[arg(long, env = "FIELDOPS_LOG_JSON", global = true)]
     pub log_json: bool,
+    /// Export every call's span as an OpenTelemetry trace to this OTLP/gRPC
+    /// collector (`http://127.0.0.1:4317`). Off by default.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", global = true)]
+    pub otlp_endpoint: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]

@@ -7,7 +7,14 @@ use std::process::ExitCode;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    telemetry::init(cli.log_json);
+    // Flushes the exported traces when main returns.
+    let _telemetry = match telemetry::init(cli.log_json, cli.otlp_endpoint.as_deref()) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
     match run(cli.command).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

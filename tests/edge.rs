@@ -248,3 +248,68 @@ async fn tls_files_that_cannot_work_are_refused_before_serving() {
         assert!(e.contains("--tls-cert"), "{what}: {e}");
     }
 }
+
+/// A grpc-web call over HTTP/1.1 refused before its body is read (here: no
+/// token) still reads the body: the client, sending it late as a slow
+/// handheld would, gets the refusal with its details rather than a broken
+/// pipe, and the connection stays open for the next call.
+#[tokio::test]
+async fn a_refused_http1_call_keeps_its_connection() {
+    use http_body_util::BodyExt;
+    use prost::Message;
+    let app = spawn_app().await;
+    let tcp = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let message = create_req("BUILDING_NO_HEAT").encode_to_vec();
+    let mut framed = vec![0u8];
+    framed.extend_from_slice(&(message.len() as u32).to_be_bytes());
+    framed.extend_from_slice(&message);
+    for round in 0..3 {
+        sender
+            .ready()
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: the connection was closed: {e}"));
+        let (tx, rx) = tokio::sync::mpsc::channel::<
+            Result<http_body::Frame<bytes::Bytes>, std::convert::Infallible>,
+        >(1);
+        let req = http::Request::post(format!(
+            "http://{}/fieldops.v1.TicketService/CreateTicket",
+            app.addr
+        ))
+        .header("content-type", "application/grpc-web+proto")
+        .header("x-grpc-web", "1")
+        .header("content-length", framed.len())
+        .body(http_body_util::StreamBody::new(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        ))
+        .unwrap();
+        let answer = tokio::spawn(sender.send_request(req));
+        // The body follows the headers later.
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        tx.send(Ok(http_body::Frame::data(framed.clone().into())))
+            .await
+            .unwrap();
+        drop(tx);
+        let response = answer.await.unwrap().expect("an answer, not a broken pipe");
+        let (parts, body) = response.into_parts();
+        let trailers = body.collect().await.unwrap();
+        // grpc-web: the status in the headers (trailers-only) or in the
+        // body's trailer frame.
+        let status = parts
+            .headers
+            .get("grpc-status")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_else(|| {
+                let text = String::from_utf8_lossy(&trailers.to_bytes()).to_string();
+                text.lines()
+                    .find_map(|l| l.strip_prefix("grpc-status:").map(|v| v.trim().to_string()))
+                    .unwrap_or_default()
+            });
+        assert_eq!(status, "16", "round {round}: UNAUTHENTICATED");
+    }
+    app.stop().await;
+}

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod codec;
 pub mod convert;
 pub mod guard;
+pub mod http1;
 pub mod inspections;
 pub mod language;
 pub mod limits;

@@ -30,7 +30,15 @@ fn people_text(e: &AppError, lang: Language) -> String {
     let internal = matches!(e, AppError::Internal(_));
     match lang {
         Language::En if internal => "internal error".into(),
-        Language::En => e.to_string(),
+        Language::En => match e {
+            // As the zh-CN text: what is wrong, then the fields it names.
+            AppError::InvalidArgument { violations, .. } => {
+                let what: Vec<&str> = violations.iter().map(|v| v.description.as_str()).collect();
+                let fields: Vec<&str> = violations.iter().map(|v| v.field.as_str()).collect();
+                format!("{} (field: {})", what.join("; "), fields.join(", "))
+            }
+            _ => e.to_string(),
+        },
         Language::ZhCn => {
             let zh = zh_of(e.reason()).unwrap_or("请求未能完成。");
             match e {

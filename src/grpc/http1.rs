@@ -1,0 +1,98 @@
+//! HTTP/1.1 requests (grpc-web from browsers and Node) are read in full
+//! before the call starts. A call refused before its body is read (no
+//! token, a bad one, the server at its limit) would otherwise be answered
+//! and its connection closed with the body still unread: the kernel then
+//! resets the connection, and a client still sending its body sees a
+//! broken pipe instead of the refusal and its details. grpc-web has no
+//! client streaming, so a whole request body is one message and reading
+//! it first costs nothing a call would not spend anyway. HTTP/2 streams
+//! are untouched (a refused stream is reset on its own).
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use tonic::body::Body;
+
+#[derive(Clone)]
+pub struct Http1BodyLayer {
+    /// The largest body read (a message, its framing, base64 for
+    /// grpc-web-text); more is refused with 413.
+    max_bytes: usize,
+}
+
+impl Http1BodyLayer {
+    /// For a server whose largest message is `max_message_bytes`.
+    pub fn new(max_message_bytes: usize) -> Http1BodyLayer {
+        Http1BodyLayer {
+            max_bytes: max_message_bytes / 3 * 4 + 64,
+        }
+    }
+}
+
+impl<S> tower::Layer<S> for Http1BodyLayer {
+    type Service = Http1Body<S>;
+
+    fn layer(&self, inner: S) -> Http1Body<S> {
+        Http1Body {
+            inner,
+            max_bytes: self.max_bytes,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Http1Body<S> {
+    inner: S,
+    max_bytes: usize,
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+impl<S> tower::Service<http::Request<Body>> for Http1Body<S>
+where
+    S: tower::Service<http::Request<Body>, Response = http::Response<Body>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+{
+    type Response = http::Response<Body>;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<http::Response<Body>, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<Body>) -> Self::Future {
+        if req.version() >= http::Version::HTTP_2 {
+            return Box::pin(self.inner.call(req));
+        }
+        // The service made ready by poll_ready takes the call; a fresh
+        // clone waits for the next one.
+        let fresh = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, fresh);
+        let max = self.max_bytes;
+        Box::pin(async move {
+            let (parts, body) = req.into_parts();
+            let bytes = match Limited::new(body, max).collect().await {
+                Ok(c) => c.to_bytes(),
+                Err(e) if e.is::<LengthLimitError>() => {
+                    return Ok(plain(http::StatusCode::PAYLOAD_TOO_LARGE));
+                }
+                // The client went away mid-body: nobody reads the answer.
+                Err(_) => return Ok(plain(http::StatusCode::BAD_REQUEST)),
+            };
+            let req = http::Request::from_parts(parts, Body::new(Full::<Bytes>::new(bytes)));
+            inner.call(req).await
+        })
+    }
+}
+
+fn plain(status: http::StatusCode) -> http::Response<Body> {
+    let mut r = http::Response::new(Body::empty());
+    *r.status_mut() = status;
+    r
+}
