@@ -62,6 +62,8 @@ pub struct Handles {
     pub pager: Pager,
     /// Where the Prometheus metrics are served, when they are.
     pub metrics_addr: Option<SocketAddr>,
+    /// Checks tokens; `refresh` reads a JSON Web Key Set again.
+    pub verifier: Arc<Verifier>,
 }
 
 /// A server with its database open and migrated, not yet serving.
@@ -115,11 +117,9 @@ impl App {
             units::ensure(db.writer(), unit, unit, now).await?;
         }
         let policy = Arc::new(config.policy.clone());
-        let verifier = Arc::new(Verifier::new(
-            &config.jwt_key,
-            &config.jwt_issuer,
-            &config.jwt_audience,
-        )?);
+        let verifier = Arc::new(
+            Verifier::load(&config.jwt_key, &config.jwt_issuer, &config.jwt_audience).await?,
+        );
         // Pages leave a quarter of the message limit for the reply's framing.
         let key = storage::secrets::get_or_create(
             db.writer(),
@@ -134,6 +134,7 @@ impl App {
             maintenance: Maintenance::new(db.clone(), config.clock.clone(), &policy),
             store: db.clone(),
             pager,
+            verifier: verifier.clone(),
             metrics_addr: match &metrics {
                 Some((l, _)) => Some(l.local_addr()?),
                 None => None,
@@ -292,7 +293,7 @@ impl App {
             .max_encoding_message_size(limit)
             .accept_compressed(GZIP)
             .send_compressed(GZIP);
-        let interceptor = AuthInterceptor::new(verifier);
+        let interceptor = AuthInterceptor::new(verifier.clone());
 
         tokio::spawn(async move {
             shutdown.await;
@@ -305,6 +306,14 @@ impl App {
         let maintenance = config
             .maintenance_interval
             .map(|every| tokio::spawn(maintain(handles.maintenance, every, stop_rx.clone())));
+        let keys = match &config.jwt_key {
+            crate::auth::KeySource::Jwks { refresh, .. } => Some(tokio::spawn(refresh_keys(
+                verifier.clone(),
+                *refresh,
+                stop_rx.clone(),
+            ))),
+            _ => None,
+        };
         let metrics = metrics.map(|(listener, handle)| {
             let (db, window) = (db.clone(), window.clone());
             let sample = move || crate::metrics::Sample {
@@ -373,7 +382,7 @@ impl App {
                 set_health(&health, false).await;
             })
             .await?;
-        for task in [maintenance, monitor, metrics].into_iter().flatten() {
+        for task in [maintenance, monitor, metrics, keys].into_iter().flatten() {
             let _ = task.await;
         }
         let _ = tailer.await;
@@ -511,6 +520,23 @@ async fn watch_deadlines(
             Ok(0) => {}
             Ok(n) => tracing::debug!(tickets = n, "deadline breaches recorded"),
             Err(e) => tracing::warn!(error = %e, "deadline monitor pass failed"),
+        }
+    }
+}
+
+/// The identity provider's key set, read again every `every`, so a key it
+/// publishes ahead of a rotation is known before the first token it signs.
+async fn refresh_keys(verifier: Arc<Verifier>, every: Duration, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        match verifier.refresh().await {
+            Ok(n) => tracing::debug!(keys = n, "JWKS refreshed"),
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "JWKS refresh failed; the keys in use stay")
+            }
         }
     }
 }

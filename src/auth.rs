@@ -1,16 +1,20 @@
 //! JWT issuing and verification. HS256 with a shared secret (from
 //! configuration, or generated on first start into the data directory with
 //! mode 0600 so `token` and `serve` agree), or RS256 / EdDSA with a PEM public
-//! key for production, where tokens come from the utility's identity provider.
+//! key or a JSON Web Key Set (a file or URL, refreshed so the identity
+//! provider can rotate keys) for production, where tokens come from the
+//! utility's identity provider.
 //! Every claim is checked: signature, `exp`, `nbf`, `iss`, `aud`, non-empty
 //! `sub` and `unit`, and at least one known role.
 use crate::domain::{Caller, Role};
 use crate::error::{AppError, AppResult, reason};
+use crate::jwks::{JwksSource, KeySet};
 use anyhow::Context;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claims {
@@ -33,18 +37,48 @@ pub enum KeySource {
     Secret(Vec<u8>),
     /// RS256 or EdDSA public key in PEM.
     PublicKeyPem { algorithm: Algorithm, pem: Vec<u8> },
+    /// The identity provider's published keys, chosen by the token's
+    /// `kid`, read again every `refresh`.
+    Jwks {
+        source: JwksSource,
+        refresh: std::time::Duration,
+    },
 }
 
-#[derive(Clone)]
 pub struct Verifier {
-    key: DecodingKey,
-    validation: Validation,
+    keys: Keys,
+}
+
+enum Keys {
+    Fixed(DecodingKey, Validation),
+    Set {
+        source: JwksSource,
+        template: Validation,
+        current: RwLock<Arc<KeySet>>,
+    },
 }
 
 impl Verifier {
-    pub fn new(source: &KeySource, issuer: &str, audience: &str) -> anyhow::Result<Verifier> {
-        let (key, alg) = match source {
-            KeySource::Secret(s) => (DecodingKey::from_secret(s), Algorithm::HS256),
+    /// The verifier of `source`'s tokens; a key set is read (or fetched)
+    /// now, so one that cannot be stops the server before it listens.
+    pub async fn load(
+        source: &KeySource,
+        issuer: &str,
+        audience: &str,
+    ) -> anyhow::Result<Verifier> {
+        let template = |alg| {
+            let mut validation = Validation::new(alg);
+            validation.set_issuer(&[issuer]);
+            validation.set_audience(&[audience]);
+            validation.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
+            validation.validate_nbf = true;
+            validation.leeway = 30;
+            validation
+        };
+        let keys = match source {
+            KeySource::Secret(s) => {
+                Keys::Fixed(DecodingKey::from_secret(s), template(Algorithm::HS256))
+            }
             KeySource::PublicKeyPem { algorithm, pem } => {
                 let key = match algorithm {
                     Algorithm::RS256 => DecodingKey::from_rsa_pem(pem)?,
@@ -53,22 +87,67 @@ impl Verifier {
                         "unsupported JWT algorithm {other:?}: use HS256, RS256 or EdDSA"
                     ),
                 };
-                (key, *algorithm)
+                Keys::Fixed(key, template(*algorithm))
+            }
+            KeySource::Jwks { source: jwks, .. } => {
+                let template = template(Algorithm::RS256);
+                let set = jwks.load(&template).await?;
+                Keys::Set {
+                    source: jwks.clone(),
+                    template,
+                    current: RwLock::new(Arc::new(set)),
+                }
             }
         };
-        let mut validation = Validation::new(alg);
-        validation.set_issuer(&[issuer]);
-        validation.set_audience(&[audience]);
-        validation.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
-        validation.validate_nbf = true;
-        validation.leeway = 30;
-        Ok(Verifier { key, validation })
+        Ok(Verifier { keys })
+    }
+
+    /// Whether the keys come from a set that may change.
+    pub fn refreshes(&self) -> bool {
+        matches!(self.keys, Keys::Set { .. })
+    }
+
+    /// Read the key set again; Ok(number of keys). On failure the keys in
+    /// use stay. A no-op for fixed keys.
+    pub async fn refresh(&self) -> anyhow::Result<usize> {
+        let Keys::Set {
+            source,
+            template,
+            current,
+        } = &self.keys
+        else {
+            return Ok(1);
+        };
+        let set = source.load(template).await?;
+        let n = set.len();
+        *current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(set);
+        Ok(n)
     }
 
     /// Check a bearer token and turn it into the caller it names.
     pub fn verify(&self, token: &str) -> AppResult<Caller> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map_err(
-            |e| match e.kind() {
+        let set;
+        let (key, validation) = match &self.keys {
+            Keys::Fixed(key, validation) => (key, validation),
+            Keys::Set { current, .. } => {
+                let header = jsonwebtoken::decode_header(token).map_err(|_| {
+                    AppError::unauthenticated(
+                        reason::TOKEN_INVALID,
+                        "the token is not a well-formed JWT",
+                    )
+                })?;
+                set = current.read().unwrap_or_else(|e| e.into_inner()).clone();
+                let Some((key, validation)) = set.key(header.kid.as_deref()) else {
+                    return Err(AppError::unauthenticated(
+                        reason::TOKEN_INVALID,
+                        "the token is signed with a key the identity provider does not publish",
+                    ));
+                };
+                (key, validation)
+            }
+        };
+        let data =
+            jsonwebtoken::decode::<Claims>(token, key, validation).map_err(|e| match e.kind() {
                 ErrorKind::ExpiredSignature => {
                     AppError::unauthenticated(reason::TOKEN_EXPIRED, "the token has expired")
                 }
@@ -77,8 +156,7 @@ impl Verifier {
                 }
                 // One plain sentence each; never the parser's own text.
                 kind => AppError::unauthenticated(reason::TOKEN_INVALID, token_problem(kind)),
-            },
-        )?;
+            })?;
         let c = data.claims;
         if c.sub.trim().is_empty() || c.unit.trim().is_empty() {
             return Err(AppError::unauthenticated(
@@ -239,7 +317,15 @@ mod tests {
         let secret = b"0123456789abcdef0123456789abcdef";
         (
             Issuer::new(secret, "fieldops", "fieldops"),
-            Verifier::new(&KeySource::Secret(secret.to_vec()), "fieldops", "fieldops").unwrap(),
+            tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap()
+                .block_on(Verifier::load(
+                    &KeySource::Secret(secret.to_vec()),
+                    "fieldops",
+                    "fieldops",
+                ))
+                .unwrap(),
         )
     }
 

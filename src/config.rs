@@ -89,6 +89,14 @@ pub struct JwtArgs {
     /// PEM public key file for RS256 or EdDSA tokens (production); replaces the HS256 secret.
     #[arg(long, env = "FIELDOPS_JWT_PUBLIC_KEY")]
     pub jwt_public_key: Option<PathBuf>,
+    /// JSON Web Key Set of the identity provider: a file, or an http(s) URL
+    /// (its JWKS endpoint). Replaces the HS256 secret and --jwt-public-key;
+    /// tokens name their key by `kid`.
+    #[arg(long, env = "FIELDOPS_JWT_JWKS", conflicts_with = "jwt_public_key")]
+    pub jwt_jwks: Option<String>,
+    /// How often the key set is read again (key rotation).
+    #[arg(long, env = "FIELDOPS_JWT_JWKS_REFRESH", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub jwt_jwks_refresh: Duration,
     /// Algorithm of the public key: RS256 or EdDSA.
     #[arg(long, env = "FIELDOPS_JWT_ALGORITHM", default_value = "RS256")]
     pub jwt_algorithm: String,
@@ -109,7 +117,7 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "FIELDOPS_LISTEN", default_value = "127.0.0.1:50051")]
     pub listen: SocketAddr,
-    /// Service-level policy: `heating`, `water`, or a TOML/YAML file of the same shape.
+    /// Service-level policy: `heating`, `water`, or a TOML file of the same shape.
     #[arg(long, env = "FIELDOPS_POLICY", default_value = "heating")]
     pub policy: String,
     /// Time zone for local-time rules (IANA name).
@@ -353,6 +361,12 @@ impl StoreArgs {
 
 impl JwtArgs {
     pub fn key_source(&self, data_dir: &Path) -> anyhow::Result<KeySource> {
+        if let Some(spec) = &self.jwt_jwks {
+            return Ok(KeySource::Jwks {
+                source: crate::jwks::JwksSource::parse(spec)?,
+                refresh: self.jwt_jwks_refresh,
+            });
+        }
         if let Some(path) = &self.jwt_public_key {
             let pem = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
             let algorithm = match self.jwt_algorithm.to_ascii_uppercase().as_str() {
@@ -390,20 +404,22 @@ impl JwtArgs {
     }
 }
 
-/// `heating`, `water`, or a path to a .toml / .yaml / .yml policy file.
+/// `heating`, `water`, or a path to a TOML policy file.
 pub fn load_policy(spec: &str) -> anyhow::Result<Policy> {
     if let Some(p) = Policy::builtin(spec) {
         return Ok(p);
     }
+    // YAML was read until serde_yaml was deprecated: say so rather than
+    // fail on TOML syntax errors.
+    anyhow::ensure!(
+        !(spec.ends_with(".yaml") || spec.ends_with(".yml")),
+        "--policy {spec}: policy files are TOML (the same keys as \
+         src/domain/policies/heating.toml); YAML is no longer read"
+    );
     let text = std::fs::read_to_string(spec).with_context(|| {
         format!("--policy {spec:?} is neither `heating`, `water` nor a readable file")
     })?;
-    let parsed = if spec.ends_with(".yaml") || spec.ends_with(".yml") {
-        Policy::from_yaml(&text)
-    } else {
-        Policy::from_toml(&text)
-    };
-    parsed.map_err(|e| anyhow::anyhow!("policy file {spec}: {e}"))
+    Policy::from_toml(&text).map_err(|e| anyhow::anyhow!("policy file {spec}: {e}"))
 }
 
 impl ServeArgs {
@@ -439,5 +455,19 @@ impl ServeArgs {
             maintenance_interval: Some(crate::app::MAINTENANCE_EVERY),
             clock: Arc::new(SystemClock),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_yaml_policy_file_is_refused_with_a_pointer_to_toml() {
+        let e = load_policy("./my-policy.yaml").unwrap_err().to_string();
+        assert!(e.contains("TOML") && e.contains("my-policy.yaml"), "{e}");
+        assert!(load_policy("heating").is_ok());
+        let e = load_policy("./missing.toml").unwrap_err().to_string();
+        assert!(e.contains("missing.toml"), "{e}");
     }
 }

@@ -6,6 +6,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod grpc;
+pub mod jwks;
 pub mod metrics;
 pub mod service;
 pub mod storage;

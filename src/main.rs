@@ -72,7 +72,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Token(args) => {
             anyhow::ensure!(
-                args.jwt.jwt_public_key.is_none(),
+                args.jwt.jwt_public_key.is_none() && args.jwt.jwt_jwks.is_none(),
                 "the server checks tokens with a public key: get tokens from your identity provider"
             );
             let secret = args.jwt.existing_secret(&args.data_dir)?;

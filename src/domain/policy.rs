@@ -1,6 +1,6 @@
 //! Service-level policy as data (R-SLA-1..3, R-SLA-5, R-SLA-7, R-TKT-5,
 //! R-TKT-6, R-TKT-9). Two profiles are built in (`heating`, `water`); a utility
-//! can load its own file of the same shape (TOML or YAML). Every number the
+//! can load its own file of the same shape (TOML). Every number the
 //! rules use lives here, and every deadline is computed here, in UTC.
 use crate::domain::assessment::AssessmentRules;
 use crate::domain::outage::OutageKind;
@@ -457,11 +457,6 @@ impl Policy {
 
     pub fn from_toml(text: &str) -> Result<Policy, String> {
         let p: Policy = toml::from_str(text).map_err(|e| e.to_string())?;
-        p.validated()
-    }
-
-    pub fn from_yaml(text: &str) -> Result<Policy, String> {
-        let p: Policy = serde_yaml::from_str(text).map_err(|e| e.to_string())?;
         p.validated()
     }
 
@@ -1022,7 +1017,7 @@ mod tests {
     }
 
     #[test]
-    fn own_policy_file_in_toml_and_yaml() {
+    fn own_policy_file_in_toml() {
         let toml_text = r#"
 profile = "citywater"
 accept_within = "5m"
@@ -1037,17 +1032,6 @@ resolve_within = "6h"
 "#;
         let p = Policy::from_toml(toml_text).unwrap();
         assert_eq!(p.time, TimeTrust::default());
-        let yaml_text = r#"
-profile: citywater
-accept_within: 5m
-return_window: 1h
-revisit_within: 12h
-extension_cap: 3days
-checkin_distance_m: 150.0
-categories:
-  LEAK: { priority: P1, arrive_within: 20m, resolve_within: 6h }
-"#;
-        assert_eq!(Policy::from_yaml(yaml_text).unwrap(), p);
         let bad = toml_text.replace("\"6h\"", "\"0s\"");
         assert!(Policy::from_toml(&bad).is_err());
         assert!(Policy::from_toml("profile = \"x\"").is_err());
