@@ -62,12 +62,53 @@ pub fn recorder() -> anyhow::Result<PrometheusHandle> {
     let handle = recorder.handle();
     // Two servers starting at once in one process (tests): the first wins.
     if metrics::set_global_recorder(recorder).is_ok() {
+        describe();
         let _ = RECORDER.set(handle);
     }
     RECORDER
         .get()
         .cloned()
         .ok_or_else(|| anyhow::anyhow!("another metrics recorder is installed in this process"))
+}
+
+/// The `# HELP` lines.
+fn describe() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(REQUESTS, "Calls answered, by method and gRPC code.");
+    describe_histogram!(
+        REQUEST_SECONDS,
+        Unit::Seconds,
+        "Time to the reply's start, by method."
+    );
+    describe_gauge!(
+        DB_CONNECTIONS,
+        "Database connections by pool and state, at scrape."
+    );
+    describe_gauge!(DB_CONNECTIONS_MAX, "Most connections each pool may open.");
+    describe_counter!(MONITOR_BREACHES, "Deadline breaches the monitor recorded.");
+    describe_counter!(MONITOR_PASSES, "Deadline-monitor passes, by outcome.");
+    describe_histogram!(
+        MONITOR_PASS_SECONDS,
+        Unit::Seconds,
+        "Duration of a monitor pass."
+    );
+    describe_gauge!(
+        MONITOR_LAG_SECONDS,
+        Unit::Seconds,
+        "Seconds since the monitor last finished a pass."
+    );
+    describe_gauge!(
+        FEED_WINDOW_CHANGES,
+        "Changes held in this instance's feed window."
+    );
+    describe_gauge!(
+        FEED_WINDOW_BYTES,
+        Unit::Bytes,
+        "Bytes held in this instance's feed window."
+    );
+    describe_gauge!(WATCH_STREAMS, "Watch streams open on this instance.");
+    describe_counter!(PUSH_BATCHES, "Push batches received.");
+    describe_counter!(PUSH_MUTATIONS, "Pushed mutations, by outcome.");
 }
 
 /// The monitor finished a pass at `unix_seconds`.

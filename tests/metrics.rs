@@ -59,6 +59,10 @@ async fn the_metrics_move_as_the_server_works() {
     .await;
     let addr = app.handles.metrics_addr.expect("metrics listener");
     let before = scrape(addr).await;
+    assert!(
+        before.contains("# HELP fieldops_grpc_requests_total Calls answered"),
+        "described: {before}"
+    );
     assert_eq!(
         value(
             &before,
