@@ -193,3 +193,31 @@ impl tonic::service::Interceptor for WithLanguage {
         Ok(req)
     }
 }
+
+/// Messages name RPCs, states and fields as the API does: a refused
+/// transition names the RPC asked for (RecordRevisit, not an internal
+/// action) and the state as the enum spells it.
+#[tokio::test]
+async fn refusals_name_rpcs_and_states_as_the_api_does() {
+    let app = spawn_app().await;
+    let mut d = app.dispatcher().await;
+    let t = create(&mut d, "BUILDING_NO_HEAT").await;
+    let e = d
+        .record_revisit(pb::RecordRevisitRequest {
+            request_id: rid(),
+            ticket_id: t.id.clone(),
+            outcome: pb::RevisitOutcome::Satisfied as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_status(&e, Code::FailedPrecondition, "INVALID_TRANSITION", None);
+    assert!(
+        e.message().contains("RecordRevisit")
+            && e.message().contains("TICKET_STATE_NEW")
+            && !e.message().contains("RevisitClose"),
+        "{}",
+        e.message()
+    );
+    app.stop().await;
+}

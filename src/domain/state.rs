@@ -1,5 +1,6 @@
 //! The ticket lifecycle graph (R-TKT-3). Every transition the service makes
 //! is looked up here; one not in this table is refused.
+use super::method::Method;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -52,7 +53,38 @@ pub enum Action {
     ApproveLongMatter,
 }
 
+impl Action {
+    /// The RPC that asks for it, as the API names it (in messages: a user
+    /// reads "RecordRevisit", not an internal name).
+    pub fn method(self) -> Method {
+        match self {
+            Action::Dispatch => Method::DispatchTicket,
+            Action::Claim => Method::ClaimTicket,
+            Action::Return => Method::ReturnTicket,
+            Action::ScheduleAppointment => Method::ScheduleAppointment,
+            Action::Arrive => Method::RecordArrival,
+            Action::Complete => Method::CompleteRepair,
+            Action::RequestExtension => Method::RequestExtension,
+            Action::DecideExtension => Method::DecideExtension,
+            Action::RevisitClose | Action::RevisitReopen => Method::RecordRevisit,
+            Action::Supervise => Method::Supervise,
+            Action::Cancel => Method::CancelTicket,
+            Action::SupplyRestored => Method::RestoreSupply,
+            Action::RecordContact => Method::RecordContact,
+            Action::Suspend => Method::SuspendTicket,
+            Action::Recuse => Method::RecuseStaff,
+            Action::FlagMajor => Method::FlagMajor,
+            Action::ApproveLongMatter => Method::ApproveLongMatter,
+        }
+    }
+}
+
 impl TicketState {
+    /// The state as the API spells it (`TICKET_STATE_CLAIMED`).
+    pub fn api_name(self) -> String {
+        format!("TICKET_STATE_{}", self.as_str())
+    }
+
     pub const ALL: [TicketState; 10] = [
         TicketState::New,
         TicketState::Dispatched,

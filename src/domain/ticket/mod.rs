@@ -421,7 +421,11 @@ impl Ticket {
             AppError::precondition(
                 reason::INVALID_TRANSITION,
                 self.subject(),
-                format!("{action:?} is not allowed in state {}", self.state),
+                format!(
+                    "{} is not allowed on a ticket in state {}",
+                    action.method().name(),
+                    self.state.api_name()
+                ),
             )
         })
     }
