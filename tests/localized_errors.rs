@@ -79,7 +79,11 @@ async fn errors_speak_chinese_by_default_and_english_on_request() {
         let m = d.localized_message().unwrap();
         assert_eq!(m.locale, locale, "{header}");
         if locale == "en" {
-            assert_eq!(m.message, e.message(), "{header}: the English message");
+            // A sentence as the Chinese one: what is wrong, then the field.
+            assert_eq!(
+                m.message, "address is required (field: address)",
+                "{header}: the English message"
+            );
         }
     }
 

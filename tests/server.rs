@@ -185,3 +185,67 @@ async fn gzip_is_accepted_and_sent_when_asked_for() {
     assert!(r.metadata().get("grpc-encoding").is_none());
     assert_eq!(r.into_inner().content, "暖气不热。".repeat(200));
 }
+
+/// Health names every service the server offers, and at shutdown every
+/// name turns NOT_SERVING before the server goes: a load balancer watching
+/// any of them stops sending calls while in-flight calls finish.
+#[tokio::test]
+async fn health_covers_every_service_and_turns_not_serving_at_shutdown() {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    let app = spawn_app().await;
+    // Every service reflection lists, ours and the others, and "".
+    let mut names = {
+        use tonic_reflection::pb::v1::{
+            ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+            server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+        };
+        let mut c = ServerReflectionClient::new(app.channel().await);
+        let req = ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        };
+        let mut answers = c
+            .server_reflection_info(tokio_stream::iter([req]))
+            .await
+            .unwrap()
+            .into_inner();
+        let Some(MessageResponse::ListServicesResponse(list)) =
+            answers.next().await.unwrap().unwrap().message_response
+        else {
+            panic!("no service list");
+        };
+        list.service
+            .into_iter()
+            .map(|s| s.name)
+            .filter(|n| n.starts_with("fieldops."))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(names.len(), 8, "{names:?}");
+    names.push(String::new());
+    let mut h = tonic_health::pb::health_client::HealthClient::new(app.channel().await);
+    let mut watches = Vec::new();
+    for name in &names {
+        let mut w = h
+            .watch(tonic_health::pb::HealthCheckRequest {
+                service: name.clone(),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{name:?}: {e}"))
+            .into_inner();
+        let first = w.next().await.unwrap().unwrap();
+        assert_eq!(first.status, ServingStatus::Serving as i32, "{name:?}");
+        watches.push((name.clone(), w));
+    }
+    let stopping = tokio::spawn(app.stop());
+    for (name, mut w) in watches {
+        let next = tokio::time::timeout(std::time::Duration::from_secs(10), w.next())
+            .await
+            .unwrap_or_else(|_| panic!("{name:?}: no status within 10 s of the shutdown"));
+        let status = next.expect("a status").expect("a status").status;
+        assert_eq!(status, ServingStatus::NotServing as i32, "{name:?}");
+    }
+    tokio::time::timeout(std::time::Duration::from_secs(30), stopping)
+        .await
+        .expect("the server stops with health watches open")
+        .unwrap();
+}
