@@ -359,7 +359,10 @@ impl App {
             // before the guard, so it sees, limits and logs every call alike.
             .accept_http1(true)
             .layer(tower::util::option_layer(cors(&config.edge.cors_origins)))
-            .layer(Http1BodyLayer::new(config.max_message_bytes))
+            .layer(Http1BodyLayer::new(
+                config.max_message_bytes,
+                config.request_timeout,
+            ))
             .layer(tonic_web::GrpcWebLayer::new())
             .layer(GuardLayer::new(
                 config.request_timeout,
@@ -382,8 +385,16 @@ impl App {
                 set_health(&health, false).await;
             })
             .await?;
-        for task in [maintenance, monitor, metrics, keys].into_iter().flatten() {
+        for task in [maintenance, monitor, keys].into_iter().flatten() {
             let _ = task.await;
+        }
+        // A scraper's connection stuck mid-request must not hold the exit.
+        if let Some(mut task) = metrics
+            && tokio::time::timeout(Duration::from_secs(5), &mut task)
+                .await
+                .is_err()
+        {
+            task.abort();
         }
         let _ = tailer.await;
         let _ = store_health.await;
@@ -425,6 +436,8 @@ fn cors(origins: &[http::HeaderValue]) -> Option<CorsLayer> {
                 "authorization",
                 "accept-language",
                 "x-request-id",
+                "traceparent",
+                "tracestate",
             ]))
             .expose_headers(names(&[
                 "grpc-status",
@@ -532,7 +545,11 @@ async fn refresh_keys(verifier: Arc<Verifier>, every: Duration, mut stop: watch:
             _ = tokio::time::sleep(every) => {}
             _ = stop.wait_for(|s| *s) => return,
         }
-        match verifier.refresh().await {
+        let refreshed = tokio::select! {
+            r = verifier.refresh() => r,
+            _ = stop.wait_for(|s| *s) => return,
+        };
+        match refreshed {
             Ok(n) => tracing::debug!(keys = n, "JWKS refreshed"),
             Err(e) => {
                 tracing::warn!(error = %format!("{e:#}"), "JWKS refresh failed; the keys in use stay")

@@ -190,13 +190,24 @@ pub struct EdgeArgs {
 }
 
 /// The resolved `EdgeArgs`: files read, origins checked.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct Edge {
     /// Allowed browser origins; `["*"]` for any; empty for none.
     pub cors_origins: Vec<http::HeaderValue>,
     /// (certificate chain, private key), PEM.
     pub tls: Option<(Vec<u8>, Vec<u8>)>,
     pub metrics_listen: Option<SocketAddr>,
+}
+
+/// Never the private key's bytes.
+impl std::fmt::Debug for Edge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Edge")
+            .field("cors_origins", &self.cors_origins)
+            .field("tls", &self.tls.as_ref().map(|_| "(certificate and key)"))
+            .field("metrics_listen", &self.metrics_listen)
+            .finish()
+    }
 }
 
 impl EdgeArgs {
@@ -362,6 +373,10 @@ impl StoreArgs {
 impl JwtArgs {
     pub fn key_source(&self, data_dir: &Path) -> anyhow::Result<KeySource> {
         if let Some(spec) = &self.jwt_jwks {
+            anyhow::ensure!(
+                self.jwt_jwks_refresh >= Duration::from_secs(10),
+                "--jwt-jwks-refresh must be at least 10s"
+            );
             return Ok(KeySource::Jwks {
                 source: crate::jwks::JwksSource::parse(spec)?,
                 refresh: self.jwt_jwks_refresh,

@@ -6,7 +6,7 @@
 use anyhow::Context;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Limited};
-use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet, PublicKeyUse};
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -25,12 +25,24 @@ const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_BYTES: usize = 1 << 20;
 
 impl JwksSource {
-    /// `http://...` or `https://...` is fetched; anything else is a file.
+    /// `https://...` is fetched (`http://` only from this machine: keys
+    /// fetched in clear could be swapped on the way); anything else is a
+    /// file.
     pub fn parse(spec: &str) -> anyhow::Result<JwksSource> {
         if spec.starts_with("http://") || spec.starts_with("https://") {
-            let uri = spec
+            let uri: http::Uri = spec
                 .parse()
                 .with_context(|| format!("--jwt-jwks {spec}: not a URL"))?;
+            let loopback = uri.host().is_some_and(|h| {
+                h == "localhost"
+                    || h.trim_matches(['[', ']'])
+                        .parse::<std::net::IpAddr>()
+                        .is_ok_and(|ip| ip.is_loopback())
+            });
+            anyhow::ensure!(
+                uri.scheme_str() == Some("https") || loopback,
+                "--jwt-jwks {spec}: fetch keys over https (plain http only from this machine)"
+            );
             Ok(JwksSource::Url(uri))
         } else {
             Ok(JwksSource::File(PathBuf::from(spec)))
@@ -92,44 +104,48 @@ pub struct KeySet {
 }
 
 impl KeySet {
-    /// The set in `json`; every signing key must be usable (a key the
-    /// server cannot use is a misconfiguration, not something to skip).
-    /// `template` holds the issuer, audience and claim rules.
+    /// The usable signing keys of the set in `json`. A key the server
+    /// cannot use (a type it does not know, a shared secret) is skipped
+    /// with a warning, so a provider adding such a key does not stop
+    /// rotation; a set with no usable key is refused. `template` holds the
+    /// issuer, audience and claim rules.
     pub fn parse(json: &[u8], template: &Validation) -> anyhow::Result<KeySet> {
-        let set: JwkSet = serde_json::from_slice(json).context("not a JSON Web Key Set")?;
+        #[derive(serde::Deserialize)]
+        struct Raw {
+            keys: Vec<serde_json::Value>,
+        }
+        let raw: Raw = serde_json::from_slice(json).context("not a JSON Web Key Set")?;
         let mut by_kid = HashMap::new();
         let mut all = Vec::new();
-        for (i, jwk) in set.keys.iter().enumerate() {
-            if matches!(jwk.common.public_key_use, Some(PublicKeyUse::Encryption)) {
-                continue;
-            }
-            let name = jwk
-                .common
-                .key_id
-                .clone()
-                .unwrap_or_else(|| format!("keys[{i}]"));
-            let algorithm = match jwk.common.key_algorithm {
-                Some(a) => Algorithm::try_from(a)
-                    .map_err(|_| anyhow::anyhow!("key {name}: {a} is not a signing algorithm"))?,
-                None => implied_algorithm(&jwk.algorithm)
-                    .ok_or_else(|| anyhow::anyhow!("key {name}: no `alg` and none implied"))?,
-            };
-            anyhow::ensure!(
-                !matches!(
-                    algorithm,
-                    Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512
-                ),
-                "key {name}: a shared secret does not belong in a published key set"
-            );
-            let key = DecodingKey::from_jwk(jwk).map_err(|e| anyhow::anyhow!("key {name}: {e}"))?;
-            let mut validation = template.clone();
-            validation.algorithms = vec![algorithm];
-            all.push((key.clone(), validation.clone()));
-            if let Some(kid) = &jwk.common.key_id {
-                by_kid.insert(kid.clone(), (key, validation));
+        let mut skipped = Vec::new();
+        for (i, value) in raw.keys.into_iter().enumerate() {
+            let name = value
+                .get("kid")
+                .and_then(|k| k.as_str())
+                .map_or_else(|| format!("keys[{i}]"), str::to_string);
+            match signing_key(value, template) {
+                Ok(None) => {}
+                Ok(Some((kid, key, validation))) => {
+                    all.push((key.clone(), validation.clone()));
+                    if let Some(kid) = kid {
+                        by_kid.insert(kid, (key, validation));
+                    }
+                }
+                Err(why) => {
+                    tracing::warn!(key = %name, %why, "JWKS key skipped");
+                    skipped.push(format!("{name}: {why}"));
+                }
             }
         }
-        anyhow::ensure!(!all.is_empty(), "the set has no signing key");
+        anyhow::ensure!(
+            !all.is_empty(),
+            "the set has no usable signing key{}",
+            if skipped.is_empty() {
+                String::new()
+            } else {
+                format!(" (skipped: {})", skipped.join("; "))
+            }
+        );
         anyhow::ensure!(
             all.len() == 1 || by_kid.len() == all.len(),
             "every key of a set of several needs its own `kid`"
@@ -153,6 +169,31 @@ impl KeySet {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// One signing key: (kid, key, its checks); None for an encryption key;
+/// Err(why) for a key the server cannot use.
+type Signing = Option<(Option<String>, DecodingKey, Validation)>;
+
+fn signing_key(value: serde_json::Value, template: &Validation) -> Result<Signing, String> {
+    let jwk: Jwk = serde_json::from_value(value).map_err(|e| e.to_string())?;
+    if matches!(jwk.common.public_key_use, Some(PublicKeyUse::Encryption)) {
+        return Ok(None);
+    }
+    let algorithm = match jwk.common.key_algorithm {
+        Some(a) => Algorithm::try_from(a).map_err(|_| format!("{a} is not a signing algorithm"))?,
+        None => implied_algorithm(&jwk.algorithm).ok_or("no `alg` and none implied")?,
+    };
+    if matches!(
+        algorithm,
+        Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512
+    ) {
+        return Err("a shared secret does not belong in a published key set".into());
+    }
+    let key = DecodingKey::from_jwk(&jwk).map_err(|e| e.to_string())?;
+    let mut validation = template.clone();
+    validation.algorithms = vec![algorithm];
+    Ok(Some((jwk.common.key_id.clone(), key, validation)))
 }
 
 /// The algorithm a key's type implies when the key does not say.

@@ -258,12 +258,7 @@ async fn a_refused_http1_call_keeps_its_connection() {
     use http_body_util::BodyExt;
     use prost::Message;
     let app = spawn_app().await;
-    let tcp = tokio::net::TcpStream::connect(app.addr).await.unwrap();
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
-            .await
-            .unwrap();
-    tokio::spawn(conn);
+    let mut sender = http1_connection(&app).await;
     let message = create_req("BUILDING_NO_HEAT").encode_to_vec();
     let mut framed = vec![0u8];
     framed.extend_from_slice(&(message.len() as u32).to_be_bytes());
@@ -273,9 +268,7 @@ async fn a_refused_http1_call_keeps_its_connection() {
             .ready()
             .await
             .unwrap_or_else(|e| panic!("round {round}: the connection was closed: {e}"));
-        let (tx, rx) = tokio::sync::mpsc::channel::<
-            Result<http_body::Frame<bytes::Bytes>, std::convert::Infallible>,
-        >(1);
+        let (tx, rx) = tokio::sync::mpsc::channel::<Chunk>(1);
         let req = http::Request::post(format!(
             "http://{}/fieldops.v1.TicketService/CreateTicket",
             app.addr
@@ -312,4 +305,47 @@ async fn a_refused_http1_call_keeps_its_connection() {
         assert_eq!(status, "16", "round {round}: UNAUTHENTICATED");
     }
     app.stop().await;
+}
+
+/// An HTTP/1.1 body is read before the call, so its size is bounded
+/// before anything else: a declared length beyond the message limit is
+/// refused at once, before a byte of it is read.
+#[tokio::test]
+async fn an_oversized_http1_body_is_refused_before_it_is_read() {
+    let app = spawn_app().await;
+    let mut sender = http1_connection(&app).await;
+    // The body never comes: the answer must not wait for it.
+    let (_tx, rx) = tokio::sync::mpsc::channel::<Chunk>(1);
+    let req = http::Request::post(format!(
+        "http://{}/fieldops.v1.TicketService/CreateTicket",
+        app.addr
+    ))
+    .header("content-type", "application/grpc-web+proto")
+    .header("content-length", 100usize << 20)
+    .body(http_body_util::StreamBody::new(
+        tokio_stream::wrappers::ReceiverStream::new(rx),
+    ))
+    .unwrap();
+    let response =
+        tokio::time::timeout(std::time::Duration::from_secs(10), sender.send_request(req))
+            .await
+            .expect("an answer without the body")
+            .unwrap();
+    assert_eq!(response.status(), http::StatusCode::PAYLOAD_TOO_LARGE);
+    app.stop().await;
+}
+
+/// A piece of a request body sent by hand.
+type Chunk = Result<http_body::Frame<bytes::Bytes>, std::convert::Infallible>;
+type SlowBody = http_body_util::StreamBody<tokio_stream::wrappers::ReceiverStream<Chunk>>;
+
+/// One HTTP/1.1 connection to the server, whose requests' bodies the test
+/// sends when it chooses.
+async fn http1_connection(app: &TestApp) -> hyper::client::conn::http1::SendRequest<SlowBody> {
+    let tcp = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let (sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    sender
 }

@@ -133,6 +133,63 @@ async fn keys_rotate_through_the_published_set() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The server reads the set again by itself, every refresh interval: a key
+/// published ahead of a rotation is taken without anyone asking. Keys the
+/// server cannot use are skipped, not fatal.
+#[tokio::test]
+async fn the_set_is_read_again_by_itself_and_unusable_keys_are_skipped() {
+    let (k1, k2) = (key("k1"), key("k2"));
+    let dir = std::env::temp_dir().join(format!("fieldops-jwks-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("jwks.json");
+    // k1 beside a shared secret and a key type nobody knows: both skipped.
+    let mut with_junk: serde_json::Value = serde_json::from_str(&set(&[&k1])).unwrap();
+    let keys = with_junk["keys"].as_array_mut().unwrap();
+    keys.push(serde_json::json!({"kty": "oct", "k": "c2VjcmV0", "kid": "s", "alg": "HS256"}));
+    keys.push(serde_json::json!({"kty": "PQC", "kid": "future", "alg": "ML-DSA-65"}));
+    std::fs::write(&file, with_junk.to_string()).unwrap();
+    let app = spawn_tuned("heating", fresh_store().await, |c| {
+        c.jwt_key = KeySource::Jwks {
+            source: JwksSource::File(file.clone()),
+            refresh: std::time::Duration::from_millis(50),
+        };
+    })
+    .await;
+    accepted(&app, &signed(&k1, Some("k1"))).await.unwrap();
+    refused(
+        accepted(&app, &signed(&k2, Some("k2"))).await,
+        "k2 before it is published",
+    );
+    std::fs::write(&file, set(&[&k1, &k2])).unwrap();
+    let mut taken = false;
+    for _ in 0..400 {
+        if accepted(&app, &signed(&k2, Some("k2"))).await.is_ok() {
+            taken = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert!(taken, "k2 not taken within 10 s by the background refresh");
+    app.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Keys fetched in clear could be swapped on the way: plain http is for
+/// this machine only.
+#[test]
+fn plain_http_is_for_this_machine_only() {
+    let e = JwksSource::parse("http://idp.example.cn/jwks.json").unwrap_err();
+    assert!(format!("{e:#}").contains("https"), "{e:#}");
+    for ok in [
+        "https://idp.example.cn/jwks.json",
+        "http://127.0.0.1:8080/jwks.json",
+        "http://localhost/jwks.json",
+        "http://[::1]:9000/jwks.json",
+    ] {
+        assert!(JwksSource::parse(ok).is_ok(), "{ok}");
+    }
+}
+
 #[tokio::test]
 async fn the_set_is_fetched_from_the_providers_url() {
     let k1 = key("k1");
@@ -175,7 +232,7 @@ async fn a_set_that_cannot_work_stops_the_server_at_start() {
         ("http://127.0.0.1:1/jwks.json", "127.0.0.1:1"),
         (dir.join("missing.json").to_str().unwrap(), "missing.json"),
         (secret.to_str().unwrap(), "shared secret"),
-        (empty.to_str().unwrap(), "no signing key"),
+        (empty.to_str().unwrap(), "no usable signing key"),
     ] {
         let mut config = test_config(&fresh_store().await);
         config.jwt_key = jwks_config(JwksSource::parse(spec).unwrap());

@@ -102,6 +102,11 @@ where
                 },
                 lang,
             );
+            count_call(
+                req.uri().path(),
+                tonic::Code::ResourceExhausted,
+                Duration::ZERO,
+            );
             return Box::pin(std::future::ready(Ok(busy.into_http())));
         };
         let call = req.extensions().get::<ConnInfo>().map(|c| c.state.begin());
@@ -319,13 +324,15 @@ fn log_call(
     status_code
 }
 
-/// The call in the metrics. A path no service knows is counted as
-/// `unknown`, so a scanner cannot grow the label set without bound.
+/// The call in the metrics, by the code its reply starts with (a stream
+/// that fails later counts as OK). A path no service has is counted as
+/// `unknown`, whatever it was answered (UNIMPLEMENTED, or UNAUTHENTICATED
+/// by a real service's interceptor), so no caller can grow the label set.
 fn count_call(method: &str, code: tonic::Code, took: Duration) {
-    let method = if code == tonic::Code::Unimplemented && !known_method(method) {
-        "unknown".to_string()
-    } else {
+    let method = if known_method(method) {
         method.to_string()
+    } else {
+        "unknown".to_string()
     };
     metrics::counter!(crate::metrics::REQUESTS, "method" => method.clone(), "code" => code_name(code))
         .increment(1);

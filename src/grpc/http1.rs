@@ -7,25 +7,46 @@
 //! client streaming, so a whole request body is one message and reading
 //! it first costs nothing a call would not spend anyway. HTTP/2 streams
 //! are untouched (a refused stream is reset on its own).
+//!
+//! The reading happens before authentication and outside the guard's
+//! limits, so it has its own: a declared length over the limit is refused
+//! at once (413), all bodies being read at once share a byte budget (a
+//! body waits for room at most the request timeout, then 503), and a body
+//! must arrive within the request timeout (408).
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::sync::Semaphore;
 use tonic::body::Body;
+
+/// Bytes of HTTP/1.1 bodies held at once, in KiB (64 MiB).
+const BUDGET_KIB: usize = 64 * 1024;
 
 #[derive(Clone)]
 pub struct Http1BodyLayer {
     /// The largest body read (a message, its framing, base64 for
     /// grpc-web-text); more is refused with 413.
     max_bytes: usize,
+    /// How long a body may take to arrive (the request timeout).
+    within: Duration,
+    /// KiB of bodies being read, across all connections.
+    budget: Arc<Semaphore>,
 }
 
 impl Http1BodyLayer {
-    /// For a server whose largest message is `max_message_bytes`.
-    pub fn new(max_message_bytes: usize) -> Http1BodyLayer {
+    /// For a server whose largest message is `max_message_bytes` and
+    /// whose calls may take `request_timeout`.
+    pub fn new(max_message_bytes: usize, request_timeout: Duration) -> Http1BodyLayer {
+        let max_bytes = max_message_bytes / 3 * 4 + 64;
         Http1BodyLayer {
-            max_bytes: max_message_bytes / 3 * 4 + 64,
+            max_bytes,
+            within: request_timeout,
+            // One largest body always fits.
+            budget: Arc::new(Semaphore::new(BUDGET_KIB.max(max_bytes.div_ceil(1024)))),
         }
     }
 }
@@ -37,6 +58,8 @@ impl<S> tower::Layer<S> for Http1BodyLayer {
         Http1Body {
             inner,
             max_bytes: self.max_bytes,
+            within: self.within,
+            budget: self.budget.clone(),
         }
     }
 }
@@ -45,6 +68,8 @@ impl<S> tower::Layer<S> for Http1BodyLayer {
 pub struct Http1Body<S> {
     inner: S,
     max_bytes: usize,
+    within: Duration,
+    budget: Arc<Semaphore>,
 }
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -74,16 +99,32 @@ where
         // clone waits for the next one.
         let fresh = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, fresh);
-        let max = self.max_bytes;
+        let (max, within, budget) = (self.max_bytes, self.within, self.budget.clone());
         Box::pin(async move {
+            let declared = req
+                .headers()
+                .get(http::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<usize>().ok());
+            if declared.is_some_and(|n| n > max) {
+                return Ok(plain(http::StatusCode::PAYLOAD_TOO_LARGE));
+            }
+            // Room for what it says it sends, or for the largest body.
+            let kib = declared.unwrap_or(max).div_ceil(1024).max(1) as u32;
+            let Ok(Ok(_room)) = tokio::time::timeout(within, budget.acquire_many_owned(kib)).await
+            else {
+                return Ok(plain(http::StatusCode::SERVICE_UNAVAILABLE));
+            };
             let (parts, body) = req.into_parts();
-            let bytes = match Limited::new(body, max).collect().await {
-                Ok(c) => c.to_bytes(),
-                Err(e) if e.is::<LengthLimitError>() => {
+            let bytes = match tokio::time::timeout(within, Limited::new(body, max).collect()).await
+            {
+                Ok(Ok(c)) => c.to_bytes(),
+                Ok(Err(e)) if e.is::<LengthLimitError>() => {
                     return Ok(plain(http::StatusCode::PAYLOAD_TOO_LARGE));
                 }
                 // The client went away mid-body: nobody reads the answer.
-                Err(_) => return Ok(plain(http::StatusCode::BAD_REQUEST)),
+                Ok(Err(_)) => return Ok(plain(http::StatusCode::BAD_REQUEST)),
+                Err(_) => return Ok(plain(http::StatusCode::REQUEST_TIMEOUT)),
             };
             let req = http::Request::from_parts(parts, Body::new(Full::<Bytes>::new(bytes)));
             inner.call(req).await
