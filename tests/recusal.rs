@@ -223,6 +223,44 @@ async fn r_tkt_13_recusal_hides_the_ticket_everywhere_without_the_window() {
     recusal_hides_the_ticket_everywhere(app).await;
 }
 
+/// R-TKT-13 with a feed window that is behind: instance B's window holds a
+/// ticket's changes but not the recusal committed on instance A (B's
+/// tailer polls only hourly here, and A's commit does not wake it). A Pull
+/// on B from a cursor inside the window must not show the recused staff
+/// member the ticket's earlier changes: a window that has not read the
+/// whole snapshot leaves the page to the database.
+#[tokio::test]
+async fn r_tkt_13_a_window_behind_a_recusal_does_not_leak_the_ticket() {
+    let a = spawn_app_with_policy("water").await;
+    let mut d = a.dispatcher().await;
+    let start = sync_for(&a, "d1", Role::Dispatcher, "hq")
+        .await
+        .pull(pb::PullRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .cursor;
+    let t = dispatched_ticket(&a, "METER_FAULT").await;
+    let other = dispatched_ticket(&a, "METER_FAULT").await;
+    // B starts now: its window loads both tickets' changes, then never
+    // looks at the database again unless B itself commits.
+    let b = spawn_tuned("water", a.store.clone(), |c| {
+        c.watch_poll = std::time::Duration::from_secs(3600);
+    })
+    .await;
+    let mut c2_on_b = sync_for(&b, "c2", Role::Crew, "north").await;
+    assert!(pulled_tickets(&mut c2_on_b, &start).await.contains(&t.id));
+    recuse(&mut d, &t.id, "c2").await.unwrap();
+    let seen = pulled_tickets(&mut c2_on_b, &start).await;
+    assert!(
+        !seen.contains(&t.id),
+        "c2 pulled the ticket he is recused from"
+    );
+    assert!(seen.contains(&other.id), "the feed still works");
+    b.stop().await;
+    a.stop().await;
+}
+
 /// RecuseStaff's refusals change nothing; the holder of a ticket at work
 /// must be relieved of it first; one merely named at dispatch is released.
 #[tokio::test]

@@ -146,6 +146,11 @@ impl FeedWindow {
         }))
     }
 
+    /// Everything up to here has been read into the window.
+    pub fn end(&self) -> Position {
+        self.window.read().unwrap_or_else(|e| e.into_inner()).end
+    }
+
     /// (changes, bytes) held now, for the metrics.
     pub fn size(&self) -> (usize, usize) {
         let w = self.window.read().unwrap_or_else(|e| e.into_inner());

@@ -197,17 +197,23 @@ impl SyncService {
             ));
         }
         // The window answers what it holds up to this snapshot's end; the
-        // database the rest of the snapshot.
+        // database the rest of the snapshot. R-TKT-13: only a window that
+        // has read the whole snapshot knows every recusal in it, and a
+        // recusal hides the ticket's earlier changes too; a window still
+        // behind (its tailer not yet woken by a commit) would show them, so
+        // then the snapshot answers alone.
         let limit = limit as usize;
         let end = Position::end_of(last_seq);
-        let (mut changes, mut upto) =
-            match self
-                .window
+        let slice = if self.window.end() >= end {
+            self.window
                 .read(from, &vis, limit, Some(purged_seq), Some(end))
-            {
-                Some(slice) => (slice.changes, slice.upto),
-                None => (Vec::new(), from),
-            };
+        } else {
+            None
+        };
+        let (mut changes, mut upto) = match slice {
+            Some(slice) => (slice.changes, slice.upto),
+            None => (Vec::new(), from),
+        };
         if changes.len() <= limit && upto < end {
             let want = limit + 1 - changes.len();
             for row in feed::read_after(&tx, upto, Some(&vis), want as u64).await? {
