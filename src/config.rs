@@ -38,6 +38,28 @@ pub enum Command {
     Migrate(StoreArgs),
     /// Print a signed JWT (HS256, the server's secret) for a staff member.
     Token(TokenArgs),
+    /// Copy the embedded SQLite store into a new file, while the server runs.
+    Backup(BackupArgs),
+    /// Put a backup in place of a missing SQLite store (server stopped).
+    Restore(RestoreArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct BackupArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The new file to write (it must not exist).
+    #[arg(long)]
+    pub to: PathBuf,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct RestoreArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The backup to restore.
+    #[arg(long)]
+    pub from: PathBuf,
 }
 
 /// Where data lives.

@@ -70,6 +70,24 @@ async fn run(command: Command) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Backup(args) => {
+            let url = args.store.db_settings()?.url;
+            let held = storage::backup::backup(&url, &args.to).await?;
+            println!("backup written to {} (integrity ok)", args.to.display());
+            println!("  {held}");
+            Ok(())
+        }
+        Command::Restore(args) => {
+            let url = args.store.db_settings()?.url;
+            let held = storage::backup::restore(&args.from, &url).await?;
+            println!(
+                "{} restored to {} (integrity ok)",
+                args.from.display(),
+                storage::redact_url(&url)
+            );
+            println!("  {held}");
+            Ok(())
+        }
         Command::Token(args) => {
             anyhow::ensure!(
                 args.jwt.jwt_public_key.is_none() && args.jwt.jwt_jwks.is_none(),

@@ -8,6 +8,7 @@
 //! share it, and nothing that must be consistent is held in process memory.
 pub mod assessment;
 pub mod audit;
+pub mod backup;
 pub mod entities;
 pub mod fault;
 pub mod feed;
