@@ -83,6 +83,8 @@ catalogue! {
         "当前状态下不能进行此操作。";
     RETURN_WINDOW_CLOSED: "FAILED_PRECONDITION", "The return window after dispatch has passed, or the crew is already on site (R-TKT-5).",
         "已过退单时限，或已到达现场，不能退单。";
+    METER_UNIT_MISMATCH: "FAILED_PRECONDITION", "The meter's readings are recorded in another unit (R-MTR-1).",
+        "该表计的读数采用另一计量单位。";
     APPOINTMENT_NOT_ALLOWED: "FAILED_PRECONDITION", "The category does not allow appointments (R-TKT-7).",
         "该类别不允许预约。";
     ARRIVAL_DEADLINE_PASSED: "FAILED_PRECONDITION", "The arrival deadline has passed; an appointment can no longer replace it (R-TKT-7).",

@@ -1618,3 +1618,48 @@ async fn r_mtr_1_concurrent_arrivals_end_flagged_as_in_order() {
     finish_failures(failures);
     app.stop().await;
 }
+
+/// R-MTR-1: a meter reads in one unit. Once M-U has a reading in m³, a
+/// reading or an exchange in GJ is refused and stores nothing; the same
+/// unit goes on; another meter may read in GJ; a meter first seen in an
+/// exchange takes the exchange's unit.
+#[tokio::test]
+async fn r_mtr_1_a_meter_reads_in_one_unit() {
+    let app = app_at_t0().await;
+    let mut i1 = inspector(&app, "i1").await;
+    let gj = |r: pb::RecordMeterReadingRequest| pb::RecordMeterReadingRequest {
+        unit: pb::MeterUnit::Gigajoule as i32,
+        ..r
+    };
+    read(&mut i1, "M-U", 100.0, t0() - mins(60)).await;
+    let e = i1
+        .record_meter_reading(gj(reading_req("M-U", 101.0, t0() - mins(30))))
+        .await
+        .unwrap_err();
+    assert_status(&e, Code::FailedPrecondition, "METER_UNIT_MISMATCH", None);
+    assert!(
+        e.message().contains("METER_UNIT_CUBIC_METRE")
+            && e.message().contains("METER_UNIT_GIGAJOULE"),
+        "{}",
+        e.message()
+    );
+    let e = i1
+        .record_meter_exchange(pb::RecordMeterExchangeRequest {
+            unit: pb::MeterUnit::Gigajoule as i32,
+            ..exchange_req("M-U", t0() - mins(20), true, true)
+        })
+        .await
+        .unwrap_err();
+    assert_status(&e, Code::FailedPrecondition, "METER_UNIT_MISMATCH", None);
+    assert_eq!(list_readings(&app, "M-U").await.len(), 1, "nothing stored");
+    read(&mut i1, "M-U", 102.0, t0() - mins(10)).await;
+    i1.record_meter_reading(gj(reading_req("M-H", 5.0, t0() - mins(5))))
+        .await
+        .unwrap();
+    exchange(&mut i1, "M-X", t0() - mins(50)).await;
+    let e = i1
+        .record_meter_reading(gj(reading_req("M-X", 1.0, t0() - mins(40))))
+        .await
+        .unwrap_err();
+    assert_status(&e, Code::FailedPrecondition, "METER_UNIT_MISMATCH", None);
+}

@@ -1,4 +1,5 @@
 //! Meter readings and exchanges (R-MTR-1, R-MTR-2).
+use crate::error::{AppError, AppResult, reason};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -63,6 +64,30 @@ pub struct MeterExchange {
     pub received_at: DateTime<Utc>,
 }
 
+/// R-MTR-1: a meter reads in one unit, the one its readings and exchanges
+/// were recorded in (`established`); a reading or an exchange in another
+/// is refused, since a register read in m³ and in GJ cannot be compared
+/// for a rollback. The first record of a meter sets its unit.
+pub fn check_unit(
+    meter_id: &str,
+    established: Option<MeterUnit>,
+    given: MeterUnit,
+) -> AppResult<()> {
+    match established {
+        Some(unit) if unit != given => Err(AppError::precondition(
+            reason::METER_UNIT_MISMATCH,
+            format!("meters/{meter_id}"),
+            format!(
+                "meter {} reads in METER_UNIT_{}; a value in METER_UNIT_{} is refused",
+                crate::error::echo(meter_id),
+                unit.as_str(),
+                given.as_str()
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// R-MTR-2: an exchange needs both the meter reader and the customer present.
 pub fn exchange_flagged(reader_present: bool, customer_present: bool) -> bool {
     !(reader_present && customer_present)
@@ -98,6 +123,19 @@ pub fn rollback_flags(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn r_mtr_1_a_meter_reads_in_one_unit() {
+        use MeterUnit::*;
+        assert!(
+            check_unit("M-1", None, Gigajoule).is_ok(),
+            "the first record sets it"
+        );
+        assert!(check_unit("M-1", Some(CubicMetre), CubicMetre).is_ok());
+        let e = check_unit("M-1", Some(CubicMetre), Gigajoule).unwrap_err();
+        assert_eq!(e.reason(), reason::METER_UNIT_MISMATCH);
+        assert!(check_unit("M-1", Some(Gigajoule), KilowattHour).is_err());
+    }
     use chrono::{Duration, TimeZone};
 
     fn t(h: i64) -> DateTime<Utc> {

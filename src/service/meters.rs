@@ -153,6 +153,8 @@ impl MeterService {
             move |tx| {
                 Box::pin(async move {
                     store::lock_meter(tx.db, &input.meter_id).await?;
+                    let established = store::unit_of(tx.db, &input.meter_id).await?;
+                    meter::check_unit(&input.meter_id, established, input.unit)?;
                     let id = input.id.unwrap_or_else(Uuid::now_v7);
                     if store::get_reading(tx.db, id).await?.is_some() {
                         return Err(AppError::AlreadyExists {
@@ -202,6 +204,8 @@ impl MeterService {
         idempotency::write(&self.db, &self.clock, caller, meta, Method::RecordMeterExchange, move |tx| {
             Box::pin(async move {
                 store::lock_meter(tx.db, &input.meter_id).await?;
+                let established = store::unit_of(tx.db, &input.meter_id).await?;
+                meter::check_unit(&input.meter_id, established, input.unit)?;
                 let x = MeterExchange {
                     id: Uuid::now_v7(),
                     flagged: meter::exchange_flagged(input.reader_present, input.customer_present),

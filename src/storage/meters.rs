@@ -110,6 +110,26 @@ pub async fn readings_of<C: ConnectionTrait>(
         .collect()
 }
 
+/// R-MTR-1: the unit a meter's readings (else its exchanges) are recorded
+/// in; None for a meter never seen.
+pub async fn unit_of<C: ConnectionTrait>(db: &C, meter_id: &str) -> AppResult<Option<MeterUnit>> {
+    let reading = meter_readings::Entity::find()
+        .filter(meter_readings::Column::MeterId.eq(meter_id))
+        .one(db)
+        .await
+        .map_err(db_err)?;
+    let recorded = match reading {
+        Some(r) => Some(r.unit),
+        None => meter_exchanges::Entity::find()
+            .filter(meter_exchanges::Column::MeterId.eq(meter_id))
+            .one(db)
+            .await
+            .map_err(db_err)?
+            .map(|x| x.unit),
+    };
+    recorded.map(|u| unit(&u)).transpose()
+}
+
 pub async fn exchange_times_of<C: ConnectionTrait>(
     db: &C,
     meter_id: &str,
