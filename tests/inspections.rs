@@ -1428,3 +1428,104 @@ async fn client_chosen_inspection_id_is_kept_and_unique() {
         .unwrap_err();
     assert_status(&s, Code::NotFound, "INSPECTION_NOT_FOUND", None);
 }
+
+/// R-TMP-12: each reading may name its own thermometer. In a visit whose
+/// thermometer was due for calibration the day before, a reading taken
+/// with another thermometer due that very day is valid, and the reading
+/// shows which one it was; a reading with the visit's thermometer is
+/// INVALID; a serial without its due date (or the reverse) is refused.
+#[tokio::test]
+async fn r_tmp_12_a_reading_names_its_own_thermometer() {
+    let app = spawn_app().await;
+    app.clock.set(at(22, 0, 0));
+    let mut c = inspector(&app).await;
+    let visit = start_visit(
+        &mut c,
+        pb::StartInspectionRequest {
+            calibration_due: "2026-12-09".into(),
+            ..visit_req("H-TH-12", at(10, 0, 0))
+        },
+    )
+    .await;
+    let own = pb::RecordRoomReadingRequest {
+        thermometer_serial: "TH-0777".into(),
+        calibration_due: "2026-12-10".into(),
+        ..reading_req(
+            &visit.id,
+            "bedroom",
+            Room::Bedroom,
+            at(10, 20, 0),
+            at(10, 30, 0),
+            20.0,
+        )
+    };
+    let r = record_reading(&mut c, own.clone()).await;
+    assert_eq!(r.verdict, pb::ReadingVerdict::Compliant as i32, "{r:?}");
+    assert_eq!(
+        (r.thermometer_serial.as_str(), r.calibration_due.as_str()),
+        ("TH-0777", "2026-12-10")
+    );
+    let with_the_visits = record_reading(
+        &mut c,
+        reading_req(
+            &visit.id,
+            "living room",
+            Room::LivingRoom,
+            at(10, 35, 0),
+            at(10, 45, 0),
+            20.0,
+        ),
+    )
+    .await;
+    assert_eq!(with_the_visits.verdict, pb::ReadingVerdict::Invalid as i32);
+    assert_eq!(
+        violations(&with_the_visits),
+        vec![("R-TMP-12", "INSTRUMENT_UNCALIBRATED")]
+    );
+    assert!(with_the_visits.thermometer_serial.is_empty());
+    for (field, bad) in [
+        (
+            "calibration_due",
+            pb::RecordRoomReadingRequest {
+                request_id: rid(),
+                calibration_due: String::new(),
+                ..own.clone()
+            },
+        ),
+        (
+            "thermometer_serial",
+            pb::RecordRoomReadingRequest {
+                request_id: rid(),
+                thermometer_serial: String::new(),
+                ..own.clone()
+            },
+        ),
+    ] {
+        let e = c.record_room_reading(bad).await.unwrap_err();
+        assert_status(
+            &e,
+            tonic::Code::InvalidArgument,
+            "MISSING_FIELD",
+            Some(field),
+        );
+    }
+    let e = c
+        .record_room_reading(pb::RecordRoomReadingRequest {
+            request_id: rid(),
+            calibration_due: "10/12/2026".into(),
+            ..own.clone()
+        })
+        .await
+        .unwrap_err();
+    assert_status(
+        &e,
+        tonic::Code::InvalidArgument,
+        "INVALID_FIELD",
+        Some("calibration_due"),
+    );
+    assert_eq!(
+        get_visit(&mut c, &visit.id).await.readings.len(),
+        2,
+        "refusals stored nothing"
+    );
+}

@@ -261,6 +261,7 @@ fn room_req(
         height_m: 1.5,
         at_room_centre: true,
         device_id: "handheld-7".into(),
+        ..Default::default()
     }
 }
 

@@ -133,6 +133,7 @@ fn reading_m(
         height_m: 1.5,
         at_room_centre: true,
         device_id: "handheld".into(),
+        ..Default::default()
     })
 }
 

@@ -114,6 +114,7 @@ pub fn reading_op(db: Db, policy: Arc<Policy>, visits: Arc<Pool>) -> Op {
             let visit_id = Uuid::parse_str(&visit_id).map_err(|e| e.to_string())?;
             let day = seed::reading_day();
             let measurement = RoomMeasurement {
+                instrument: None,
                 room_type: RoomType::Bedroom,
                 open_to_balcony: false,
                 started_at: seed::local(day, 9, 20),

@@ -186,6 +186,7 @@ pub fn reading_request(visit: String, n: usize) -> pb::RecordRoomReadingRequest 
         height_m: 1.5,
         at_room_centre: true,
         device_id: "handheld-7".into(),
+        ..Default::default()
     }
 }
 

@@ -188,9 +188,20 @@ pub struct OutageCitation {
     pub maintenance: bool,
 }
 
+/// R-TMP-12: a thermometer and the last day it may be used.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Instrument {
+    pub serial: String,
+    pub calibration_due: NaiveDate,
+}
+
 /// One reading in one room.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RoomMeasurement {
+    /// R-TMP-12: the thermometer of this reading when it is not the
+    /// visit's (an inspector may change instruments during a visit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instrument: Option<Instrument>,
     pub room_type: RoomType,
     pub open_to_balcony: bool,
     pub started_at: DateTime<Utc>,
@@ -399,15 +410,18 @@ impl TemperatureRules {
             ));
         }
 
-        // R-TMP-12: instrument within its calibration (due date inclusive, local date).
-        if start.date_naive() > visit.calibration_due {
+        // R-TMP-12: the reading's instrument (its own, else the visit's)
+        // within its calibration (due date inclusive, local date).
+        let (serial, due) = match &m.instrument {
+            Some(i) => (i.serial.as_str(), i.calibration_due),
+            None => (visit.thermometer_serial.as_str(), visit.calibration_due),
+        };
+        if start.date_naive() > due {
             violations.push(Violation::new(
                 rule::R_TMP_12,
                 reason::INSTRUMENT_UNCALIBRATED,
                 format!(
-                    "thermometer {} was due for calibration on {}; reading taken on {}",
-                    visit.thermometer_serial,
-                    visit.calibration_due,
+                    "thermometer {serial} was due for calibration on {due}; reading taken on {}",
                     start.date_naive(),
                 ),
             ));
@@ -608,6 +622,7 @@ mod tests {
     /// A valid bedroom reading at 10:20..10:30 local, 20 °C.
     fn reading() -> RoomMeasurement {
         RoomMeasurement {
+            instrument: None,
             room_type: RoomType::Bedroom,
             open_to_balcony: false,
             started_at: utc(2, 20, 0),
@@ -839,6 +854,32 @@ mod tests {
         assert!(r.violations[0].message.contains("TH-0042"));
     }
 
+    /// R-TMP-12: a reading that names its own thermometer is judged by
+    /// that one's due date, not the visit's, at the edge and a day past it.
+    #[test]
+    fn r_tmp_12_a_reading_names_its_own_instrument() {
+        let today = NaiveDate::from_ymd_opt(2026, 11, 22).unwrap();
+        let own = |due| RoomMeasurement {
+            instrument: Some(Instrument {
+                serial: "TH-0777".into(),
+                calibration_due: due,
+            }),
+            ..reading()
+        };
+        let expired_visit = VisitFacts {
+            calibration_due: today.pred_opt().unwrap(),
+            ..visit()
+        };
+        assert_eq!(
+            judge(&expired_visit, &own(today)).verdict,
+            RoomVerdict::Compliant,
+            "its own thermometer, due today, is valid"
+        );
+        let r = judge(&visit(), &own(today.pred_opt().unwrap()));
+        assert_eq!(reasons(&r), vec![reason::INSTRUMENT_UNCALIBRATED]);
+        assert!(r.violations[0].message.contains("TH-0777"));
+    }
+
     #[test]
     fn r_tmp_12_uses_the_local_date() {
         // New York is UTC-5 in November: the local date can be a day behind UTC.
@@ -972,6 +1013,7 @@ mod tests {
         };
         // 07:55 local, 2 min after entering, 5 min long, off-centre, at 1 m, very cold.
         let m = RoomMeasurement {
+            instrument: None,
             room_type: RoomType::LivingRoom,
             open_to_balcony: false,
             started_at: utc(0, 0, 0) - Duration::minutes(5),

@@ -6,7 +6,8 @@ use super::pb::{self, inspection_service_server::InspectionService as Api};
 use crate::domain::Method;
 use crate::domain::inspection::{Dwelling, Inspection, InspectionState, RoomReading};
 use crate::domain::protocol::{
-    Exemption, ResidentOutcome, RoomMeasurement, RoomType, RoomVerdict, VisitFacts, VisitVerdict,
+    Exemption, Instrument, ResidentOutcome, RoomMeasurement, RoomType, RoomVerdict, VisitFacts,
+    VisitVerdict,
 };
 use crate::error::{AppError, AppResult, reason};
 use crate::service::InspectionService;
@@ -187,6 +188,16 @@ pub fn reading_pb(r: &RoomReading) -> pb::RoomReading {
             })
             .collect(),
         receive_time: Some(cv::ts(r.received_at)),
+        thermometer_serial: m
+            .instrument
+            .as_ref()
+            .map(|i| i.serial.clone())
+            .unwrap_or_default(),
+        calibration_due: m
+            .instrument
+            .as_ref()
+            .map(|i| i.calibration_due.format("%Y-%m-%d").to_string())
+            .unwrap_or_default(),
     }
 }
 
@@ -265,17 +276,10 @@ fn start_visit(m: &pb::StartInspectionRequest) -> AppResult<StartVisit> {
             "a household id or an address is required",
         ));
     }
-    let calibration_due = chrono::NaiveDate::parse_from_str(
+    let calibration_due = date(
         &required(&m.calibration_due, "calibration_due")?,
-        "%Y-%m-%d",
-    )
-    .map_err(|_| {
-        AppError::invalid(
-            "calibration_due",
-            reason::INVALID_FIELD,
-            "calibration_due must be a date YYYY-MM-DD",
-        )
-    })?;
+        "calibration_due",
+    )?;
     let mut observed = Vec::new();
     for (i, e) in m.observed_exemptions.iter().enumerate() {
         let e = exemption(*e, &format!("observed_exemptions[{i}]"))?;
@@ -318,6 +322,7 @@ fn new_reading(m: &pb::RecordRoomReadingRequest) -> AppResult<NewReading> {
         id: optional_id(&m.reading_id, "reading_id")?,
         room_name: required(&m.room_name, "room_name")?,
         measurement: RoomMeasurement {
+            instrument: own_instrument(m)?,
             room_type: room_type(m.room_type)?,
             open_to_balcony: m.open_to_balcony,
             started_at,
@@ -327,6 +332,39 @@ fn new_reading(m: &pb::RecordRoomReadingRequest) -> AppResult<NewReading> {
             at_room_centre: m.at_room_centre,
         },
     })
+}
+
+/// A calendar date `YYYY-MM-DD` in `field`.
+fn date(text: &str, field: &str) -> AppResult<chrono::NaiveDate> {
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| {
+        AppError::invalid(
+            field,
+            reason::INVALID_FIELD,
+            format!("{field} must be a date YYYY-MM-DD"),
+        )
+    })
+}
+
+/// R-TMP-12: a reading's own thermometer, serial and due date together.
+fn own_instrument(m: &pb::RecordRoomReadingRequest) -> AppResult<Option<Instrument>> {
+    let (serial, due) = (m.thermometer_serial.trim(), m.calibration_due.trim());
+    match (serial.is_empty(), due.is_empty()) {
+        (true, true) => Ok(None),
+        (false, true) => Err(AppError::invalid(
+            "calibration_due",
+            reason::MISSING_FIELD,
+            "a reading's own thermometer needs its calibration_due",
+        )),
+        (true, false) => Err(AppError::invalid(
+            "thermometer_serial",
+            reason::MISSING_FIELD,
+            "a calibration_due needs the thermometer_serial it belongs to",
+        )),
+        (false, false) => Ok(Some(Instrument {
+            serial: serial.to_string(),
+            calibration_due: date(due, "calibration_due")?,
+        })),
+    }
 }
 
 fn finish(m: &pb::FinishInspectionRequest) -> AppResult<Finish> {
