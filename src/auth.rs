@@ -102,11 +102,6 @@ impl Verifier {
         Ok(Verifier { keys })
     }
 
-    /// Whether the keys come from a set that may change.
-    pub fn refreshes(&self) -> bool {
-        matches!(self.keys, Keys::Set { .. })
-    }
-
     /// Read the key set again; Ok(number of keys). On failure the keys in
     /// use stay. A no-op for fixed keys.
     pub async fn refresh(&self) -> anyhow::Result<usize> {

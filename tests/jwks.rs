@@ -67,6 +67,13 @@ fn refused(r: Result<(), tonic::Status>, what: &str) {
     assert_status(&e, Code::Unauthenticated, "TOKEN_INVALID", None);
 }
 
+/// A new, empty directory for a test's files.
+fn scratch_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("fieldops-jwks-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 fn jwks_config(source: JwksSource) -> KeySource {
     KeySource::Jwks {
         source,
@@ -78,8 +85,7 @@ fn jwks_config(source: JwksSource) -> KeySource {
 #[tokio::test]
 async fn keys_rotate_through_the_published_set() {
     let (k1, k2) = (key("k1"), key("k2"));
-    let dir = std::env::temp_dir().join(format!("fieldops-jwks-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch_dir();
     let file = dir.join("jwks.json");
     std::fs::write(&file, set(&[&k1])).unwrap();
     let app = spawn_tuned("heating", fresh_store().await, |c| {
@@ -139,8 +145,7 @@ async fn keys_rotate_through_the_published_set() {
 #[tokio::test]
 async fn the_set_is_read_again_by_itself_and_unusable_keys_are_skipped() {
     let (k1, k2) = (key("k1"), key("k2"));
-    let dir = std::env::temp_dir().join(format!("fieldops-jwks-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch_dir();
     let file = dir.join("jwks.json");
     // k1 beside a shared secret and a key type nobody knows: both skipped.
     let mut with_junk: serde_json::Value = serde_json::from_str(&set(&[&k1])).unwrap();
@@ -218,8 +223,7 @@ async fn the_set_is_fetched_from_the_providers_url() {
 async fn a_set_that_cannot_work_stops_the_server_at_start() {
     // Nobody listens on port 1; a file that is not there; a shared secret
     // published as a key; an empty set.
-    let dir = std::env::temp_dir().join(format!("fieldops-jwks-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch_dir();
     let secret = dir.join("oct.json");
     std::fs::write(
         &secret,

@@ -164,16 +164,26 @@ async fn the_metrics_move_as_the_server_works() {
         breaches as f64
     );
     assert!(after.contains("fieldops_monitor_lag_seconds "), "{after}");
-    // The window takes commits in from its tailer, in the background: wait
-    // for it (the tickets, the claim and the breach are at least 4 changes).
-    let mut window = value(&after, "fieldops_feed_window_changes", &[]);
-    for _ in 0..200 {
-        if window >= 4.0 {
+    // The window takes commits in from its tailer, in the background. The
+    // open Watch is served from the window: once it delivers the ticket's
+    // latest version (the breach), the window holds every change before it
+    // (the tickets, the claim and the breach: at least 4).
+    let latest = get(&app, &t.id).await.version;
+    loop {
+        let event = tokio::time::timeout(std::time::Duration::from_secs(10), watch.next())
+            .await
+            .expect("the breach on the Watch within 10 s")
+            .unwrap()
+            .unwrap();
+        if let Some(pb::watch_response::Event::Change(c)) = event.event
+            && let Some(pb::change::Entity::Ticket(seen)) = c.entity
+            && seen.id == t.id
+            && seen.version >= latest
+        {
             break;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-        window = value(&scrape(addr).await, "fieldops_feed_window_changes", &[]);
     }
+    let window = value(&scrape(addr).await, "fieldops_feed_window_changes", &[]);
     assert!(window >= 4.0, "{window} changes in the window");
     assert!(value(&scrape(addr).await, "fieldops_feed_window_bytes", &[]) > 0.0);
     assert_eq!(value(&after, "fieldops_watch_streams", &[]), 1.0);
@@ -196,27 +206,13 @@ async fn the_metrics_move_as_the_server_works() {
 
     // A path no service has is counted as "unknown", not by its name, so
     // a scanner cannot grow the label set.
-    let mut grpc = tonic::client::Grpc::new(app.channel().await);
-    grpc.ready().await.unwrap();
-    let nope: Result<tonic::Response<pb::Ticket>, _> = grpc
-        .unary(
-            tonic::Request::new(pb::GetTicketRequest::default()),
-            http::uri::PathAndQuery::from_static("/fieldops.v1.Nope/Scan"),
-            tonic_prost::ProstCodec::default(),
-        )
-        .await;
-    assert_eq!(nope.unwrap_err().code(), tonic::Code::Unimplemented);
+    assert_eq!(
+        call_path(&app, "/fieldops.v1.Nope/Scan").await,
+        tonic::Code::Unimplemented
+    );
     // A made-up method of a real service, without a token: refused by the
     // service's interceptor before the router finds no method.
-    grpc.ready().await.unwrap();
-    let made_up: Result<tonic::Response<pb::Ticket>, _> = grpc
-        .unary(
-            tonic::Request::new(pb::GetTicketRequest::default()),
-            http::uri::PathAndQuery::from_static("/fieldops.v1.TicketService/Scan123"),
-            tonic_prost::ProstCodec::default(),
-        )
-        .await;
-    let made_up_code = made_up.unwrap_err().code();
+    let made_up_code = call_path(&app, "/fieldops.v1.TicketService/Scan123").await;
     drop(watch);
     let last = scrape(addr).await;
     assert!(
@@ -242,4 +238,18 @@ async fn the_metrics_move_as_the_server_works() {
         .sum();
     assert_eq!(total_unknown, 2.0, "{last}");
     app.stop().await;
+}
+
+/// The code a call to `path` (no token, an empty GetTicket body) gets.
+async fn call_path(app: &TestApp, path: &'static str) -> tonic::Code {
+    let mut grpc = tonic::client::Grpc::new(app.channel().await);
+    grpc.ready().await.unwrap();
+    let answer: Result<tonic::Response<pb::Ticket>, _> = grpc
+        .unary(
+            tonic::Request::new(pb::GetTicketRequest::default()),
+            http::uri::PathAndQuery::from_static(path),
+            tonic_prost::ProstCodec::default(),
+        )
+        .await;
+    answer.expect_err("a call to a path no method has").code()
 }

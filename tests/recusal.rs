@@ -54,6 +54,17 @@ async fn pulled_tickets(s: &mut Sync, cursor: &str) -> Vec<String> {
         .collect()
 }
 
+/// A cursor at the feed's end now (a dispatcher's Pull from the start).
+async fn feed_end(app: &TestApp) -> String {
+    sync_for(app, "d1", Role::Dispatcher, "hq")
+        .await
+        .pull(pb::PullRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .cursor
+}
+
 async fn listed(k: &mut Client) -> Vec<String> {
     let (tickets, _) = all_tickets(k).await;
     tickets.into_iter().map(|t| t.id).collect()
@@ -76,13 +87,7 @@ async fn recusal_hides_the_ticket_everywhere(app: TestApp) {
     // are answered from the feed window when there is one (from an empty
     // cursor they start in the database).
     let mut d = app.dispatcher().await;
-    let start = sync_for(&app, "d1", Role::Dispatcher, "hq")
-        .await
-        .pull(pb::PullRequest::default())
-        .await
-        .unwrap()
-        .into_inner()
-        .cursor;
+    let start = feed_end(&app).await;
     let complaint = pb::CreateTicketRequest {
         r#type: pb::TicketType::Complaint as i32,
         ..create_req("METER_FAULT")
@@ -233,13 +238,7 @@ async fn r_tkt_13_recusal_hides_the_ticket_everywhere_without_the_window() {
 async fn r_tkt_13_a_window_behind_a_recusal_does_not_leak_the_ticket() {
     let a = spawn_app_with_policy("water").await;
     let mut d = a.dispatcher().await;
-    let start = sync_for(&a, "d1", Role::Dispatcher, "hq")
-        .await
-        .pull(pb::PullRequest::default())
-        .await
-        .unwrap()
-        .into_inner()
-        .cursor;
+    let start = feed_end(&a).await;
     let t = dispatched_ticket(&a, "METER_FAULT").await;
     let other = dispatched_ticket(&a, "METER_FAULT").await;
     // B starts now: its window loads both tickets' changes, then never

@@ -29,35 +29,15 @@ async fn health_reports_serving_without_a_token() {
 #[tokio::test]
 async fn reflection_v1_and_v1alpha_list_the_ticket_service() {
     let app = spawn_app().await;
-    {
-        use tonic_reflection::pb::v1::{
-            ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
-            server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
-        };
-        let mut c = ServerReflectionClient::new(app.channel().await);
-        let req = ServerReflectionRequest {
-            host: String::new(),
-            message_request: Some(MessageRequest::ListServices(String::new())),
-        };
-        let mut stream = c
-            .server_reflection_info(tokio_stream::iter([req]))
-            .await
-            .unwrap()
-            .into_inner();
-        let resp = stream.next().await.unwrap().unwrap();
-        let Some(MessageResponse::ListServicesResponse(list)) = resp.message_response else {
-            panic!("unexpected reflection answer")
-        };
-        let names: Vec<_> = list.service.into_iter().map(|s| s.name).collect();
-        assert!(
-            names.contains(&"fieldops.v1.TicketService".to_string()),
-            "{names:?}"
-        );
-        assert!(
-            names.contains(&"grpc.health.v1.Health".to_string()),
-            "{names:?}"
-        );
-    }
+    let names = reflected_services(&app).await;
+    assert!(
+        names.contains(&"fieldops.v1.TicketService".to_string()),
+        "{names:?}"
+    );
+    assert!(
+        names.contains(&"grpc.health.v1.Health".to_string()),
+        "{names:?}"
+    );
     {
         use tonic_reflection::pb::v1alpha::{
             ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
@@ -193,33 +173,12 @@ async fn gzip_is_accepted_and_sent_when_asked_for() {
 async fn health_covers_every_service_and_turns_not_serving_at_shutdown() {
     use tonic_health::pb::health_check_response::ServingStatus;
     let app = spawn_app().await;
-    // Every service reflection lists, ours and the others, and "".
-    let mut names = {
-        use tonic_reflection::pb::v1::{
-            ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
-            server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
-        };
-        let mut c = ServerReflectionClient::new(app.channel().await);
-        let req = ServerReflectionRequest {
-            host: String::new(),
-            message_request: Some(MessageRequest::ListServices(String::new())),
-        };
-        let mut answers = c
-            .server_reflection_info(tokio_stream::iter([req]))
-            .await
-            .unwrap()
-            .into_inner();
-        let Some(MessageResponse::ListServicesResponse(list)) =
-            answers.next().await.unwrap().unwrap().message_response
-        else {
-            panic!("no service list");
-        };
-        list.service
-            .into_iter()
-            .map(|s| s.name)
-            .filter(|n| n.starts_with("fieldops."))
-            .collect::<Vec<_>>()
-    };
+    // Every fieldops service reflection lists, and "" for the server.
+    let mut names: Vec<String> = reflected_services(&app)
+        .await
+        .into_iter()
+        .filter(|n| n.starts_with("fieldops."))
+        .collect();
     assert_eq!(names.len(), 8, "{names:?}");
     names.push(String::new());
     let mut h = tonic_health::pb::health_client::HealthClient::new(app.channel().await);
@@ -248,4 +207,27 @@ async fn health_covers_every_service_and_turns_not_serving_at_shutdown() {
         .await
         .expect("the server stops with health watches open")
         .unwrap();
+}
+
+/// The services reflection (v1) lists.
+async fn reflected_services(app: &TestApp) -> Vec<String> {
+    use tonic_reflection::pb::v1::{
+        ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+    };
+    let mut c = ServerReflectionClient::new(app.channel().await);
+    let req = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut stream = c
+        .server_reflection_info(tokio_stream::iter([req]))
+        .await
+        .unwrap()
+        .into_inner();
+    let resp = stream.next().await.unwrap().unwrap();
+    let Some(MessageResponse::ListServicesResponse(list)) = resp.message_response else {
+        panic!("unexpected reflection answer")
+    };
+    list.service.into_iter().map(|s| s.name).collect()
 }

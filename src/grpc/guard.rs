@@ -329,38 +329,42 @@ fn log_call(
 /// `unknown`, whatever it was answered (UNIMPLEMENTED, or UNAUTHENTICATED
 /// by a real service's interceptor), so no caller can grow the label set.
 fn count_call(method: &str, code: tonic::Code, took: Duration) {
-    let method = if known_method(method) {
-        method.to_string()
-    } else {
-        "unknown".to_string()
-    };
-    metrics::counter!(crate::metrics::REQUESTS, "method" => method.clone(), "code" => code_name(code))
+    let method = method_label(method);
+    metrics::counter!(crate::metrics::REQUESTS, "method" => method, "code" => code_name(code))
         .increment(1);
     metrics::histogram!(crate::metrics::REQUEST_SECONDS, "method" => method)
         .record(took.as_secs_f64());
 }
 
-/// Whether `path` (`/package.Service/Method`) names a method this server has.
-fn known_method(path: &str) -> bool {
-    static METHODS: OnceLock<std::collections::HashSet<String>> = OnceLock::new();
+/// The label of `path` (`/package.Service/Method`): the path itself when it
+/// names a method this server has (ours, health, reflection), else
+/// `unknown`. Static strings, so counting a call allocates nothing.
+fn method_label(path: &str) -> &'static str {
+    static METHODS: OnceLock<std::collections::HashSet<&'static str>> = OnceLock::new();
     METHODS
         .get_or_init(|| {
             let mut all = std::collections::HashSet::new();
             for set in [
                 super::FILE_DESCRIPTOR_SET,
                 tonic_health::pb::FILE_DESCRIPTOR_SET,
+                tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
+                tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
             ] {
                 if let Ok(pool) = prost_reflect::DescriptorPool::decode(set) {
                     for s in pool.services() {
                         for m in s.methods() {
-                            all.insert(format!("/{}/{}", s.full_name(), m.name()));
+                            // Leaked once: a fixed set of a few dozen names.
+                            let name = format!("/{}/{}", s.full_name(), m.name());
+                            all.insert(&*Box::leak(name.into_boxed_str()));
                         }
                     }
                 }
             }
             all
         })
-        .contains(path)
+        .get(path)
+        .copied()
+        .unwrap_or("unknown")
 }
 
 /// The canonical name of a gRPC code (`NOT_FOUND`), as Prometheus users
