@@ -274,6 +274,7 @@ async fn bench(label: &str, url: &str, schema: Option<String>, n: usize) -> anyh
         feed_window_bytes: 64 << 20,
         monitor_interval: None,
         maintenance_interval: None,
+        audit_anchors: None,
         clock: Arc::new(ManualClock::new(year_start() + Duration::days(400))),
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

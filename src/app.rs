@@ -112,6 +112,16 @@ impl App {
         };
         let db = Db::connect(&config.db).await?;
         storage::migrate(&db, &config.db).await?;
+        // R-REC-2: never serve on a trail that can be rewritten unnoticed,
+        // and never repair it behind the operator's back.
+        let missing = storage::chain::missing_guards(db.writer()).await?;
+        anyhow::ensure!(
+            missing.is_empty(),
+            "the audit trail's append-only triggers are missing or disabled: {}. \
+             fieldops does not re-create them by itself: run `fieldops audit verify` \
+             to see whether events were altered, then `fieldops audit reinstate-triggers`",
+            missing.join(", ")
+        );
         let now = config.clock.now();
         for unit in &config.units {
             units::ensure(db.writer(), unit, unit, now).await?;
@@ -306,6 +316,16 @@ impl App {
         let maintenance = config
             .maintenance_interval
             .map(|every| tokio::spawn(maintain(handles.maintenance, every, stop_rx.clone())));
+        let anchors = config.audit_anchors.clone().map(|(file, every)| {
+            let file = crate::service::trail::AnchorFile::new(file);
+            tokio::spawn(anchor_trail(
+                db.clone(),
+                config.clock.clone(),
+                file,
+                every,
+                stop_rx.clone(),
+            ))
+        });
         let keys = match &config.jwt_key {
             crate::auth::KeySource::Jwks { refresh, .. } => Some(tokio::spawn(refresh_keys(
                 verifier.clone(),
@@ -385,7 +405,7 @@ impl App {
                 set_health(&health, false).await;
             })
             .await?;
-        for task in [maintenance, monitor, keys].into_iter().flatten() {
+        for task in [maintenance, monitor, keys, anchors].into_iter().flatten() {
             let _ = task.await;
         }
         // A scraper's connection stuck mid-request must not hold the exit.
@@ -518,6 +538,14 @@ async fn follow_store(db: Db, health: HealthReporter, mut stop: watch::Receiver<
     }
 }
 
+/// Sleep `every`, unless the server stops first: true when it did.
+async fn stopped_within(every: Duration, stop: &mut watch::Receiver<bool>) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(every) => false,
+        _ = stop.wait_for(|s| *s) => true,
+    }
+}
+
 /// The deadline monitor's loop (section 3), in every instance.
 async fn watch_deadlines(
     monitor: DeadlineMonitor,
@@ -525,9 +553,8 @@ async fn watch_deadlines(
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
-        tokio::select! {
-            _ = tokio::time::sleep(every) => {}
-            _ = stop.wait_for(|s| *s) => return,
+        if stopped_within(every, &mut stop).await {
+            return;
         }
         match monitor.tick().await {
             Ok(0) => {}
@@ -541,9 +568,8 @@ async fn watch_deadlines(
 /// publishes ahead of a rotation is known before the first token it signs.
 async fn refresh_keys(verifier: Arc<Verifier>, every: Duration, mut stop: watch::Receiver<bool>) {
     loop {
-        tokio::select! {
-            _ = tokio::time::sleep(every) => {}
-            _ = stop.wait_for(|s| *s) => return,
+        if stopped_within(every, &mut stop).await {
+            return;
         }
         let refreshed = tokio::select! {
             r = verifier.refresh() => r,
@@ -554,6 +580,25 @@ async fn refresh_keys(verifier: Arc<Verifier>, every: Duration, mut stop: watch:
             Err(e) => {
                 tracing::warn!(error = %format!("{e:#}"), "JWKS refresh failed; the keys in use stay")
             }
+        }
+    }
+}
+
+/// R-REC-2: an anchor of the audit trail every `every` (the first after
+/// one interval: a restart does not add a line).
+async fn anchor_trail(
+    db: Db,
+    clock: Arc<dyn crate::service::Clock>,
+    file: crate::service::trail::AnchorFile,
+    every: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        if stopped_within(every, &mut stop).await {
+            return;
+        }
+        if let Err(e) = crate::service::trail::take_anchor(&db, &file, clock.now()).await {
+            tracing::error!(error = %e, file = %file.path().display(), "audit anchor failed");
         }
     }
 }
@@ -571,9 +616,8 @@ async fn maintain(maintenance: Maintenance, every: Duration, mut stop: watch::Re
             ),
             Err(e) => tracing::warn!(error = %e, "retention purge failed"),
         }
-        tokio::select! {
-            _ = tokio::time::sleep(every) => {}
-            _ = stop.wait_for(|s| *s) => return,
+        if stopped_within(every, &mut stop).await {
+            return;
         }
     }
 }

@@ -42,6 +42,43 @@ pub enum Command {
     Backup(BackupArgs),
     /// Put a backup in place of a missing SQLite store (server stopped).
     Restore(RestoreArgs),
+    /// The audit trail's tamper evidence (R-REC-2): verify, anchor, repair guards.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum AuditCommand {
+    /// Check every event's seal and chain link, every anchor, and the
+    /// append-only triggers; report the first broken link of each chain.
+    /// Exits non-zero when anything fails.
+    Verify(AuditArgs),
+    /// Append an anchor (the digest of the trail so far) to the anchor file.
+    Anchor(AuditArgs),
+    /// Re-create the append-only triggers that are missing or disabled.
+    /// Run `verify` first: the triggers' absence may have let events change.
+    ReinstateTriggers(AuditArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct AuditArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The anchor file (JSON lines). Default: audit-anchors.jsonl in the data dir.
+    #[arg(long, env = "FIELDOPS_AUDIT_ANCHORS")]
+    pub anchors: Option<PathBuf>,
+}
+
+impl AuditArgs {
+    pub fn anchor_file(&self) -> PathBuf {
+        anchor_file(&self.store.data_dir, self.anchors.as_deref())
+    }
+}
+
+fn anchor_file(data_dir: &Path, given: Option<&Path>) -> PathBuf {
+    given
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| data_dir.join("audit-anchors.jsonl"))
 }
 
 #[derive(Args, Debug, Clone)]
@@ -184,6 +221,12 @@ pub struct ServeArgs {
     /// Largest accepted or sent message, in bytes.
     #[arg(long, env = "FIELDOPS_MAX_MESSAGE_BYTES", default_value_t = 4 * 1024 * 1024)]
     pub max_message_bytes: usize,
+    /// How often to anchor the audit trail (R-REC-2); `0s`: never.
+    #[arg(long, env = "FIELDOPS_AUDIT_ANCHOR_EVERY", default_value = "10m", value_parser = humantime::parse_duration)]
+    pub audit_anchor_every: Duration,
+    /// The anchor file. Default: audit-anchors.jsonl in the data dir.
+    #[arg(long, env = "FIELDOPS_AUDIT_ANCHORS")]
+    pub audit_anchors: Option<PathBuf>,
     #[command(flatten)]
     pub net: NetArgs,
     #[command(flatten)]
@@ -361,6 +404,8 @@ pub struct Config {
     pub monitor_interval: Option<Duration>,
     /// How often housekeeping runs after its pass at start; None: never by itself.
     pub maintenance_interval: Option<Duration>,
+    /// Where and how often to anchor the audit trail; None: never by itself.
+    pub audit_anchors: Option<(PathBuf, Duration)>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -490,6 +535,12 @@ impl ServeArgs {
             feed_window_bytes: self.feed_window_bytes,
             monitor_interval: Some(self.monitor_interval),
             maintenance_interval: Some(crate::app::MAINTENANCE_EVERY),
+            audit_anchors: (!self.audit_anchor_every.is_zero()).then(|| {
+                (
+                    anchor_file(&self.store.data_dir, self.audit_anchors.as_deref()),
+                    self.audit_anchor_every,
+                )
+            }),
             clock: Arc::new(SystemClock),
         })
     }

@@ -1,6 +1,6 @@
 use anyhow::Context;
 use clap::Parser;
-use fieldops::config::{Cli, Command};
+use fieldops::config::{AuditArgs, AuditCommand, Cli, Command};
 use fieldops::{app, auth, storage, telemetry};
 use std::process::ExitCode;
 
@@ -88,6 +88,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             println!("  {held}");
             Ok(())
         }
+        Command::Audit(command) => audit(command).await,
         Command::Token(args) => {
             anyhow::ensure!(
                 args.jwt.jwt_public_key.is_none() && args.jwt.jwt_jwks.is_none(),
@@ -97,6 +98,82 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let issuer = auth::Issuer::new(&secret, &args.jwt.jwt_issuer, &args.jwt.jwt_audience);
             let ttl = chrono::Duration::from_std(args.ttl)?;
             println!("{}", issuer.issue(&args.sub, &args.roles, &args.unit, ttl)?);
+            Ok(())
+        }
+    }
+}
+
+/// `fieldops audit ...` (R-REC-2). Verification may read every event of
+/// five years: no request-sized bound on its reads.
+async fn audit(command: AuditCommand) -> anyhow::Result<()> {
+    use fieldops::service::trail::{AnchorFile, take_anchor};
+    let open = |args: &AuditArgs| -> anyhow::Result<_> {
+        let mut settings = args.store.db_settings()?;
+        let hour = std::time::Duration::from_secs(3600);
+        settings.timeouts.transaction = hour;
+        Ok((settings, AnchorFile::new(args.anchor_file())))
+    };
+    match command {
+        AuditCommand::Verify(args) => {
+            let (settings, file) = open(&args)?;
+            let anchors = file.read()?;
+            let db = storage::Db::connect(&settings).await?;
+            let report = storage::chain::verify(&db, &anchors).await;
+            db.close().await;
+            let report = report?;
+            println!(
+                "{} events in {} chains ({} from before the chain existed); {} anchor checks from {}",
+                report.events,
+                report.chains,
+                report.unsealed,
+                report.anchors_checked,
+                file.path().display()
+            );
+            if anchors.is_empty() {
+                println!("  no anchors: a removed tail or a whole removed chain cannot be seen");
+            }
+            for g in &report.missing_guards {
+                println!("  MISSING append-only trigger: {g}");
+            }
+            for f in &report.findings {
+                println!("  BROKEN {f}");
+            }
+            anyhow::ensure!(
+                report.clean(),
+                "the audit trail does not verify: {} broken, {} triggers missing",
+                report.findings.len(),
+                report.missing_guards.len()
+            );
+            println!("audit trail verified");
+            Ok(())
+        }
+        AuditCommand::Anchor(args) => {
+            let (settings, file) = open(&args)?;
+            let db = storage::Db::connect(&settings).await?;
+            let anchor = take_anchor(&db, &file, chrono::Utc::now()).await;
+            db.close().await;
+            let anchor = anchor?;
+            for t in &anchor.tables {
+                println!(
+                    "{}: {} events up to {}, digest {}",
+                    t.table, t.count, t.up_to, t.digest
+                );
+            }
+            println!("anchor appended to {}", file.path().display());
+            Ok(())
+        }
+        AuditCommand::ReinstateTriggers(args) => {
+            let (settings, _) = open(&args)?;
+            let db = storage::Db::connect(&settings).await?;
+            let done = storage::chain::reinstate_guards(&db).await;
+            db.close().await;
+            let done = done?;
+            if done.is_empty() {
+                println!("every append-only trigger is in place");
+            } else {
+                tracing::warn!(triggers = %done.join(", "), "append-only triggers reinstated");
+                println!("reinstated: {}", done.join(", "));
+            }
             Ok(())
         }
     }

@@ -1,12 +1,14 @@
 //! Backups (issue 17): `fieldops backup --to FILE` copies the embedded
 //! SQLite store while the server writes; `fieldops restore --from FILE`
 //! puts the copy where a store is missing. The copy holds every write
-//! acknowledged before the backup began, each whole, and serves. Both
+//! acknowledged before the backup began, each whole, and serves; its audit
+//! trail verifies against an anchor taken before the backup (R-REC-2). Both
 //! commands run as an operator types them (the binary). The store here is
 //! always SQLite, in both suites: the commands copy the embedded store
 //! (PostgreSQL is backed up with pg_dump).
 mod common;
 
+use common::process::fieldops;
 use common::*;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -18,24 +20,6 @@ fn sqlite_store(dir: &std::path::Path) -> Store {
         pg_schema: None,
         dir: Some(dir.to_path_buf()),
     }
-}
-
-/// `fieldops <args>`, to its end: (success, stdout, stderr).
-async fn fieldops(args: Vec<String>) -> (bool, String, String) {
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_fieldops"))
-            .args(&args)
-            .env("RUST_LOG", "error")
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).to_string(),
-        String::from_utf8_lossy(&out.stderr).to_string(),
-    )
 }
 
 fn s(p: &std::path::Path) -> String {
@@ -69,6 +53,16 @@ async fn a_backup_taken_during_writes_restores_whole() {
     while acked.load(Ordering::SeqCst) < 20 {
         tokio::task::yield_now().await;
     }
+    // R-REC-2: an anchor taken during the writes, before the backup.
+    let anchors = live.join("audit-anchors.jsonl");
+    let (ok, out, err) = fieldops(vec![
+        "audit".into(),
+        "anchor".into(),
+        "--data-dir".into(),
+        s(&live),
+    ])
+    .await;
+    assert!(ok, "anchor failed: {out}{err}");
     let before = acked.load(Ordering::SeqCst);
     let backup: Vec<String> = vec![
         "backup".into(),
@@ -105,6 +99,18 @@ async fn a_backup_taken_during_writes_restores_whole() {
     // Never over a store that is there.
     let (ok, _, err) = fieldops(restore(&restored_dir)).await;
     assert!(!ok && err.contains("move it aside"), "{err}");
+    // The restored trail verifies: every chain, and the live store's anchor.
+    let (ok, out, err) = fieldops(vec![
+        "audit".into(),
+        "verify".into(),
+        "--data-dir".into(),
+        s(&restored_dir),
+        "--anchors".into(),
+        s(&anchors),
+    ])
+    .await;
+    assert!(ok && out.contains("audit trail verified"), "{out}{err}");
+    assert!(out.contains("2 anchor checks"), "{out}");
 
     let back = spawn_with("heating", sqlite_store(&restored_dir)).await;
     let (tickets, _) = all_tickets(&mut back.dispatcher().await).await;

@@ -3,6 +3,7 @@
 //! portable across both databases, and cheap to index and compare.
 pub use sea_orm_migration::prelude::*;
 
+pub mod append_only;
 mod columns;
 mod m20261122_000001_foundation;
 mod m20261122_000002_inspections;
@@ -24,6 +25,7 @@ mod m20261203_000017_major;
 mod m20261203_000018_report_and_search;
 mod m20261203_000019_long_matter;
 mod m20261203_000020_assessment;
+mod m20261206_000021_audit_chain;
 
 pub struct Migrator;
 
@@ -51,6 +53,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000018_report_and_search::Migration),
             Box::new(m20261203_000019_long_matter::Migration),
             Box::new(m20261203_000020_assessment::Migration),
+            Box::new(m20261206_000021_audit_chain::Migration),
         ]
     }
 }

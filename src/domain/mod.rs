@@ -5,6 +5,7 @@ pub mod access;
 pub mod area;
 pub mod assessment;
 pub mod caller;
+pub mod chain;
 pub mod geo;
 pub mod inspection;
 pub mod labels;

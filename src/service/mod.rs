@@ -16,6 +16,7 @@ pub mod policy;
 pub mod reports;
 pub mod sync;
 pub mod tickets;
+pub mod trail;
 
 pub use assessment::AssessmentService;
 pub use clock::{Clock, ManualClock, SystemClock};

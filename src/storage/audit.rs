@@ -5,7 +5,7 @@ use super::{db_err, to_micros};
 use crate::domain::Caller;
 use crate::error::AppResult;
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveValue::NotSet, ActiveValue::Set, ConnectionTrait, EntityTrait};
+use sea_orm::{ActiveValue::NotSet, ConnectionTrait, EntityTrait, IntoActiveModel};
 use uuid::Uuid;
 
 pub struct AuditEntry<'a> {
@@ -24,20 +24,26 @@ pub struct AuditEntry<'a> {
 }
 
 pub async fn append<C: ConnectionTrait>(db: &C, e: AuditEntry<'_>) -> AppResult<()> {
-    let am = audit_events::ActiveModel {
-        sequence: NotSet,
-        entity_type: Set(e.entity_type.to_string()),
-        entity_id: Set(e.entity_id),
-        entity_version: Set(e.entity_version),
-        kind: Set(e.kind.to_string()),
-        actor_sub: Set(e.caller.sub.clone()),
-        actor_role: Set(e.role.to_string()),
-        actor_unit: Set(e.caller.unit.clone()),
-        device_id: Set(e.device_id.map(str::to_string)),
-        request_id: Set(Some(e.request_id.to_string())),
-        received_at: Set(to_micros(e.at)),
-        details: Set(e.details.to_string()),
+    let mut m = audit_events::Model {
+        sequence: 0,
+        entity_type: e.entity_type.to_string(),
+        entity_id: e.entity_id,
+        entity_version: e.entity_version,
+        kind: e.kind.to_string(),
+        actor_sub: e.caller.sub.clone(),
+        actor_role: e.role.to_string(),
+        actor_unit: e.caller.unit.clone(),
+        device_id: e.device_id.map(str::to_string),
+        request_id: Some(e.request_id.to_string()),
+        received_at: to_micros(e.at),
+        details: e.details.to_string(),
+        prev_hash: None,
+        hash: None,
     };
+    // R-REC-2: sealed onto the entity's chain.
+    super::chain::seal_audit_event(db, &mut m).await?;
+    let mut am = m.into_active_model();
+    am.sequence = NotSet;
     audit_events::Entity::insert(am)
         .exec_without_returning(db)
         .await

@@ -136,6 +136,9 @@ pub mod ticket_events {
         pub from_state: Option<String>,
         pub to_state: String,
         pub details: String,
+        /// R-REC-2: the chain's previous hash and this event's seal.
+        pub prev_hash: Option<String>,
+        pub hash: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -318,6 +321,9 @@ pub mod audit_events {
         pub request_id: Option<String>,
         pub received_at: i64,
         pub details: String,
+        /// R-REC-2: the chain's previous hash and this event's seal.
+        pub prev_hash: Option<String>,
+        pub hash: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

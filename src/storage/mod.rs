@@ -9,6 +9,7 @@
 pub mod assessment;
 pub mod audit;
 pub mod backup;
+pub mod chain;
 pub mod entities;
 pub mod fault;
 pub mod feed;

@@ -13,8 +13,8 @@ use crate::error::{AppError, AppResult};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::LikeExpr;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 use serde::{Serialize, de::DeserializeOwned};
 use uuid::Uuid;
@@ -470,25 +470,32 @@ pub struct StoredEvent {
     pub details: String,
 }
 
+/// Insert `e` sealed onto its ticket's chain (R-REC-2). Called after the
+/// ticket's insert or version-checked update, whose row lock orders the chain.
 pub async fn insert_event<C: ConnectionTrait>(db: &C, e: &StoredEvent) -> AppResult<()> {
-    let am = ticket_events::ActiveModel {
-        sequence: sea_orm::ActiveValue::NotSet,
-        ticket_id: Set(e.ticket_id.to_string()),
-        ticket_version: Set(e.ticket_version),
-        kind: Set(e.kind.clone()),
-        actor_sub: Set(e.actor_sub.clone()),
-        actor_role: Set(e.actor_role.clone()),
-        actor_unit: Set(e.actor_unit.clone()),
-        device_id: Set(e.device_id.clone()),
-        request_id: Set(e.request_id.clone()),
-        occurred_at: Set(opt_micros(e.occurred_at)),
-        effective_at: Set(to_micros(e.effective_at)),
-        received_at: Set(to_micros(e.received_at)),
-        time_untrusted: Set(e.time_untrusted),
-        from_state: Set(e.from_state.map(|s| s.as_str().to_string())),
-        to_state: Set(e.to_state.as_str().to_string()),
-        details: Set(e.details.clone()),
+    let mut m = ticket_events::Model {
+        sequence: 0,
+        ticket_id: e.ticket_id.to_string(),
+        ticket_version: e.ticket_version,
+        kind: e.kind.clone(),
+        actor_sub: e.actor_sub.clone(),
+        actor_role: e.actor_role.clone(),
+        actor_unit: e.actor_unit.clone(),
+        device_id: e.device_id.clone(),
+        request_id: e.request_id.clone(),
+        occurred_at: opt_micros(e.occurred_at),
+        effective_at: to_micros(e.effective_at),
+        received_at: to_micros(e.received_at),
+        time_untrusted: e.time_untrusted,
+        from_state: e.from_state.map(|s| s.as_str().to_string()),
+        to_state: e.to_state.as_str().to_string(),
+        details: e.details.clone(),
+        prev_hash: None,
+        hash: None,
     };
+    super::chain::seal_ticket_event(db, &mut m).await?;
+    let mut am = m.into_active_model();
+    am.sequence = sea_orm::ActiveValue::NotSet;
     ticket_events::Entity::insert(am)
         .exec_without_returning(db)
         .await

@@ -153,6 +153,7 @@ fn config_with(policy: &str, store: &Store, clock: Arc<ManualClock>) -> Config {
         feed_window_bytes: 64 << 20,
         monitor_interval: None,
         maintenance_interval: None,
+        audit_anchors: None,
         clock: clock.clone(),
     }
 }

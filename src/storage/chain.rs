@@ -1,0 +1,507 @@
+//! R-REC-2 in the database: sealing each audit event in its writing
+//! transaction, verifying every chain and anchor, taking anchors, and the
+//! append-only guards. What a seal and an anchor are is `domain::chain`.
+//!
+//! A chain's order is its events' sequence numbers. Its writers take turns
+//! on the audited thing's own row: every ticket event follows the ticket's
+//! version-checked update (or its insert), and the general trail takes an
+//! advisory lock on the entity (PostgreSQL; SQLite has one writer), so the
+//! previous hash read here is the chain's head until COMMIT.
+use super::entities::{audit_events, ticket_events};
+use super::{Db, db_err};
+use crate::domain::chain::{self, Anchor, Break, Rolling, TableAnchor};
+use crate::error::{AppError, AppResult};
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
+
+pub const TICKET_EVENTS: &str = "ticket_events";
+pub const AUDIT_EVENTS: &str = "audit_events";
+
+/// Rows read per query while verifying or anchoring.
+const BATCH: u64 = 5_000;
+
+/// A ticket event's canonical content: every stored column but the
+/// sequence number (given by the database after sealing) and the seal.
+pub fn ticket_event_content(m: &ticket_events::Model) -> String {
+    serde_json::json!([
+        m.ticket_id,
+        m.ticket_version,
+        m.kind,
+        m.actor_sub,
+        m.actor_role,
+        m.actor_unit,
+        m.device_id,
+        m.request_id,
+        m.occurred_at,
+        m.effective_at,
+        m.received_at,
+        m.time_untrusted,
+        m.from_state,
+        m.to_state,
+        m.details,
+    ])
+    .to_string()
+}
+
+/// An audit event's canonical content (as for ticket events).
+pub fn audit_event_content(m: &audit_events::Model) -> String {
+    serde_json::json!([
+        m.entity_type,
+        m.entity_id,
+        m.entity_version,
+        m.kind,
+        m.actor_sub,
+        m.actor_role,
+        m.actor_unit,
+        m.device_id,
+        m.request_id,
+        m.received_at,
+        m.details,
+    ])
+    .to_string()
+}
+
+/// Seal a new ticket event: set its previous hash and its hash.
+pub async fn seal_ticket_event<C: ConnectionTrait>(
+    db: &C,
+    m: &mut ticket_events::Model,
+) -> AppResult<()> {
+    let prev = ticket_events::Entity::find()
+        .select_only()
+        .column(ticket_events::Column::Hash)
+        .filter(ticket_events::Column::TicketId.eq(&m.ticket_id))
+        .order_by_desc(ticket_events::Column::Sequence)
+        .limit(1)
+        .into_tuple::<Option<String>>()
+        .one(db)
+        .await
+        .map_err(db_err)?
+        .flatten();
+    m.prev_hash = prev;
+    m.hash = Some(chain::seal(
+        m.prev_hash.as_deref(),
+        &ticket_event_content(m),
+    ));
+    Ok(())
+}
+
+/// Seal a new entry of the general trail.
+pub async fn seal_audit_event<C: ConnectionTrait>(
+    db: &C,
+    m: &mut audit_events::Model,
+) -> AppResult<()> {
+    super::advisory_lock(db, &format!("audit:{}:{}", m.entity_type, m.entity_id)).await?;
+    let prev = audit_events::Entity::find()
+        .select_only()
+        .column(audit_events::Column::Hash)
+        .filter(audit_events::Column::EntityType.eq(&m.entity_type))
+        .filter(audit_events::Column::EntityId.eq(&m.entity_id))
+        .order_by_desc(audit_events::Column::Sequence)
+        .limit(1)
+        .into_tuple::<Option<String>>()
+        .one(db)
+        .await
+        .map_err(db_err)?
+        .flatten();
+    m.prev_hash = prev;
+    m.hash = Some(chain::seal(m.prev_hash.as_deref(), &audit_event_content(m)));
+    Ok(())
+}
+
+/// One stored event, as verification sees it.
+struct Row {
+    sequence: i64,
+    chain: String,
+    prev_hash: Option<String>,
+    hash: Option<String>,
+    content: String,
+}
+
+impl From<ticket_events::Model> for Row {
+    fn from(m: ticket_events::Model) -> Row {
+        Row {
+            sequence: m.sequence,
+            chain: format!("ticket {}", m.ticket_id),
+            content: ticket_event_content(&m),
+            prev_hash: m.prev_hash,
+            hash: m.hash,
+        }
+    }
+}
+
+impl From<audit_events::Model> for Row {
+    fn from(m: audit_events::Model) -> Row {
+        Row {
+            sequence: m.sequence,
+            chain: format!("{} {}", m.entity_type, m.entity_id),
+            content: audit_event_content(&m),
+            prev_hash: m.prev_hash,
+            hash: m.hash,
+        }
+    }
+}
+
+/// Where a table is read from: the next batch of rows after a position,
+/// in chain order (chain, sequence) or in sequence order.
+#[derive(Clone, Copy)]
+enum Table {
+    TicketEvents,
+    AuditEvents,
+}
+
+impl Table {
+    const ALL: [Table; 2] = [Table::TicketEvents, Table::AuditEvents];
+
+    fn name(self) -> &'static str {
+        match self {
+            Table::TicketEvents => TICKET_EVENTS,
+            Table::AuditEvents => AUDIT_EVENTS,
+        }
+    }
+
+    /// Rows after `after` (the last row's chain key and sequence), ordered
+    /// by chain then sequence.
+    async fn by_chain<C: ConnectionTrait>(
+        self,
+        db: &C,
+        after: Option<(&[String], i64)>,
+    ) -> AppResult<(Vec<Row>, Option<(Vec<String>, i64)>)> {
+        match self {
+            Table::TicketEvents => {
+                use ticket_events::Column as C;
+                let mut q = ticket_events::Entity::find()
+                    .order_by_asc(C::TicketId)
+                    .order_by_asc(C::Sequence);
+                if let Some((key, seq)) = after {
+                    q = q.filter(
+                        Condition::any().add(C::TicketId.gt(&key[0])).add(
+                            Condition::all()
+                                .add(C::TicketId.eq(&key[0]))
+                                .add(C::Sequence.gt(seq)),
+                        ),
+                    );
+                }
+                let rows = q.limit(BATCH).all(db).await.map_err(db_err)?;
+                let last = rows.last().map(|m| (vec![m.ticket_id.clone()], m.sequence));
+                Ok((rows.into_iter().map(Row::from).collect(), last))
+            }
+            Table::AuditEvents => {
+                use audit_events::Column as C;
+                let mut q = audit_events::Entity::find()
+                    .order_by_asc(C::EntityType)
+                    .order_by_asc(C::EntityId)
+                    .order_by_asc(C::Sequence);
+                if let Some((key, seq)) = after {
+                    q = q.filter(
+                        Condition::any()
+                            .add(C::EntityType.gt(&key[0]))
+                            .add(
+                                Condition::all()
+                                    .add(C::EntityType.eq(&key[0]))
+                                    .add(C::EntityId.gt(&key[1])),
+                            )
+                            .add(
+                                Condition::all()
+                                    .add(C::EntityType.eq(&key[0]))
+                                    .add(C::EntityId.eq(&key[1]))
+                                    .add(C::Sequence.gt(seq)),
+                            ),
+                    );
+                }
+                let rows = q.limit(BATCH).all(db).await.map_err(db_err)?;
+                let last = rows
+                    .last()
+                    .map(|m| (vec![m.entity_type.clone(), m.entity_id.clone()], m.sequence));
+                Ok((rows.into_iter().map(Row::from).collect(), last))
+            }
+        }
+    }
+
+    /// Rows with a sequence number in (`after`, `up_to`], in sequence order.
+    async fn by_sequence<C: ConnectionTrait>(
+        self,
+        db: &C,
+        after: i64,
+        up_to: i64,
+    ) -> AppResult<Vec<Row>> {
+        Ok(match self {
+            Table::TicketEvents => {
+                use ticket_events::Column as C;
+                ticket_events::Entity::find()
+                    .filter(C::Sequence.gt(after))
+                    .filter(C::Sequence.lte(up_to))
+                    .order_by_asc(C::Sequence)
+                    .limit(BATCH)
+                    .all(db)
+                    .await
+                    .map_err(db_err)?
+                    .into_iter()
+                    .map(Row::from)
+                    .collect()
+            }
+            Table::AuditEvents => {
+                use audit_events::Column as C;
+                audit_events::Entity::find()
+                    .filter(C::Sequence.gt(after))
+                    .filter(C::Sequence.lte(up_to))
+                    .order_by_asc(C::Sequence)
+                    .limit(BATCH)
+                    .all(db)
+                    .await
+                    .map_err(db_err)?
+                    .into_iter()
+                    .map(Row::from)
+                    .collect()
+            }
+        })
+    }
+
+    /// Fold the rows in (`after`, `up_to`] into `rolling`; the last
+    /// sequence number folded.
+    async fn fold<C: ConnectionTrait>(
+        self,
+        db: &C,
+        rolling: &mut Rolling,
+        mut after: i64,
+        up_to: i64,
+    ) -> AppResult<i64> {
+        loop {
+            let rows = self.by_sequence(db, after, up_to).await?;
+            let Some(last) = rows.last().map(|r| r.sequence) else {
+                return Ok(after);
+            };
+            for r in &rows {
+                rolling.push(&chain::anchored_hash(r.hash.as_deref(), &r.content));
+            }
+            after = last;
+        }
+    }
+}
+
+/// The first broken link of one chain, or a failed anchor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub table: &'static str,
+    /// "ticket <id>", "<entity type> <id>", or "anchor <time>".
+    pub chain: String,
+    /// The first event where verification failed (for an anchor: the
+    /// sequence number it covers).
+    pub sequence: i64,
+    pub problem: String,
+}
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {}: event {}: {}",
+            self.table, self.chain, self.sequence, self.problem
+        )
+    }
+}
+
+/// What `verify` found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    /// Append-only guards missing or disabled.
+    pub missing_guards: Vec<String>,
+    pub events: u64,
+    pub chains: u64,
+    /// Events from before the chain existed (no seal).
+    pub unsealed: u64,
+    pub anchors_checked: usize,
+    /// At most one per chain, in table and chain order, then the anchors'.
+    pub findings: Vec<Finding>,
+}
+
+impl Report {
+    pub fn clean(&self) -> bool {
+        self.missing_guards.is_empty() && self.findings.is_empty()
+    }
+}
+
+/// Verify every chain of both tables, and each anchor in `anchors`.
+pub async fn verify(db: &Db, anchors: &[Anchor]) -> AppResult<Report> {
+    let conn = db.reader();
+    let mut report = Report {
+        missing_guards: missing_guards(conn).await?,
+        ..Report::default()
+    };
+    for table in Table::ALL {
+        verify_chains(conn, table, &mut report).await?;
+        verify_anchors(conn, table, anchors, &mut report).await?;
+    }
+    Ok(report)
+}
+
+async fn verify_chains<C: ConnectionTrait>(
+    db: &C,
+    table: Table,
+    report: &mut Report,
+) -> AppResult<()> {
+    // The chain being walked: its name, head hash, whether an event of it
+    // was sealed, and whether it already broke (one finding per chain).
+    let mut current: Option<String> = None;
+    let (mut head, mut sealed, mut broken): (Option<String>, bool, bool) = (None, false, false);
+    let mut after: Option<(Vec<String>, i64)> = None;
+    loop {
+        let (rows, last) = table
+            .by_chain(db, after.as_ref().map(|(k, s)| (k.as_slice(), *s)))
+            .await?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        for r in rows {
+            if current.as_deref() != Some(r.chain.as_str()) {
+                current = Some(r.chain.clone());
+                (head, sealed, broken) = (None, false, false);
+                report.chains += 1;
+            }
+            report.events += 1;
+            if r.hash.is_none() && !sealed {
+                report.unsealed += 1;
+            }
+            if !broken
+                && let Err(b) = chain::check(
+                    head.as_deref(),
+                    sealed,
+                    r.prev_hash.as_deref(),
+                    r.hash.as_deref(),
+                    &r.content,
+                )
+            {
+                broken = true;
+                report.findings.push(Finding {
+                    table: table.name(),
+                    chain: r.chain.clone(),
+                    sequence: r.sequence,
+                    problem: match b {
+                        Break::Altered => "its content does not match its seal (altered)".into(),
+                        Break::Unlinked { .. } => {
+                            "it does not follow the event before it in its chain \
+                             (an event was removed or moved)"
+                                .into()
+                        }
+                        Break::Unsealed => "it has no seal after sealed events".into(),
+                    },
+                });
+            }
+            if r.hash.is_some() {
+                (head, sealed) = (r.hash, true);
+            }
+        }
+        after = last;
+    }
+}
+
+async fn verify_anchors<C: ConnectionTrait>(
+    db: &C,
+    table: Table,
+    anchors: &[Anchor],
+    report: &mut Report,
+) -> AppResult<()> {
+    let mut points: Vec<(&str, &TableAnchor)> = anchors
+        .iter()
+        .flat_map(|a| {
+            a.tables
+                .iter()
+                .filter(|t| t.table == table.name())
+                .map(move |t| (a.at.as_str(), t))
+        })
+        .collect();
+    points.sort_by_key(|(_, t)| t.up_to);
+    let (mut rolling, mut after) = (Rolling::default(), 0);
+    for (at, point) in points {
+        after = table.fold(db, &mut rolling, after, point.up_to).await?;
+        after = after.max(point.up_to);
+        report.anchors_checked += 1;
+        if rolling.count != point.count || rolling.digest != point.digest {
+            report.findings.push(Finding {
+                table: table.name(),
+                chain: format!("anchor {at}"),
+                sequence: point.up_to,
+                problem: format!(
+                    "the events up to it are not the ones anchored \
+                     ({} now, {} anchored): events were removed, altered or added",
+                    rolling.count, point.count
+                ),
+            });
+            // Later anchors include this one's events: one finding says it.
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// Take an anchor now: both tables' digests up to their last event,
+/// carried on from `previous` (the last anchor taken by this anchor file),
+/// or from the first event. Writers wait while it is taken: on PostgreSQL
+/// the SHARE lock lets every open writer of the audit tables commit first,
+/// so no event below the anchored sequence number can appear later.
+pub async fn anchor(db: &Db, previous: Option<Anchor>, now: DateTime<Utc>) -> AppResult<Anchor> {
+    db.write(move |tx| {
+        Box::pin(async move {
+            if tx.get_database_backend() == DbBackend::Postgres {
+                tx.execute_unprepared(&format!(
+                    "LOCK TABLE {TICKET_EVENTS}, {AUDIT_EVENTS} IN SHARE MODE"
+                ))
+                .await
+                .map_err(db_err)?;
+            }
+            let mut tables = Vec::new();
+            for table in Table::ALL {
+                let from = previous
+                    .as_ref()
+                    .and_then(|p| p.tables.iter().find(|t| t.table == table.name()));
+                let (mut rolling, after) = match from {
+                    Some(t) => (
+                        Rolling {
+                            count: t.count,
+                            digest: t.digest.clone(),
+                        },
+                        t.up_to,
+                    ),
+                    None => (Rolling::default(), 0),
+                };
+                let up_to = table.fold(tx, &mut rolling, after, i64::MAX).await?;
+                tables.push(TableAnchor {
+                    table: table.name().to_string(),
+                    up_to,
+                    count: rolling.count,
+                    digest: rolling.digest,
+                });
+            }
+            Ok(Anchor {
+                at: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                tables,
+            })
+        })
+    })
+    .await
+}
+
+/// The append-only guards missing or disabled (see `migration::append_only`).
+pub async fn missing_guards<C: ConnectionTrait>(db: &C) -> AppResult<Vec<String>> {
+    migration::append_only::missing(db).await.map_err(db_err)
+}
+
+/// Re-create the missing guards, on an operator's word; the names.
+pub async fn reinstate_guards(db: &Db) -> AppResult<Vec<String>> {
+    let missing = missing_guards(db.writer()).await?;
+    if !missing.is_empty() {
+        migration::append_only::install(db.writer(), Some(&missing))
+            .await
+            .map_err(db_err)?;
+    }
+    let still = missing_guards(db.writer()).await?;
+    if !still.is_empty() {
+        return Err(AppError::internal(anyhow::anyhow!(
+            "guards still missing after reinstating: {}",
+            still.join(", ")
+        )));
+    }
+    Ok(missing)
+}
