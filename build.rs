@@ -14,6 +14,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/fieldops/v1/outage_service.proto",
         "proto/fieldops/v1/policy_service.proto",
         "proto/fieldops/v1/assessment_service.proto",
+        "proto/fieldops/v1/attachment_service.proto",
     ];
     let mut compiler = protox::Compiler::new(["proto"])?;
     compiler.include_imports(true).open_files(files)?;
@@ -31,6 +32,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_client(true)
         .build_server(true)
         .codec_path("crate::grpc::codec::Codec")
+        // Attachments' bytes as `Bytes`: sliced, never copied.
+        .bytes(".fieldops.v1.AttachmentChunk.data")
+        .bytes(".fieldops.v1.AttachmentContent.data")
         .compile_fds(fds.clone())?;
     sync_server_with_encoded_changes(fds, &out)?;
     // The load benchmark's echo baseline (benches/load.rs): a separate

@@ -275,6 +275,7 @@ async fn bench(label: &str, url: &str, schema: Option<String>, n: usize) -> anyh
         monitor_interval: None,
         maintenance_interval: None,
         audit_anchors: None,
+        attachments_url: "memory:///".into(),
         clock: Arc::new(ManualClock::new(year_start() + Duration::days(400))),
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

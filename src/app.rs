@@ -3,12 +3,14 @@
 use crate::auth::Verifier;
 use crate::config::Config;
 use crate::grpc::assessment::AssessmentApi;
+use crate::grpc::attachments::AttachmentApi;
 use crate::grpc::auth::AuthInterceptor;
 use crate::grpc::guard::GuardLayer;
 use crate::grpc::http1::Http1BodyLayer;
 use crate::grpc::inspections::InspectionApi;
 use crate::grpc::outages::OutageApi;
 use crate::grpc::pb::assessment_service_server::AssessmentServiceServer;
+use crate::grpc::pb::attachment_service_server::AttachmentServiceServer;
 use crate::grpc::pb::inspection_service_server::InspectionServiceServer;
 use crate::grpc::pb::outage_service_server::OutageServiceServer;
 use crate::grpc::pb::policy_service_server::PolicyServiceServer;
@@ -75,6 +77,8 @@ pub struct App {
     handles: Handles,
     tls: Option<ServerTlsConfig>,
     metrics: Option<(TcpListener, PrometheusHandle)>,
+    /// Attachments' bytes (R-REC-1).
+    objects: storage::objects::Objects,
 }
 
 /// Serve on `listener` until `shutdown` completes; in-flight calls finish first.
@@ -150,6 +154,7 @@ impl App {
                 None => None,
             },
         };
+        let objects = storage::objects::Objects::open(&config.attachments_url)?;
         Ok(App {
             config,
             db,
@@ -158,6 +163,7 @@ impl App {
             handles,
             tls,
             metrics,
+            objects,
         })
     }
 
@@ -179,6 +185,7 @@ impl App {
             handles,
             tls,
             metrics,
+            objects,
         } = self;
         let pager = handles.pager.clone();
         let tickets = TicketService::new(
@@ -205,6 +212,14 @@ impl App {
             policy.clone(),
             config.clock.clone(),
             pager.clone(),
+        );
+        let attachments = crate::service::AttachmentService::new(
+            db.clone(),
+            objects,
+            config.clock.clone(),
+            tickets.clone(),
+            inspections.clone(),
+            outages.clone(),
         );
         let assessment = AssessmentService::new(
             db.clone(),
@@ -263,6 +278,9 @@ impl App {
             .max_encoding_message_size(config.max_message_bytes)
             .accept_compressed(GZIP)
             .send_compressed(GZIP);
+        let attachment_api = AttachmentServiceServer::new(AttachmentApi::new(attachments))
+            .max_decoding_message_size(config.max_message_bytes)
+            .max_encoding_message_size(config.max_message_bytes);
         let assessment_api =
             AssessmentServiceServer::new(AssessmentApi::new(assessment, commands.clone()))
                 .max_decoding_message_size(config.max_message_bytes)
@@ -399,6 +417,7 @@ impl App {
             .add_service(InterceptedService::new(outage_api, interceptor.clone()))
             .add_service(InterceptedService::new(policy_api, interceptor.clone()))
             .add_service(InterceptedService::new(assessment_api, interceptor.clone()))
+            .add_service(InterceptedService::new(attachment_api, interceptor.clone()))
             .add_service(InterceptedService::new(sync_api, interceptor))
             .serve_with_incoming_shutdown(incoming, async move {
                 let _ = stop.wait_for(|s| *s).await;
@@ -475,7 +494,7 @@ fn cors(origins: &[http::HeaderValue]) -> Option<CorsLayer> {
 const GZIP: tonic::codec::CompressionEncoding = tonic::codec::CompressionEncoding::Gzip;
 
 /// Every service the health service reports on, and "" for the server.
-const HEALTH_NAMES: [&str; 9] = [
+const HEALTH_NAMES: [&str; 10] = [
     "",
     <TicketServiceServer<TicketApi> as tonic::server::NamedService>::NAME,
     <InspectionServiceServer<InspectionApi> as tonic::server::NamedService>::NAME,
@@ -484,6 +503,7 @@ const HEALTH_NAMES: [&str; 9] = [
     <OutageServiceServer<OutageApi> as tonic::server::NamedService>::NAME,
     <PolicyServiceServer<PolicyApi> as tonic::server::NamedService>::NAME,
     <AssessmentServiceServer<AssessmentApi> as tonic::server::NamedService>::NAME,
+    <AttachmentServiceServer<AttachmentApi> as tonic::server::NamedService>::NAME,
     <SyncServiceServer<SyncApi> as tonic::server::NamedService>::NAME,
 ];
 

@@ -227,6 +227,11 @@ pub struct ServeArgs {
     /// The anchor file. Default: audit-anchors.jsonl in the data dir.
     #[arg(long, env = "FIELDOPS_AUDIT_ANCHORS")]
     pub audit_anchors: Option<PathBuf>,
+    /// Where attachments' bytes are kept (R-REC-1): `file:///dir`,
+    /// `s3://bucket/prefix` (credentials from AWS_* variables). Default:
+    /// attachments/ in the data dir. Instances sharing a database must share it.
+    #[arg(long, env = "FIELDOPS_ATTACHMENTS_URL")]
+    pub attachments_url: Option<String>,
     #[command(flatten)]
     pub net: NetArgs,
     #[command(flatten)]
@@ -406,6 +411,8 @@ pub struct Config {
     pub maintenance_interval: Option<Duration>,
     /// Where and how often to anchor the audit trail; None: never by itself.
     pub audit_anchors: Option<(PathBuf, Duration)>,
+    /// The object store of attachments' bytes (`storage::objects`).
+    pub attachments_url: String,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -541,6 +548,13 @@ impl ServeArgs {
                     self.audit_anchor_every,
                 )
             }),
+            attachments_url: match &self.attachments_url {
+                Some(url) => url.clone(),
+                None => {
+                    let dir = std::path::absolute(self.store.data_dir.join("attachments"))?;
+                    format!("file://{}", dir.display())
+                }
+            },
             clock: Arc::new(SystemClock),
         })
     }

@@ -78,6 +78,10 @@ catalogue! {
         "来源不是转办平台，不能填写平台编号或办理时限。";
     RESTORATION_BEFORE_START: "INVALID_ARGUMENT", "An expected restoration or planned end that is not after the start (R-OUT-1, R-OUT-4).",
         "预计恢复时间必须晚于开始时间。";
+    ATTACHMENT_TYPE_NOT_ALLOWED: "INVALID_ARGUMENT", "The media type is not one the attachment's kind takes, or the file's first bytes are not of that type (R-REC-1).",
+        "文件类型不符合要求：照片为 JPEG/PNG/WebP/HEIC，签名为 PNG/JPEG，文件为 PDF/JPEG/PNG。";
+    ATTACHMENT_HASH_MISMATCH: "INVALID_ARGUMENT", "The file's SHA-256 is not the one its header stated; the bytes were dropped: upload it again (R-REC-1).",
+        "文件校验值与声明不符，已丢弃，请重新上传。";
     // Refused by a rule: the request is fine, the ticket's or visit's state says no.
     INVALID_TRANSITION: "FAILED_PRECONDITION", "The lifecycle does not allow this step from the current state (R-TKT-3; an outage's, R-OUT-3).",
         "当前状态下不能进行此操作。";
@@ -129,6 +133,10 @@ catalogue! {
         "此考核项没有待裁定的申诉。";
     REWARD_NOT_DUE: "FAILED_PRECONDITION", "The ticket does not earn this reward: praise needs a praise ticket, a leak reward a resolved leak with its pipe diameter (R-ASM-3).",
         "此工单不符合该奖励条件。";
+    ATTACHMENT_CHUNK_GAP: "FAILED_PRECONDITION", "A chunk starts after the bytes the server holds; ErrorInfo names received_bytes (R-REC-1).",
+        "上传分片不连续，请从服务器已收到的位置继续上传。";
+    ATTACHMENT_INCOMPLETE: "FAILED_PRECONDITION", "The upload stream ended before the file's last byte; ErrorInfo names received_bytes: send the rest (R-REC-1).",
+        "文件尚未上传完整，请继续上传剩余部分。";
     // Lost races and stale versions: read again, then retry.
     TICKET_ALREADY_CLAIMED: "ABORTED", "Someone else claimed the ticket since its dispatch (R-TKT-4).",
         "工单已被他人接单。";
@@ -153,6 +161,8 @@ catalogue! {
         "该平台编号已转办过。";
     REWARD_EXISTS: "ALREADY_EXISTS", "This reward was recorded for the ticket (and unit and person) before; ErrorInfo names the item (R-ASM-3).",
         "该奖励已记录。";
+    ATTACHMENT_ID_REUSED: "ALREADY_EXISTS", "The attachment id names an upload with another header (subject, kind, type, size or hash).",
+        "该附件编号已用于另一文件。";
     // Not there, or not for this caller.
     TICKET_NOT_FOUND: "NOT_FOUND", "No such ticket, or none the caller may see (out of scope answers the same).",
         "工单不存在。";
@@ -160,6 +170,8 @@ catalogue! {
         "测温记录不存在。";
     OUTAGE_NOT_FOUND: "NOT_FOUND", "No such outage, or none the caller may see (a crew sees its unit's).",
         "停水/停热记录不存在。";
+    ATTACHMENT_NOT_FOUND: "NOT_FOUND", "No such attachment (or its upload is unfinished), or none the caller may see.",
+        "附件不存在或尚未上传完成。";
     ITEM_NOT_FOUND: "NOT_FOUND", "No such assessment item, or none the caller may see (staff see their own).",
         "考核项不存在。";
     // Who is calling.
@@ -173,6 +185,8 @@ catalogue! {
         "您的角色无权进行此操作。";
     WRONG_UNIT: "PERMISSION_DENIED", "The ticket is not dispatched to the crew member's unit (one he holds elsewhere), or a crew reports an outage for another unit.",
         "此工单不属于您的单位。";
+    SIGNATURE_MASKED: "PERMISSION_DENIED", "A signature is a resident's personal data, which the caller's role sees masked (R-TKT-13, R-REC-1).",
+        "签名属于住户个人信息，您的角色无权查看。";
     NOT_TICKET_HOLDER: "PERMISSION_DENIED", "Another crew member holds, or was named for, the ticket.",
         "此工单由他人负责。";
     RECUSED: "PERMISSION_DENIED", "A complaint may not be assigned to, or claimed by, the staff member it concerns or one recused for a conflict of interest (R-TKT-13).",

@@ -179,7 +179,7 @@ async fn health_covers_every_service_and_turns_not_serving_at_shutdown() {
         .into_iter()
         .filter(|n| n.starts_with("fieldops."))
         .collect();
-    assert_eq!(names.len(), 8, "{names:?}");
+    assert_eq!(names.len(), 9, "{names:?}");
     names.push(String::new());
     let mut h = tonic_health::pb::health_client::HealthClient::new(app.channel().await);
     let mut watches = Vec::new();

@@ -26,6 +26,7 @@ mod m20261203_000018_report_and_search;
 mod m20261203_000019_long_matter;
 mod m20261203_000020_assessment;
 mod m20261206_000021_audit_chain;
+mod m20261206_000022_attachments;
 
 pub struct Migrator;
 
@@ -54,6 +55,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000019_long_matter::Migration),
             Box::new(m20261203_000020_assessment::Migration),
             Box::new(m20261206_000021_audit_chain::Migration),
+            Box::new(m20261206_000022_attachments::Migration),
         ]
     }
 }

@@ -83,6 +83,10 @@ pub fn roles(method: Method) -> &'static [Role] {
         // R-ASM-2: the unit's head contests, a supervisor decides; R-ASM-3.
         M::ContestItem | M::DecideContest | M::RecordReward => &[Supervisor],
         M::GetAssessmentSheet | M::ExportAssessmentSheet => ASSESSMENT_READERS,
+        // R-REC-1: those who work a subject attach to it; the back office
+        // and admins only read. Every read is scoped by the subject.
+        M::UploadAttachment | M::GetUploadStatus => &[Crew, Inspector, Dispatcher, Supervisor],
+        M::GetAttachment | M::ListAttachments => &Role::ALL,
         // Every screen shows the policy's labels.
         M::GetPolicy => &Role::ALL,
         // Only handhelds queue mutations offline: crews, inspectors, and

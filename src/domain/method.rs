@@ -88,6 +88,11 @@ methods! {
     RecordReward,
     GetAssessmentSheet,
     ExportAssessmentSheet,
+    // AttachmentService
+    UploadAttachment,
+    GetUploadStatus,
+    GetAttachment,
+    ListAttachments,
     // SyncService
     Push,
     Pull,

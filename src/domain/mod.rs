@@ -4,6 +4,7 @@
 pub mod access;
 pub mod area;
 pub mod assessment;
+pub mod attachment;
 pub mod caller;
 pub mod chain;
 pub mod geo;

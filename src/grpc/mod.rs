@@ -1,6 +1,7 @@
 //! Thin tonic handlers: decode and validate the request, call the service,
 //! encode the answer. Errors become `Status` in exactly one place (`status`).
 pub mod assessment;
+pub mod attachments;
 pub mod auth;
 pub mod codec;
 pub mod convert;

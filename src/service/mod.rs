@@ -1,6 +1,7 @@
 //! Use cases: each runs in one transaction, is idempotent by request id, and
 //! asks the domain what the change is.
 pub mod assessment;
+pub mod attachments;
 pub mod clock;
 pub mod command;
 pub mod feed_change;
@@ -19,6 +20,7 @@ pub mod tickets;
 pub mod trail;
 
 pub use assessment::AssessmentService;
+pub use attachments::AttachmentService;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use idempotency::RequestMeta;
 pub use inspections::InspectionService;

@@ -509,3 +509,54 @@ pub mod assessment_items {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod attachments {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "attachments")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub subject_type: String,
+        pub subject_id: String,
+        pub kind: String,
+        pub media_type: String,
+        pub size_bytes: i64,
+        pub sha256: String,
+        pub file_name: String,
+        pub caption: String,
+        pub taken_at: Option<i64>,
+        pub device_id: Option<String>,
+        pub uploaded_by: String,
+        pub uploader_role: String,
+        pub received_bytes: i64,
+        pub created_at: i64,
+        pub completed_at: Option<i64>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod attachment_parts {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "attachment_parts")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub attachment_id: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub offset: i64,
+        pub length: i64,
+        pub object_key: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

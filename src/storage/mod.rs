@@ -7,6 +7,7 @@
 //! PostgreSQL uses one pool for both; any number of server instances may
 //! share it, and nothing that must be consistent is held in process memory.
 pub mod assessment;
+pub mod attachments;
 pub mod audit;
 pub mod backup;
 pub mod chain;
@@ -16,6 +17,7 @@ pub mod feed;
 pub mod idempotency;
 pub mod inspections;
 pub mod meters;
+pub mod objects;
 pub mod outages;
 pub mod push_log;
 pub mod report;

@@ -129,6 +129,15 @@ pub fn db_settings(store: &Store) -> DbSettings {
 
 /// The tests' settings for a server on `store` (heating policy, its own
 /// manual clock), for a test that builds the server itself.
+/// The attachments' directory of a store.
+pub fn objects_dir(store: &Store) -> PathBuf {
+    match (&store.dir, &store.pg_schema) {
+        (Some(dir), _) => dir.join("attachments"),
+        (None, Some(schema)) => std::env::temp_dir().join(format!("fieldops-objects-{schema}")),
+        (None, None) => std::env::temp_dir().join("fieldops-objects"),
+    }
+}
+
 pub fn test_config(store: &Store) -> Config {
     config_with("heating", store, Arc::new(ManualClock::new(start_time())))
 }
@@ -154,6 +163,8 @@ fn config_with(policy: &str, store: &Store, clock: Arc<ManualClock>) -> Config {
         monitor_interval: None,
         maintenance_interval: None,
         audit_anchors: None,
+        // Beside the store, so instances sharing it share the files too.
+        attachments_url: format!("file://{}", objects_dir(store).display()),
         clock: clock.clone(),
     }
 }
