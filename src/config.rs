@@ -45,6 +45,47 @@ pub enum Command {
     /// The audit trail's tamper evidence (R-REC-2): verify, anchor, repair guards.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Records past their retention (R-REC-3): archive them and clear the
+    /// callers' personal data.
+    #[command(subcommand)]
+    Retention(RetentionCommand),
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum RetentionCommand {
+    /// Archive every finished record older than the policy's retention (5
+    /// years) to a new file and clear its personal data from the live store.
+    Run(RetentionArgs),
+    /// Check an archive: every line, every record's sealed event chain.
+    VerifyArchive {
+        /// The archive a run wrote.
+        archive: PathBuf,
+    },
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct RetentionArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The policy whose `record_retention` applies (as for `serve`).
+    #[arg(long, env = "FIELDOPS_POLICY", default_value = "heating")]
+    pub policy: String,
+    /// Report what is due; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The archive to write (must not exist). Default:
+    /// archive/retention-<UTC time>.jsonl in the data dir.
+    #[arg(long)]
+    pub archive: Option<PathBuf>,
+    /// Records per transaction.
+    #[arg(long, default_value_t = 500)]
+    pub batch: u64,
+}
+
+impl RetentionArgs {
+    pub fn policy(&self) -> anyhow::Result<Policy> {
+        load_policy(&self.policy)
+    }
 }
 
 #[derive(Subcommand, Debug, Clone)]

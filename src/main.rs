@@ -1,6 +1,6 @@
 use anyhow::Context;
 use clap::Parser;
-use fieldops::config::{AuditArgs, AuditCommand, Cli, Command};
+use fieldops::config::{AuditArgs, AuditCommand, Cli, Command, RetentionCommand};
 use fieldops::{app, auth, storage, telemetry};
 use std::process::ExitCode;
 
@@ -89,6 +89,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Audit(command) => audit(command).await,
+        Command::Retention(command) => retention(command).await,
         Command::Token(args) => {
             anyhow::ensure!(
                 args.jwt.jwt_public_key.is_none() && args.jwt.jwt_jwks.is_none(),
@@ -177,6 +178,74 @@ async fn audit(command: AuditCommand) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `fieldops retention ...` (R-REC-3).
+async fn retention(command: RetentionCommand) -> anyhow::Result<()> {
+    use fieldops::service::retention::{Retention, verify_archive};
+    let args = match command {
+        RetentionCommand::VerifyArchive { archive } => {
+            let c = verify_archive(&archive)?;
+            println!(
+                "{}: {} tickets and {} visits, {} sealed events, every chain intact",
+                archive.display(),
+                c.tickets,
+                c.inspections,
+                c.events
+            );
+            println!(
+                "  sha256 {} (compare with the run's RETENTION_RUN audit entry)",
+                c.sha256
+            );
+            return Ok(());
+        }
+        RetentionCommand::Run(args) => args,
+    };
+    let policy = std::sync::Arc::new(args.policy()?);
+    let mut settings = args.store.db_settings()?;
+    settings.timeouts.transaction = std::time::Duration::from_secs(600);
+    let db = storage::Db::connect(&settings).await?;
+    storage::migrate(&db, &settings).await?;
+    let run = Retention::new(
+        db.clone(),
+        policy,
+        std::sync::Arc::new(fieldops::service::SystemClock),
+    );
+    let result = if args.dry_run {
+        run.due().await.map(|due| {
+            println!(
+                "dry run: {} tickets and {} visits finished before {} would be archived and cleared",
+                due.tickets, due.inspections, due.cutoff
+            );
+        })
+    } else {
+        let archive = match &args.archive {
+            Some(a) => a.clone(),
+            None => {
+                let dir = args.store.data_dir.join("archive");
+                std::fs::create_dir_all(&dir)?;
+                dir.join(format!(
+                    "retention-{}.jsonl",
+                    chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
+                ))
+            }
+        };
+        run.run(&archive, args.batch.max(1)).await.map(|out| {
+            println!(
+                "{} tickets and {} visits finished before {} archived to {} and cleared",
+                out.tickets,
+                out.inspections,
+                out.cutoff,
+                archive.display()
+            );
+            println!(
+                "  archive sha256 {}",
+                out.archive_sha256.unwrap_or_default()
+            );
+        })
+    };
+    db.close().await;
+    Ok(result?)
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM. The handlers are installed now,

@@ -206,6 +206,7 @@ pub async fn inspections(db: &Db, policy: &Policy, n: usize) -> anyhow::Result<V
                 created_at: now,
                 updated_at: now,
                 finished_at: None,
+                personal_data_removed_at: None,
                 readings: Vec::new(),
             };
             storage::inspections::insert(&tx, &visit).await?;

@@ -27,6 +27,7 @@ mod m20261203_000019_long_matter;
 mod m20261203_000020_assessment;
 mod m20261206_000021_audit_chain;
 mod m20261206_000022_attachments;
+mod m20261206_000023_retention;
 
 pub struct Migrator;
 
@@ -56,6 +57,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000020_assessment::Migration),
             Box::new(m20261206_000021_audit_chain::Migration),
             Box::new(m20261206_000022_attachments::Migration),
+            Box::new(m20261206_000023_retention::Migration),
         ]
     }
 }

@@ -94,6 +94,9 @@ pub struct Inspection {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// R-REC-3: when a retention run cleared the resident's personal data.
+    #[serde(default)]
+    pub personal_data_removed_at: Option<DateTime<Utc>>,
     /// Filled when the readings are loaded with the visit.
     #[serde(default)]
     pub readings: Vec<RoomReading>,

@@ -16,6 +16,7 @@ pub mod outage;
 pub mod policy;
 pub mod protocol;
 pub mod report;
+pub mod retention;
 pub mod sla;
 pub mod state;
 pub mod supervision;

@@ -51,6 +51,10 @@ pub struct Policy {
     /// retry within it is answered from the first time (API.md: 7 days).
     #[serde(default = "default_idempotency_retention", with = "human_duration")]
     pub idempotency_retention: Duration,
+    /// R-REC-3: how long closed records keep the callers' personal data
+    /// (5 years, [000 四.2(4)]); a retention run archives and clears older ones.
+    #[serde(default = "default_record_retention", with = "human_duration")]
+    pub record_retention: Duration,
     /// R-TMP-1..12: the temperature-measurement protocol's values.
     #[serde(default)]
     pub temperature: TemperatureRules,
@@ -322,6 +326,11 @@ fn default_idempotency_retention() -> Duration {
     Duration::days(7)
 }
 
+/// Five years of 365 days and the leap days they hold at most.
+fn default_record_retention() -> Duration {
+    Duration::days(5 * 365 + 2)
+}
+
 impl Default for TimeTrust {
     fn default() -> Self {
         TimeTrust {
@@ -503,6 +512,9 @@ impl Policy {
         }
         if !(0.0..=1.0).contains(&self.report.temperature_target) {
             return Err("report.temperature_target must lie in 0..=1".into());
+        }
+        if self.record_retention < Duration::days(5 * 365) {
+            return Err("record_retention must be at least 5 years (R-REC-3)".into());
         }
         if self.sync_retention <= Duration::zero() {
             return Err("sync_retention must be positive".into());

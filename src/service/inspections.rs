@@ -156,6 +156,7 @@ impl InspectionService {
                     created_at: tx.now,
                     updated_at: tx.now,
                     finished_at: None,
+                    personal_data_removed_at: None,
                     readings: Vec::new(),
                 };
                 store::insert(tx.db, &visit).await?;

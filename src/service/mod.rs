@@ -15,6 +15,7 @@ pub mod outages;
 pub mod paging;
 pub mod policy;
 pub mod reports;
+pub mod retention;
 pub mod sync;
 pub mod tickets;
 pub mod trail;

@@ -65,6 +65,7 @@ pub mod tickets {
         pub extension: Option<String>,
         pub extended_by_secs: i64,
         pub last_event_at: i64,
+        pub personal_data_removed_at: Option<i64>,
         pub breaches: Option<String>,
         pub next_deadline_at: Option<i64>,
         pub address_key: Option<String>,
@@ -116,7 +117,7 @@ pub mod tickets {
 pub mod ticket_events {
     use sea_orm::entity::prelude::*;
 
-    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
     #[sea_orm(table_name = "ticket_events")]
     pub struct Model {
         #[sea_orm(primary_key)]
@@ -194,6 +195,7 @@ pub mod inspections {
         pub created_at: i64,
         pub updated_at: i64,
         pub finished_at: Option<i64>,
+        pub personal_data_removed_at: Option<i64>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -305,7 +307,7 @@ pub mod meter_exchanges {
 pub mod audit_events {
     use sea_orm::entity::prelude::*;
 
-    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
     #[sea_orm(table_name = "audit_events")]
     pub struct Model {
         #[sea_orm(primary_key)]

@@ -50,6 +50,7 @@ fn to_model(i: &Inspection) -> inspections::Model {
         created_at: to_micros(i.created_at),
         updated_at: to_micros(i.updated_at),
         finished_at: i.finished_at.map(to_micros),
+        personal_data_removed_at: i.personal_data_removed_at.map(to_micros),
     }
 }
 
@@ -80,6 +81,7 @@ fn from_model(m: inspections::Model) -> AppResult<Inspection> {
         created_at: from_micros(m.created_at),
         updated_at: from_micros(m.updated_at),
         finished_at: m.finished_at.map(from_micros),
+        personal_data_removed_at: m.personal_data_removed_at.map(from_micros),
         readings: Vec::new(),
     })
 }

@@ -21,6 +21,7 @@ pub mod objects;
 pub mod outages;
 pub mod push_log;
 pub mod report;
+pub mod retention;
 pub mod secrets;
 pub mod tickets;
 pub mod units;

@@ -138,6 +138,7 @@ pub fn to_model(t: &Ticket) -> tickets::Model {
         extension: json_opt(&t.extension),
         extended_by_secs: t.extended_by_secs,
         last_event_at: to_micros(t.last_event_at),
+        personal_data_removed_at: t.personal_data_removed_at.map(to_micros),
         breaches: (!t.breaches.is_empty())
             .then(|| serde_json::to_string(&t.breaches).expect("serializable")),
         // The monitor's index: derived from the ticket on every write.
@@ -277,6 +278,7 @@ pub fn from_model(m: tickets::Model) -> AppResult<Ticket> {
         received_unit: follow_up.received_unit,
         suspensions: m.suspensions,
         last_event_at: from_micros(m.last_event_at),
+        personal_data_removed_at: m.personal_data_removed_at.map(from_micros),
     })
 }
 

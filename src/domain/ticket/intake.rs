@@ -225,6 +225,7 @@ impl Ticket {
             long_matter: None,
             time_limit_told: input.time_limit_told,
             last_event_at: ctx.now,
+            personal_data_removed_at: None,
         };
         let mut ticket = ticket;
         ticket.set_follow_up_clocks(ctx.policy, input.answered_on_call);

@@ -15,6 +15,7 @@ mod intake;
 mod major;
 mod recusal;
 mod referral;
+mod retention;
 mod suspension;
 mod work;
 
@@ -277,6 +278,9 @@ pub struct Ticket {
     pub time_limit_told: bool,
     /// Effective time of the latest event (R-SLA-7: device times may not precede it).
     pub last_event_at: DateTime<Utc>,
+    /// R-REC-3: when a retention run cleared the caller's personal data.
+    #[serde(default)]
+    pub personal_data_removed_at: Option<DateTime<Utc>>,
 }
 
 /// R-SLA-4: nominal diameters beyond this are typing errors, not pipes.
