@@ -979,3 +979,44 @@ async fn r_tkt_13_recusal_binds_dispatchers_and_supervisors() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     app.stop().await;
 }
+
+/// R-TKT-10: a unit's head supervises his unit's tickets only; a
+/// dispatch-centre supervisor (unit not a service unit) any.
+#[tokio::test]
+async fn r_tkt_10_a_units_head_supervises_his_units_tickets() {
+    let app = spawn_app().await;
+    let mut d = app.dispatcher().await;
+    let north = create(&mut d, "BUILDING_NO_HEAT").await;
+    dispatch(&mut d, &north.id, "north").await;
+    let south = create(&mut d, "BUILDING_NO_HEAT").await;
+    dispatch(&mut d, &south.id, "south").await;
+    let notice = |id: &str| pb::SuperviseRequest {
+        request_id: rid(),
+        ticket_id: id.into(),
+        notice: "report progress by noon".into(),
+        resolve_within: Some(dur(Duration::hours(4))),
+        ..Default::default()
+    };
+    let mut head = app.client_for("s-n", &[Role::Supervisor], "north").await;
+    let t = head
+        .supervise(notice(&north.id))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(t.supervision_count, 1);
+    let err = head.supervise(notice(&south.id)).await.unwrap_err();
+    assert_status(&err, Code::PermissionDenied, reason::WRONG_UNIT, None);
+    assert_eq!(
+        get(&app, &south.id).await.version,
+        south.version + 1,
+        "unchanged"
+    );
+    // The dispatch centre's supervisor supervises any unit's.
+    let mut centre = app.supervisor().await;
+    let t = centre
+        .supervise(notice(&south.id))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(t.supervision_count, 1);
+}

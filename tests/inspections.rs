@@ -1529,3 +1529,75 @@ async fn r_tmp_12_a_reading_names_its_own_thermometer() {
         "refusals stored nothing"
     );
 }
+
+/// A cold visit to `household` by inspector `sub` of `unit`, signed off.
+async fn cold_visit(app: &TestApp, sub: &str, unit: &str, household: &str) {
+    let mut c = inspections_for(app, sub, &[Role::Inspector], unit).await;
+    let v = start_visit(&mut c, visit_req(household, at(10, 0, 0))).await;
+    let reading = reading_req(
+        &v.id,
+        "bedroom",
+        Room::Bedroom,
+        at(10, 20, 0),
+        at(10, 30, 0),
+        15.0,
+    );
+    record_reading(&mut c, reading).await;
+    finish_visit(&mut c, finish_req(&v.id, Outcome::Signed, "")).await;
+}
+
+async fn households_seen_by(app: &TestApp, sub: &str, roles: &[Role], unit: &str) -> Vec<String> {
+    let mut s = inspections_for(app, sub, roles, unit).await;
+    let mut ids: Vec<String> = s
+        .list_cold_households(pb::ListColdHouseholdsRequest {
+            page_size: 100,
+            include_resolved: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .households
+        .into_iter()
+        .map(|h| h.dwelling.unwrap().household_id)
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// R-TMP-10: a unit's head (a supervisor whose unit is a service unit) sees
+/// his unit's cold households; dispatch-centre supervisors, dispatchers and
+/// the back office see all.
+#[tokio::test]
+async fn r_tmp_10_a_units_head_sees_his_units_cold_households() {
+    let app = spawn_app().await;
+    app.clock.set(at(12, 0, 0));
+    cold_visit(&app, "i1", "north", "HH-N").await;
+    cold_visit(&app, "i2", "south", "HH-S").await;
+    let both = vec!["HH-N".to_string(), "HH-S".to_string()];
+    assert_eq!(
+        households_seen_by(&app, "s-n", &[Role::Supervisor], "north").await,
+        ["HH-N"]
+    );
+    assert_eq!(
+        households_seen_by(&app, "s-s", &[Role::Supervisor], "south").await,
+        ["HH-S"]
+    );
+    assert_eq!(
+        households_seen_by(&app, "s1", &[Role::Supervisor], "hq").await,
+        both
+    );
+    assert_eq!(
+        households_seen_by(&app, "d1", &[Role::Dispatcher], "north").await,
+        both
+    );
+    assert_eq!(
+        households_seen_by(&app, "b1", &[Role::Backoffice], "north").await,
+        both
+    );
+    let desk_and_head = [Role::Supervisor, Role::Dispatcher];
+    assert_eq!(
+        households_seen_by(&app, "sd", &desk_and_head, "north").await,
+        both
+    );
+}

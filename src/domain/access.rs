@@ -113,6 +113,29 @@ fn require_role(caller: &Caller, allowed: &[Role], operation: &str) -> AppResult
     })
 }
 
+/// A unit's head: a supervisor whose JWT unit is a registered service unit
+/// (`is_service_unit`) and who holds no desk-wide role (dispatch, back
+/// office, admin). A dispatch-centre supervisor's unit is none of the
+/// service units. The head of a unit supervises that unit's tickets and
+/// sees that unit's cold households; dispatch-centre supervisors all.
+pub fn unit_head_scope(caller: &Caller, is_service_unit: bool) -> Option<&str> {
+    let desk_wide = [Role::Dispatcher, Role::Backoffice, Role::Admin]
+        .iter()
+        .any(|r| caller.has(*r));
+    (caller.has(Role::Supervisor) && is_service_unit && !desk_wide).then_some(caller.unit.as_str())
+}
+
+/// R-TKT-10: a unit's head supervises only his unit's tickets.
+pub fn check_supervises(scope: Option<&str>, ticket: &Ticket) -> AppResult<()> {
+    match scope {
+        Some(unit) if ticket.unit.as_deref() != Some(unit) => Err(AppError::denied(
+            reason::WRONG_UNIT,
+            "a unit's head supervises his unit's tickets; dispatch-centre supervisors supervise any",
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// R-ASM-1: does the caller see every assessment item (not only his own)?
 pub fn sees_all_items(caller: &Caller) -> bool {
     caller.acting_as(ASSESSMENT_READERS).is_some()

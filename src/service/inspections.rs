@@ -18,7 +18,7 @@ use crate::service::tickets::event_of;
 use crate::storage::audit::{self, AuditEntry};
 use crate::storage::feed::ChangeDraft;
 use crate::storage::inspections::{self as store, ColdHousehold, InspectionFilter};
-use crate::storage::{Db, outages, tickets};
+use crate::storage::{Db, outages, tickets, units};
 use chrono::{DateTime, Datelike, TimeZone, Utc};
 use sea_orm::DatabaseTransaction;
 use std::sync::Arc;
@@ -489,11 +489,14 @@ impl InspectionService {
         size_of: impl Fn(&ColdHousehold) -> usize,
     ) -> AppResult<Page<(ColdHousehold, bool)>> {
         access::authorize(caller, Method::ListColdHouseholds)?;
+        let service_unit = units::exists(self.db.reader(), &caller.unit).await?;
+        let scope = access::unit_head_scope(caller, service_unit);
         let limit = paging::page_size(page_size)?;
         let after = self.pager.decode("cold", page_token)?;
         let month_start = self.month_start(self.clock.now());
         let rows = store::cold_households(
             self.db.reader(),
+            scope,
             include_resolved,
             due_only.then_some(month_start),
             after.as_deref(),

@@ -413,7 +413,10 @@ impl TicketService {
         notice: String,
         resolve_within: Duration,
     ) -> AppResult<Ticket> {
+        let service_unit = units::exists(self.db.reader(), &caller.unit).await?;
+        let scope = access::unit_head_scope(caller, service_unit).map(str::to_string);
         self.mutate(caller, Method::Supervise, meta, id, move |t, ctx| {
+            access::check_supervises(scope.as_deref(), t)?;
             t.supervise(ctx, &notice, resolve_within)
         })
         .await

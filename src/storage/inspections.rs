@@ -327,12 +327,16 @@ pub async fn record_cold_household<C: ConnectionTrait>(
 /// entries last visited before this instant (the start of the month).
 pub async fn cold_households<C: ConnectionTrait>(
     db: &C,
+    unit: Option<&str>,
     include_resolved: bool,
     due_before: Option<DateTime<Utc>>,
     after_key: Option<&str>,
     limit: u64,
 ) -> AppResult<Vec<ColdHousehold>> {
     let mut q = cold_households::Entity::find();
+    if let Some(u) = unit {
+        q = q.filter(cold_households::Column::Unit.eq(u));
+    }
     if !include_resolved || due_before.is_some() {
         q = q.filter(cold_households::Column::Active.eq(true));
     }
