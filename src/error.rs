@@ -105,6 +105,8 @@ catalogue! {
         "工单类别不在当前服务政策中。";
     INSPECTION_FINISHED: "FAILED_PRECONDITION", "The visit is signed off and takes no more readings.",
         "测温记录已签字结束，不能再录入。";
+    READING_VOIDED: "FAILED_PRECONDITION", "The reading is void already (R-TMP-9).",
+        "该读数已作废。";
     CURSOR_EXPIRED: "FAILED_PRECONDITION", "The feed cursor is older than the retained change log: start again with an empty cursor.",
         "同步位置已过期，请从头重新同步。";
     MUTATION_GAP: "FAILED_PRECONDITION", "A Push batch does not continue the client's counter; ErrorInfo names expected_mutation_id.",
@@ -168,6 +170,8 @@ catalogue! {
         "工单不存在。";
     INSPECTION_NOT_FOUND: "NOT_FOUND", "No such visit, or none the caller may see (out of scope answers the same).",
         "测温记录不存在。";
+    READING_NOT_FOUND: "NOT_FOUND", "The reading is not one of the visit's.",
+        "该测温读数不属于此次测温。";
     OUTAGE_NOT_FOUND: "NOT_FOUND", "No such outage, or none the caller may see (a crew sees its unit's).",
         "停水/停热记录不存在。";
     ATTACHMENT_NOT_FOUND: "NOT_FOUND", "No such attachment (or its upload is unfinished), or none the caller may see.",

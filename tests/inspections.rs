@@ -1601,3 +1601,291 @@ async fn r_tmp_10_a_units_head_sees_his_units_cold_households() {
         both
     );
 }
+
+fn void_req(visit: &str, reading: &str, reason: &str) -> pb::VoidRoomReadingRequest {
+    pb::VoidRoomReadingRequest {
+        request_id: rid(),
+        inspection_id: visit.into(),
+        reading_id: reading.into(),
+        reason: reason.into(),
+        device_id: "handheld-7".into(),
+        expected_version: 0,
+    }
+}
+
+fn abandon_req(visit: &str, reason: pb::NoAccessReason) -> pb::AbandonInspectionRequest {
+    pb::AbandonInspectionRequest {
+        request_id: rid(),
+        inspection_id: visit.into(),
+        reason: reason as i32,
+        note: "card left in the door".into(),
+        device_id: "handheld-7".into(),
+        expected_version: 0,
+    }
+}
+
+async fn visit_audit(app: &TestApp, id: &str) -> Vec<(String, serde_json::Value)> {
+    use fieldops::storage::entities::audit_events;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+    let db = fieldops::storage::Db::connect(&db_settings(&app.store))
+        .await
+        .unwrap();
+    audit_events::Entity::find()
+        .filter(audit_events::Column::EntityType.eq("inspection"))
+        .filter(audit_events::Column::EntityId.eq(id))
+        .order_by_asc(audit_events::Column::Sequence)
+        .all(db.reader())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.kind, serde_json::from_str(&m.details).unwrap()))
+        .collect()
+}
+
+/// R-TMP-9: a reading recorded by mistake is voided with a reason: it stays
+/// on the record, marked, and no longer counts; the trail keeps what it
+/// measured. Only while the visit is open, only by its inspector, once.
+#[tokio::test]
+async fn r_tmp_9_a_voided_reading_stays_on_record_and_no_longer_counts() {
+    use fieldops::error::reason;
+    let app = spawn_app().await;
+    app.clock.set(at(12, 0, 0));
+    let mut c = inspector(&app).await;
+    let v = start_visit(&mut c, visit_req("HH-VOID", at(10, 0, 0))).await;
+    // 15 °C "in the bedroom": it was the unheated store room.
+    let wrong = record_reading(
+        &mut c,
+        reading_req(
+            &v.id,
+            "bedroom",
+            Room::Bedroom,
+            at(10, 20, 0),
+            at(10, 30, 0),
+            15.0,
+        ),
+    )
+    .await;
+    assert_eq!(wrong.verdict, RV::NonCompliant as i32);
+    let voided = c
+        .void_room_reading(void_req(
+            &v.id,
+            &wrong.id,
+            "measured the store room, not the bedroom",
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        voided.void_reason,
+        "measured the store room, not the bedroom"
+    );
+    assert_eq!(
+        voided.verdict,
+        RV::NonCompliant as i32,
+        "what it measured stays"
+    );
+    assert!(voided.void_time.is_some());
+    // No reading counts now: the provisional verdict says so.
+    let mut d = inspections_for(&app, "d1", &[Role::Dispatcher], "north").await;
+    let get = |d: &mut Inspections| {
+        let mut d = d.clone();
+        let id = v.id.clone();
+        async move {
+            d.get_inspection(pb::GetInspectionRequest { inspection_id: id })
+                .await
+                .unwrap()
+                .into_inner()
+        }
+    };
+    let now = get(&mut d).await;
+    assert_eq!(now.verdict, VV::Inconclusive as i32);
+    assert_eq!(now.readings.len(), 1, "kept on the record");
+
+    // Once only; not a reading of this visit; not without a reason; not by
+    // another inspector.
+    let again = c
+        .void_room_reading(void_req(&v.id, &wrong.id, "again"))
+        .await
+        .unwrap_err();
+    assert_status(
+        &again,
+        Code::FailedPrecondition,
+        reason::READING_VOIDED,
+        None,
+    );
+    let other = c
+        .void_room_reading(void_req(&v.id, &uuid::Uuid::new_v4().to_string(), "x"))
+        .await
+        .unwrap_err();
+    assert_status(&other, Code::NotFound, reason::READING_NOT_FOUND, None);
+    let blank = c
+        .void_room_reading(void_req(&v.id, &wrong.id, "  "))
+        .await
+        .unwrap_err();
+    assert_status(
+        &blank,
+        Code::InvalidArgument,
+        reason::MISSING_FIELD,
+        Some("reason"),
+    );
+    let mut i2 = inspections_for(&app, "i2", &[Role::Inspector], "north").await;
+    let not_his = i2
+        .void_room_reading(void_req(&v.id, &wrong.id, "x"))
+        .await
+        .unwrap_err();
+    assert_status(&not_his, Code::NotFound, reason::INSPECTION_NOT_FOUND, None);
+
+    // The bedroom measured properly: the visit is COMPLIANT, the voided
+    // reading does not drag it down.
+    let right = record_reading(
+        &mut c,
+        reading_req(
+            &v.id,
+            "bedroom",
+            Room::Bedroom,
+            at(10, 35, 0),
+            at(10, 50, 0),
+            19.5,
+        ),
+    )
+    .await;
+    assert_eq!(right.verdict, RV::Compliant as i32);
+    let done = finish_visit(&mut c, finish_req(&v.id, Outcome::Signed, "")).await;
+    assert_eq!(done.verdict, VV::Compliant as i32);
+    assert!(
+        cold_households(&app, false, true).await.is_empty(),
+        "never cold"
+    );
+    // A signed record is never altered.
+    let late = c
+        .void_room_reading(void_req(&v.id, &right.id, "x"))
+        .await
+        .unwrap_err();
+    assert_status(
+        &late,
+        Code::FailedPrecondition,
+        reason::INSPECTION_FINISHED,
+        None,
+    );
+
+    // The trail keeps the old value and the reason.
+    let trail = visit_audit(&app, &v.id).await;
+    let (kind, details) = trail.iter().find(|(k, _)| k == "READING_VOIDED").unwrap();
+    assert_eq!(kind, "READING_VOIDED");
+    assert_eq!(details["temperature_c"], 15.0);
+    assert_eq!(details["measured_verdict"], "NON_COMPLIANT");
+    assert_eq!(details["visit_verdict_before"], "NON_COMPLIANT");
+    assert_eq!(details["visit_verdict_after"], "INCONCLUSIVE");
+}
+
+/// R-TMP-9, R-TMP-10, R-TMP-11: a visit where nobody was home is closed
+/// NO_ACCESS: in the report's visits but in no rate, and a cold household
+/// it was to re-measure stays due. Offline too (Push).
+#[tokio::test]
+async fn r_tmp_11_an_abandoned_visit_counts_in_no_rate_and_leaves_the_household_due() {
+    use fieldops::error::reason;
+    let app = spawn_app().await;
+    app.clock.set(at(12, 0, 0));
+    let mut c = inspector(&app).await;
+    // December: a cold visit puts HH-A in the archive.
+    cold_visit(&app, "i1", "north", "HH-A").await;
+    // January: it is due; nobody is home.
+    app.clock.set(local(2027, 1, 12, 12, 0, 0));
+    assert!(find_household(&cold_households(&app, true, false).await, "HH-A").is_some());
+    let v = start_visit(&mut c, visit_req("HH-A", local(2027, 1, 12, 10, 0, 0))).await;
+    let done = c
+        .abandon_inspection(abandon_req(&v.id, pb::NoAccessReason::ResidentAbsent))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(done.verdict, VV::NoAccess as i32);
+    assert_eq!(done.state, pb::InspectionState::Finished as i32);
+    assert_eq!(
+        done.no_access_reason,
+        pb::NoAccessReason::ResidentAbsent as i32
+    );
+    assert_eq!(done.no_access_note, "card left in the door");
+    assert!(
+        done.verdict_explanation.contains("nobody was at home"),
+        "{}",
+        done.verdict_explanation
+    );
+    // Still due: nothing was measured.
+    let h = find_household(&cold_households(&app, true, false).await, "HH-A")
+        .expect("still due")
+        .clone();
+    assert_eq!(h.last_verdict, VV::NonCompliant as i32);
+    // Closed: no reading, no second abandon.
+    let again = c
+        .abandon_inspection(abandon_req(&v.id, pb::NoAccessReason::EntryRefused))
+        .await
+        .unwrap_err();
+    assert_status(
+        &again,
+        Code::FailedPrecondition,
+        reason::INSPECTION_FINISHED,
+        None,
+    );
+    let missing = c
+        .abandon_inspection(abandon_req(&v.id, pb::NoAccessReason::Unspecified))
+        .await
+        .unwrap_err();
+    assert_status(
+        &missing,
+        Code::InvalidArgument,
+        reason::MISSING_FIELD,
+        Some("reason"),
+    );
+
+    // Offline: entry refused, queued on the handheld, pushed later.
+    let v2 = start_visit(&mut c, visit_req("HH-B", local(2027, 1, 12, 11, 0, 0))).await;
+    let mut sync = fieldops::grpc::pb::sync_service_client::SyncServiceClient::with_interceptor(
+        app.channel().await,
+        bearer_for("i1", &[Role::Inspector], "north"),
+    );
+    let pushed = sync
+        .push(pb::PushRequest {
+            client_id: "handheld-7".into(),
+            mutations: vec![pb::Mutation {
+                mutation_id: 1,
+                request: Some(pb::mutation::Request::AbandonInspection(abandon_req(
+                    &v2.id,
+                    pb::NoAccessReason::EntryRefused,
+                ))),
+            }],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        pushed.results[0].outcome,
+        pb::MutationOutcome::Applied as i32
+    );
+
+    // The month's report: two visits where nobody let us in, in no rate.
+    let mut reports =
+        fieldops::grpc::pb::report_service_client::ReportServiceClient::with_interceptor(
+            app.channel().await,
+            bearer_for("s1", &[Role::Supervisor], "hq"),
+        );
+    let report = reports
+        .get_service_report(pb::GetServiceReportRequest {
+            unit: "north".into(),
+            period: Some(pb::ReportPeriod {
+                period: Some(pb::report_period::Period::Range(pb::TimeRange {
+                    start_time: Some(ts(local(2027, 1, 1, 0, 0, 0))),
+                    end_time: Some(ts(local(2027, 2, 1, 0, 0, 0))),
+                })),
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let t = report.temperature.unwrap();
+    assert_eq!((t.visits, t.no_access), (2, 2), "{t:?}");
+    assert_eq!((t.compliant, t.non_compliant), (0, 0));
+    assert_eq!(
+        t.compliance_rate, None,
+        "no rate from visits that measured nothing"
+    );
+}

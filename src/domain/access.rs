@@ -63,7 +63,11 @@ pub fn roles(method: Method) -> &'static [Role] {
         // R-SLA-6: more than 7 days only with a supervisor's approval.
         M::ApproveLongMatter => &[Supervisor],
         M::GetTicket | M::ListTickets | M::ListTicketEvents => TICKET_READERS,
-        M::StartInspection | M::RecordRoomReading | M::FinishInspection => &[Inspector],
+        M::StartInspection
+        | M::RecordRoomReading
+        | M::FinishInspection
+        | M::VoidRoomReading
+        | M::AbandonInspection => &[Inspector],
         M::RecordMeterReading | M::RecordMeterExchange => &[Inspector],
         // Scoped further by role: a crew member sees the visits his tickets caused.
         M::GetInspection => &[Dispatcher, Supervisor, Backoffice, Inspector, Crew],

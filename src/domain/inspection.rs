@@ -2,8 +2,8 @@
 //! verdict. The rules themselves are in `protocol`; this is the aggregate
 //! that applies them and decides what a visit may still accept.
 use crate::domain::protocol::{
-    ResidentOutcome, RoomMeasurement, RoomResult, RoomVerdict, TemperatureRules, VisitFacts,
-    VisitResult,
+    NoAccess, ResidentOutcome, RoomMeasurement, RoomResult, RoomVerdict, TemperatureRules,
+    VisitFacts, VisitResult, Void,
 };
 use crate::error::{AppError, AppResult, reason};
 use chrono::{DateTime, Utc};
@@ -154,6 +154,68 @@ impl Inspection {
         next
     }
 
+    /// R-TMP-9: void a reading recorded by mistake. It stays on the record,
+    /// marked, and no longer counts; the provisional verdict is judged again
+    /// over the readings that still count. A signed record is never altered.
+    pub fn void_reading(
+        &self,
+        rules: &TemperatureRules,
+        readings: &[RoomReading],
+        reading_id: Uuid,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> AppResult<(Inspection, RoomReading)> {
+        self.ensure_open()?;
+        let reason = reason.trim();
+        if reason.is_empty() {
+            return Err(AppError::missing("reason"));
+        }
+        let reading = readings
+            .iter()
+            .find(|r| r.id == reading_id)
+            .ok_or_else(|| {
+                AppError::not_found(
+                    reason::READING_NOT_FOUND,
+                    format!("reading {reading_id} is not one of this visit's"),
+                )
+            })?;
+        if reading.result.voided.is_some() {
+            return Err(AppError::precondition(
+                reason::READING_VOIDED,
+                self.subject(),
+                format!("reading {reading_id} is void already"),
+            ));
+        }
+        let mut voided = reading.clone();
+        voided.result.voided = Some(Void {
+            reason: reason.to_string(),
+            at: now,
+        });
+        let after: Vec<RoomReading> = readings
+            .iter()
+            .map(|r| {
+                if r.id == reading_id {
+                    voided.clone()
+                } else {
+                    r.clone()
+                }
+            })
+            .collect();
+        Ok((self.with_reading(rules, &counted(&after), now), voided))
+    }
+
+    /// R-TMP-9, R-TMP-11: close a visit where nothing could be measured.
+    pub fn abandon(&self, no_access: NoAccess, now: DateTime<Utc>) -> AppResult<Inspection> {
+        self.ensure_open()?;
+        let mut next = self.clone();
+        next.version += 1;
+        next.updated_at = now;
+        next.finished_at = Some(now);
+        next.state = InspectionState::Finished;
+        next.result = VisitResult::no_access(no_access);
+        Ok(next)
+    }
+
     /// R-TMP-7, R-TMP-9: sign-off gives the final verdict.
     pub fn finish(
         &self,
@@ -172,4 +234,13 @@ impl Inspection {
         next.sign_off = Some(sign_off);
         Ok(next)
     }
+}
+
+/// The verdicts that count toward a visit's: every reading not voided.
+pub fn counted(readings: &[RoomReading]) -> Vec<RoomVerdict> {
+    readings
+        .iter()
+        .filter(|r| r.result.voided.is_none())
+        .map(|r| r.result.verdict)
+        .collect()
 }

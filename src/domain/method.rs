@@ -59,6 +59,8 @@ methods! {
     StartInspection,
     RecordRoomReading,
     FinishInspection,
+    VoidRoomReading,
+    AbandonInspection,
     GetInspection,
     ListInspections,
     ListColdHouseholds,

@@ -247,6 +247,31 @@ pub struct RoomResult {
     pub required_c: f64,
     /// Empty unless the verdict is `Invalid`.
     pub violations: Vec<Violation>,
+    /// Set when the inspector voided the reading: it no longer counts, and
+    /// `verdict` stays what was measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voided: Option<Void>,
+}
+
+/// A reading voided by the inspector who took it (recorded by mistake).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Void {
+    pub reason: String,
+    pub at: DateTime<Utc>,
+}
+
+/// Why a visit measured nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum NoAccessReason {
+    ResidentAbsent,
+    EntryRefused,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoAccess {
+    pub reason: NoAccessReason,
+    pub note: String,
 }
 
 /// R-TMP-9: the verdict of a visit.
@@ -258,6 +283,8 @@ pub enum VisitVerdict {
     Exempt,
     DeemedCompliant,
     Inconclusive,
+    /// Nothing measured: nobody home, or entry refused (an abandoned visit).
+    NoAccess,
 }
 
 /// R-TMP-7: what the resident did with the record.
@@ -279,6 +306,29 @@ pub struct VisitResult {
     pub non_compliant_rooms: usize,
     /// One sentence saying why this verdict.
     pub explanation: String,
+    /// For `NoAccess`: why, and the inspector's note.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_access: Option<NoAccess>,
+}
+
+impl VisitResult {
+    /// R-TMP-9 / R-TMP-11: an abandoned visit's result.
+    pub fn no_access(no_access: NoAccess) -> VisitResult {
+        let why = match no_access.reason {
+            NoAccessReason::ResidentAbsent => "nobody was at home",
+            NoAccessReason::EntryRefused => "the resident refused entry",
+        };
+        VisitResult {
+            verdict: VisitVerdict::NoAccess,
+            exemptions: Vec::new(),
+            valid_rooms: 0,
+            non_compliant_rooms: 0,
+            explanation: format!(
+                "Nothing was measured: {why}. The visit counts in no compliance rate (R-TMP-11)."
+            ),
+            no_access: Some(no_access),
+        }
+    }
 }
 
 /// A value in whole units of 1/scale (e.g. millimetres for metres with
@@ -440,6 +490,7 @@ impl TemperatureRules {
             verdict,
             required_c,
             violations,
+            voided: None,
         }
     }
 
@@ -544,6 +595,7 @@ impl TemperatureRules {
             valid_rooms,
             non_compliant_rooms,
             explanation,
+            no_access: None,
         }
     }
 }

@@ -6,8 +6,8 @@ use super::pb::{self, inspection_service_server::InspectionService as Api};
 use crate::domain::Method;
 use crate::domain::inspection::{Dwelling, Inspection, InspectionState, RoomReading};
 use crate::domain::protocol::{
-    Exemption, Instrument, ResidentOutcome, RoomMeasurement, RoomType, RoomVerdict, VisitFacts,
-    VisitVerdict,
+    Exemption, Instrument, NoAccess, NoAccessReason, ResidentOutcome, RoomMeasurement, RoomType,
+    RoomVerdict, VisitFacts, VisitVerdict,
 };
 use crate::error::{AppError, AppResult, reason};
 use crate::service::InspectionService;
@@ -125,6 +125,7 @@ fn visit_verdict_pb(v: VisitVerdict) -> i32 {
         VisitVerdict::Exempt => pb::VisitVerdict::Exempt,
         VisitVerdict::DeemedCompliant => pb::VisitVerdict::DeemedCompliant,
         VisitVerdict::Inconclusive => pb::VisitVerdict::Inconclusive,
+        VisitVerdict::NoAccess => pb::VisitVerdict::NoAccess,
     }) as i32
 }
 
@@ -198,7 +199,34 @@ pub fn reading_pb(r: &RoomReading) -> pb::RoomReading {
             .as_ref()
             .map(|i| i.calibration_due.format("%Y-%m-%d").to_string())
             .unwrap_or_default(),
+        void_reason: r
+            .result
+            .voided
+            .as_ref()
+            .map(|v| v.reason.clone())
+            .unwrap_or_default(),
+        void_time: r.result.voided.as_ref().map(|v| cv::ts(v.at)),
     }
+}
+
+fn no_access_reason(v: i32) -> AppResult<NoAccessReason> {
+    match pb::NoAccessReason::try_from(v) {
+        Ok(pb::NoAccessReason::ResidentAbsent) => Ok(NoAccessReason::ResidentAbsent),
+        Ok(pb::NoAccessReason::EntryRefused) => Ok(NoAccessReason::EntryRefused),
+        Ok(pb::NoAccessReason::Unspecified) => Err(AppError::missing("reason")),
+        Err(_) => Err(AppError::invalid(
+            "reason",
+            reason::INVALID_FIELD,
+            "unknown no-access reason",
+        )),
+    }
+}
+
+fn no_access_reason_pb(r: NoAccessReason) -> i32 {
+    (match r {
+        NoAccessReason::ResidentAbsent => pb::NoAccessReason::ResidentAbsent,
+        NoAccessReason::EntryRefused => pb::NoAccessReason::EntryRefused,
+    }) as i32
 }
 
 pub fn inspection_pb(i: &Inspection) -> pb::Inspection {
@@ -248,6 +276,18 @@ pub fn inspection_pb(i: &Inspection) -> pb::Inspection {
         finish_time: i.finished_at.map(cv::ts),
         resident_name: i.resident_name.clone(),
         resident_phone: i.resident_phone.clone(),
+        no_access_reason: i
+            .result
+            .no_access
+            .as_ref()
+            .map(|n| no_access_reason_pb(n.reason))
+            .unwrap_or_default(),
+        no_access_note: i
+            .result
+            .no_access
+            .as_ref()
+            .map(|n| n.note.clone())
+            .unwrap_or_default(),
     }
 }
 
@@ -407,6 +447,20 @@ impl Api for InspectionApi {
         run(&self.commands, req).await
     }
 
+    async fn void_room_reading(
+        &self,
+        req: Request<pb::VoidRoomReadingRequest>,
+    ) -> Reply<pb::RoomReading> {
+        run(&self.commands, req).await
+    }
+
+    async fn abandon_inspection(
+        &self,
+        req: Request<pb::AbandonInspectionRequest>,
+    ) -> Reply<pb::Inspection> {
+        run(&self.commands, req).await
+    }
+
     async fn get_inspection(
         &self,
         req: Request<pb::GetInspectionRequest>,
@@ -482,6 +536,36 @@ impl MutationRequest for pb::RecordRoomReadingRequest {
         Ok(Command::RecordRoomReading {
             inspection: cv::id(&self.inspection_id, "inspection_id")?,
             reading: new_reading(self)?,
+        })
+    }
+}
+
+impl MutationRequest for pb::VoidRoomReadingRequest {
+    const METHOD: Method = Method::VoidRoomReading;
+    fn meta_fields(&self) -> (&str, i64, &str) {
+        (&self.request_id, self.expected_version, &self.device_id)
+    }
+    fn command(&self) -> AppResult<Command> {
+        Ok(Command::VoidRoomReading {
+            inspection: cv::id(&self.inspection_id, "inspection_id")?,
+            reading: cv::id(&self.reading_id, "reading_id")?,
+            reason: self.reason.clone(),
+        })
+    }
+}
+
+impl MutationRequest for pb::AbandonInspectionRequest {
+    const METHOD: Method = Method::AbandonInspection;
+    fn meta_fields(&self) -> (&str, i64, &str) {
+        (&self.request_id, self.expected_version, &self.device_id)
+    }
+    fn command(&self) -> AppResult<Command> {
+        Ok(Command::AbandonInspection {
+            inspection: cv::id(&self.inspection_id, "inspection_id")?,
+            no_access: NoAccess {
+                reason: no_access_reason(self.reason)?,
+                note: self.note.trim().to_string(),
+            },
         })
     }
 }

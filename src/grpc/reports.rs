@@ -110,6 +110,7 @@ fn temperature(r: &ServiceReport) -> pb::TemperatureFigures {
         deemed_compliant: deemed,
         exempt: n("EXEMPT"),
         inconclusive: n("INCONCLUSIVE"),
+        no_access: n("NO_ACCESS"),
         compliance_rate,
         target: r.temperature_target,
         target_met: compliance_rate.map(|v| v >= r.temperature_target),

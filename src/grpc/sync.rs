@@ -64,6 +64,8 @@ fn queued(mutation_id: i64, m: &M) -> Queued {
         M::InspectionStart(r) => mutation::queued(mutation_id, r),
         M::RoomReading(r) => mutation::queued(mutation_id, r),
         M::InspectionFinish(r) => mutation::queued(mutation_id, r),
+        M::VoidReading(r) => mutation::queued(mutation_id, r),
+        M::AbandonInspection(r) => mutation::queued(mutation_id, r),
         M::MeterReading(r) => mutation::queued(mutation_id, r),
         M::MeterExchange(r) => mutation::queued(mutation_id, r),
         M::ReportOutage(r) => mutation::queued(mutation_id, r),

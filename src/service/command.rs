@@ -12,6 +12,7 @@ use crate::domain::assessment::{AssessmentItem, NewReward};
 use crate::domain::inspection::{Inspection, RoomReading};
 use crate::domain::meter::{MeterExchange, MeterReading};
 use crate::domain::outage::{NewOutage, Notice, Outage};
+use crate::domain::protocol::NoAccess;
 use crate::domain::ticket::{CheckIn, NewContact, NewMajor, NewTicket, Resolution, RevisitOutcome};
 use crate::domain::{Caller, Ticket};
 use crate::error::{AppError, AppResult};
@@ -118,6 +119,15 @@ pub enum Command {
         inspection: Uuid,
         finish: Finish,
     },
+    VoidRoomReading {
+        inspection: Uuid,
+        reading: Uuid,
+        reason: String,
+    },
+    AbandonInspection {
+        inspection: Uuid,
+        no_access: NoAccess,
+    },
     RecordMeterReading(NewMeterReading),
     RecordMeterExchange(NewExchange),
     ReportOutage {
@@ -208,6 +218,8 @@ impl Command {
             Command::StartInspection(_) => Method::StartInspection,
             Command::RecordRoomReading { .. } => Method::RecordRoomReading,
             Command::FinishInspection { .. } => Method::FinishInspection,
+            Command::VoidRoomReading { .. } => Method::VoidRoomReading,
+            Command::AbandonInspection { .. } => Method::AbandonInspection,
             Command::RecordMeterReading(_) => Method::RecordMeterReading,
             Command::RecordMeterExchange(_) => Method::RecordMeterExchange,
             Command::ReportOutage { .. } => Method::ReportOutage,
@@ -226,8 +238,12 @@ impl Command {
     /// The kind of record it answers with (to read a stored answer back).
     pub fn answer(&self) -> Answer {
         match self {
-            Command::StartInspection(_) | Command::FinishInspection { .. } => Answer::Inspection,
-            Command::RecordRoomReading { .. } => Answer::RoomReading,
+            Command::StartInspection(_)
+            | Command::FinishInspection { .. }
+            | Command::AbandonInspection { .. } => Answer::Inspection,
+            Command::RecordRoomReading { .. } | Command::VoidRoomReading { .. } => {
+                Answer::RoomReading
+            }
             Command::RecordMeterReading(_) => Answer::MeterReading,
             Command::RecordMeterExchange(_) => Answer::MeterExchange,
             Command::ReportOutage { .. }
@@ -397,6 +413,21 @@ impl Commands {
                 .map(|r| Outcome::RoomReading(Box::new(r))),
             Command::FinishInspection { inspection, finish } => i
                 .finish(caller, meta, inspection, finish)
+                .await
+                .map(|v| Outcome::Inspection(Box::new(v))),
+            Command::VoidRoomReading {
+                inspection,
+                reading,
+                reason,
+            } => i
+                .void_reading(caller, meta, inspection, reading, reason)
+                .await
+                .map(|r| Outcome::RoomReading(Box::new(r))),
+            Command::AbandonInspection {
+                inspection,
+                no_access,
+            } => i
+                .abandon(caller, meta, inspection, no_access)
                 .await
                 .map(|v| Outcome::Inspection(Box::new(v))),
             Command::RecordMeterReading(input) => m

@@ -6,7 +6,7 @@ use crate::domain::access;
 use crate::domain::area::Place;
 use crate::domain::inspection::{Dwelling, Inspection, InspectionState, RoomReading, SignOff};
 use crate::domain::protocol::OutageCitation;
-use crate::domain::protocol::{ResidentOutcome, RoomMeasurement, VisitFacts};
+use crate::domain::protocol::{NoAccess, ResidentOutcome, RoomMeasurement, VisitFacts};
 use crate::domain::ticket::{Ctx, Ticket};
 use crate::domain::{Caller, Policy, Role};
 use crate::error::{AppError, AppResult, reason};
@@ -345,6 +345,114 @@ impl InspectionService {
                         });
                         Self::audit(tx, &next, "FINISHED", role, details).await?;
                         next.readings = readings;
+                        return Ok(next);
+                    }
+                    Err(lost_race())
+                })
+            },
+        )
+        .await
+    }
+
+    /// R-TMP-9: void a reading of an open visit, with a reason; the audit
+    /// trail keeps what it measured.
+    pub async fn void_reading(
+        &self,
+        caller: &Caller,
+        meta: RequestMeta,
+        inspection_id: Uuid,
+        reading_id: Uuid,
+        reason: String,
+    ) -> AppResult<RoomReading> {
+        let role = access::authorize(caller, Method::VoidRoomReading)?;
+        let policy = self.policy.clone();
+        idempotency::write(
+            &self.db,
+            &self.clock,
+            caller,
+            meta,
+            Method::VoidRoomReading,
+            move |tx| {
+                Box::pin(async move {
+                    for _ in 0..MAX_ATTEMPTS {
+                        let visit = Self::visit_for_update(tx.db, inspection_id, tx.caller).await?;
+                        tx.meta.check_version(visit.version, "visit")?;
+                        let readings = store::readings(tx.db, visit.id).await?;
+                        let (next, voided) = visit.void_reading(
+                            &policy.temperature,
+                            &readings,
+                            reading_id,
+                            &reason,
+                            tx.now,
+                        )?;
+                        if store::update_if_version(tx.db, &next, visit.version).await? {
+                            store::set_reading_result(tx.db, &voided).await?;
+                            tx.record(ChangeDraft::inspection(&next));
+                            tx.record(ChangeDraft::room_reading(&voided, &next));
+                            let details = serde_json::json!({
+                                "reading_id": voided.id,
+                                "room_name": voided.room_name,
+                                "reason": reason.trim(),
+                                "measured_verdict": voided.result.verdict,
+                                "temperature_c": voided.measurement.temperature_c,
+                                "visit_verdict_before": visit.result.verdict,
+                                "visit_verdict_after": next.result.verdict,
+                            });
+                            Self::audit(tx, &next, "READING_VOIDED", role, details).await?;
+                            return Ok(voided);
+                        }
+                    }
+                    Err(lost_race())
+                })
+            },
+        )
+        .await
+    }
+
+    /// R-TMP-9, R-TMP-11: close a visit that measured nothing (nobody home,
+    /// entry refused). Its ticket hears of it; a cold household it was to
+    /// re-measure stays due (nothing was measured).
+    pub async fn abandon(
+        &self,
+        caller: &Caller,
+        meta: RequestMeta,
+        inspection_id: Uuid,
+        no_access: NoAccess,
+    ) -> AppResult<Inspection> {
+        let role = access::authorize(caller, Method::AbandonInspection)?;
+        let policy = self.policy.clone();
+        idempotency::write(
+            &self.db,
+            &self.clock,
+            caller,
+            meta,
+            Method::AbandonInspection,
+            move |tx| {
+                Box::pin(async move {
+                    let ctx = Ctx {
+                        policy: &policy,
+                        caller: tx.caller,
+                        now: tx.now,
+                    };
+                    for _ in 0..MAX_ATTEMPTS {
+                        let visit = Self::visit_for_update(tx.db, inspection_id, tx.caller).await?;
+                        tx.meta.check_version(visit.version, "visit")?;
+                        let mut next = visit.abandon(no_access.clone(), tx.now)?;
+                        if !store::update_if_version(tx.db, &next, visit.version).await? {
+                            continue;
+                        }
+                        tx.record(ChangeDraft::inspection(&next));
+                        if let Some(t) = visit.ticket_id
+                            && let Some(ticket) = tickets::get(tx.db, t).await?
+                        {
+                            Self::note_on_ticket(tx, &ctx, ticket, &next).await?;
+                        }
+                        let details = serde_json::json!({
+                            "verdict": next.result.verdict,
+                            "no_access": next.result.no_access,
+                        });
+                        Self::audit(tx, &next, "ABANDONED", role, details).await?;
+                        next.readings = store::readings(tx.db, visit.id).await?;
                         return Ok(next);
                     }
                     Err(lost_race())

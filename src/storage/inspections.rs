@@ -201,8 +201,23 @@ pub async fn readings<C: ConnectionTrait>(
         .collect()
 }
 
+/// A reading's result after the inspector voided it (R-TMP-9).
+pub async fn set_reading_result<C: ConnectionTrait>(db: &C, r: &RoomReading) -> AppResult<()> {
+    room_readings::Entity::update_many()
+        .col_expr(
+            room_readings::Column::Result,
+            sea_orm::sea_query::Expr::value(to_json(&r.result)),
+        )
+        .filter(room_readings::Column::Id.eq(r.id.to_string()))
+        .exec(db)
+        .await
+        .map_err(db_err)?;
+    Ok(())
+}
+
+/// The verdicts that count (voided readings do not).
 pub fn verdicts(readings: &[RoomReading]) -> Vec<RoomVerdict> {
-    readings.iter().map(|r| r.result.verdict).collect()
+    crate::domain::inspection::counted(readings)
 }
 
 #[derive(Debug, Default, Clone)]
