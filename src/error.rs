@@ -135,6 +135,8 @@ catalogue! {
         "此考核项没有待裁定的申诉。";
     REWARD_NOT_DUE: "FAILED_PRECONDITION", "The ticket does not earn this reward: praise needs a praise ticket, a leak reward a resolved leak with its pipe diameter (R-ASM-3).",
         "此工单不符合该奖励条件。";
+    CATEGORY_FIXED_AT_DISPATCH: "FAILED_PRECONDITION", "The category is corrected until dispatch; a dispatched ticket keeps the deadlines its unit works to.",
+        "工单派发后不能再更正类别。";
     ATTACHMENT_CHUNK_GAP: "FAILED_PRECONDITION", "A chunk starts after the bytes the server holds; ErrorInfo names received_bytes (R-REC-1).",
         "上传分片不连续，请从服务器已收到的位置继续上传。";
     ATTACHMENT_INCOMPLETE: "FAILED_PRECONDITION", "The upload stream ended before the file's last byte; ErrorInfo names received_bytes: send the rest (R-REC-1).",

@@ -396,3 +396,130 @@ async fn r_tkt_1_the_recorder_follows_his_ticket_on_the_feed() {
     assert_eq!(theirs.len(), 1, "dispatched to the unit");
     assert!(theirs[0].caller_masked);
 }
+
+fn correction(id: &str, reason: &str) -> pb::CorrectTicketRequest {
+    pb::CorrectTicketRequest {
+        request_id: rid(),
+        ticket_id: id.into(),
+        reason: reason.into(),
+        ..Default::default()
+    }
+}
+
+/// Issue 17 (R-TKT-12): intake fields recorded wrongly are corrected by
+/// dispatch with a reason; the old values stay on the trail. The category
+/// until dispatch, with the deadlines a right recording would have had;
+/// the address while the ticket is open.
+#[tokio::test]
+async fn a_dispatcher_corrects_intake_fields_and_the_trail_keeps_the_old() {
+    use fieldops::error::reason;
+    let app = spawn_app().await;
+    let mut d = app.dispatcher().await;
+    // Recorded as a no-heat emergency; it is a dripping fitting.
+    let t = create(&mut d, "BUILDING_NO_HEAT").await;
+    let right = create(&mut d, "FITTING_DRIP").await;
+    let mut fix = correction(&t.id, "the caller said the fitting drips; the flat is warm");
+    fix.category = "FITTING_DRIP".into();
+    let fixed = d.correct_ticket(fix).await.unwrap().into_inner();
+    assert_eq!(fixed.category, "FITTING_DRIP");
+    assert_eq!(fixed.priority, right.priority);
+    // As if recorded right: the same deadlines from the same receipt time.
+    assert_eq!(
+        (fixed.arrive_by, fixed.resolve_by),
+        (right.arrive_by, right.resolve_by)
+    );
+    assert_ne!(fixed.arrive_by, t.arrive_by);
+    let e = events(&app, &t.id).await;
+    let last = e.last().unwrap();
+    assert_eq!(
+        (last.kind.as_str(), last.actor_role.as_str()),
+        ("CORRECTED", "dispatcher")
+    );
+    let details: serde_json::Value = serde_json::from_str(&last.details_json).unwrap();
+    assert_eq!(details["before"]["category"], "BUILDING_NO_HEAT");
+    assert_eq!(details["after"]["category"], "FITTING_DRIP");
+    assert_eq!(details["before"]["priority"], t.priority);
+    assert!(details["reason"].as_str().unwrap().contains("drips"));
+
+    // Dispatched: the address still, the category no more.
+    dispatch(&mut d, &t.id, "north").await;
+    let before = get(&app, &t.id).await;
+    let mut late = correction(&t.id, "wrong again");
+    late.category = "AIR_LOCK".into();
+    let err = d.correct_ticket(late).await.unwrap_err();
+    assert_status(
+        &err,
+        Code::FailedPrecondition,
+        reason::CATEGORY_FIXED_AT_DISPATCH,
+        None,
+    );
+    assert_eq!(
+        get(&app, &t.id).await.version,
+        before.version,
+        "nothing changed"
+    );
+    let mut addr = correction(&t.id, "building 5, not 3");
+    addr.address = "1 Heping Rd, Building 5, Unit 2, Flat 101".into();
+    addr.district = "Heping".into();
+    let moved = d.correct_ticket(addr).await.unwrap().into_inner();
+    assert_eq!(moved.address, "1 Heping Rd, Building 5, Unit 2, Flat 101");
+    assert_eq!(moved.district, "Heping");
+    let e = events(&app, &t.id).await;
+    let details: serde_json::Value = serde_json::from_str(&e.last().unwrap().details_json).unwrap();
+    assert_eq!(details["before"]["address"], before.address);
+    assert_eq!(details["before"]["district"], serde_json::Value::Null);
+
+    // Refused, changing nothing: no reason; nothing to correct; an unknown
+    // category; a crew member; a cancelled ticket.
+    let mut no_reason = correction(&t.id, " ");
+    no_reason.address = "x".into();
+    assert_status(
+        &d.correct_ticket(no_reason).await.unwrap_err(),
+        Code::InvalidArgument,
+        reason::MISSING_FIELD,
+        Some("reason"),
+    );
+    assert_status(
+        &d.correct_ticket(correction(&t.id, "nothing"))
+            .await
+            .unwrap_err(),
+        Code::InvalidArgument,
+        reason::MISSING_FIELD,
+        Some("category"),
+    );
+    let fresh = create(&mut d, "BUILDING_NO_HEAT").await;
+    let mut unknown = correction(&fresh.id, "typo");
+    unknown.category = "NO_SUCH".into();
+    assert_status(
+        &d.correct_ticket(unknown).await.unwrap_err(),
+        Code::InvalidArgument,
+        reason::UNKNOWN_CATEGORY,
+        Some("category"),
+    );
+    let mut crew = app.crew("c1", "north").await;
+    let mut by_crew = correction(&t.id, "mine");
+    by_crew.address = "elsewhere".into();
+    assert_status(
+        &crew.correct_ticket(by_crew).await.unwrap_err(),
+        Code::PermissionDenied,
+        reason::ROLE_NOT_ALLOWED,
+        None,
+    );
+    d.cancel_ticket(pb::CancelTicketRequest {
+        request_id: rid(),
+        ticket_id: fresh.id.clone(),
+        reason: "duplicate".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let mut closed = correction(&fresh.id, "after the fact");
+    closed.address = "elsewhere".into();
+    assert_status(
+        &d.correct_ticket(closed).await.unwrap_err(),
+        Code::FailedPrecondition,
+        reason::INVALID_TRANSITION,
+        None,
+    );
+    assert_eq!(get(&app, &t.id).await.version, moved.version);
+}

@@ -44,6 +44,8 @@ pub fn roles(method: Method) -> &'static [Role] {
         M::CreateTicket => &[Dispatcher, Crew, Inspector, Supervisor],
         M::DispatchTicket | M::DecideExtension | M::RecordRevisit => &[Dispatcher],
         M::CancelTicket => &[Dispatcher],
+        // Issue 17: intake fields recorded wrongly, corrected by dispatch.
+        M::CorrectTicket => &[Dispatcher],
         M::ClaimTicket
         | M::ScheduleAppointment
         | M::RecordArrival

@@ -48,6 +48,7 @@ methods! {
     RecordRevisit,
     Supervise,
     CancelTicket,
+    CorrectTicket,
     ListTicketEvents,
     RecordContact,
     SuspendTicket,

@@ -4,7 +4,7 @@ use super::convert as cv;
 use super::mutation::{MutationRequest, run};
 use super::pb::{self, ticket_service_server::TicketService as Api};
 use crate::domain::Method;
-use crate::domain::ticket::{CheckIn, address_key};
+use crate::domain::ticket::{CheckIn, Correction, address_key};
 use crate::error::{AppError, AppResult};
 use crate::service::TicketService;
 use crate::service::command::{Command, Commands};
@@ -120,6 +120,10 @@ impl Api for TicketApi {
     }
 
     async fn supervise(&self, req: Request<pb::SuperviseRequest>) -> Reply<pb::Ticket> {
+        run(&self.commands, req).await
+    }
+
+    async fn correct_ticket(&self, req: Request<pb::CorrectTicketRequest>) -> Reply<pb::Ticket> {
         run(&self.commands, req).await
     }
 
@@ -341,6 +345,26 @@ impl MutationRequest for pb::SuperviseRequest {
             ticket,
             notice: self.notice.trim().to_string(),
             resolve_within,
+        })
+    }
+}
+
+impl MutationRequest for pb::CorrectTicketRequest {
+    const METHOD: Method = Method::CorrectTicket;
+    fn meta_fields(&self) -> (&str, i64, &str) {
+        (&self.request_id, self.expected_version, "")
+    }
+    fn command(&self) -> AppResult<Command> {
+        let text = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
+        Ok(Command::CorrectTicket {
+            ticket: cv::id(&self.ticket_id, "ticket_id")?,
+            correction: Correction {
+                address: text(&self.address),
+                location: cv::geo_point(self.location.as_ref(), "location")?,
+                district: text(&self.district),
+                category: text(&self.category),
+                reason: self.reason.trim().to_string(),
+            },
         })
     }
 }

@@ -13,7 +13,9 @@ use crate::domain::inspection::{Inspection, RoomReading};
 use crate::domain::meter::{MeterExchange, MeterReading};
 use crate::domain::outage::{NewOutage, Notice, Outage};
 use crate::domain::protocol::NoAccess;
-use crate::domain::ticket::{CheckIn, NewContact, NewMajor, NewTicket, Resolution, RevisitOutcome};
+use crate::domain::ticket::{
+    CheckIn, Correction, NewContact, NewMajor, NewTicket, Resolution, RevisitOutcome,
+};
 use crate::domain::{Caller, Ticket};
 use crate::error::{AppError, AppResult};
 use crate::service::idempotency::RequestMeta;
@@ -80,6 +82,10 @@ pub enum Command {
         ticket: Uuid,
         notice: String,
         resolve_within: Duration,
+    },
+    CorrectTicket {
+        ticket: Uuid,
+        correction: Correction,
     },
     CancelTicket {
         ticket: Uuid,
@@ -209,6 +215,7 @@ impl Command {
             Command::RecordRevisit { .. } => Method::RecordRevisit,
             Command::Supervise { .. } => Method::Supervise,
             Command::CancelTicket { .. } => Method::CancelTicket,
+            Command::CorrectTicket { .. } => Method::CorrectTicket,
             Command::RecordContact { .. } => Method::RecordContact,
             Command::SuspendTicket { .. } => Method::SuspendTicket,
             Command::ResumeTicket { .. } => Method::ResumeTicket,
@@ -379,6 +386,10 @@ impl Commands {
             Command::CancelTicket { ticket: id, reason } => {
                 ticket(t.cancel(caller, meta, id, reason).await)
             }
+            Command::CorrectTicket {
+                ticket: id,
+                correction,
+            } => ticket(t.correct(caller, meta, id, correction).await),
             Command::RecordContact {
                 ticket: id,
                 contact,

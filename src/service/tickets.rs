@@ -6,7 +6,7 @@ use crate::domain::Method;
 use crate::domain::access;
 use crate::domain::area::Place;
 use crate::domain::ticket::{
-    Change, CheckIn, Ctx, NewContact, NewMajor, NewTicket, Resolution, RevisitOutcome,
+    Change, CheckIn, Correction, Ctx, NewContact, NewMajor, NewTicket, Resolution, RevisitOutcome,
 };
 use crate::domain::{Caller, Policy, Ticket};
 use crate::error::{AppError, AppResult, reason};
@@ -431,6 +431,20 @@ impl TicketService {
     ) -> AppResult<Ticket> {
         self.mutate(caller, Method::CancelTicket, meta, id, move |t, ctx| {
             t.cancel(ctx, &why)
+        })
+        .await
+    }
+
+    /// Issue 17: intake fields corrected by dispatch, the old values kept.
+    pub async fn correct(
+        &self,
+        caller: &Caller,
+        meta: RequestMeta,
+        id: Uuid,
+        correction: Correction,
+    ) -> AppResult<Ticket> {
+        self.mutate(caller, Method::CorrectTicket, meta, id, move |t, ctx| {
+            t.correct(ctx, &correction)
         })
         .await
     }

@@ -9,6 +9,7 @@
 //! (R-SLA-5) and `follow_up` (call-back, supervision, cancellation); the
 //! types and the helpers every stage uses are here.
 mod contact;
+mod correction;
 mod extension;
 mod follow_up;
 mod intake;
@@ -20,6 +21,7 @@ mod suspension;
 mod work;
 
 pub use contact::{Contact, ContactChannel, Counterpart, LongMatterApproval, NewContact};
+pub use correction::Correction;
 pub use major::{Major, MajorKind, NewMajor};
 pub use recusal::Recusal;
 pub use referral::{NewReferral, Referral};
