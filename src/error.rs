@@ -107,6 +107,8 @@ catalogue! {
         "测温记录已签字结束，不能再录入。";
     READING_VOIDED: "FAILED_PRECONDITION", "The reading is void already (R-TMP-9).",
         "该读数已作废。";
+    VISIT_MEASURED: "FAILED_PRECONDITION", "The visit has readings that count: finish it, or void them first if they were a mistake (R-TMP-9).",
+        "此次测温已有有效读数，请签字结束；如为误录，请先作废。";
     CURSOR_EXPIRED: "FAILED_PRECONDITION", "The feed cursor is older than the retained change log: start again with an empty cursor.",
         "同步位置已过期，请从头重新同步。";
     MUTATION_GAP: "FAILED_PRECONDITION", "A Push batch does not continue the client's counter; ErrorInfo names expected_mutation_id.",

@@ -1889,3 +1889,47 @@ async fn r_tmp_11_an_abandoned_visit_counts_in_no_rate_and_leaves_the_household_
         "no rate from visits that measured nothing"
     );
 }
+
+/// R-TMP-9: a visit that measured something is not abandoned: a cold room
+/// would vanish from the rate and the archive. Voided readings do not count.
+#[tokio::test]
+async fn r_tmp_9_a_measured_visit_is_not_abandoned() {
+    use fieldops::error::reason;
+    let app = spawn_app().await;
+    app.clock.set(at(12, 0, 0));
+    let mut c = inspector(&app).await;
+    let v = start_visit(&mut c, visit_req("HH-M", at(10, 0, 0))).await;
+    let r = record_reading(
+        &mut c,
+        reading_req(
+            &v.id,
+            "bedroom",
+            Room::Bedroom,
+            at(10, 20, 0),
+            at(10, 30, 0),
+            15.0,
+        ),
+    )
+    .await;
+    let err = c
+        .abandon_inspection(abandon_req(&v.id, pb::NoAccessReason::EntryRefused))
+        .await
+        .unwrap_err();
+    assert_status(&err, Code::FailedPrecondition, reason::VISIT_MEASURED, None);
+    // The reading was a mistake (the neighbour's flat): voided, the visit
+    // measured nothing and is abandoned.
+    c.void_room_reading(void_req(&v.id, &r.id, "the neighbour's flat"))
+        .await
+        .unwrap();
+    let done = c
+        .abandon_inspection(abandon_req(&v.id, pb::NoAccessReason::EntryRefused))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(done.verdict, VV::NoAccess as i32);
+    assert_eq!(
+        done.readings.len(),
+        1,
+        "the voided reading stays on the record"
+    );
+}

@@ -204,9 +204,24 @@ impl Inspection {
         Ok((self.with_reading(rules, &counted(&after), now), voided))
     }
 
-    /// R-TMP-9, R-TMP-11: close a visit where nothing could be measured.
-    pub fn abandon(&self, no_access: NoAccess, now: DateTime<Utc>) -> AppResult<Inspection> {
+    /// R-TMP-9, R-TMP-11: close a visit where nothing could be measured. A
+    /// visit with readings that count was measured: it is finished (signed)
+    /// or its readings voided first, or NO_ACCESS would hide a cold room
+    /// from the compliance rate and the cold-household archive.
+    pub fn abandon(
+        &self,
+        readings: &[RoomReading],
+        no_access: NoAccess,
+        now: DateTime<Utc>,
+    ) -> AppResult<Inspection> {
         self.ensure_open()?;
+        if !counted(readings).is_empty() {
+            return Err(AppError::precondition(
+                reason::VISIT_MEASURED,
+                self.subject(),
+                "readings that count were taken: finish the visit, or void them if they were a mistake",
+            ));
+        }
         let mut next = self.clone();
         next.version += 1;
         next.updated_at = now;

@@ -4,7 +4,7 @@
 use super::auth::caller;
 use super::convert::{self as cv, ts};
 use super::pb::{self, attachment_service_server::AttachmentService as Api};
-use crate::domain::attachment::{self, Attachment, Header, Kind, MediaType, SubjectType};
+use crate::domain::attachment::{Attachment, Header, Kind, MediaType, SubjectType};
 use crate::error::{AppError, AppResult, reason};
 use crate::service::AttachmentService;
 use bytes::Bytes;
@@ -175,9 +175,12 @@ impl Api for AttachmentApi {
     }
 }
 
+/// Download messages: a quarter of the smallest message limit the server
+/// can be configured with (`--max-message-bytes` >= 256 KiB), so a download
+/// works under any configuration.
+const SEND_CHUNK: usize = 64 << 10;
+
 fn split(b: Bytes) -> impl Iterator<Item = Bytes> {
-    let n = b.len().div_ceil(attachment::MAX_CHUNK);
-    (0..n).map(move |i| {
-        b.slice(i * attachment::MAX_CHUNK..((i + 1) * attachment::MAX_CHUNK).min(b.len()))
-    })
+    let n = b.len().div_ceil(SEND_CHUNK);
+    (0..n).map(move |i| b.slice(i * SEND_CHUNK..((i + 1) * SEND_CHUNK).min(b.len())))
 }

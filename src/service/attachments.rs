@@ -27,7 +27,12 @@ pub struct AttachmentService {
     tickets: TicketService,
     inspections: InspectionService,
     outages: OutageService,
+    /// Finishing holds a whole file (up to 20 MiB) in memory: a few at once.
+    finishing: Arc<tokio::sync::Semaphore>,
 }
+
+/// Uploads finished at once per instance (memory: this × 20 MiB at most).
+const FINISHING_AT_ONCE: usize = 4;
 
 /// An upload under way on one stream.
 pub struct Upload {
@@ -68,6 +73,7 @@ impl AttachmentService {
             tickets,
             inspections,
             outages,
+            finishing: Arc::new(tokio::sync::Semaphore::new(FINISHING_AT_ONCE)),
         }
     }
 
@@ -192,6 +198,11 @@ impl AttachmentService {
             )
             .with_info("received_bytes", received));
         }
+        let _permit = self
+            .finishing
+            .acquire()
+            .await
+            .map_err(|e| AppError::internal(anyhow::Error::from(e)))?;
         // A racing stream may finish it and drop the parts under us: then
         // its result is ours, whatever we read.
         let (file, hash) = match self.assemble(id, size).await {
@@ -339,7 +350,7 @@ impl AttachmentService {
             .subject(caller, a.header.subject_type, a.header.subject_id)
             .await
             .map_err(|e| match e {
-                AppError::NotFound { .. } => not_found(id),
+                AppError::NotFound { .. } | AppError::PermissionDenied { .. } => not_found(id),
                 e => e,
             })?;
         if !attachment::may_fetch(a.header.kind, personal) {

@@ -437,7 +437,8 @@ impl InspectionService {
                     for _ in 0..MAX_ATTEMPTS {
                         let visit = Self::visit_for_update(tx.db, inspection_id, tx.caller).await?;
                         tx.meta.check_version(visit.version, "visit")?;
-                        let mut next = visit.abandon(no_access.clone(), tx.now)?;
+                        let readings = store::readings(tx.db, visit.id).await?;
+                        let mut next = visit.abandon(&readings, no_access.clone(), tx.now)?;
                         if !store::update_if_version(tx.db, &next, visit.version).await? {
                             continue;
                         }
@@ -452,7 +453,7 @@ impl InspectionService {
                             "no_access": next.result.no_access,
                         });
                         Self::audit(tx, &next, "ABANDONED", role, details).await?;
-                        next.readings = store::readings(tx.db, visit.id).await?;
+                        next.readings = readings;
                         return Ok(next);
                     }
                     Err(lost_race())

@@ -6,7 +6,7 @@ use super::{db_err, from_micros, to_micros};
 use crate::domain::attachment::{Attachment, Header, Kind, MediaType, SubjectType};
 use crate::error::{AppError, AppResult};
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
     sea_query::OnConflict,
@@ -175,6 +175,9 @@ pub async fn complete<C: ConnectionTrait>(db: &C, id: Uuid, now: DateTime<Utc>) 
         )
         .filter(attachments::Column::Id.eq(id.to_string()))
         .filter(attachments::Column::CompletedAt.is_null())
+        .filter(
+            Expr::col(attachments::Column::ReceivedBytes).equals(attachments::Column::SizeBytes),
+        )
         .exec(db)
         .await
         .map_err(db_err)?

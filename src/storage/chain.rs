@@ -14,7 +14,7 @@ use crate::error::{AppError, AppResult};
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    QuerySelect, Statement,
 };
 
 pub const TICKET_EVENTS: &str = "ticket_events";
@@ -436,51 +436,63 @@ async fn verify_anchors<C: ConnectionTrait>(
     Ok(())
 }
 
-/// Take an anchor now: both tables' digests up to their last event,
-/// carried on from `previous` (the last anchor taken by this anchor file),
-/// or from the first event. Writers wait while it is taken: on PostgreSQL
-/// the SHARE lock lets every open writer of the audit tables commit first,
-/// so no event below the anchored sequence number can appear later.
+/// Take an anchor now: each table's digest up to its last event, carried
+/// on from `previous` (the last anchor taken by this anchor file), or from
+/// the first event. On PostgreSQL a short SHARE lock on one table at a time
+/// lets its open writers commit first, so no event can appear later below
+/// the maximum read under it; the fold then runs with no lock held (the
+/// events below the maximum never change). One table at a time: writers
+/// lock the two tables in either order, a lock on both could deadlock.
 pub async fn anchor(db: &Db, previous: Option<Anchor>, now: DateTime<Utc>) -> AppResult<Anchor> {
-    db.write(move |tx| {
-        Box::pin(async move {
-            if tx.get_database_backend() == DbBackend::Postgres {
-                tx.execute_unprepared(&format!(
-                    "LOCK TABLE {TICKET_EVENTS}, {AUDIT_EVENTS} IN SHARE MODE"
-                ))
-                .await
-                .map_err(db_err)?;
-            }
-            let mut tables = Vec::new();
-            for table in Table::ALL {
-                let from = previous
-                    .as_ref()
-                    .and_then(|p| p.tables.iter().find(|t| t.table == table.name()));
-                let (mut rolling, after) = match from {
-                    Some(t) => (
-                        Rolling {
-                            count: t.count,
-                            digest: t.digest.clone(),
-                        },
-                        t.up_to,
-                    ),
-                    None => (Rolling::default(), 0),
-                };
-                let up_to = table.fold(tx, &mut rolling, after, i64::MAX).await?;
-                tables.push(TableAnchor {
-                    table: table.name().to_string(),
-                    up_to,
-                    count: rolling.count,
-                    digest: rolling.digest,
-                });
-            }
-            Ok(Anchor {
-                at: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                tables,
+    let mut tables = Vec::new();
+    for table in Table::ALL {
+        let name = table.name();
+        let max: i64 = db
+            .write(move |tx| {
+                Box::pin(async move {
+                    let backend = tx.get_database_backend();
+                    if backend == DbBackend::Postgres {
+                        tx.execute_unprepared(&format!("LOCK TABLE {name} IN SHARE MODE"))
+                            .await
+                            .map_err(db_err)?;
+                    }
+                    let sql = format!("SELECT COALESCE(MAX(sequence), 0) AS m FROM {name}");
+                    let row = tx
+                        .query_one_raw(Statement::from_string(backend, sql))
+                        .await
+                        .map_err(db_err)?
+                        .ok_or_else(|| {
+                            AppError::internal(anyhow::anyhow!("no maximum of {name}"))
+                        })?;
+                    row.try_get::<i64>("", "m").map_err(db_err)
+                })
             })
-        })
+            .await?;
+        let from = previous
+            .as_ref()
+            .and_then(|p| p.tables.iter().find(|t| t.table == name));
+        let (mut rolling, after) = match from {
+            Some(t) => (
+                Rolling {
+                    count: t.count,
+                    digest: t.digest.clone(),
+                },
+                t.up_to,
+            ),
+            None => (Rolling::default(), 0),
+        };
+        let up_to = table.fold(db.reader(), &mut rolling, after, max).await?;
+        tables.push(TableAnchor {
+            table: name.to_string(),
+            up_to,
+            count: rolling.count,
+            digest: rolling.digest,
+        });
+    }
+    Ok(Anchor {
+        at: now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        tables,
     })
-    .await
 }
 
 /// The append-only guards missing or disabled (see `migration::append_only`).
