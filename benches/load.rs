@@ -253,7 +253,7 @@ impl Sizes {
             pull_request: pb::PullRequest {
                 cursor,
                 limit: s.pull_page,
-                client_id: String::new(),
+                ..Default::default()
             }
             .encoded_len(),
             change: change.encoded_len(),
@@ -1092,7 +1092,10 @@ async fn db_suite(
             Box::pin(async move {
                 let stream = c
                     .sync(i, &c.dispatcher)
-                    .watch(pb::WatchRequest { cursor })
+                    .watch(pb::WatchRequest {
+                        cursor,
+                        ..Default::default()
+                    })
                     .await
                     .map_err(|s| format!("Watch: {s}"))?
                     .into_inner();

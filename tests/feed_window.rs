@@ -44,7 +44,7 @@ async fn page_through(s: &mut Sync, cursor: &str, limit: i32) -> (Vec<pb::Change
             .pull(pb::PullRequest {
                 cursor: cursor.clone(),
                 limit,
-                client_id: String::new(),
+                ..Default::default()
             })
             .await
             .unwrap_or_else(|e| panic!("Pull(limit {limit}): {e:?}"))

@@ -173,6 +173,7 @@ async fn recusal_hides_the_ticket_everywhere(app: TestApp) {
     let mut w = s2_sync
         .watch(pb::WatchRequest {
             cursor: start.clone(),
+            ..Default::default()
         })
         .await
         .unwrap()

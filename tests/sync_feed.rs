@@ -123,7 +123,7 @@ async fn pull(s: &mut Sync, cursor: &str, limit: i32) -> Result<pb::PullResponse
     s.pull(pb::PullRequest {
         cursor: cursor.into(),
         limit,
-        client_id: String::new(),
+        ..Default::default()
     })
     .await
     .map(|r| r.into_inner())
@@ -141,6 +141,7 @@ async fn pull_all(s: &mut Sync, cursor: &str) -> (Vec<pb::Change>, String) {
 async fn open_watch(s: &mut Sync, cursor: &str) -> WatchStream {
     s.watch(pb::WatchRequest {
         cursor: cursor.into(),
+        ..Default::default()
     })
     .await
     .unwrap_or_else(|e| panic!("Watch from {cursor:?}: {e:?}"))
@@ -181,6 +182,7 @@ async fn watch_error(s: &mut Sync, cursor: &str) -> Status {
     let mut w = match s
         .watch(pb::WatchRequest {
             cursor: cursor.into(),
+            ..Default::default()
         })
         .await
     {
@@ -1436,4 +1438,103 @@ async fn finish_inspection_reaches_the_feed() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     app.stop().await;
+}
+
+/// Issue 17: Pull and Watch take the entity types a reader wants; the
+/// cursor moves past the others, so nothing is skipped and nothing repeats.
+#[tokio::test]
+async fn pull_and_watch_filter_by_entity_type() {
+    let app = spawn_app().await;
+    let mut d = app.dispatcher().await;
+    let t = create(&mut d, "BUILDING_NO_HEAT").await;
+    let mut r = readings_as(&app, "i1").await;
+    let m = meter_reading(&mut r, "M-F", 10.0, app.now()).await;
+    let mut s = sync_client(&app, "b1", &[Role::Backoffice], "hq").await;
+    let typed = |types: &[pb::ChangeEntityType], cursor: &str| pb::PullRequest {
+        cursor: cursor.into(),
+        limit: 5000,
+        entity_types: types.iter().map(|t| *t as i32).collect(),
+        ..Default::default()
+    };
+    let tickets = s
+        .pull(typed(&[pb::ChangeEntityType::Ticket], ""))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(keys(&tickets.changes), vec![k("ticket", &t.id, t.version)]);
+    let meters = s
+        .pull(typed(
+            &[
+                pb::ChangeEntityType::MeterReading,
+                pb::ChangeEntityType::Outage,
+            ],
+            "",
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        keys(&meters.changes),
+        vec![k("meter_reading", &m.id, m.version)]
+    );
+    // Both end at the same place: the cursor passed what was filtered out.
+    assert_eq!(tickets.cursor, meters.cursor);
+    let all = s.pull(typed(&[], "")).await.unwrap().into_inner();
+    assert_eq!(all.changes.len(), 2);
+
+    // Watch from there: a meter reading then a ticket; a ticket-only watch
+    // sees the ticket alone.
+    let mut w = s
+        .watch(pb::WatchRequest {
+            cursor: tickets.cursor.clone(),
+            entity_types: vec![pb::ChangeEntityType::Ticket as i32],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(matches!(
+        next_event(&mut w, Duration::from_secs(10)).await,
+        Event::Checkpoint(_)
+    ));
+    meter_reading(&mut r, "M-F", 11.0, app.now()).await;
+    let t2 = create(&mut d, "BUILDING_NO_HEAT").await;
+    let first = loop {
+        match next_event(&mut w, Duration::from_secs(10)).await {
+            Event::Change(c) => break c,
+            Event::Checkpoint(_) => continue,
+        }
+    };
+    assert_eq!(
+        key(&first),
+        k("ticket", &t2.id, t2.version),
+        "the meter reading was filtered out"
+    );
+
+    // An unknown type is refused, with its position.
+    let err = s
+        .pull(pb::PullRequest {
+            entity_types: vec![0],
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_status(
+        &err,
+        Code::InvalidArgument,
+        reason::INVALID_FIELD,
+        Some("entity_types[0]"),
+    );
+    let err = s
+        .pull(pb::PullRequest {
+            entity_types: vec![1, 99],
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_status(
+        &err,
+        Code::InvalidArgument,
+        reason::INVALID_FIELD,
+        Some("entity_types[1]"),
+    );
 }

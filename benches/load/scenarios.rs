@@ -274,7 +274,7 @@ pub async fn pull_all(c: &Clients, w: usize, page: i32, expect: usize) -> Result
             pb::PullRequest {
                 cursor: cursor.clone(),
                 limit: page,
-                client_id: String::new(),
+                ..Default::default()
             },
         )
         .await
@@ -307,7 +307,7 @@ pub async fn current_cursor(c: &Clients) -> anyhow::Result<String> {
             .pull(pb::PullRequest {
                 cursor: cursor.clone(),
                 limit: 5000,
-                client_id: String::new(),
+                ..Default::default()
             })
             .await?
             .into_inner();

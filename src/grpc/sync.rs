@@ -110,6 +110,44 @@ fn result_pb(mutation_id: i64, pushed: Pushed, who: &Caller) -> pb::MutationResu
     }
 }
 
+/// The entity types a reader asked for (Pull and Watch `entity_types`);
+/// none named: all.
+#[derive(Debug, Clone, Default)]
+struct EntityFilter(Vec<pb::ChangeEntityType>);
+
+impl EntityFilter {
+    fn parse(values: &[i32]) -> Result<EntityFilter, AppError> {
+        let mut types = Vec::with_capacity(values.len());
+        for (i, v) in values.iter().enumerate() {
+            match pb::ChangeEntityType::try_from(*v) {
+                Ok(pb::ChangeEntityType::Unspecified) | Err(_) => {
+                    return Err(AppError::invalid(
+                        format!("entity_types[{i}]"),
+                        reason::INVALID_FIELD,
+                        "unknown entity type",
+                    ));
+                }
+                Ok(t) => types.push(t),
+            }
+        }
+        Ok(EntityFilter(types))
+    }
+
+    fn admits(&self, c: &FeedChange) -> bool {
+        use pb::ChangeEntityType as T;
+        let t = match &c.entity {
+            FeedEntity::Ticket(_) => T::Ticket,
+            FeedEntity::Inspection(_) => T::Inspection,
+            FeedEntity::RoomReading(_) => T::RoomReading,
+            FeedEntity::MeterReading(_) => T::MeterReading,
+            FeedEntity::MeterExchange(_) => T::MeterExchange,
+            FeedEntity::Outage(_) => T::Outage,
+            FeedEntity::AssessmentItem(_) => T::AssessmentItem,
+        };
+        self.0.is_empty() || self.0.contains(&t)
+    }
+}
+
 impl SyncApi {
     /// The change as `who` may see it, encoded once per view.
     fn change_bytes(svc: &SyncService, c: &FeedChange, who: &Caller) -> Bytes {
@@ -195,6 +233,7 @@ impl Api for SyncApi {
     ) -> Result<Response<wire::PullResponse>, Status> {
         let who = caller(&req)?;
         let m = req.into_inner();
+        let filter = EntityFilter::parse(&m.entity_types)?;
         let cursor = self.sync.decode_cursor(&m.cursor)?;
         let page = self
             .sync
@@ -204,6 +243,7 @@ impl Api for SyncApi {
             changes: page
                 .changes
                 .iter()
+                .filter(|c| filter.admits(c))
                 .map(|c| Self::change_bytes(&self.sync, c, &who))
                 .collect(),
             cursor: self.sync.encode_cursor(page.cursor),
@@ -216,6 +256,7 @@ impl Api for SyncApi {
 
     async fn watch(&self, req: Request<pb::WatchRequest>) -> Result<Response<WatchStream>, Status> {
         let who = caller(&req)?;
+        let filter = EntityFilter::parse(&req.get_ref().entity_types)?;
         let mut cursor = self.sync.decode_cursor(&req.get_ref().cursor)?;
         let (tx, rx) = mpsc::channel(256);
         let (svc, settings, mut stop) = (self.sync.clone(), self.watch, self.stop.clone());
@@ -242,7 +283,7 @@ impl Api for SyncApi {
                     }
                 };
                 let had_changes = !page.changes.is_empty();
-                for c in &page.changes {
+                for c in page.changes.iter().filter(|c| filter.admits(c)) {
                     let msg = wire::WatchResponse {
                         event: Some(WatchEvent::Change(Self::change_bytes(&svc, c, &who))),
                     };
