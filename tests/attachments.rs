@@ -78,6 +78,17 @@ fn head(h: &pb::AttachmentHeader) -> pb::UploadAttachmentRequest {
     }
 }
 
+/// A new attachment of one chunk, uploaded in one stream.
+async fn upload_whole(
+    c: &mut Files,
+    subject: (pb::SubjectType, &str),
+    kind: pb::AttachmentKind,
+    file: &[u8],
+) -> pb::Attachment {
+    let h = header(&uuid::Uuid::new_v4(), subject, kind, file);
+    upload(c, &h, vec![chunk(file, 0, CHUNK)]).await.unwrap()
+}
+
 /// One stream: the header, then `parts`, then the end of the stream.
 async fn upload(
     c: &mut Files,
@@ -121,13 +132,15 @@ async fn upload_cut(
         tx.send(p).await.unwrap();
     }
     let id: uuid::Uuid = h.attachment_id.parse().unwrap();
-    // Wait for the server to have stored what was sent (the stream stays open).
-    let mut tries = 0;
-    while received(c, &id).await < expect {
-        tries += 1;
-        assert!(tries < 2000, "the server never stored {expect} bytes");
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
+    // Wait for the server to have stored what was sent (the stream stays
+    // open): each status call is a round trip to the server, no sleep.
+    tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while received(c, &id).await < expect {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("the server never stored {expect} bytes"));
     call.abort();
     let _ = call.await;
     drop(tx);
@@ -437,30 +450,8 @@ async fn r_rec_1_a_masked_reader_cannot_fetch_a_callers_signature() {
     let mut crew = files_as(&app, "c1", &[Role::Crew], "north").await;
     let subject = (pb::SubjectType::Ticket, ticket.as_str());
     let (sig, photo) = (png(5000), png(7000));
-    let s = upload(
-        &mut crew,
-        &header(
-            &uuid::Uuid::new_v4(),
-            subject,
-            pb::AttachmentKind::Signature,
-            &sig,
-        ),
-        vec![chunk(&sig, 0, CHUNK)],
-    )
-    .await
-    .unwrap();
-    let p = upload(
-        &mut crew,
-        &header(
-            &uuid::Uuid::new_v4(),
-            subject,
-            pb::AttachmentKind::Photo,
-            &photo,
-        ),
-        vec![chunk(&photo, 0, CHUNK)],
-    )
-    .await
-    .unwrap();
+    let s = upload_whole(&mut crew, subject, pb::AttachmentKind::Signature, &sig).await;
+    let p = upload_whole(&mut crew, subject, pb::AttachmentKind::Photo, &photo).await;
 
     // The crew holding the ticket and dispatch see the caller: they fetch it.
     assert_eq!(download(&mut crew, &s.id).await.unwrap().1, sig);

@@ -227,35 +227,25 @@ impl Table {
         after: i64,
         up_to: i64,
     ) -> AppResult<Vec<Row>> {
+        // The same query on either table: its sequence range, in order.
+        macro_rules! range {
+            ($entity:ident) => {
+                $entity::Entity::find()
+                    .filter($entity::Column::Sequence.gt(after))
+                    .filter($entity::Column::Sequence.lte(up_to))
+                    .order_by_asc($entity::Column::Sequence)
+                    .limit(BATCH)
+                    .all(db)
+                    .await
+                    .map_err(db_err)?
+                    .into_iter()
+                    .map(Row::from)
+                    .collect()
+            };
+        }
         Ok(match self {
-            Table::TicketEvents => {
-                use ticket_events::Column as C;
-                ticket_events::Entity::find()
-                    .filter(C::Sequence.gt(after))
-                    .filter(C::Sequence.lte(up_to))
-                    .order_by_asc(C::Sequence)
-                    .limit(BATCH)
-                    .all(db)
-                    .await
-                    .map_err(db_err)?
-                    .into_iter()
-                    .map(Row::from)
-                    .collect()
-            }
-            Table::AuditEvents => {
-                use audit_events::Column as C;
-                audit_events::Entity::find()
-                    .filter(C::Sequence.gt(after))
-                    .filter(C::Sequence.lte(up_to))
-                    .order_by_asc(C::Sequence)
-                    .limit(BATCH)
-                    .all(db)
-                    .await
-                    .map_err(db_err)?
-                    .into_iter()
-                    .map(Row::from)
-                    .collect()
-            }
+            Table::TicketEvents => range!(ticket_events),
+            Table::AuditEvents => range!(audit_events),
         })
     }
 
