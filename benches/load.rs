@@ -238,6 +238,10 @@ impl Sizes {
             cursor: cursor.clone(),
             commit_time: Some(convert::ts(now)),
             entity: Some(pb::change::Entity::Ticket(ticket.clone())),
+            kind: "CLAIMED".into(),
+            actor: "crew-0001".into(),
+            actor_role: "crew".into(),
+            audit_event_id: format!("ticket-events/{}", s.pull_changes),
         };
         let per_change = change.encoded_len() + 3;
         let page = s.pull_page as usize;

@@ -8,7 +8,7 @@ mod common;
 use common::*;
 use fieldops::domain::Role;
 use fieldops::grpc::pb::{self, sync_service_client::SyncServiceClient};
-use fieldops::storage::feed::{self, ChangeDraft, ChangeMeta, Position, Visibility};
+use fieldops::storage::feed::{self, Cause, ChangeDraft, ChangeMeta, Position, Visibility};
 use fieldops::storage::{self, Db};
 use std::time::Duration;
 use tokio::time::timeout;
@@ -26,11 +26,15 @@ async fn sync_as(app: &TestApp, sub: &str, roles: &[Role], unit: &str) -> Sync {
     SyncServiceClient::with_interceptor(app.channel().await, bearer)
 }
 
-/// (ticket id, version) of each change, in order.
+/// (ticket id, version) of each change, in order (a tombstone: "-" and
+/// the version that took the ticket out of the reader's reach).
 fn keys(cs: &[pb::Change]) -> Vec<(String, i64)> {
     cs.iter()
         .map(|c| match &c.entity {
             Some(pb::change::Entity::Ticket(t)) => (t.id.clone(), t.version),
+            Some(pb::change::Entity::Tombstone(t)) => {
+                (format!("-{}", t.entity_id), t.entity_version)
+            }
             other => panic!("expected ticket changes only, got {other:?}"),
         })
         .collect()
@@ -265,6 +269,7 @@ async fn window_and_database_apply_the_same_visibility_rule() {
                 owner: m.owner.clone(),
                 hidden_from: m.hidden_from.clone(),
                 payload: "{}".into(),
+                cause: Cause::audit_event(1, "TEST", "someone", "dispatcher"),
             })
             .collect();
         db.write(move |tx| Box::pin(async move { feed::append(tx, drafts, start_time()).await }))

@@ -105,6 +105,7 @@ fn key(c: &pb::Change) -> Key {
         E::MeterExchange(x) => k("meter_exchange", &x.id, 1),
         E::Outage(o) => k("outage", &o.id, o.version),
         E::AssessmentItem(i) => k("assessment_item", &i.id, i.version),
+        E::Tombstone(t) => k("tombstone", &t.entity_id, t.entity_version),
     }
 }
 
@@ -347,7 +348,7 @@ fn owners(log: &[pb::Change]) -> HashMap<String, String> {
             E::AssessmentItem(i) => {
                 out.insert(i.id.clone(), i.person.clone());
             }
-            E::Ticket(_) | E::Outage(_) => {}
+            E::Ticket(_) | E::Outage(_) | E::Tombstone(_) => {}
         }
     }
     out
@@ -355,7 +356,9 @@ fn owners(log: &[pb::Change]) -> HashMap<String, String> {
 
 /// The documented scope, applied to the full log: crew of `unit` see
 /// tickets of their unit now or before the change, except complaints about
-/// themselves; inspectors their own records.
+/// themselves, and a change that took a ticket out of their reach (not
+/// their unit's now, not held or recorded by them) as its tombstone;
+/// inspectors their own records.
 fn model_view(
     log: &[pb::Change],
     subject_of: &HashMap<String, String>,
@@ -377,7 +380,17 @@ fn model_view(
             }
             None => inspector.is_some_and(|i| owner.get(&kk.id).map(String::as_str) == Some(i)),
         };
-        if visible {
+        let gone = ticket_of(c).is_some_and(|t| {
+            crew.is_some_and(|(sub, unit)| {
+                t.unit != unit && t.assignee != sub && t.received_by != sub
+            })
+        });
+        if visible && gone {
+            out.push(Key {
+                kind: "tombstone",
+                ..kk
+            });
+        } else if visible {
             out.push(kk);
         }
     }
@@ -1143,7 +1156,10 @@ async fn scope_and_masking_per_role() {
         views.push((sub.to_string(), s, got));
     }
     let c1_keys = keys(&views[0].2);
-    assert!(c1_keys.contains(&k("ticket", &tr.id, returned.version)));
+    assert!(
+        c1_keys.contains(&k("tombstone", &tr.id, returned.version)),
+        "the return took the ticket out of north's reach: north gets its tombstone"
+    );
     assert!(
         !c1_keys.contains(&k("ticket", &tr.id, moved.version)),
         "north crew does not follow the ticket to south"
@@ -1537,4 +1553,107 @@ async fn pull_and_watch_filter_by_entity_type() {
         reason::INVALID_FIELD,
         Some("entity_types[1]"),
     );
+}
+
+/// Issue 17, a feed that says what happened: each change names the trail
+/// event that made it (kind, actor, role, and the event itself, equal to
+/// ListTicketEvents' entry); and a ticket that leaves a unit's reach reaches
+/// that unit's crew as a tombstone, on Pull and on Watch, with nothing of
+/// the caller in it, while the new unit gets the ticket.
+#[tokio::test]
+async fn changes_name_their_event_and_a_ticket_leaving_a_unit_is_a_tombstone() {
+    use pb::change::Entity as E;
+    let app = spawn_app().await;
+    let mut d = app.dispatcher().await;
+    let mut c1 = app.crew("c1", "north").await;
+    let t = dispatched_ticket(&app, "NETWORK_LEAK").await;
+    let claimed_t = claimed(&mut c1, &t.id).await;
+
+    // c1 holds the ticket: his handheld has the caller's phone.
+    let mut s_c1 = sync_crew(&app, "c1", "north").await;
+    let (held, cursor) = pull_all(&mut s_c1, "").await;
+    let last = ticket_of(held.last().unwrap()).expect("a ticket");
+    assert_eq!(
+        (last.version, last.caller_masked),
+        (claimed_t.version, false)
+    );
+    let mut watch_c1 = open_watch(&mut s_c1, &cursor).await;
+
+    let returned = return_ticket(&mut c1, &t.id).await;
+    let moved = dispatch(&mut d, &t.id, "south").await;
+
+    // Watch and Pull agree: exactly one change for c1, the tombstone of the return.
+    let watched = next_changes(&mut watch_c1, 1, Duration::from_secs(10)).await;
+    let (pulled, _) = pull_all(&mut s_c1, &cursor).await;
+    assert_eq!(keys(&pulled), keys(&watched));
+    assert_eq!(keys(&pulled), [k("tombstone", &t.id, returned.version)]);
+    let gone = &pulled[0];
+    assert_eq!(
+        gone.entity,
+        Some(E::Tombstone(pb::Tombstone {
+            entity_type: pb::ChangeEntityType::Ticket as i32,
+            entity_id: t.id.clone(),
+            entity_version: returned.version,
+        }))
+    );
+    assert_eq!(
+        (
+            gone.kind.as_str(),
+            gone.actor.as_str(),
+            gone.actor_role.as_str()
+        ),
+        ("RETURNED", "c1", "crew")
+    );
+    let phone = &claimed_t.caller_phone;
+    assert!(
+        !format!("{gone:?}").contains(phone.as_str()),
+        "a tombstone carries nothing of the caller"
+    );
+
+    // Another north crew member: the ticket while north's, then its tombstone.
+    let mut s_c2 = sync_crew(&app, "c2", "north").await;
+    let (c2_log, _) = pull_all(&mut s_c2, "").await;
+    assert_eq!(
+        keys(&c2_log),
+        [
+            k("ticket", &t.id, t.version),
+            k("ticket", &t.id, claimed_t.version),
+            k("tombstone", &t.id, returned.version),
+        ]
+    );
+    // South gets the ticket when it arrives, told who sent it.
+    let mut s_s1 = sync_crew(&app, "s1", "south").await;
+    let (s1_log, _) = pull_all(&mut s_s1, "").await;
+    assert_eq!(keys(&s1_log), [k("ticket", &t.id, moved.version)]);
+    assert_eq!(
+        (s1_log[0].kind.as_str(), s1_log[0].actor.as_str()),
+        ("DISPATCHED", "d1")
+    );
+
+    // The dispatcher's feed: each change names the trail's own entry.
+    let mut s_d = sync_dispatcher(&app).await;
+    let (log, _) = pull_all(&mut s_d, "").await;
+    let trail: HashMap<String, pb::TicketEvent> = events(&app, &t.id)
+        .await
+        .into_iter()
+        .map(|e| (format!("ticket-events/{}", e.sequence), e))
+        .collect();
+    let mut kinds = Vec::new();
+    for c in &log {
+        let fed = ticket_of(c).expect("the dispatcher sees the ticket itself");
+        let e = trail
+            .get(&c.audit_event_id)
+            .unwrap_or_else(|| panic!("{} is not in the ticket's trail", c.audit_event_id));
+        assert_eq!(
+            (&c.kind, &c.actor, &c.actor_role, fed.version),
+            (&e.kind, &e.actor_sub, &e.actor_role, e.ticket_version),
+            "change and trail disagree"
+        );
+        kinds.push(c.kind.as_str());
+    }
+    assert_eq!(
+        kinds,
+        ["CREATED", "DISPATCHED", "CLAIMED", "RETURNED", "DISPATCHED"]
+    );
+    app.stop().await;
 }

@@ -1264,6 +1264,17 @@ async fn pull_state(c: &mut Sync) -> DeviceState {
             .into_inner();
         for ch in page.changes {
             s.changes += 1;
+            // Issue 17: every change says what happened, who did it, and
+            // where that stands in the trail.
+            assert!(
+                !ch.kind.is_empty() && !ch.actor.is_empty() && !ch.actor_role.is_empty(),
+                "a change without its cause: {ch:?}"
+            );
+            assert!(
+                ch.audit_event_id.starts_with("ticket-events/")
+                    || ch.audit_event_id.starts_with("audit-events/"),
+                "{ch:?}"
+            );
             match ch.entity.expect("an entity") {
                 E::Ticket(t) => {
                     if let Some(prev) = s.tickets.get(&t.id) {
@@ -1288,6 +1299,9 @@ async fn pull_state(c: &mut Sync) -> DeviceState {
                         assert!(prev.version < r.version, "commit order");
                     }
                     s.meter_readings.insert(r.id.clone(), r);
+                }
+                E::Tombstone(gone) => {
+                    s.tickets.remove(&gone.entity_id);
                 }
                 E::MeterExchange(_) | E::Outage(_) | E::AssessmentItem(_) => {}
             }

@@ -84,11 +84,14 @@ pub fn claim_op(db: Db, policy: Arc<Policy>, pool: Arc<Pool>) -> Op {
                         if !tickets::update_if_version(tx, &change.ticket, current.version).await? {
                             return Err(internal("lost a race"));
                         }
-                        tickets::insert_event(tx, &event_of(&change, &caller, &meta, now)).await?;
+                        let cause =
+                            tickets::insert_event(tx, &event_of(&change, &caller, &meta, now))
+                                .await?;
                         let response =
                             serde_json::to_string(&change.ticket).map_err(AppError::internal)?;
                         idempotency::store_response(tx, &rid, &response).await?;
-                        let draft = ChangeDraft::ticket(&change.ticket, current.unit.as_deref());
+                        let draft =
+                            ChangeDraft::ticket(&change.ticket, current.unit.as_deref(), &cause);
                         feed::append(tx, vec![draft], now).await?;
                         Ok(())
                     })
@@ -165,7 +168,7 @@ pub fn reading_op(db: Db, policy: Arc<Policy>, visits: Arc<Pool>) -> Op {
                             "verdict": reading.result.verdict,
                             "violations": reading.result.violations.iter().map(|v| v.rule.clone()).collect::<Vec<_>>(),
                         });
-                        audit::append(
+                        let cause = audit::append(
                             tx,
                             AuditEntry {
                                 entity_type: "inspection",
@@ -184,8 +187,8 @@ pub fn reading_op(db: Db, policy: Arc<Policy>, visits: Arc<Pool>) -> Op {
                         let response = serde_json::to_string(&reading).map_err(AppError::internal)?;
                         idempotency::store_response(tx, &rid, &response).await?;
                         let drafts = vec![
-                            ChangeDraft::inspection(&next),
-                            ChangeDraft::room_reading(&reading, &next),
+                            ChangeDraft::inspection(&next, &cause),
+                            ChangeDraft::room_reading(&reading, &next, &cause),
                         ];
                         feed::append(tx, drafts, now).await?;
                         Ok(reading.result.verdict)

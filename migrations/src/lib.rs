@@ -28,6 +28,7 @@ mod m20261203_000020_assessment;
 mod m20261206_000021_audit_chain;
 mod m20261206_000022_attachments;
 mod m20261206_000023_retention;
+mod m20261206_000024_feed_cause;
 
 pub struct Migrator;
 
@@ -58,6 +59,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000021_audit_chain::Migration),
             Box::new(m20261206_000022_attachments::Migration),
             Box::new(m20261206_000023_retention::Migration),
+            Box::new(m20261206_000024_feed_cause::Migration),
         ]
     }
 }

@@ -237,6 +237,37 @@ impl TicketView {
     }
 }
 
+/// What a feed reader is sent of a ticket's change: its state in his view
+/// (R-TKT-13), or a tombstone once the change took the ticket out of his
+/// reach (sent to another unit): the feed still shows him that change, so
+/// that his handheld drops what it cached, caller details first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeedSight {
+    Ticket(TicketView),
+    Tombstone,
+}
+
+impl FeedSight {
+    /// How many different encodings one change can have.
+    pub const COUNT: usize = TicketView::COUNT + 1;
+
+    pub fn of(caller: &Caller, ticket: &Ticket) -> FeedSight {
+        if may_read(caller, ticket) {
+            FeedSight::Ticket(TicketView::of(caller, ticket))
+        } else {
+            FeedSight::Tombstone
+        }
+    }
+
+    /// This sight's place among the `COUNT` encodings.
+    pub fn slot(self) -> usize {
+        match self {
+            FeedSight::Ticket(v) => v as usize,
+            FeedSight::Tombstone => TicketView::COUNT,
+        }
+    }
+}
+
 /// "张三丰" -> "张**": keep the first character.
 pub fn mask_name(name: &str) -> String {
     let mut chars = name.chars();

@@ -9,7 +9,7 @@ use super::pb::{self, mutation::Request as M};
 use super::readings::{exchange_pb, reading_pb as meter_reading_pb};
 use super::wire::{self, WatchEvent, server::sync_service_server::SyncService as Api};
 use crate::domain::Caller;
-use crate::domain::access::TicketView;
+use crate::domain::access::{FeedSight, TicketView};
 use crate::error::{AppError, reason};
 use crate::service::SyncService;
 use crate::service::command::Commands;
@@ -149,32 +149,42 @@ impl EntityFilter {
 }
 
 impl SyncApi {
-    /// The change as `who` may see it, encoded once per view.
+    /// The change as `who` may see it, encoded once per sight.
     fn change_bytes(svc: &SyncService, c: &FeedChange, who: &Caller) -> Bytes {
-        let view = match &c.entity {
-            FeedEntity::Ticket(t) => TicketView::of(who, t),
-            _ => TicketView::Full,
+        let sight = match &c.entity {
+            FeedEntity::Ticket(t) => FeedSight::of(who, t),
+            _ => FeedSight::Ticket(TicketView::Full),
         };
-        c.rendered[view as usize]
-            .get_or_init(|| Self::change_pb(svc, c, view).encode_to_vec().into())
+        c.rendered[sight.slot()]
+            .get_or_init(|| Self::change_pb(svc, c, sight).encode_to_vec().into())
             .clone()
     }
 
-    fn change_pb(svc: &SyncService, c: &FeedChange, view: TicketView) -> pb::Change {
+    fn change_pb(svc: &SyncService, c: &FeedChange, sight: FeedSight) -> pb::Change {
         use pb::change::Entity as E;
-        let entity = match &c.entity {
-            FeedEntity::Ticket(t) => E::Ticket(cv::ticket_as(t, view)),
-            FeedEntity::Inspection(i) => E::Inspection(inspection_pb(i)),
-            FeedEntity::RoomReading(r) => E::RoomReading(room_reading_pb(r)),
-            FeedEntity::MeterReading(r) => E::MeterReading(meter_reading_pb(r)),
-            FeedEntity::MeterExchange(x) => E::MeterExchange(exchange_pb(x)),
-            FeedEntity::Outage(o) => E::Outage(super::outages::outage_pb(o)),
-            FeedEntity::AssessmentItem(i) => E::AssessmentItem(super::assessment::item_pb(i)),
+        let entity = match (&c.entity, sight) {
+            (FeedEntity::Ticket(t), FeedSight::Tombstone) => E::Tombstone(pb::Tombstone {
+                entity_type: pb::ChangeEntityType::Ticket as i32,
+                entity_id: t.id.to_string(),
+                entity_version: t.version,
+            }),
+            (FeedEntity::Ticket(t), FeedSight::Ticket(view)) => E::Ticket(cv::ticket_as(t, view)),
+            (FeedEntity::Inspection(i), _) => E::Inspection(inspection_pb(i)),
+            (FeedEntity::RoomReading(r), _) => E::RoomReading(room_reading_pb(r)),
+            (FeedEntity::MeterReading(r), _) => E::MeterReading(meter_reading_pb(r)),
+            (FeedEntity::MeterExchange(x), _) => E::MeterExchange(exchange_pb(x)),
+            (FeedEntity::Outage(o), _) => E::Outage(super::outages::outage_pb(o)),
+            (FeedEntity::AssessmentItem(i), _) => E::AssessmentItem(super::assessment::item_pb(i)),
         };
+        let cause = c.cause.clone().unwrap_or_default();
         pb::Change {
             cursor: svc.encode_cursor(c.position),
             commit_time: Some(cv::ts(c.committed_at)),
             entity: Some(entity),
+            kind: cause.kind,
+            actor: cause.actor,
+            actor_role: cause.actor_role,
+            audit_event_id: cause.event,
         }
     }
 }

@@ -166,6 +166,10 @@ mod tests {
                 caller_name: "张**".into(),
                 ..Default::default()
             })),
+            kind: "CLAIMED".into(),
+            actor: "crew-1".into(),
+            actor_role: "crew".into(),
+            audit_event_id: format!("ticket-events/{n}"),
         }
     }
 

@@ -17,7 +17,7 @@ use crate::service::idempotency::{self, RequestMeta, Tx};
 use crate::service::paging::{self, Page, Pager};
 use crate::storage::assessment::{self as store, ItemFilter};
 use crate::storage::audit::{self, AuditEntry};
-use crate::storage::feed::ChangeDraft;
+use crate::storage::feed::{Cause, ChangeDraft};
 use crate::storage::{Db, db_err, tickets, units};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -30,20 +30,24 @@ const ENTITY: &str = "assessment_item";
 const MAX_ATTEMPTS: usize = 8;
 
 /// Raise each of `items` the policy's table prices, unless its cause has
-/// one already; the feed entries of those raised now.
+/// one already; the feed entries of those raised now. `by` is the trail
+/// event of the write that raises them: an item raised by the rules has no
+/// event of its own, so its feed change names that one (kind RAISED).
 pub async fn raise<C: ConnectionTrait>(
     db: &C,
     table: &AssessmentRules,
     items: Vec<NewItem>,
+    by: &Cause,
     now: DateTime<Utc>,
 ) -> AppResult<Vec<ChangeDraft>> {
+    let cause = by.as_kind("RAISED");
     let mut drafts = Vec::new();
     for n in items {
         let Some(item) = AssessmentItem::deduction(Uuid::now_v7(), n, table, now) else {
             continue;
         };
         if store::insert_once(db, &item).await? {
-            drafts.push(ChangeDraft::assessment_item(&item));
+            drafts.push(ChangeDraft::assessment_item(&item, &cause));
         }
     }
     Ok(drafts)
@@ -57,14 +61,16 @@ pub async fn on_ticket<C: ConnectionTrait>(
     policy: &Policy,
     before: Option<&Ticket>,
     after: &Ticket,
+    by: &Cause,
     now: DateTime<Utc>,
 ) -> AppResult<Vec<ChangeDraft>> {
     let assessed = rules::ticket_assessment(before, after);
     let mut drafts = if assessed.raised.is_empty() {
         Vec::new()
     } else {
-        raise(db, &policy.assessment, assessed.raised, now).await?
+        raise(db, &policy.assessment, assessed.raised, by, now).await?
     };
+    let excused = by.as_kind("EXCUSED");
     for key in assessed.excused {
         let Some(item) = store::by_cause(db, &key).await? else {
             continue;
@@ -73,7 +79,7 @@ pub async fn on_ticket<C: ConnectionTrait>(
         if let Some(next) = item.excuse(now)
             && store::update_if_version(db, &next, item.version).await?
         {
-            drafts.push(ChangeDraft::assessment_item(&next));
+            drafts.push(ChangeDraft::assessment_item(&next, &excused));
         }
     }
     Ok(drafts)
@@ -85,13 +91,14 @@ pub async fn on_outage<C: ConnectionTrait>(
     policy: &Policy,
     before: Option<&Outage>,
     after: &Outage,
+    by: &Cause,
     now: DateTime<Utc>,
 ) -> AppResult<Vec<ChangeDraft>> {
     let items = rules::outage_items(before, after);
     if items.is_empty() {
         return Ok(Vec::new());
     }
-    raise(db, &policy.assessment, items, now).await
+    raise(db, &policy.assessment, items, by, now).await
 }
 
 /// Put `drafts` on the feed of the request's transaction.
@@ -222,8 +229,8 @@ impl AssessmentService {
                     tx.meta.check_version(current.version, "assessment item")?;
                     let (next, kind) = step(&current, tx.caller, tx.now)?;
                     if store::update_if_version(tx.db, &next, current.version).await? {
-                        audit_item(&tx, &next, kind, role.as_str()).await?;
-                        tx.record(ChangeDraft::assessment_item(&next));
+                        let cause = audit_item(&tx, &next, kind, role.as_str()).await?;
+                        tx.record(ChangeDraft::assessment_item(&next, &cause));
                         return Ok(next);
                     }
                 }
@@ -320,8 +327,8 @@ impl AssessmentService {
                                 .unwrap_or_default(),
                         });
                     }
-                    audit_item(&tx, &item, "REWARDED", role.as_str()).await?;
-                    tx.record(ChangeDraft::assessment_item(&item));
+                    let cause = audit_item(&tx, &item, "REWARDED", role.as_str()).await?;
+                    tx.record(ChangeDraft::assessment_item(&item, &cause));
                     Ok(item)
                 })
             },
@@ -363,7 +370,7 @@ async fn audit_item(
     item: &AssessmentItem,
     kind: &'static str,
     role: &'static str,
-) -> AppResult<()> {
+) -> AppResult<Cause> {
     audit::append(
         tx.db,
         AuditEntry {

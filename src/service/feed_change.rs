@@ -2,13 +2,13 @@
 //! stored form, encoded once per R-TKT-13 view by the first reader. Pull,
 //! Watch and the in-memory feed window share it.
 use crate::domain::Ticket;
-use crate::domain::access::TicketView;
+use crate::domain::access::FeedSight;
 use crate::domain::assessment::AssessmentItem;
 use crate::domain::inspection::{Inspection, RoomReading};
 use crate::domain::meter::{MeterExchange, MeterReading};
 use crate::domain::outage::Outage;
 use crate::error::{AppError, AppResult};
-use crate::storage::feed::{self, Position, StoredChange};
+use crate::storage::feed::{self, Cause, Position, StoredChange};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use std::sync::OnceLock;
@@ -30,12 +30,15 @@ pub struct FeedChange {
     pub position: Position,
     pub committed_at: DateTime<Utc>,
     pub entity: FeedEntity,
+    /// What happened (None for changes logged before causes were).
+    pub cause: Option<Cause>,
     /// Bytes of its stored form (JSON), more than its encoded form: what a
     /// page and the window count it as.
     pub size: usize,
-    /// The change as the API encodes it, once per R-TKT-13 view, filled in
-    /// by the first reader with that view (every later one copies it).
-    pub rendered: [OnceLock<Bytes>; TicketView::COUNT],
+    /// The change as the API encodes it, once per sight (R-TKT-13 view or
+    /// tombstone), filled in by the first reader with that sight (every
+    /// later one copies it).
+    pub rendered: [OnceLock<Bytes>; FeedSight::COUNT],
 }
 
 pub fn decode(c: StoredChange) -> AppResult<FeedChange> {
@@ -63,6 +66,7 @@ pub fn decode(c: StoredChange) -> AppResult<FeedChange> {
         position: c.position,
         committed_at: c.committed_at,
         entity,
+        cause: c.cause,
         size,
         rendered: Default::default(),
     })

@@ -11,12 +11,11 @@ use crate::domain::ticket::{Ctx, Ticket};
 use crate::domain::{Caller, Policy, Role};
 use crate::error::{AppError, AppResult, reason};
 use crate::service::Clock;
-use crate::service::assessment;
 use crate::service::idempotency::{self, RequestMeta, Tx};
 use crate::service::paging::{self, Page, Pager};
-use crate::service::tickets::event_of;
+use crate::service::tickets::{event_of, log_change};
 use crate::storage::audit::{self, AuditEntry};
-use crate::storage::feed::ChangeDraft;
+use crate::storage::feed::{Cause, ChangeDraft};
 use crate::storage::inspections::{self as store, ColdHousehold, InspectionFilter};
 use crate::storage::{Db, outages, tickets, units};
 use chrono::{DateTime, Datelike, TimeZone, Utc};
@@ -160,9 +159,9 @@ impl InspectionService {
                     readings: Vec::new(),
                 };
                 store::insert(tx.db, &visit).await?;
-                tx.record(ChangeDraft::inspection(&visit));
                 let details = serde_json::json!({ "ticket_id": visit.ticket_id, "dwelling": visit.dwelling.key() });
-                Self::audit(tx, &visit, "STARTED", role, details).await?;
+                let cause = Self::audit(tx, &visit, "STARTED", role, details).await?;
+                tx.record(ChangeDraft::inspection(&visit, &cause));
                 Ok(visit)
             })
         })
@@ -175,7 +174,7 @@ impl InspectionService {
         kind: &'static str,
         role: Role,
         details: serde_json::Value,
-    ) -> AppResult<()> {
+    ) -> AppResult<Cause> {
         audit::append(
             tx.db,
             AuditEntry {
@@ -245,15 +244,15 @@ impl InspectionService {
                     let next = visit.with_reading(rules, &verdicts, tx.now);
                     if store::update_if_version(tx.db, &next, visit.version).await? {
                         store::insert_reading(tx.db, &reading).await?;
-                        tx.record(ChangeDraft::inspection(&next));
-                        tx.record(ChangeDraft::room_reading(&reading, &next));
                         let details = serde_json::json!({
                             "reading_id": reading.id,
                             "room_name": reading.room_name,
                             "verdict": reading.result.verdict,
                             "violations": reading.result.violations.iter().map(|v| v.rule.clone()).collect::<Vec<_>>(),
                         });
-                        Self::audit(tx, &next, "READING_RECORDED", role, details).await?;
+                        let cause = Self::audit(tx, &next, "READING_RECORDED", role, details).await?;
+                        tx.record(ChangeDraft::inspection(&next, &cause));
+                        tx.record(ChangeDraft::room_reading(&reading, &next, &cause));
                         return Ok(reading);
                     }
                 }
@@ -323,15 +322,11 @@ impl InspectionService {
                         if !store::update_if_version(tx.db, &next, visit.version).await? {
                             continue;
                         }
-                        tx.record(ChangeDraft::inspection(&next));
                         if let Some(change) = &objection_ticket {
                             tickets::insert(tx.db, &change.ticket).await?;
-                            tx.record(ChangeDraft::ticket(&change.ticket, None));
-                            tickets::insert_event(
-                                tx.db,
-                                &event_of(change, tx.caller, tx.meta, tx.now),
-                            )
-                            .await?;
+                            let event = event_of(change, tx.caller, tx.meta, tx.now);
+                            let cause = tickets::insert_event(tx.db, &event).await?;
+                            tx.record(ChangeDraft::ticket(&change.ticket, None, &cause));
                         }
                         if let Some(ticket) = linked {
                             Self::note_on_ticket(tx, &ctx, ticket, &next).await?;
@@ -343,7 +338,8 @@ impl InspectionService {
                             "resident_outcome": input.outcome,
                             "objection_ticket_id": next.objection_ticket_id,
                         });
-                        Self::audit(tx, &next, "FINISHED", role, details).await?;
+                        let cause = Self::audit(tx, &next, "FINISHED", role, details).await?;
+                        tx.record(ChangeDraft::inspection(&next, &cause));
                         next.readings = readings;
                         return Ok(next);
                     }
@@ -387,8 +383,6 @@ impl InspectionService {
                         )?;
                         if store::update_if_version(tx.db, &next, visit.version).await? {
                             store::set_reading_result(tx.db, &voided).await?;
-                            tx.record(ChangeDraft::inspection(&next));
-                            tx.record(ChangeDraft::room_reading(&voided, &next));
                             let details = serde_json::json!({
                                 "reading_id": voided.id,
                                 "room_name": voided.room_name,
@@ -398,7 +392,10 @@ impl InspectionService {
                                 "visit_verdict_before": visit.result.verdict,
                                 "visit_verdict_after": next.result.verdict,
                             });
-                            Self::audit(tx, &next, "READING_VOIDED", role, details).await?;
+                            let cause =
+                                Self::audit(tx, &next, "READING_VOIDED", role, details).await?;
+                            tx.record(ChangeDraft::inspection(&next, &cause));
+                            tx.record(ChangeDraft::room_reading(&voided, &next, &cause));
                             return Ok(voided);
                         }
                     }
@@ -442,7 +439,6 @@ impl InspectionService {
                         if !store::update_if_version(tx.db, &next, visit.version).await? {
                             continue;
                         }
-                        tx.record(ChangeDraft::inspection(&next));
                         if let Some(t) = visit.ticket_id
                             && let Some(ticket) = tickets::get(tx.db, t).await?
                         {
@@ -452,7 +448,8 @@ impl InspectionService {
                             "verdict": next.result.verdict,
                             "no_access": next.result.no_access,
                         });
-                        Self::audit(tx, &next, "ABANDONED", role, details).await?;
+                        let cause = Self::audit(tx, &next, "ABANDONED", role, details).await?;
+                        tx.record(ChangeDraft::inspection(&next, &cause));
                         next.readings = readings;
                         return Ok(next);
                     }
@@ -473,16 +470,7 @@ impl InspectionService {
         for _ in 0..MAX_ATTEMPTS {
             let change = ticket.note_inspection(ctx, visit)?;
             if tickets::update_if_version(tx.db, &change.ticket, ticket.version).await? {
-                tx.record(ChangeDraft::ticket(&change.ticket, ticket.unit.as_deref()));
-                let items =
-                    assessment::on_ticket(tx.db, ctx.policy, Some(&ticket), &change.ticket, tx.now)
-                        .await?;
-                assessment::record_all(&tx, items);
-                return tickets::insert_event(
-                    tx.db,
-                    &event_of(&change, tx.caller, tx.meta, tx.now),
-                )
-                .await;
+                return log_change(tx, ctx.policy, &ticket, &change).await;
             }
             ticket = tickets::get(tx.db, ticket.id).await?.ok_or_else(|| {
                 AppError::internal(anyhow::anyhow!("ticket {} vanished", ticket.id))

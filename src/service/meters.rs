@@ -10,7 +10,7 @@ use crate::service::Clock;
 use crate::service::idempotency::{self, RequestMeta, Tx};
 use crate::service::paging::{self, Page, Pager};
 use crate::storage::audit::{self, AuditEntry};
-use crate::storage::feed::ChangeDraft;
+use crate::storage::feed::{Cause, ChangeDraft};
 use crate::storage::{Db, meters as store};
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
@@ -92,18 +92,20 @@ impl MeterService {
             let flag = flags.get(&r.id).copied().unwrap_or(false);
             if flag != r.rollback {
                 store::set_rollback(tx.db, r.id, flag).await?;
-                tx.record(ChangeDraft::meter_reading(&MeterReading {
-                    rollback: flag,
-                    version: r.version + 1,
-                    ..r.clone()
-                }));
                 let kind = if flag {
                     "ROLLBACK_FLAGGED"
                 } else {
                     "ROLLBACK_CLEARED"
                 };
                 let details = serde_json::json!({ "meter_id": meter_id });
-                Self::audit(tx, "meter_reading", r.id, r.version + 1, kind, details).await?;
+                let cause =
+                    Self::audit(tx, "meter_reading", r.id, r.version + 1, kind, details).await?;
+                let flagged = MeterReading {
+                    rollback: flag,
+                    version: r.version + 1,
+                    ..r.clone()
+                };
+                tx.record(ChangeDraft::meter_reading(&flagged, &cause));
             }
         }
         Ok(())
@@ -116,7 +118,7 @@ impl MeterService {
         entity_version: i64,
         kind: &'static str,
         details: serde_json::Value,
-    ) -> AppResult<()> {
+    ) -> AppResult<Cause> {
         audit::append(
             tx.db,
             AuditEntry {
@@ -177,14 +179,15 @@ impl MeterService {
                     let meter_id = reading.meter_id.clone();
                     Self::refresh_flags(tx, &meter_id, Some(&mut reading)).await?;
                     store::insert_reading(tx.db, &reading).await?;
-                    tx.record(ChangeDraft::meter_reading(&reading));
                     let details = serde_json::json!({
                         "meter_id": reading.meter_id,
                         "value": reading.value,
                         "read_at": reading.read_at,
                         "rollback": reading.rollback,
                     });
-                    Self::audit(tx, "meter_reading", id, 1, "RECORDED", details).await?;
+                    let cause =
+                        Self::audit(tx, "meter_reading", id, 1, "RECORDED", details).await?;
+                    tx.record(ChangeDraft::meter_reading(&reading, &cause));
                     Ok(reading)
                 })
             },
@@ -222,9 +225,9 @@ impl MeterService {
                     received_at: tx.now,
                 };
                 store::insert_exchange(tx.db, &x).await?;
-                tx.record(ChangeDraft::meter_exchange(&x));
                 let details = serde_json::json!({ "meter_id": x.meter_id, "flagged": x.flagged, "exchanged_at": x.exchanged_at });
-                Self::audit(tx, "meter_exchange", x.id, 1, "RECORDED", details).await?;
+                let cause = Self::audit(tx, "meter_exchange", x.id, 1, "RECORDED", details).await?;
+                tx.record(ChangeDraft::meter_exchange(&x, &cause));
                 Self::refresh_flags(tx, &x.meter_id, None).await?;
                 Ok(x)
             })

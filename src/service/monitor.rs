@@ -119,14 +119,15 @@ impl DeadlineMonitor {
                                 roles: Vec::new(),
                                 unit: current.unit.clone(),
                             };
-                            audit_change(tx, &change, &system, None, now).await?;
-                            let mut drafts = vec![ChangeDraft::outage(&change.outage)];
+                            let cause = audit_change(tx, &change, &system, None, now).await?;
+                            let mut drafts = vec![ChangeDraft::outage(&change.outage, &cause)];
                             drafts.extend(
                                 assessment::on_outage(
                                     tx,
                                     &policy,
                                     Some(&current),
                                     &change.outage,
+                                    &cause,
                                     now,
                                 )
                                 .await?,
@@ -160,9 +161,13 @@ impl DeadlineMonitor {
                                 device_id: None,
                                 request_id: None,
                             };
-                            store::insert_event(tx, &stored_event(&change, actor, now)).await?;
-                            let mut drafts =
-                                vec![ChangeDraft::ticket(&change.ticket, current.unit.as_deref())];
+                            let cause =
+                                store::insert_event(tx, &stored_event(&change, actor, now)).await?;
+                            let mut drafts = vec![ChangeDraft::ticket(
+                                &change.ticket,
+                                current.unit.as_deref(),
+                                &cause,
+                            )];
                             // R-ASM-1: the breach's item, in the breach's transaction.
                             drafts.extend(
                                 assessment::on_ticket(
@@ -170,6 +175,7 @@ impl DeadlineMonitor {
                                     &policy,
                                     Some(&current),
                                     &change.ticket,
+                                    &cause,
                                     now,
                                 )
                                 .await?,

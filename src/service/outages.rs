@@ -14,9 +14,9 @@ use crate::service::Clock;
 use crate::service::assessment;
 use crate::service::idempotency::{self, RequestMeta, Tx};
 use crate::service::paging::{self, Page, Pager};
-use crate::service::tickets::event_of;
+use crate::service::tickets::log_change;
 use crate::storage::audit::{self, AuditEntry};
-use crate::storage::feed::ChangeDraft;
+use crate::storage::feed::{Cause, ChangeDraft};
 use crate::storage::outages::{self as store, OutageFilter};
 use crate::storage::{Db, tickets, units};
 use chrono::{DateTime, Utc};
@@ -50,16 +50,19 @@ enum Then {
     ResolveLinked,
 }
 
-/// Append the audit entries of an outage change. `caller` None: the deadline monitor.
+/// Append the audit entries of an outage change. `caller` None: the deadline
+/// monitor. Answers the first entry (the command's own; breaches it shows
+/// follow it) as the feed names the change.
 pub async fn audit_change<C: ConnectionTrait>(
     db: &C,
     change: &OutageChange,
     caller: &Caller,
     request: Option<(Uuid, Option<&str>)>,
     now: DateTime<Utc>,
-) -> AppResult<()> {
+) -> AppResult<Cause> {
+    let mut first = None;
     for e in &change.events {
-        audit::append(
+        let cause = audit::append(
             db,
             AuditEntry {
                 entity_type: ENTITY,
@@ -75,8 +78,9 @@ pub async fn audit_change<C: ConnectionTrait>(
             },
         )
         .await?;
+        first.get_or_insert(cause);
     }
-    Ok(())
+    first.ok_or_else(|| AppError::internal(anyhow::anyhow!("an outage change without an event")))
 }
 
 impl OutageService {
@@ -171,9 +175,10 @@ impl OutageService {
         change: &OutageChange,
     ) -> AppResult<()> {
         let request = Some((tx.meta.request_id, tx.meta.device_id.as_deref()));
-        audit_change(tx.db, change, tx.caller, request, tx.now).await?;
-        tx.record(ChangeDraft::outage(&change.outage));
-        let items = assessment::on_outage(tx.db, policy, before, &change.outage, tx.now).await?;
+        let cause = audit_change(tx.db, change, tx.caller, request, tx.now).await?;
+        tx.record(ChangeDraft::outage(&change.outage, &cause));
+        let items =
+            assessment::on_outage(tx.db, policy, before, &change.outage, &cause, tx.now).await?;
         assessment::record_all(&tx, items);
         Ok(())
     }
@@ -241,18 +246,7 @@ impl OutageService {
                     break;
                 };
                 if tickets::update_if_version(tx.db, &change.ticket, current.version).await? {
-                    tickets::insert_event(tx.db, &event_of(&change, tx.caller, tx.meta, tx.now))
-                        .await?;
-                    tx.record(ChangeDraft::ticket(&change.ticket, current.unit.as_deref()));
-                    let items = assessment::on_ticket(
-                        tx.db,
-                        ctx.policy,
-                        Some(&current),
-                        &change.ticket,
-                        tx.now,
-                    )
-                    .await?;
-                    assessment::record_all(&tx, items);
+                    log_change(tx, ctx.policy, &current, &change).await?;
                     break;
                 }
                 if attempt + 1 == MAX_ATTEMPTS {

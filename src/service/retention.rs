@@ -179,8 +179,13 @@ impl Retention {
                             device_id: None,
                             request_id: None,
                         };
-                        tickets::insert_event(tx, &stored_event(&change, actor, now)).await?;
-                        drafts.push(ChangeDraft::ticket(&change.ticket, t.unit.as_deref()));
+                        let cause =
+                            tickets::insert_event(tx, &stored_event(&change, actor, now)).await?;
+                        drafts.push(ChangeDraft::ticket(
+                            &change.ticket,
+                            t.unit.as_deref(),
+                            &cause,
+                        ));
                         cleared += 1;
                     }
                     Self::settle_feed(tx, drafts, now, policy.sync_retention).await?;
@@ -209,7 +214,7 @@ impl Retention {
                         if !inspections::update_if_version(tx, &next, v.version).await? {
                             continue;
                         }
-                        audit::append(
+                        let cause = audit::append(
                             tx,
                             AuditEntry {
                                 entity_type: "inspection",
@@ -225,7 +230,7 @@ impl Retention {
                             },
                         )
                         .await?;
-                        drafts.push(ChangeDraft::inspection(&next));
+                        drafts.push(ChangeDraft::inspection(&next, &cause));
                         cleared += 1;
                     }
                     Self::settle_feed(tx, drafts, now, policy.sync_retention).await?;
@@ -285,7 +290,8 @@ impl Retention {
                             }),
                         },
                     )
-                    .await
+                    .await?;
+                    Ok(())
                 })
             })
             .await

@@ -12,7 +12,7 @@ use crate::domain::{Caller, Policy, Ticket};
 use crate::error::{AppError, AppResult, reason};
 use crate::service::Clock;
 use crate::service::assessment;
-use crate::service::idempotency::{self, RequestMeta};
+use crate::service::idempotency::{self, RequestMeta, Tx};
 use crate::service::paging::{self, Pager};
 use crate::storage::feed::ChangeDraft;
 use crate::storage::tickets::{self as store, StoredEvent, TicketFilter};
@@ -33,6 +33,27 @@ pub struct TicketService {
 }
 
 pub use crate::service::paging::Page;
+
+/// A ticket's change just written over `before`, logged in the request's
+/// transaction: its trail event, its feed entry (naming that event), and
+/// the assessment items it raises or excuses (R-ASM-1).
+pub(crate) async fn log_change(
+    tx: Tx<'_>,
+    policy: &Policy,
+    before: &Ticket,
+    change: &Change,
+) -> AppResult<()> {
+    let cause = store::insert_event(tx.db, &event_of(change, tx.caller, tx.meta, tx.now)).await?;
+    tx.record(ChangeDraft::ticket(
+        &change.ticket,
+        before.unit.as_deref(),
+        &cause,
+    ));
+    let items =
+        assessment::on_ticket(tx.db, policy, Some(before), &change.ticket, &cause, tx.now).await?;
+    assessment::record_all(&tx, items);
+    Ok(())
+}
 
 /// The stored audit event of a ticket change made by `caller`'s request.
 pub fn event_of(
@@ -196,16 +217,18 @@ impl TicketService {
                         }
                     }
                     store::insert(tx.db, &change.ticket).await?;
-                    store::insert_event(tx.db, &event_of(&change, tx.caller, tx.meta, tx.now))
-                        .await?;
-                    tx.record(ChangeDraft::ticket(&change.ticket, None));
+                    let cause =
+                        store::insert_event(tx.db, &event_of(&change, tx.caller, tx.meta, tx.now))
+                            .await?;
+                    tx.record(ChangeDraft::ticket(&change.ticket, None, &cause));
                     // R-ASM-1: what this call shows about the earlier handling.
                     let items = crate::domain::assessment::intake_items(
                         &change.ticket,
                         repeated.as_ref(),
                         first_of_matter.as_ref(),
                     );
-                    let items = assessment::raise(tx.db, &policy.assessment, items, tx.now).await?;
+                    let items =
+                        assessment::raise(tx.db, &policy.assessment, items, &cause, tx.now).await?;
                     assessment::record_all(&tx, items);
                     Ok(change.ticket)
                 })
@@ -244,18 +267,7 @@ impl TicketService {
                     tx.meta.check_version(current.version, "ticket")?;
                     let change = command(&current, &ctx)?;
                     if store::update_if_version(tx.db, &change.ticket, current.version).await? {
-                        store::insert_event(tx.db, &event_of(&change, tx.caller, tx.meta, tx.now))
-                            .await?;
-                        tx.record(ChangeDraft::ticket(&change.ticket, current.unit.as_deref()));
-                        let items = assessment::on_ticket(
-                            tx.db,
-                            &policy,
-                            Some(&current),
-                            &change.ticket,
-                            tx.now,
-                        )
-                        .await?;
-                        assessment::record_all(&tx, items);
+                        log_change(tx, &policy, &current, &change).await?;
                         return Ok(change.ticket);
                     }
                 }

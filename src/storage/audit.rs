@@ -1,6 +1,7 @@
 //! The append-only audit trail of records other than tickets (inspections,
 //! meter readings): who changed what, when, under which request.
 use super::entities::audit_events;
+use super::feed::Cause;
 use super::{db_err, to_micros};
 use crate::domain::Caller;
 use crate::error::AppResult;
@@ -23,7 +24,8 @@ pub struct AuditEntry<'a> {
     pub details: serde_json::Value,
 }
 
-pub async fn append<C: ConnectionTrait>(db: &C, e: AuditEntry<'_>) -> AppResult<()> {
+/// Append `e` sealed onto its entity's chain; answers the entry as the feed names it.
+pub async fn append<C: ConnectionTrait>(db: &C, e: AuditEntry<'_>) -> AppResult<Cause> {
     let mut m = audit_events::Model {
         sequence: 0,
         entity_type: e.entity_type.to_string(),
@@ -44,11 +46,12 @@ pub async fn append<C: ConnectionTrait>(db: &C, e: AuditEntry<'_>) -> AppResult<
     super::chain::seal_audit_event(db, &mut m).await?;
     let mut am = m.into_active_model();
     am.sequence = NotSet;
-    audit_events::Entity::insert(am)
-        .exec_without_returning(db)
+    let sequence = audit_events::Entity::insert(am)
+        .exec(db)
         .await
-        .map_err(db_err)?;
-    Ok(())
+        .map_err(db_err)?
+        .last_insert_id;
+    Ok(Cause::audit_event(sequence, e.kind, &e.caller.sub, e.role))
 }
 
 /// Kinds of an entity's audit entries, oldest first (tests and support).

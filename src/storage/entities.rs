@@ -353,6 +353,11 @@ pub mod change_log {
         pub hidden_from: Option<String>,
         pub payload: String,
         pub committed_at: i64,
+        /// The trail event that made this state (see `feed::Cause`).
+        pub kind: Option<String>,
+        pub actor: Option<String>,
+        pub actor_role: Option<String>,
+        pub event: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

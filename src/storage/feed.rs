@@ -28,6 +28,47 @@ pub const ASSESSMENT_ITEM: &str = "assessment_item";
 /// Entities a crew sees by unit.
 const UNIT_SCOPED: [&str; 2] = [TICKET, OUTAGE];
 
+/// What happened: the trail event that made a change (its kind, who did
+/// it in which role, and where it stands in the trail). Every change logged
+/// names one, so a back-office reader needs no second call.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Cause {
+    pub kind: String,
+    pub actor: String,
+    pub actor_role: String,
+    /// `ticket-events/{sequence}` (ListTicketEvents' sequence) or
+    /// `audit-events/{sequence}` (the general trail).
+    pub event: String,
+}
+
+impl Cause {
+    pub fn ticket_event(sequence: i64, kind: &str, actor: &str, role: &str) -> Cause {
+        Cause::new(format!("ticket-events/{sequence}"), kind, actor, role)
+    }
+
+    pub fn audit_event(sequence: i64, kind: &str, actor: &str, role: &str) -> Cause {
+        Cause::new(format!("audit-events/{sequence}"), kind, actor, role)
+    }
+
+    /// The same event, told as another kind: what an event did to an
+    /// entity that has no event of its own (an assessment item it raised).
+    pub fn as_kind(&self, kind: &str) -> Cause {
+        Cause {
+            kind: kind.to_string(),
+            ..self.clone()
+        }
+    }
+
+    fn new(event: String, kind: &str, actor: &str, role: &str) -> Cause {
+        Cause {
+            kind: kind.to_string(),
+            actor: actor.to_string(),
+            actor_role: role.to_string(),
+            event,
+        }
+    }
+}
+
 /// A change about to be logged: the entity's new state and who may see it.
 #[derive(Debug, Clone)]
 pub struct ChangeDraft {
@@ -42,6 +83,7 @@ pub struct ChangeDraft {
     /// R-TKT-13: the staff members a ticket is kept away from (see [`hidden_from`]).
     pub hidden_from: Option<String>,
     pub payload: String,
+    pub cause: Cause,
 }
 
 /// Separates staff ids in a `hidden_from` value of several members.
@@ -87,7 +129,7 @@ fn json<T: Serialize>(v: &T) -> String {
 }
 
 impl ChangeDraft {
-    pub fn ticket(t: &Ticket, prev_unit: Option<&str>) -> ChangeDraft {
+    pub fn ticket(t: &Ticket, prev_unit: Option<&str>, cause: &Cause) -> ChangeDraft {
         ChangeDraft {
             entity_type: TICKET,
             entity_id: t.id.to_string(),
@@ -98,10 +140,11 @@ impl ChangeDraft {
             owner: Some(t.received_by.clone()),
             hidden_from: hidden_from(t.recused_staff()),
             payload: json(t),
+            cause: cause.clone(),
         }
     }
 
-    pub fn inspection(i: &Inspection) -> ChangeDraft {
+    pub fn inspection(i: &Inspection, cause: &Cause) -> ChangeDraft {
         let mut without_readings = i.clone();
         without_readings.readings.clear();
         ChangeDraft {
@@ -113,10 +156,11 @@ impl ChangeDraft {
             owner: Some(i.inspector.clone()),
             hidden_from: None,
             payload: json(&without_readings),
+            cause: cause.clone(),
         }
     }
 
-    pub fn room_reading(r: &RoomReading, visit: &Inspection) -> ChangeDraft {
+    pub fn room_reading(r: &RoomReading, visit: &Inspection, cause: &Cause) -> ChangeDraft {
         ChangeDraft {
             entity_type: ROOM_READING,
             entity_id: r.id.to_string(),
@@ -126,10 +170,11 @@ impl ChangeDraft {
             owner: Some(visit.inspector.clone()),
             hidden_from: None,
             payload: json(r),
+            cause: cause.clone(),
         }
     }
 
-    pub fn meter_reading(r: &MeterReading) -> ChangeDraft {
+    pub fn meter_reading(r: &MeterReading, cause: &Cause) -> ChangeDraft {
         ChangeDraft {
             entity_type: METER_READING,
             entity_id: r.id.to_string(),
@@ -139,10 +184,11 @@ impl ChangeDraft {
             owner: Some(r.inspector.clone()),
             hidden_from: None,
             payload: json(r),
+            cause: cause.clone(),
         }
     }
 
-    pub fn outage(o: &Outage) -> ChangeDraft {
+    pub fn outage(o: &Outage, cause: &Cause) -> ChangeDraft {
         ChangeDraft {
             entity_type: OUTAGE,
             entity_id: o.id.to_string(),
@@ -152,11 +198,12 @@ impl ChangeDraft {
             owner: None,
             hidden_from: None,
             payload: json(o),
+            cause: cause.clone(),
         }
     }
 
     /// R-ASM-1: an item, owned by the person it names.
-    pub fn assessment_item(i: &AssessmentItem) -> ChangeDraft {
+    pub fn assessment_item(i: &AssessmentItem, cause: &Cause) -> ChangeDraft {
         ChangeDraft {
             entity_type: ASSESSMENT_ITEM,
             entity_id: i.id.to_string(),
@@ -166,10 +213,11 @@ impl ChangeDraft {
             owner: i.person.clone(),
             hidden_from: hidden_from(i.hidden_from.iter().map(String::as_str)),
             payload: json(i),
+            cause: cause.clone(),
         }
     }
 
-    pub fn meter_exchange(x: &MeterExchange) -> ChangeDraft {
+    pub fn meter_exchange(x: &MeterExchange, cause: &Cause) -> ChangeDraft {
         ChangeDraft {
             entity_type: METER_EXCHANGE,
             entity_id: x.id.to_string(),
@@ -179,6 +227,7 @@ impl ChangeDraft {
             owner: Some(x.inspector.clone()),
             hidden_from: None,
             payload: json(x),
+            cause: cause.clone(),
         }
     }
 }
@@ -214,6 +263,10 @@ pub async fn append<C: ConnectionTrait>(
                 hidden_from: d.hidden_from,
                 payload: d.payload,
                 committed_at: to_micros(now),
+                kind: Some(d.cause.kind),
+                actor: Some(d.cause.actor),
+                actor_role: Some(d.cause.actor_role),
+                event: Some(d.cause.event),
             }
             .into_active_model()
         })
@@ -375,6 +428,8 @@ pub struct StoredChange {
     pub meta: ChangeMeta,
     pub payload: String,
     pub committed_at: DateTime<Utc>,
+    /// None for changes logged before causes were.
+    pub cause: Option<Cause>,
 }
 
 impl From<change_log::Model> for StoredChange {
@@ -393,6 +448,15 @@ impl From<change_log::Model> for StoredChange {
             },
             payload: m.payload,
             committed_at: super::from_micros(m.committed_at),
+            cause: match (m.kind, m.actor, m.actor_role, m.event) {
+                (Some(kind), Some(actor), Some(actor_role), Some(event)) => Some(Cause {
+                    kind,
+                    actor,
+                    actor_role,
+                    event,
+                }),
+                _ => None,
+            },
         }
     }
 }

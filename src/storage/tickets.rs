@@ -1,5 +1,6 @@
 //! Ticket rows and their audit events.
 use super::entities::{ticket_events, tickets};
+use super::feed::Cause;
 use super::{db_err, from_micros, to_micros};
 use crate::domain::TicketState;
 use crate::domain::geo::GeoPoint;
@@ -474,7 +475,8 @@ pub struct StoredEvent {
 
 /// Insert `e` sealed onto its ticket's chain (R-REC-2). Called after the
 /// ticket's insert or version-checked update, whose row lock orders the chain.
-pub async fn insert_event<C: ConnectionTrait>(db: &C, e: &StoredEvent) -> AppResult<()> {
+/// Answers the event as the feed names it.
+pub async fn insert_event<C: ConnectionTrait>(db: &C, e: &StoredEvent) -> AppResult<Cause> {
     let mut m = ticket_events::Model {
         sequence: 0,
         ticket_id: e.ticket_id.to_string(),
@@ -498,11 +500,17 @@ pub async fn insert_event<C: ConnectionTrait>(db: &C, e: &StoredEvent) -> AppRes
     super::chain::seal_ticket_event(db, &mut m).await?;
     let mut am = m.into_active_model();
     am.sequence = sea_orm::ActiveValue::NotSet;
-    ticket_events::Entity::insert(am)
-        .exec_without_returning(db)
+    let sequence = ticket_events::Entity::insert(am)
+        .exec(db)
         .await
-        .map_err(db_err)?;
-    Ok(())
+        .map_err(db_err)?
+        .last_insert_id;
+    Ok(Cause::ticket_event(
+        sequence,
+        &e.kind,
+        &e.actor_sub,
+        &e.actor_role,
+    ))
 }
 
 fn event_from_model(m: ticket_events::Model) -> AppResult<StoredEvent> {
