@@ -212,13 +212,28 @@ fn metas() -> Vec<ChangeMeta> {
                         feed::hidden_from(["bob", "carl", "dave"].into_iter()),
                     ];
                     for hidden_from in hidden {
-                        out.push(ChangeMeta {
-                            entity_type: entity_type.to_string(),
-                            unit: unit.map(str::to_string),
-                            prev_unit: prev_unit.map(str::to_string),
-                            owner: owner.map(str::to_string),
-                            hidden_from,
-                        });
+                        // A later change, the change that hid it from all
+                        // of them (a recusal), or from one of several.
+                        let mut newly = vec![None];
+                        if hidden_from.is_some() {
+                            newly.push(hidden_from.clone());
+                        }
+                        if hidden_from
+                            .as_deref()
+                            .is_some_and(|h| feed::hides(h, "dave"))
+                        {
+                            newly.push(feed::hidden_from(["carl"].into_iter()));
+                        }
+                        for newly_hidden in newly {
+                            out.push(ChangeMeta {
+                                entity_type: entity_type.to_string(),
+                                unit: unit.map(str::to_string),
+                                prev_unit: prev_unit.map(str::to_string),
+                                owner: owner.map(str::to_string),
+                                hidden_from: hidden_from.clone(),
+                                newly_hidden,
+                            });
+                        }
                     }
                 }
             }
@@ -268,6 +283,7 @@ async fn window_and_database_apply_the_same_visibility_rule() {
                 prev_unit: m.prev_unit.clone(),
                 owner: m.owner.clone(),
                 hidden_from: m.hidden_from.clone(),
+                newly_hidden: m.newly_hidden.clone(),
                 payload: "{}".into(),
                 cause: Cause::audit_event(1, "TEST", "someone", "dispatcher"),
             })

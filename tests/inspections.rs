@@ -820,7 +820,7 @@ async fn r_tmp_7_8_9_visit_verdicts() {
 /// FinishInspection is replayed (AIP-155). A finished visit accepts no second
 /// sign-off and no reading (FAILED_PRECONDITION INSPECTION_FINISHED).
 #[tokio::test]
-async fn r_tmp_7_objection_creates_one_remeasurement_ticket() {
+async fn r_tmp_7_objection_creates_one_remeasurement_ticket_advised_for_the_measuring_unit() {
     let app = spawn_app().await;
     app.clock.set(at(11, 0, 0));
     let mut d = app.dispatcher().await;
@@ -881,6 +881,28 @@ async fn r_tmp_7_objection_creates_one_remeasurement_ticket() {
     assert_eq!(t.source, pb::SourceChannel::Inspection as i32);
     assert_eq!(t.state, pb::TicketState::New as i32);
     assert!(t.content.contains("measure again"), "{}", t.content);
+    // Issue 17: it waits in the dispatch queue, advised for the unit of the
+    // inspector who measured (i1 of north); dispatch sends it there.
+    assert_eq!((t.unit.as_str(), t.suggested_unit.as_str()), ("", "north"));
+    let queue = d
+        .list_tickets(pb::ListTicketsRequest {
+            state: pb::TicketState::New as i32,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .tickets;
+    assert!(
+        queue
+            .iter()
+            .any(|q| q.id == t.id && q.suggested_unit == "north")
+    );
+    let sent = dispatch(&mut d, &t.id, &t.suggested_unit).await;
+    assert_eq!(
+        (sent.unit.as_str(), sent.suggested_unit.as_str()),
+        ("north", "north")
+    );
 
     // Replay with the same request_id: the same response, still one ticket.
     let again = finish_visit(&mut c, req).await;

@@ -33,8 +33,8 @@ async fn sync_for(app: &TestApp, sub: &str, role: Role, unit: &str) -> Sync {
     SyncServiceClient::with_interceptor(app.channel().await, bearer_for(sub, &[role], unit))
 }
 
-/// Ticket ids among the changes of a Pull from `cursor`.
-async fn pulled_tickets(s: &mut Sync, cursor: &str) -> Vec<String> {
+/// The changes of a Pull from `cursor` (one page holds them all here).
+async fn pulled(s: &mut Sync, cursor: &str) -> Vec<pb::Change> {
     let page = s
         .pull(pb::PullRequest {
             cursor: cursor.into(),
@@ -46,9 +46,28 @@ async fn pulled_tickets(s: &mut Sync, cursor: &str) -> Vec<String> {
         .into_inner();
     assert!(!page.has_more);
     page.changes
+}
+
+/// Ticket ids among the changes of a Pull from `cursor`.
+async fn pulled_tickets(s: &mut Sync, cursor: &str) -> Vec<String> {
+    pulled(s, cursor)
+        .await
         .into_iter()
         .filter_map(|c| match c.entity {
             Some(pb::change::Entity::Ticket(t)) => Some(t.id),
+            _ => None,
+        })
+        .collect()
+}
+
+/// (ticket id, version, kind of change) of the tombstones among the
+/// changes of a Pull from `cursor`.
+async fn pulled_tombstones(s: &mut Sync, cursor: &str) -> Vec<(String, i64, String)> {
+    pulled(s, cursor)
+        .await
+        .into_iter()
+        .filter_map(|c| match c.entity {
+            Some(pb::change::Entity::Tombstone(g)) => Some((g.entity_id, g.entity_version, c.kind)),
             _ => None,
         })
         .collect()
@@ -103,7 +122,7 @@ async fn recusal_hides_the_ticket_everywhere(app: TestApp) {
     assert!(listed(&mut c2).await.contains(&t.id));
     assert!(pulled_tickets(&mut s2_sync, &start).await.contains(&t.id));
 
-    recuse(&mut d, &t.id, "c2").await.unwrap();
+    let c2_gone = recuse(&mut d, &t.id, "c2").await.unwrap();
     let after = recuse(&mut d, &t.id, "s2").await.unwrap();
     let staff: Vec<_> = after.recusals.iter().map(|r| r.staff_id.as_str()).collect();
     assert_eq!(staff, ["c2", "s2"]);
@@ -141,8 +160,19 @@ async fn recusal_hides_the_ticket_everywhere(app: TestApp) {
         assert!(!ids.contains(&t.id), "{who}: listed");
         assert!(ids.contains(&other.id), "{who}: the list still works");
     }
-    for (who, s) in [("c2", &mut c2_sync), ("s2", &mut s2_sync)] {
+    for (who, s, version) in [
+        ("c2", &mut c2_sync, c2_gone.version),
+        ("s2", &mut s2_sync, after.version),
+    ] {
         for from in ["", start.as_str()] {
+            // Issue 17: the recusal that hid it reaches him once, as a
+            // tombstone (his handheld or console drops what it cached);
+            // nothing else of the ticket does, before or after.
+            assert_eq!(
+                pulled_tombstones(s, from).await,
+                [(t.id.clone(), version, "STAFF_RECUSED".to_string())],
+                "{who} from {from:?}: the tombstone of his recusal"
+            );
             let ids = pulled_tickets(s, from).await;
             assert!(
                 !ids.contains(&t.id),

@@ -90,8 +90,7 @@ pub fn claim_op(db: Db, policy: Arc<Policy>, pool: Arc<Pool>) -> Op {
                         let response =
                             serde_json::to_string(&change.ticket).map_err(AppError::internal)?;
                         idempotency::store_response(tx, &rid, &response).await?;
-                        let draft =
-                            ChangeDraft::ticket(&change.ticket, current.unit.as_deref(), &cause);
+                        let draft = ChangeDraft::ticket(&change.ticket, Some(&current), &cause);
                         feed::append(tx, vec![draft], now).await?;
                         Ok(())
                     })

@@ -1,6 +1,7 @@
 //! What happened, on the change feed: each change names the trail event
-//! that made the entity's new state (its kind, actor, role and reference).
-//! Nullable: changes logged before this migration name none.
+//! that made the entity's new state (its kind, actor, role and reference),
+//! and the staff members it newly keeps the entity from (R-TKT-13: they get
+//! a tombstone of it). Nullable: changes logged before name none.
 use crate::columns::*;
 use sea_orm_migration::prelude::*;
 
@@ -14,6 +15,7 @@ enum ChangeLog {
     Actor,
     ActorRole,
     Event,
+    NewlyHidden,
 }
 
 #[async_trait::async_trait]
@@ -27,6 +29,7 @@ impl MigrationTrait for Migration {
                 text_null(ChangeLog::Actor),
                 text_null(ChangeLog::ActorRole),
                 text_null(ChangeLog::Event),
+                text_null(ChangeLog::NewlyHidden),
             ],
         )
         .await
@@ -41,6 +44,7 @@ impl MigrationTrait for Migration {
                 ChangeLog::Actor.into_iden(),
                 ChangeLog::ActorRole.into_iden(),
                 ChangeLog::Event.into_iden(),
+                ChangeLog::NewlyHidden.into_iden(),
             ],
         )
         .await

@@ -599,6 +599,7 @@ pub fn ticket_as(t: &Ticket, view: TicketView) -> pb::Ticket {
             note: a.note.clone(),
         }),
         time_limit_told: t.time_limit_told,
+        suggested_unit: t.suggested_unit.clone().unwrap_or_default(),
         recusals: if view.subject_staff() {
             t.recusals
                 .iter()

@@ -190,7 +190,7 @@ impl FeedWindow {
             if e.change.position > until {
                 break;
             }
-            if vis.admits(&e.meta) && !w.hidden_later(e, vis) {
+            if vis.admits(&e.meta) && (vis.told_gone(&e.meta) || !w.hidden_later(e, vis)) {
                 changes.push(e.change.clone());
                 if changes.len() > limit {
                     let upto = e.change.position;

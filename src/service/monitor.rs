@@ -163,11 +163,8 @@ impl DeadlineMonitor {
                             };
                             let cause =
                                 store::insert_event(tx, &stored_event(&change, actor, now)).await?;
-                            let mut drafts = vec![ChangeDraft::ticket(
-                                &change.ticket,
-                                current.unit.as_deref(),
-                                &cause,
-                            )];
+                            let mut drafts =
+                                vec![ChangeDraft::ticket(&change.ticket, Some(&current), &cause)];
                             // R-ASM-1: the breach's item, in the breach's transaction.
                             drafts.extend(
                                 assessment::on_ticket(

@@ -181,11 +181,7 @@ impl Retention {
                         };
                         let cause =
                             tickets::insert_event(tx, &stored_event(&change, actor, now)).await?;
-                        drafts.push(ChangeDraft::ticket(
-                            &change.ticket,
-                            t.unit.as_deref(),
-                            &cause,
-                        ));
+                        drafts.push(ChangeDraft::ticket(&change.ticket, Some(&t), &cause));
                         cleared += 1;
                     }
                     Self::settle_feed(tx, drafts, now, policy.sync_retention).await?;

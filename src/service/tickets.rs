@@ -44,11 +44,7 @@ pub(crate) async fn log_change(
     change: &Change,
 ) -> AppResult<()> {
     let cause = store::insert_event(tx.db, &event_of(change, tx.caller, tx.meta, tx.now)).await?;
-    tx.record(ChangeDraft::ticket(
-        &change.ticket,
-        before.unit.as_deref(),
-        &cause,
-    ));
+    tx.record(ChangeDraft::ticket(&change.ticket, Some(before), &cause));
     let items =
         assessment::on_ticket(tx.db, policy, Some(before), &change.ticket, &cause, tx.now).await?;
     assessment::record_all(&tx, items);

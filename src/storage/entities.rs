@@ -358,6 +358,9 @@ pub mod change_log {
         pub actor: Option<String>,
         pub actor_role: Option<String>,
         pub event: Option<String>,
+        /// R-TKT-13: the staff members this change newly hides the entity
+        /// from (the `hidden_from` format): they get its tombstone.
+        pub newly_hidden: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -82,6 +82,9 @@ pub struct ChangeDraft {
     pub owner: Option<String>,
     /// R-TKT-13: the staff members a ticket is kept away from (see [`hidden_from`]).
     pub hidden_from: Option<String>,
+    /// ... and those of them this change added (a recusal): the one change
+    /// of the ticket they still get, as its tombstone.
+    pub newly_hidden: Option<String>,
     pub payload: String,
     pub cause: Cause,
 }
@@ -129,16 +132,25 @@ fn json<T: Serialize>(v: &T) -> String {
 }
 
 impl ChangeDraft {
-    pub fn ticket(t: &Ticket, prev_unit: Option<&str>, cause: &Cause) -> ChangeDraft {
+    /// A ticket's new state `t`, written over `before` (None: a new ticket,
+    /// which hides itself from nobody who ever saw it).
+    pub fn ticket(t: &Ticket, before: Option<&Ticket>, cause: &Cause) -> ChangeDraft {
+        let newly_hidden = before.and_then(|b| {
+            hidden_from(
+                t.recused_staff()
+                    .filter(|s| !b.recused_staff().any(|was| was == *s)),
+            )
+        });
         ChangeDraft {
             entity_type: TICKET,
             entity_id: t.id.to_string(),
             entity_version: t.version,
             unit: t.unit.clone(),
-            prev_unit: prev_unit.map(str::to_string),
+            prev_unit: before.and_then(|b| b.unit.clone()),
             // R-TKT-1: whoever recorded the call follows it on his feed.
             owner: Some(t.received_by.clone()),
             hidden_from: hidden_from(t.recused_staff()),
+            newly_hidden,
             payload: json(t),
             cause: cause.clone(),
         }
@@ -155,6 +167,7 @@ impl ChangeDraft {
             prev_unit: None,
             owner: Some(i.inspector.clone()),
             hidden_from: None,
+            newly_hidden: None,
             payload: json(&without_readings),
             cause: cause.clone(),
         }
@@ -169,6 +182,7 @@ impl ChangeDraft {
             prev_unit: None,
             owner: Some(visit.inspector.clone()),
             hidden_from: None,
+            newly_hidden: None,
             payload: json(r),
             cause: cause.clone(),
         }
@@ -183,6 +197,7 @@ impl ChangeDraft {
             prev_unit: None,
             owner: Some(r.inspector.clone()),
             hidden_from: None,
+            newly_hidden: None,
             payload: json(r),
             cause: cause.clone(),
         }
@@ -197,6 +212,7 @@ impl ChangeDraft {
             prev_unit: None,
             owner: None,
             hidden_from: None,
+            newly_hidden: None,
             payload: json(o),
             cause: cause.clone(),
         }
@@ -212,6 +228,7 @@ impl ChangeDraft {
             prev_unit: None,
             owner: i.person.clone(),
             hidden_from: hidden_from(i.hidden_from.iter().map(String::as_str)),
+            newly_hidden: None,
             payload: json(i),
             cause: cause.clone(),
         }
@@ -226,6 +243,7 @@ impl ChangeDraft {
             prev_unit: None,
             owner: Some(x.inspector.clone()),
             hidden_from: None,
+            newly_hidden: None,
             payload: json(x),
             cause: cause.clone(),
         }
@@ -261,6 +279,7 @@ pub async fn append<C: ConnectionTrait>(
                 prev_unit: d.prev_unit,
                 owner: d.owner,
                 hidden_from: d.hidden_from,
+                newly_hidden: d.newly_hidden,
                 payload: d.payload,
                 committed_at: to_micros(now),
                 kind: Some(d.cause.kind),
@@ -304,6 +323,7 @@ pub struct ChangeMeta {
     pub prev_unit: Option<String>,
     pub owner: Option<String>,
     pub hidden_from: Option<String>,
+    pub newly_hidden: Option<String>,
 }
 
 impl Visibility {
@@ -335,12 +355,18 @@ impl Visibility {
                     .add(change_log::Column::EntityType.ne(TICKET))
                     .add(Expr::exists(hidden_later).not()),
             );
+        // ... but the change that hid it from him comes through, as its tombstone.
+        let permitted = Condition::all().add(
+            Condition::any()
+                .add(not_recused)
+                .add(hides_sql(change_log::Column::NewlyHidden, &self.sub)),
+        );
         if self.all {
             if self.all_items {
-                return not_recused;
+                return permitted;
             }
             // Dispatch sees everything but other people's assessment items.
-            return not_recused.add(
+            return permitted.add(
                 Condition::any()
                     .add(change_log::Column::EntityType.ne(ASSESSMENT_ITEM))
                     .add(change_log::Column::Owner.eq(self.sub.as_str())),
@@ -365,7 +391,7 @@ impl Visibility {
         if self.crew_unit.is_none() && self.owner.is_none() {
             any = any.add(change_log::Column::Seq.lt(0));
         }
-        Condition::all().add(not_recused).add(any)
+        Condition::all().add(permitted).add(any)
     }
 
     /// R-TKT-13: does a ticket's (latest) hidden set keep it from this reader?
@@ -373,12 +399,22 @@ impl Visibility {
         hides(hidden, &self.sub)
     }
 
-    /// The same rule as `condition`, for a change held in memory (the
-    /// window also asks `hidden_by` with the entity's latest hidden set).
-    pub fn admits(&self, c: &ChangeMeta) -> bool {
-        if c.hidden_from
+    /// R-TKT-13: is this the change that hid its ticket from the reader
+    /// (which he gets as a tombstone, whatever hides the ticket later)?
+    pub fn told_gone(&self, c: &ChangeMeta) -> bool {
+        c.newly_hidden
             .as_deref()
             .is_some_and(|h| hides(h, &self.sub))
+    }
+
+    /// The same rule as `condition`, for a change held in memory (the
+    /// window also asks `hidden_by` with the entity's latest hidden set,
+    /// unless `told_gone`).
+    pub fn admits(&self, c: &ChangeMeta) -> bool {
+        if !self.told_gone(c)
+            && c.hidden_from
+                .as_deref()
+                .is_some_and(|h| hides(h, &self.sub))
         {
             return false;
         }
@@ -445,6 +481,7 @@ impl From<change_log::Model> for StoredChange {
                 prev_unit: m.prev_unit,
                 owner: m.owner,
                 hidden_from: m.hidden_from,
+                newly_hidden: m.newly_hidden,
             },
             payload: m.payload,
             committed_at: super::from_micros(m.committed_at),

@@ -54,6 +54,8 @@ struct FollowUpColumn {
     time_limit_told: bool,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     received_unit: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    suggested_unit: Option<String>,
 }
 
 fn follow_up_column(t: &Ticket) -> Option<String> {
@@ -67,6 +69,7 @@ fn follow_up_column(t: &Ticket) -> Option<String> {
         long_matter: t.long_matter.clone(),
         time_limit_told: t.time_limit_told,
         received_unit: t.received_unit.clone(),
+        suggested_unit: t.suggested_unit.clone(),
     };
     let empty = c.referral.is_none()
         && c.suspension.is_none()
@@ -75,6 +78,7 @@ fn follow_up_column(t: &Ticket) -> Option<String> {
         && c.long_matter.is_none()
         && !c.time_limit_told
         && c.received_unit.is_empty()
+        && c.suggested_unit.is_none()
         && c.contacts.is_empty()
         && c.deadlines == FollowUpDeadlines::default();
     (!empty).then(|| serde_json::to_string(&c).expect("serializable"))
@@ -277,6 +281,7 @@ pub fn from_model(m: tickets::Model) -> AppResult<Ticket> {
         long_matter: follow_up.long_matter,
         time_limit_told: follow_up.time_limit_told,
         received_unit: follow_up.received_unit,
+        suggested_unit: follow_up.suggested_unit,
         suspensions: m.suspensions,
         last_event_at: from_micros(m.last_event_at),
         personal_data_removed_at: m.personal_data_removed_at.map(from_micros),

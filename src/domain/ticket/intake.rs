@@ -224,6 +224,7 @@ impl Ticket {
             major: None,
             long_matter: None,
             time_limit_told: input.time_limit_told,
+            suggested_unit: None,
             last_event_at: ctx.now,
             personal_data_removed_at: None,
         };
@@ -319,7 +320,10 @@ impl Ticket {
             time_limit_told: false,
         };
         let mut change = Self::build(ctx, id, role, input, ctx.now, None);
+        // It waits in the dispatch queue, advised for the unit that measured.
+        change.ticket.suggested_unit = Some(visit.unit.clone());
         change.event.details["inspection_id"] = json!(visit.id);
+        change.event.details["suggested_unit"] = json!(visit.unit);
         Ok(change)
     }
 

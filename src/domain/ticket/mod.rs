@@ -278,6 +278,10 @@ pub struct Ticket {
     /// R-SLA-6: the caller was told the time limit at intake.
     #[serde(default)]
     pub time_limit_told: bool,
+    /// The unit dispatch is advised to send the ticket to (R-TMP-7: a
+    /// re-measurement names the measuring inspector's unit).
+    #[serde(default)]
+    pub suggested_unit: Option<String>,
     /// Effective time of the latest event (R-SLA-7: device times may not precede it).
     pub last_event_at: DateTime<Utc>,
     /// R-REC-3: when a retention run cleared the caller's personal data.
