@@ -5,6 +5,7 @@ use crate::config::Config;
 use crate::grpc::assessment::AssessmentApi;
 use crate::grpc::attachments::AttachmentApi;
 use crate::grpc::auth::AuthInterceptor;
+use crate::grpc::console::ConsoleLayer;
 use crate::grpc::guard::GuardLayer;
 use crate::grpc::http1::Http1BodyLayer;
 use crate::grpc::inspections::InspectionApi;
@@ -396,6 +397,7 @@ impl App {
             // Browsers: grpc-web over HTTP/1.1 or HTTP/2, translated to gRPC
             // before the guard, so it sees, limits and logs every call alike.
             .accept_http1(true)
+            .layer(ConsoleLayer::new(config.edge.console))
             .layer(tower::util::option_layer(cors(&config.edge.cors_origins)))
             .layer(Http1BodyLayer::new(
                 config.max_message_bytes,

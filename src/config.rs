@@ -298,6 +298,10 @@ pub struct EdgeArgs {
     /// Off by default; keep it on a private address.
     #[arg(long, env = "FIELDOPS_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
+    /// Do not serve the dispatch console (the web page at `/` of the API's
+    /// own address).
+    #[arg(long, env = "FIELDOPS_NO_CONSOLE")]
+    pub no_console: bool,
 }
 
 /// The resolved `EdgeArgs`: files read, origins checked.
@@ -308,6 +312,8 @@ pub struct Edge {
     /// (certificate chain, private key), PEM.
     pub tls: Option<(Vec<u8>, Vec<u8>)>,
     pub metrics_listen: Option<SocketAddr>,
+    /// Serve the dispatch console (`grpc::console`) at `/`.
+    pub console: bool,
 }
 
 /// Never the private key's bytes.
@@ -317,6 +323,7 @@ impl std::fmt::Debug for Edge {
             .field("cors_origins", &self.cors_origins)
             .field("tls", &self.tls.as_ref().map(|_| "(certificate and key)"))
             .field("metrics_listen", &self.metrics_listen)
+            .field("console", &self.console)
             .finish()
     }
 }
@@ -351,6 +358,7 @@ impl EdgeArgs {
             cors_origins,
             tls,
             metrics_listen: self.metrics_listen,
+            console: !self.no_console,
         })
     }
 }

@@ -41,16 +41,20 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 config.timezone,
                 config.units.join(", "),
             );
-            let transport = if config.edge.tls.is_some() {
-                "TLS"
+            let (transport, scheme) = if config.edge.tls.is_some() {
+                ("TLS", "https")
             } else {
-                "plaintext"
+                ("plaintext", "http")
             };
+            let console = config.edge.console;
             let server = app::App::build(config).await?;
             println!("fieldops listening on {addr} (gRPC and grpc-web, {transport})");
             println!("  database: {db_url}");
             println!("  policy:   {policy} (time zone {timezone})");
             println!("  units:    {units}");
+            if console {
+                println!("  console:  {scheme}://{addr}/ (sign in with a token)");
+            }
             if let Some(m) = server.handles().metrics_addr {
                 println!("  metrics:  http://{m}/metrics");
             }

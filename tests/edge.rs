@@ -349,3 +349,62 @@ async fn http1_connection(app: &TestApp) -> hyper::client::conn::http1::SendRequ
     tokio::spawn(conn);
     sender
 }
+
+/// A plain HTTP/1.1 request, as a browser opening the console sends it.
+async fn browse(app: &TestApp, method: &str, path: &str) -> (http::response::Parts, bytes::Bytes) {
+    use http_body_util::BodyExt;
+    let http: HttpClient<HttpConnector, tonic::body::Body> =
+        HttpClient::builder(TokioExecutor::new()).build_http();
+    let req = http::Request::builder()
+        .method(method)
+        .uri(format!("{}{path}", app.url()))
+        .body(tonic::body::Body::empty())
+        .unwrap();
+    let (parts, body) = http.request(req).await.unwrap().into_parts();
+    (parts, body.collect().await.unwrap().to_bytes())
+}
+
+/// Issue 18: the console is served on the API's own port over HTTP/1.1:
+/// the page and its files are the committed bundle (console/dist), with a
+/// policy keeping the page to its own origin; the API answers beside it;
+/// `--no-console` serves none of it.
+#[tokio::test]
+async fn the_console_is_served_beside_the_api() {
+    let app = spawn_tuned("heating", fresh_store().await, |c| c.edge.console = true).await;
+    let dist = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("console/dist");
+    for (path, file, media) in [
+        ("/", "index.html", "text/html"),
+        ("/index.html", "index.html", "text/html"),
+        ("/app.js", "app.js", "text/javascript"),
+        ("/style.css", "style.css", "text/css"),
+    ] {
+        let (parts, body) = browse(&app, "GET", path).await;
+        assert_eq!(parts.status, 200, "{path}");
+        let header = |h: &str| parts.headers[h].to_str().unwrap().to_string();
+        assert!(header("content-type").starts_with(media), "{path}");
+        assert!(header("content-security-policy").contains("connect-src 'self'"));
+        assert_eq!(header("x-content-type-options"), "nosniff");
+        assert_eq!(body, std::fs::read(dist.join(file)).unwrap(), "{path}");
+    }
+    let (parts, body) = browse(&app, "HEAD", "/app.js").await;
+    assert_eq!(parts.status, 200);
+    assert!(body.is_empty());
+    let (parts, _) = browse(&app, "GET", "/app.js.map").await;
+    assert_ne!(parts.status, 200, "only the bundle's own files are served");
+    // The API beside it.
+    let created = create(&mut app.dispatcher().await, "NETWORK_LEAK").await;
+    assert!(!created.id.is_empty());
+    app.stop().await;
+
+    let app = spawn_tuned("heating", fresh_store().await, |c| c.edge.console = false).await;
+    let (parts, body) = browse(&app, "GET", "/").await;
+    assert!(
+        parts
+            .headers
+            .get("content-type")
+            .is_none_or(|t| !t.to_str().unwrap().starts_with("text/html")),
+        "--no-console still served the page"
+    );
+    assert_ne!(body, std::fs::read(dist.join("index.html")).unwrap());
+    app.stop().await;
+}

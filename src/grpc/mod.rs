@@ -4,6 +4,7 @@ pub mod assessment;
 pub mod attachments;
 pub mod auth;
 pub mod codec;
+pub mod console;
 pub mod convert;
 pub mod guard;
 pub mod http1;

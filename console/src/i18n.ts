@@ -1,0 +1,70 @@
+// The console's own words, in Chinese (the default) and English. Codes of
+// the API and the policy (categories, priorities, states...) are named by
+// the policy's labels (GetPolicy), never here.
+import type { Label, Policy } from "./api.js";
+import type { Lang } from "./api.js";
+
+const words = {
+  title: ["调度台", "Dispatch console"],
+  signIn: ["登录", "Sign in"],
+  signOut: ["退出", "Sign out"],
+  token: ["访问令牌（JWT）", "Access token (JWT)"],
+  tokenHelp: [
+    "粘贴 `fieldops token` 生成的令牌；只保存在本标签页中。",
+    "Paste a token made by `fieldops token`; it is kept in this tab only.",
+  ],
+  language: ["语言", "Language"],
+  board: ["工单看板", "Ticket board"],
+  filters: ["筛选", "Filters"],
+  unit: ["单位", "Unit"],
+  priority: ["优先级", "Priority"],
+  type: ["类型", "Type"],
+  category: ["类别", "Category"],
+  any: ["全部", "Any"],
+  breachedOnly: ["仅超时", "Breached only"],
+  search: ["搜索（电话 / 地址 / 平台编号）", "Search (phone / address / platform reference)"],
+  live: ["实时", "Live"],
+  connecting: ["连接中…", "Connecting…"],
+  reconnecting: ["连接中断，正在重连…", "Connection lost, reconnecting…"],
+  none: ["无", "None"],
+  due: ["剩余", "Due in"],
+  overdue: ["已超时", "Overdue by"],
+  breached: ["超时", "Breached"],
+  noDeadline: ["无时限", "No deadline"],
+  tickets: ["张工单", "tickets"],
+  masked: ["（已脱敏）", "(masked)"],
+} as const;
+
+export type Word = keyof typeof words;
+
+export function t(lang: Lang, w: Word): string {
+  return words[w][lang === "zh" ? 0 : 1];
+}
+
+export function label(lang: Lang, l: Label | undefined, code: string): string {
+  if (!l) return code;
+  return (lang === "zh" ? l.zhCn : l.en) || code;
+}
+
+/** The label of a code among the policy's labelled codes. */
+export function codeLabel(
+  lang: Lang,
+  list: { code: string; label?: Label }[] | undefined,
+  code: string,
+): string {
+  return label(lang, list?.find((c) => c.code === code)?.label, code);
+}
+
+export function categoryLabel(lang: Lang, p: Policy | undefined, code: string): string {
+  return codeLabel(lang, p?.categories, code);
+}
+
+/** "1 h 05 min", "3 min", "2 d 4 h": a remaining or overdue span. */
+export function span(ms: number, lang: Lang): string {
+  const m = Math.floor(Math.abs(ms) / 60000);
+  const [d, h, min] = [Math.floor(m / 1440), Math.floor((m % 1440) / 60), m % 60];
+  const u = lang === "zh" ? { d: "天", h: "小时", m: "分" } : { d: " d", h: " h", m: " min" };
+  if (d > 0) return `${d}${u.d} ${h}${u.h}`;
+  if (h > 0) return `${h}${u.h} ${String(min).padStart(2, "0")}${u.m}`;
+  return `${min}${u.m}`;
+}

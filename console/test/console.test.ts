@@ -1,0 +1,180 @@
+// Browser tests of the console: Debian's Chromium driven by playwright-core
+// against a real server on SQLite (a fresh data directory per run). The
+// tickets the page shows are written through the API over grpc-web, as a
+// handheld would. Screenshots go to target/console/ for the closing note.
+//   bash console/test.sh [SERVER_BINARY]
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { createClient, type Client } from "@connectrpc/connect";
+import { createGrpcWebTransport } from "@connectrpc/connect-web";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { chromium, type Browser, type Page } from "playwright-core";
+import { SourceChannel, TicketService, fieldopsInterceptors, type Ticket } from "../src/client/core.js";
+
+const bin = process.env.FIELDOPS_BIN ?? "";
+const chromiumPath = process.env.CHROMIUM ?? "/usr/bin/chromium";
+const shots = path.resolve(process.env.SCREENSHOTS ?? "../target/console");
+
+let server: ChildProcess;
+let dataDir: string;
+let base = "";
+let browser: Browser;
+
+function token(sub: string, role: string, unit: string): string {
+  return execFileSync(bin, ["token", "--data-dir", dataDir, "--role", role, "--unit", unit, "--sub", sub])
+    .toString()
+    .trim();
+}
+
+function api(sub: string, role: string, unit: string): Client<typeof TicketService> {
+  const transport = createGrpcWebTransport({
+    baseUrl: base,
+    interceptors: fieldopsInterceptors(token(sub, role, unit)),
+  });
+  return createClient(TicketService, transport);
+}
+
+let call = 0;
+async function newTicket(receivedAt?: Date): Promise<Ticket> {
+  call += 1;
+  return api("d1", "dispatcher", "hq").createTicket({
+    requestId: crypto.randomUUID(),
+    category: "NETWORK_LEAK",
+    source: SourceChannel.HOTLINE,
+    callerName: "张三",
+    callerPhone: "13812345678",
+    address: `幸福路 ${call} 号`,
+    content: "楼道漏水",
+    receivedAt: receivedAt ? timestampFromDate(receivedAt) : undefined,
+  });
+}
+
+async function dispatched(): Promise<Ticket> {
+  const t = await newTicket();
+  return api("d1", "dispatcher", "hq").dispatchTicket({
+    requestId: crypto.randomUUID(),
+    ticketId: t.id,
+    unit: "north",
+  });
+}
+
+async function signedIn(sub: string, role: string, unit: string): Promise<Page> {
+  const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+  await page.goto(base);
+  await page.getByLabel("访问令牌（JWT）").fill(token(sub, role, unit));
+  await page.getByRole("button", { name: "登录" }).click();
+  await page.getByTestId("link").filter({ hasText: "实时" }).waitFor();
+  return page;
+}
+
+const card = (page: Page, state: string, id: string) =>
+  page.locator(`section[data-state="${state}"] [data-ticket="${id}"]`);
+
+before(async () => {
+  assert.ok(bin, "FIELDOPS_BIN names the server binary");
+  dataDir = mkdtempSync(path.join(tmpdir(), "fieldops-console-"));
+  mkdirSync(shots, { recursive: true });
+  server = spawn(bin, ["serve", "--listen", "127.0.0.1:0", "--data-dir", path.join(dataDir, "data")], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  base = await new Promise<string>((resolve, reject) => {
+    let out = "";
+    server.stdout!.on("data", (b: Buffer) => {
+      out += b.toString();
+      const m = /fieldops listening on ([0-9.]+:[0-9]+)/.exec(out);
+      if (m) resolve(`http://${m[1]}`);
+    });
+    server.on("exit", (code) => reject(new Error(`the server exited (${code}) before listening`)));
+  });
+  dataDir = path.join(dataDir, "data");
+  browser = await chromium.launch({ executablePath: chromiumPath, args: ["--no-sandbox"] });
+});
+
+after(async () => {
+  await browser?.close();
+  server?.kill("SIGTERM");
+  rmSync(path.dirname(dataDir), { recursive: true, force: true });
+});
+
+describe("the board", () => {
+  test("signs in, in Chinese, and follows a claim live without reload", async () => {
+    const page = await signedIn("d1", "dispatcher", "hq");
+    assert.equal(await page.locator("h2#board-title").innerText().then((s) => s.startsWith("工单看板")), true);
+    const t = await dispatched();
+    await card(page, "DISPATCHED", t.id).waitFor({ timeout: 5000 });
+    await api("c1", "crew", "north").claimTicket({ requestId: crypto.randomUUID(), ticketId: t.id });
+    // The claim arrives over Watch: the card moves to the claimed column.
+    await card(page, "CLAIMED", t.id).waitFor({ timeout: 5000 });
+    assert.equal(await card(page, "DISPATCHED", t.id).count(), 0);
+    await page.screenshot({ path: path.join(shots, "board.png"), fullPage: true });
+    await page.close();
+  });
+
+  test("a passed deadline turns its card red", async () => {
+    const page = await signedIn("d1", "dispatcher", "hq");
+    // Received three hours ago and never forwarded: its forwarding deadline has passed.
+    const late = await newTicket(new Date(Date.now() - 3 * 3600_000));
+    const c = card(page, "NEW", late.id);
+    await c.waitFor({ timeout: 5000 });
+    assert.match((await c.getAttribute("class")) ?? "", /\bbreached\b/);
+    assert.match(await c.getByTestId("deadline").innerText(), /已超时/);
+    const fresh = await newTicket();
+    const f = card(page, "NEW", fresh.id);
+    await f.waitFor({ timeout: 5000 });
+    assert.doesNotMatch((await f.getAttribute("class")) ?? "", /\bbreached\b/);
+    await page.screenshot({ path: path.join(shots, "breached.png"), fullPage: true });
+    await page.close();
+  });
+
+  test("a caller is masked for a crew member not holding the ticket (R-TKT-13)", async () => {
+    const t = await dispatched();
+    await api("c1", "crew", "north").claimTicket({ requestId: crypto.randomUUID(), ticketId: t.id });
+    const other = await signedIn("c2", "crew", "north");
+    const seen = card(other, "CLAIMED", t.id);
+    await seen.waitFor({ timeout: 5000 });
+    const text = await seen.innerText();
+    assert.match(text, /138\*\*\*\*5678/);
+    assert.doesNotMatch(text, /13812345678/);
+    const holder = await signedIn("c1", "crew", "north");
+    const held = card(holder, "CLAIMED", t.id);
+    await held.waitFor({ timeout: 5000 });
+    assert.match(await held.innerText(), /13812345678/);
+    await other.screenshot({ path: path.join(shots, "masked.png"), fullPage: true });
+    await other.close();
+    await holder.close();
+  });
+
+  test("every control has a label, and the cards are reached by keyboard", async () => {
+    const page = await signedIn("d1", "dispatcher", "hq");
+    const t = await dispatched();
+    await card(page, "DISPATCHED", t.id).waitFor({ timeout: 5000 });
+    const unlabelled = await page.evaluate(() =>
+      [...document.querySelectorAll("input, select, textarea, button")]
+        .filter((el) => {
+          const labels = (el as HTMLInputElement).labels;
+          const named = el.getAttribute("aria-label") || (el.textContent ?? "").trim();
+          return !(labels && labels.length > 0) && !(el.tagName === "BUTTON" && named);
+        })
+        .map((el) => el.outerHTML),
+    );
+    assert.deepEqual(unlabelled, []);
+    let reached = false;
+    for (let i = 0; i < 60 && !reached; i++) {
+      await page.keyboard.press("Tab");
+      reached = await page.evaluate(() => document.activeElement?.classList.contains("card") ?? false);
+    }
+    assert.ok(reached, "Tab reaches a ticket card");
+    await page.close();
+  });
+
+  test("switches to English", async () => {
+    const page = await signedIn("d1", "dispatcher", "hq");
+    await page.getByLabel("语言").selectOption("en");
+    await page.locator("h2#board-title").filter({ hasText: "Ticket board" }).waitFor();
+    await page.close();
+  });
+});
