@@ -6,6 +6,7 @@
 import { createClient, type Client } from "@connectrpc/connect";
 import { createGrpcWebTransport } from "@connectrpc/connect-web";
 import {
+  OutageService,
   PolicyService,
   SyncService,
   TicketService,
@@ -21,6 +22,7 @@ export interface Api {
   tickets: Client<typeof TicketService>;
   sync: Client<typeof SyncService>;
   policy: Client<typeof PolicyService>;
+  outages: Client<typeof OutageService>;
 }
 
 export function connect(token: string, lang: Lang): Api {
@@ -32,6 +34,7 @@ export function connect(token: string, lang: Lang): Api {
     tickets: createClient(TicketService, transport),
     sync: createClient(SyncService, transport),
     policy: createClient(PolicyService, transport),
+    outages: createClient(OutageService, transport),
   };
 }
 

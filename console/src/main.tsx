@@ -5,7 +5,15 @@ import { render } from "preact";
 import { useEffect, useMemo, useState } from "preact/hooks";
 import { connect, refusal, type Lang, type Policy } from "./api.js";
 import { Board } from "./board.js";
+import { Intake } from "./intake.js";
 import { t } from "./i18n.js";
+
+type View = "board" | "intake";
+
+/** The view named by the address's hash (#intake), so a view can be linked and reloaded. */
+function viewOfHash(): View {
+  return window.location.hash === "#intake" ? "intake" : "board";
+}
 
 // The token lives in this tab's session storage: closing the tab signs out.
 const TOKEN = "fieldops.token";
@@ -42,6 +50,12 @@ function App() {
   const [token, setToken] = useState(sessionStorage.getItem(TOKEN) ?? "");
   const [policy, setPolicy] = useState<Policy>();
   const [error, setError] = useState("");
+  const [view, setView] = useState<View>(viewOfHash());
+  useEffect(() => {
+    const follow = () => setView(viewOfHash());
+    window.addEventListener("hashchange", follow);
+    return () => window.removeEventListener("hashchange", follow);
+  }, []);
   const api = useMemo(() => (token ? connect(token, lang) : undefined), [token, lang]);
 
   useEffect(() => {
@@ -78,6 +92,16 @@ function App() {
     <>
       <header>
         <h1>{t(lang, "title")}</h1>
+        {token && (
+          <nav aria-label={t(lang, "title")}>
+            <a href="#board" aria-current={view === "board" ? "page" : undefined}>
+              {t(lang, "board")}
+            </a>
+            <a href="#intake" aria-current={view === "intake" ? "page" : undefined}>
+              {t(lang, "intake")}
+            </a>
+          </nav>
+        )}
         <label>
           {t(lang, "language")}
           <select
@@ -100,7 +124,13 @@ function App() {
             {error}
           </p>
         )}
-        {api ? <Board api={api} lang={lang} policy={policy} /> : <SignIn lang={lang} onToken={signIn} />}
+        {!api ? (
+          <SignIn lang={lang} onToken={signIn} />
+        ) : view === "intake" ? (
+          <Intake api={api} lang={lang} policy={policy} />
+        ) : (
+          <Board api={api} lang={lang} policy={policy} />
+        )}
       </main>
     </>
   );

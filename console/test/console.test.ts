@@ -177,4 +177,38 @@ describe("the board", () => {
     await page.locator("h2#board-title").filter({ hasText: "Ticket board" }).waitFor();
     await page.close();
   });
+
+  test("records and dispatches a call through the page; a refusal shows in Chinese beside its field", async () => {
+    const page = await signedIn("d1", "dispatcher", "hq");
+    await page.getByRole("link", { name: "受理" }).click();
+    await page.getByLabel("类别").selectOption("NETWORK_LEAK");
+    await page.getByLabel("来电人姓名").fill("李四");
+    const address = `和平街 ${crypto.randomUUID().slice(0, 8)} 号`;
+    await page.getByLabel("地址").fill(address);
+    await page.getByLabel("诉求内容").fill("井盖冒水");
+    // No phone: refused, the server's Chinese message beside the phone field.
+    await page.getByRole("button", { name: "创建工单" }).click();
+    const err = page.locator('[data-field="caller_phone"]');
+    await err.waitFor({ timeout: 5000 });
+    assert.match(await err.innerText(), /[\u4e00-\u9fff]/, "a Chinese message");
+    assert.equal(await page.getByLabel("来电号码").getAttribute("aria-describedby"), await err.getAttribute("id"));
+    const none = await api("d1", "dispatcher", "hq").listTickets({ address });
+    assert.equal(none.tickets.length, 0, "the refused call changed nothing");
+    await page.screenshot({ path: path.join(shots, "intake-error.png"), fullPage: true });
+
+    await page.getByLabel("来电号码").fill("13900001111");
+    await page.getByRole("button", { name: "创建工单" }).click();
+    await page.getByRole("heading", { name: "已创建工单" }).waitFor({ timeout: 5000 });
+    const id = await page.locator(".ticket-ref").getAttribute("data-ticket");
+    assert.ok(id);
+    await page.getByLabel("单位").fill("north");
+    await page.getByRole("button", { name: "派单" }).click();
+    await page.getByTestId("ticket-state").filter({ hasText: "已派单" }).waitFor({ timeout: 5000 });
+    const stored = await api("d1", "dispatcher", "hq").getTicket({ ticketId: id! });
+    assert.equal(stored.unit, "north");
+    assert.equal(stored.callerPhone, "13900001111");
+    await page.getByRole("link", { name: "工单看板" }).click();
+    await card(page, "DISPATCHED", id!).waitFor({ timeout: 5000 });
+    await page.close();
+  });
 });
