@@ -20,7 +20,7 @@ type Link = "connecting" | "live" | "lost";
 
 /** Follow the ticket feed until `signal` aborts, resuming after a loss
  * from the last cursor the server gave. */
-async function follow(
+export async function follow(
   api: Api,
   signal: AbortSignal,
   onTickets: (f: (m: Map<string, Ticket>) => void) => void,
@@ -173,6 +173,11 @@ function Pick(p: {
   );
 }
 
+/** The ticket's own page. */
+const openTicket = (id: string) => {
+  window.location.hash = `#ticket/${encodeURIComponent(id)}`;
+};
+
 function Card({ ticket: x, lang, policy, now }: { ticket: Ticket; lang: Lang; policy?: Policy; now: number }) {
   const due = nextDeadline(x);
   const red = isBreached(x, now);
@@ -181,8 +186,16 @@ function Card({ ticket: x, lang, policy, now }: { ticket: Ticket; lang: Lang; po
     <li
       class={red ? "card breached" : "card"}
       tabIndex={0}
+      role="link"
       data-ticket={x.id}
       aria-label={`${categoryLabel(lang, policy, x.category)} ${x.address}`}
+      onClick={() => openTicket(x.id)}
+      onKeyDown={(e) => {
+        if (e.key === "Enter" || e.key === " ") {
+          e.preventDefault();
+          openTicket(x.id);
+        }
+      }}
     >
       <div class="card-head">
         <span class={`priority priority-${x.priority}`}>

@@ -57,6 +57,50 @@ const words = {
   cancelled: ["已撤销", "Cancelled"],
   another: ["再建一单", "Record another"],
   choose: ["请选择", "Choose"],
+  ticket: ["工单", "Ticket"],
+  back: ["返回看板", "Back to the board"],
+  summary: ["概要", "Summary"],
+  state: ["状态", "State"],
+  caller: ["来电人", "Caller"],
+  received: ["来电时间", "Received"],
+  escalation: ["升级级别", "Escalation level"],
+  supervisions: ["督办次数", "Supervision notices"],
+  latestNotice: ["最近督办", "Latest supervision notice"],
+  deadlines: ["时限", "Deadlines"],
+  extension: ["延期申请", "Extension request"],
+  extendBy: ["延期时长", "Extend by"],
+  why: ["申请原因", "Reason"],
+  requestedBy: ["申请人", "Requested by"],
+  decidedBy: ["审批人", "Decided by"],
+  note: ["审批意见", "Note"],
+  approve: ["批准", "Approve"],
+  refuse: ["驳回", "Refuse"],
+  PENDING: ["待审批", "Pending"],
+  APPROVED: ["已批准", "Approved"],
+  REFUSED: ["已驳回", "Refused"],
+  longMatter: ["超 7 日办理审批（R-SLA-6）", "Approval to take longer than 7 days (R-SLA-6)"],
+  longMatterNote: ["原因及预计办结时间", "Why, and until when"],
+  approved: ["已批准", "Approved"],
+  trail: ["办理记录", "Audit trail"],
+  when: ["服务器时间", "Server time"],
+  deviceTime: ["设备时间", "Device time"],
+  untrusted: ["设备时间不可信", "Device time not trusted"],
+  event: ["事件", "Event"],
+  actor: ["操作人", "Actor"],
+  role: ["角色", "Role"],
+  change: ["状态变化", "State change"],
+  forwardBy: ["转派时限", "Forward by"],
+  acceptBy: ["接单时限", "Accept by"],
+  arriveBy: ["到场时限", "Arrive by"],
+  appointmentTime: ["预约时间", "Appointment"],
+  resolveBy: ["办结时限", "Resolve by"],
+  revisitBy: ["回访时限", "Call back by"],
+  callbackBy: ["回复来电人时限", "Answer the caller by"],
+  feedbackBy: ["反馈时限", "Feedback by"],
+  replyBy: ["平台答复时限", "Platform reply by"],
+  superviseBy: ["督办时限", "Supervision deadline"],
+  longMatterBy: ["超期审批时限", "Long-matter approval by"],
+  notFound: ["找不到该工单（或无权查看）。", "No such ticket (or not yours to see)."],
 } as const;
 
 export type Word = keyof typeof words;
@@ -81,6 +125,12 @@ export function codeLabel(
 
 export function categoryLabel(lang: Lang, p: Policy | undefined, code: string): string {
   return codeLabel(lang, p?.categories, code);
+}
+
+/** A time as the desk reads it: the utility's wall clock (the browser's). */
+export function time(d: Date | undefined, lang: Lang): string {
+  if (!d) return "";
+  return d.toLocaleString(lang === "zh" ? "zh-CN" : "en-GB", { hour12: false });
 }
 
 /** "1 h 05 min", "3 min", "2 d 4 h": a remaining or overdue span. */

@@ -6,13 +6,19 @@ import { useEffect, useMemo, useState } from "preact/hooks";
 import { connect, refusal, type Lang, type Policy } from "./api.js";
 import { Board } from "./board.js";
 import { Intake } from "./intake.js";
+import { whoOf } from "./auth.js";
+import { TicketPage } from "./ticket.js";
 import { t } from "./i18n.js";
 
-type View = "board" | "intake";
+type View = { name: "board" } | { name: "intake" } | { name: "ticket"; id: string };
 
-/** The view named by the address's hash (#intake), so a view can be linked and reloaded. */
+/** The view named by the address's hash (#board, #intake, #ticket/<id>),
+ * so a view can be linked and reloaded. */
 function viewOfHash(): View {
-  return window.location.hash === "#intake" ? "intake" : "board";
+  const h = window.location.hash;
+  if (h === "#intake") return { name: "intake" };
+  if (h.startsWith("#ticket/")) return { name: "ticket", id: decodeURIComponent(h.slice(8)) };
+  return { name: "board" };
 }
 
 // The token lives in this tab's session storage: closing the tab signs out.
@@ -94,10 +100,10 @@ function App() {
         <h1>{t(lang, "title")}</h1>
         {token && (
           <nav aria-label={t(lang, "title")}>
-            <a href="#board" aria-current={view === "board" ? "page" : undefined}>
+            <a href="#board" aria-current={view.name === "board" ? "page" : undefined}>
               {t(lang, "board")}
             </a>
-            <a href="#intake" aria-current={view === "intake" ? "page" : undefined}>
+            <a href="#intake" aria-current={view.name === "intake" ? "page" : undefined}>
               {t(lang, "intake")}
             </a>
           </nav>
@@ -126,8 +132,10 @@ function App() {
         )}
         {!api ? (
           <SignIn lang={lang} onToken={signIn} />
-        ) : view === "intake" ? (
+        ) : view.name === "intake" ? (
           <Intake api={api} lang={lang} policy={policy} />
+        ) : view.name === "ticket" ? (
+          <TicketPage api={api} lang={lang} policy={policy} who={whoOf(token)} id={view.id} />
         ) : (
           <Board api={api} lang={lang} policy={policy} />
         )}

@@ -211,4 +211,56 @@ describe("the board", () => {
     await card(page, "DISPATCHED", id!).waitFor({ timeout: 5000 });
     await page.close();
   });
+
+  test("the ticket page: a dispatcher decides an extension; its trail names who did what", async () => {
+    const t = await dispatched();
+    const crew = api("c1", "crew", "north");
+    const claimed = await crew.claimTicket({ requestId: crypto.randomUUID(), ticketId: t.id });
+    await crew.requestExtension({
+      requestId: crypto.randomUUID(),
+      ticketId: t.id,
+      reason: "需要更换阀门",
+      extendBy: { seconds: 7200n, nanos: 0 },
+      expectedVersion: claimed.version,
+    });
+    const page = await signedIn("d1", "dispatcher", "hq");
+    // From the board, by keyboard: focus the card, Enter opens its page.
+    const c = card(page, "CLAIMED", t.id);
+    await c.waitFor({ timeout: 5000 });
+    await c.focus();
+    await page.keyboard.press("Enter");
+    await page.getByTestId("extension-state").filter({ hasText: "待审批" }).waitFor({ timeout: 5000 });
+    await page.getByLabel("审批意见").fill("同意");
+    await page.getByRole("button", { name: "批准" }).click();
+    await page.getByTestId("extension-state").filter({ hasText: "已批准" }).waitFor({ timeout: 5000 });
+    const stored = await api("d1", "dispatcher", "hq").getTicket({ ticketId: t.id });
+    assert.equal(stored.extension?.decidedBy, "d1");
+    // The trail: every event, with actor and role.
+    const rows = page.locator("table.trail tbody tr");
+    await rows.filter({ hasText: "EXTENSION" }).first().waitFor({ timeout: 5000 });
+    const kinds = await page.locator("table.trail tbody tr").evaluateAll((trs) => trs.map((tr) => tr.getAttribute("data-kind")));
+    assert.deepEqual(kinds.slice(0, 3), ["CREATED", "DISPATCHED", "CLAIMED"]);
+    assert.match(await rows.filter({ hasText: "CLAIMED" }).innerText(), /c1\s+crew/);
+    await page.screenshot({ path: path.join(shots, "ticket.png"), fullPage: true });
+    await page.close();
+  });
+
+  test("an inspector's token sees the caller masked on the ticket page (R-TKT-13)", async () => {
+    const t = await dispatched();
+    const page = await signedIn("i1", "inspector", "meters");
+    await page.evaluate((id) => (window.location.hash = `#ticket/${id}`), t.id);
+    const caller = page.getByTestId("caller");
+    await caller.waitFor({ timeout: 5000 });
+    const text = await caller.innerText();
+    assert.match(text, /138\*\*\*\*5678/);
+    assert.doesNotMatch(text, /13812345678/);
+    await page.close();
+  });
+
+  test("the board with everything the tests recorded (the README's picture)", async () => {
+    const page = await signedIn("d1", "dispatcher", "hq");
+    await page.locator("li.card").first().waitFor({ timeout: 5000 });
+    await page.screenshot({ path: path.join(shots, "board-overview.png"), fullPage: true });
+    await page.close();
+  });
 });

@@ -1,0 +1,257 @@
+// One ticket: everything the signed-in role may see of it (the API masks
+// the rest), its deadlines, escalation and supervision, the extension
+// request a dispatcher decides (R-SLA-5), the long-matter approval a
+// supervisor gives (R-SLA-6), and its audit trail (R-TKT-12): who, in
+// which role, device and server time, untrusted device times flagged.
+// Kept current by the same feed as the board.
+import { useEffect, useState } from "preact/hooks";
+import { durationMs, timestampDate, type Duration, type Timestamp } from "@bufbuild/protobuf/wkt";
+import {
+  ExtensionState,
+  TicketState,
+  TicketType,
+  refusal,
+  type Api,
+  type Lang,
+  type Policy,
+  type Ticket,
+  type TicketEvent,
+} from "./api.js";
+import { has, type Who } from "./auth.js";
+import { follow } from "./board.js";
+import { categoryLabel, codeLabel, span, t, time, type Word } from "./i18n.js";
+
+const date = (ts: Timestamp | undefined) => (ts ? timestampDate(ts) : undefined);
+const dur = (d: Duration | undefined) => (d ? durationMs(d) : 0);
+
+const DEADLINES: [Word, (x: Ticket) => Timestamp | undefined][] = [
+  ["forwardBy", (x) => x.forwardBy],
+  ["acceptBy", (x) => x.acceptBy],
+  ["arriveBy", (x) => x.arriveBy],
+  ["appointmentTime", (x) => x.appointmentTime],
+  ["resolveBy", (x) => x.resolveBy],
+  ["superviseBy", (x) => x.superviseBy],
+  ["callbackBy", (x) => x.callbackBy],
+  ["revisitBy", (x) => x.revisitBy],
+  ["feedbackBy", (x) => x.feedbackBy],
+  ["replyBy", (x) => x.replyBy],
+  ["longMatterBy", (x) => x.longMatterBy],
+];
+
+export function TicketPage(p: { api: Api; lang: Lang; policy?: Policy; who: Who; id: string }) {
+  const { api, lang, policy, who, id } = p;
+  const [ticket, setTicket] = useState<Ticket>();
+  const [events, setEvents] = useState<TicketEvent[]>([]);
+  const [error, setError] = useState("");
+  const [note, setNote] = useState("");
+  const [busy, setBusy] = useState(false);
+
+  const load = async () => {
+    try {
+      const [x, trail] = await Promise.all([
+        api.tickets.getTicket({ ticketId: id }),
+        api.tickets.listTicketEvents({ ticketId: id, pageSize: 500 }),
+      ]);
+      setTicket(x);
+      setEvents(trail.events);
+      setError("");
+    } catch (e) {
+      setTicket(undefined);
+      setError(refusal(e).message || t(lang, "notFound"));
+    }
+  };
+
+  useEffect(() => {
+    load();
+    // Changes of this ticket (a claim on a handheld, a breach) reload it.
+    const stop = new AbortController();
+    follow(
+      api,
+      stop.signal,
+      (f) => {
+        const m = new Map<string, Ticket>();
+        f(m);
+        if (m.has(id)) load();
+      },
+      () => {},
+    );
+    return () => stop.abort();
+  }, [api, id]);
+
+  const act = async (call: () => Promise<Ticket>) => {
+    setBusy(true);
+    setError("");
+    try {
+      setTicket(await call());
+      setNote("");
+      load();
+    } catch (e) {
+      setError(refusal(e).message);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  if (!ticket) {
+    return (
+      <section aria-labelledby="ticket-title">
+        <h2 id="ticket-title">{t(lang, "ticket")}</h2>
+        {error && <p class="error" role="alert">{error}</p>}
+        <a href="#board">{t(lang, "back")}</a>
+      </section>
+    );
+  }
+  const x = ticket;
+  const ext = x.extension;
+  const pending = ext?.state === ExtensionState.PENDING;
+  const row = (w: Word, v: preact.ComponentChildren) => (
+    <>
+      <dt>{t(lang, w)}</dt>
+      <dd>{v}</dd>
+    </>
+  );
+
+  return (
+    <section class="ticket" aria-labelledby="ticket-title" data-ticket={x.id}>
+      <a href="#board">{t(lang, "back")}</a>
+      <h2 id="ticket-title">
+        {categoryLabel(lang, policy, x.category)} <small>{x.id}</small>
+      </h2>
+      {error && <p class="error" role="alert">{error}</p>}
+      <div class="panels">
+        <section aria-labelledby="summary-title">
+          <h3 id="summary-title">{t(lang, "summary")}</h3>
+          <dl>
+            {row("state", <span data-testid="state">{codeLabel(lang, policy?.states, TicketState[x.state])}</span>)}
+            {row("priority", codeLabel(lang, policy?.priorities, x.priority))}
+            {row("type", codeLabel(lang, policy?.ticketTypes, TicketType[x.type]))}
+            {row("unit", `${x.unit}${x.assignee ? ` / ${x.assignee}` : ""}`)}
+            {row(
+              "caller",
+              <span data-testid="caller">
+                {x.callerName} {x.callerPhone} {x.callerMasked && t(lang, "masked")}
+              </span>,
+            )}
+            {row("address", x.address)}
+            {row("content", x.content)}
+            {row("received", time(date(x.receivedAt), lang))}
+            {x.referral && row("reference", x.referral.reference)}
+            {row("escalation", <span class={x.breached ? "flag" : ""}>{x.escalationLevel}{x.breached && ` · ${t(lang, "breached")}`}</span>)}
+            {row("supervisions", x.supervisionCount)}
+            {x.supervision && row("latestNotice", `${x.supervision.notice} (${x.supervision.issuedBy}, ${time(date(x.supervision.deadline), lang)})`)}
+          </dl>
+        </section>
+        <section aria-labelledby="deadlines-title">
+          <h3 id="deadlines-title">{t(lang, "deadlines")}</h3>
+          <dl>
+            {DEADLINES.filter(([, f]) => f(x)).map(([w, f]) => row(w, time(date(f(x)), lang)))}
+          </dl>
+        </section>
+        {ext && (
+          <section aria-labelledby="extension-title" data-testid="extension">
+            <h3 id="extension-title">{t(lang, "extension")}</h3>
+            <dl>
+              {row("state", <span data-testid="extension-state">{t(lang, ExtensionState[ext.state] as Word)}</span>)}
+              {row("why", ext.reason)}
+              {row("extendBy", span(dur(ext.extendBy), lang))}
+              {row("requestedBy", ext.requestedBy)}
+              {ext.decidedBy && row("decidedBy", `${ext.decidedBy} ${ext.decisionNote}`)}
+            </dl>
+            {pending && has(who, "dispatcher") && (
+              <form class="row" aria-label={t(lang, "extension")} onSubmit={(e) => e.preventDefault()}>
+                <label>
+                  {t(lang, "note")}
+                  <input value={note} onInput={(e) => setNote(e.currentTarget.value)} />
+                </label>
+                {([true, false] as const).map((approve) => (
+                  <button
+                    type="button"
+                    class={approve ? "" : "secondary"}
+                    disabled={busy}
+                    onClick={() =>
+                      act(() =>
+                        api.tickets.decideExtension({
+                          requestId: crypto.randomUUID(),
+                          ticketId: x.id,
+                          approve,
+                          note,
+                          expectedVersion: x.version,
+                        }),
+                      )
+                    }
+                  >
+                    {t(lang, approve ? "approve" : "refuse")}
+                  </button>
+                ))}
+              </form>
+            )}
+          </section>
+        )}
+        {x.longMatterBy && has(who, "supervisor") && (
+          <section aria-labelledby="long-title">
+            <h3 id="long-title">{t(lang, "longMatter")}</h3>
+            {x.longMatter ? (
+              <p>
+                {t(lang, "approved")}: {x.longMatter.approvedBy} {x.longMatter.note}
+              </p>
+            ) : (
+              <form
+                class="row"
+                onSubmit={(e) => {
+                  e.preventDefault();
+                  act(() =>
+                    api.tickets.approveLongMatter({
+                      requestId: crypto.randomUUID(),
+                      ticketId: x.id,
+                      note,
+                      expectedVersion: x.version,
+                    }),
+                  );
+                }}
+              >
+                <label>
+                  {t(lang, "longMatterNote")}
+                  <input value={note} onInput={(e) => setNote(e.currentTarget.value)} />
+                </label>
+                <button type="submit" disabled={busy}>{t(lang, "approve")}</button>
+              </form>
+            )}
+          </section>
+        )}
+      </div>
+      <section aria-labelledby="trail-title">
+        <h3 id="trail-title">{t(lang, "trail")}</h3>
+        <table class="trail">
+          <thead>
+            <tr>
+              <th scope="col">{t(lang, "when")}</th>
+              <th scope="col">{t(lang, "deviceTime")}</th>
+              <th scope="col">{t(lang, "event")}</th>
+              <th scope="col">{t(lang, "actor")}</th>
+              <th scope="col">{t(lang, "role")}</th>
+              <th scope="col">{t(lang, "change")}</th>
+            </tr>
+          </thead>
+          <tbody>
+            {events.map((e) => (
+              <tr data-kind={e.kind} class={e.timeUntrusted ? "untrusted" : ""}>
+                <td>{time(date(e.receiveTime), lang)}</td>
+                <td>
+                  {time(date(e.occurredAt), lang)}
+                  {e.timeUntrusted && <span class="flag" title={t(lang, "untrusted")}> ⚠ {t(lang, "untrusted")}</span>}
+                </td>
+                <td>{e.kind}</td>
+                <td>{e.actorSub}</td>
+                <td>{e.actorRole}</td>
+                <td>
+                  {e.fromState ? codeLabel(lang, policy?.states, TicketState[e.fromState]) : ""} →{" "}
+                  {codeLabel(lang, policy?.states, TicketState[e.toState])}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </section>
+    </section>
+  );
+}
