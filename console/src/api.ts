@@ -6,7 +6,9 @@
 import { createClient, type Client } from "@connectrpc/connect";
 import { createGrpcWebTransport } from "@connectrpc/connect-web";
 import {
+  AssessmentService,
   OutageService,
+  ReportService,
   PolicyService,
   SyncService,
   TicketService,
@@ -23,6 +25,8 @@ export interface Api {
   sync: Client<typeof SyncService>;
   policy: Client<typeof PolicyService>;
   outages: Client<typeof OutageService>;
+  reports: Client<typeof ReportService>;
+  assessments: Client<typeof AssessmentService>;
 }
 
 export function connect(token: string, lang: Lang): Api {
@@ -35,6 +39,8 @@ export function connect(token: string, lang: Lang): Api {
     sync: createClient(SyncService, transport),
     policy: createClient(PolicyService, transport),
     outages: createClient(OutageService, transport),
+    reports: createClient(ReportService, transport),
+    assessments: createClient(AssessmentService, transport),
   };
 }
 

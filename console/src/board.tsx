@@ -14,53 +14,8 @@ import {
   type Ticket,
 } from "./api.js";
 import { COLUMNS, NO_FILTER, columns, isBreached, nextDeadline, type Filter } from "./board_model.js";
+import { watchFeed, type Link } from "./feed.js";
 import { categoryLabel, codeLabel, span, t } from "./i18n.js";
-
-type Link = "connecting" | "live" | "lost";
-
-/** Follow the ticket feed until `signal` aborts, resuming after a loss
- * from the last cursor the server gave. */
-export async function follow(
-  api: Api,
-  signal: AbortSignal,
-  onTickets: (f: (m: Map<string, Ticket>) => void) => void,
-  onLink: (l: Link) => void,
-) {
-  let cursor = "";
-  let wait = 500;
-  while (!signal.aborted) {
-    try {
-      const stream = api.sync.watch(
-        { cursor, entityTypes: [ChangeEntityType.TICKET] },
-        { signal },
-      );
-      for await (const res of stream) {
-        const e = res.event;
-        if (e.case === "checkpoint") {
-          cursor = e.value.cursor;
-          onLink("live");
-          wait = 500;
-        } else if (e.case === "change") {
-          const c = e.value;
-          cursor = c.cursor;
-          const ent = c.entity;
-          if (ent.case === "ticket") {
-            const tk = ent.value;
-            onTickets((m) => m.set(tk.id, tk));
-          } else if (ent.case === "tombstone") {
-            const id = ent.value.entityId;
-            onTickets((m) => m.delete(id));
-          }
-        }
-      }
-    } catch {
-      if (signal.aborted) return;
-    }
-    onLink("lost");
-    await new Promise((r) => setTimeout(r, wait));
-    wait = Math.min(wait * 2, 10_000);
-  }
-}
 
 function useNow(everyMs: number): number {
   const [now, setNow] = useState(Date.now());
@@ -79,15 +34,20 @@ export function Board({ api, lang, policy }: { api: Api; lang: Lang; policy?: Po
 
   useEffect(() => {
     const stop = new AbortController();
-    follow(
+    watchFeed(
       api,
+      [ChangeEntityType.TICKET],
       stop.signal,
-      (f) =>
+      (c) => {
+        const e = c.entity;
+        if (e.case !== "ticket" && e.case !== "tombstone") return;
         setTickets((m) => {
           const next = new Map(m);
-          f(next);
+          if (e.case === "ticket") next.set(e.value.id, e.value);
+          else next.delete(e.value.entityId);
           return next;
-        }),
+        });
+      },
       setLink,
     );
     return () => stop.abort();

@@ -8,15 +8,24 @@ import { Board } from "./board.js";
 import { Intake } from "./intake.js";
 import { whoOf } from "./auth.js";
 import { TicketPage } from "./ticket.js";
+import { Outages } from "./outages.js";
+import { Reports } from "./reports.js";
 import { t } from "./i18n.js";
 
-type View = { name: "board" } | { name: "intake" } | { name: "ticket"; id: string };
+type View =
+  | { name: "board" }
+  | { name: "intake" }
+  | { name: "outages" }
+  | { name: "reports" }
+  | { name: "ticket"; id: string };
 
 /** The view named by the address's hash (#board, #intake, #ticket/<id>),
  * so a view can be linked and reloaded. */
 function viewOfHash(): View {
   const h = window.location.hash;
   if (h === "#intake") return { name: "intake" };
+  if (h === "#outages") return { name: "outages" };
+  if (h === "#reports") return { name: "reports" };
   if (h.startsWith("#ticket/")) return { name: "ticket", id: decodeURIComponent(h.slice(8)) };
   return { name: "board" };
 }
@@ -100,12 +109,11 @@ function App() {
         <h1>{t(lang, "title")}</h1>
         {token && (
           <nav aria-label={t(lang, "title")}>
-            <a href="#board" aria-current={view.name === "board" ? "page" : undefined}>
-              {t(lang, "board")}
-            </a>
-            <a href="#intake" aria-current={view.name === "intake" ? "page" : undefined}>
-              {t(lang, "intake")}
-            </a>
+            {(["board", "intake", "outages", "reports"] as const).map((v) => (
+              <a href={`#${v}`} aria-current={view.name === v ? "page" : undefined}>
+                {t(lang, v)}
+              </a>
+            ))}
           </nav>
         )}
         <label>
@@ -134,6 +142,10 @@ function App() {
           <SignIn lang={lang} onToken={signIn} />
         ) : view.name === "intake" ? (
           <Intake api={api} lang={lang} policy={policy} />
+        ) : view.name === "outages" ? (
+          <Outages api={api} lang={lang} policy={policy} who={whoOf(token)} />
+        ) : view.name === "reports" ? (
+          <Reports api={api} lang={lang} policy={policy} />
         ) : view.name === "ticket" ? (
           <TicketPage api={api} lang={lang} policy={policy} who={whoOf(token)} id={view.id} />
         ) : (

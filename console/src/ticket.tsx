@@ -7,7 +7,10 @@
 import { useEffect, useState } from "preact/hooks";
 import { durationMs, timestampDate, type Duration, type Timestamp } from "@bufbuild/protobuf/wkt";
 import {
+  ChangeEntityType,
+  Counterpart,
   ExtensionState,
+  RevisitOutcome,
   TicketState,
   TicketType,
   refusal,
@@ -18,7 +21,7 @@ import {
   type TicketEvent,
 } from "./api.js";
 import { has, type Who } from "./auth.js";
-import { follow } from "./board.js";
+import { watchFeed } from "./feed.js";
 import { categoryLabel, codeLabel, span, t, time, type Word } from "./i18n.js";
 
 const date = (ts: Timestamp | undefined) => (ts ? timestampDate(ts) : undefined);
@@ -45,6 +48,11 @@ export function TicketPage(p: { api: Api; lang: Lang; policy?: Policy; who: Who;
   const [error, setError] = useState("");
   const [note, setNote] = useState("");
   const [busy, setBusy] = useState(false);
+  const [outcome, setOutcome] = useState(RevisitOutcome.SATISFIED);
+  const [notes, setNotes] = useState("");
+  const [counterpart, setCounterpart] = useState(Counterpart.CALLER);
+  const [summary, setSummary] = useState("");
+  const [told, setTold] = useState(false);
 
   const load = async () => {
     try {
@@ -65,13 +73,13 @@ export function TicketPage(p: { api: Api; lang: Lang; policy?: Policy; who: Who;
     load();
     // Changes of this ticket (a claim on a handheld, a breach) reload it.
     const stop = new AbortController();
-    follow(
+    watchFeed(
       api,
+      [ChangeEntityType.TICKET],
       stop.signal,
-      (f) => {
-        const m = new Map<string, Ticket>();
-        f(m);
-        if (m.has(id)) load();
+      (c) => {
+        const e = c.entity;
+        if ((e.case === "ticket" && e.value.id === id) || (e.case === "tombstone" && e.value.entityId === id)) load();
       },
       () => {},
     );
@@ -84,6 +92,9 @@ export function TicketPage(p: { api: Api; lang: Lang; policy?: Policy; who: Who;
     try {
       setTicket(await call());
       setNote("");
+      setNotes("");
+      setSummary("");
+      setTold(false);
       load();
     } catch (e) {
       setError(refusal(e).message);
@@ -216,6 +227,78 @@ export function TicketPage(p: { api: Api; lang: Lang; policy?: Policy; who: Who;
                 <button type="submit" disabled={busy}>{t(lang, "approve")}</button>
               </form>
             )}
+          </section>
+        )}
+        {x.state === TicketState.RESOLVED && has(who, "dispatcher") && (
+          <section aria-labelledby="callback-title">
+            <h3 id="callback-title">{t(lang, "callBack")}</h3>
+            <form
+              class="stack"
+              onSubmit={(e) => {
+                e.preventDefault();
+                act(() =>
+                  api.tickets.recordRevisit({
+                    requestId: crypto.randomUUID(),
+                    ticketId: x.id,
+                    outcome,
+                    notes,
+                    expectedVersion: x.version,
+                  }),
+                );
+              }}
+            >
+              <label>
+                {t(lang, "outcome")}
+                <select value={outcome} onChange={(e) => setOutcome(Number(e.currentTarget.value))}>
+                  {[RevisitOutcome.SATISFIED, RevisitOutcome.NOT_SATISFIED_UNIT_FAULT, RevisitOutcome.NOT_SATISFIED_OTHER].map((o) => (
+                    <option value={o}>{t(lang, RevisitOutcome[o] as Word)}</option>
+                  ))}
+                </select>
+              </label>
+              <label>
+                {t(lang, "notes")}
+                <input value={notes} onInput={(e) => setNotes(e.currentTarget.value)} />
+              </label>
+              <button type="submit" disabled={busy}>{t(lang, "record")}</button>
+            </form>
+          </section>
+        )}
+        {x.state !== TicketState.CLOSED && x.state !== TicketState.CANCELLED && (
+          <section aria-labelledby="contact-title">
+            <h3 id="contact-title">{t(lang, "contact")}</h3>
+            <form
+              class="stack"
+              onSubmit={(e) => {
+                e.preventDefault();
+                act(() =>
+                  api.tickets.recordContact({
+                    requestId: crypto.randomUUID(),
+                    ticketId: x.id,
+                    counterpart,
+                    summary,
+                    result: told,
+                  }),
+                );
+              }}
+            >
+              <label>
+                {t(lang, "counterpart")}
+                <select value={counterpart} onChange={(e) => setCounterpart(Number(e.currentTarget.value))}>
+                  {[Counterpart.CALLER, Counterpart.REFERRER, Counterpart.LEADERSHIP, Counterpart.FIRST_RESPONSIBLE].map((c) => (
+                    <option value={c}>{codeLabel(lang, policy?.counterparts, Counterpart[c])}</option>
+                  ))}
+                </select>
+              </label>
+              <label>
+                {t(lang, "contactSummary")}
+                <input value={summary} onInput={(e) => setSummary(e.currentTarget.value)} />
+              </label>
+              <label class="check">
+                <input type="checkbox" checked={told} onChange={(e) => setTold(e.currentTarget.checked)} />
+                {t(lang, "toldResult")}
+              </label>
+              <button type="submit" disabled={busy}>{t(lang, "record")}</button>
+            </form>
           </section>
         )}
       </div>

@@ -6,14 +6,25 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { createClient, type Client } from "@connectrpc/connect";
 import { createGrpcWebTransport } from "@connectrpc/connect-web";
+import type { DescService } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { chromium, type Browser, type Page } from "playwright-core";
-import { SourceChannel, TicketService, fieldopsInterceptors, type Ticket } from "../src/client/core.js";
+import {
+  AssessmentService,
+  OutageKind,
+  OutageService,
+  PeriodKind,
+  ReportService,
+  SourceChannel,
+  TicketService,
+  fieldopsInterceptors,
+  type Ticket,
+} from "../src/client/core.js";
 
 const bin = process.env.FIELDOPS_BIN ?? "";
 const chromiumPath = process.env.CHROMIUM ?? "/usr/bin/chromium";
@@ -30,13 +41,16 @@ function token(sub: string, role: string, unit: string): string {
     .trim();
 }
 
-function api(sub: string, role: string, unit: string): Client<typeof TicketService> {
+/** A client of `service` for a token of (sub, role, unit), over grpc-web. */
+function client<S extends DescService>(service: S, sub: string, role: string, unit: string): Client<S> {
   const transport = createGrpcWebTransport({
     baseUrl: base,
     interceptors: fieldopsInterceptors(token(sub, role, unit)),
   });
-  return createClient(TicketService, transport);
+  return createClient(service, transport);
 }
+
+const api = (sub: string, role: string, unit: string) => client(TicketService, sub, role, unit);
 
 let call = 0;
 async function newTicket(receivedAt?: Date): Promise<Ticket> {
@@ -254,6 +268,68 @@ describe("the board", () => {
     const text = await caller.innerText();
     assert.match(text, /138\*\*\*\*5678/);
     assert.doesNotMatch(text, /13812345678/);
+    await page.close();
+  });
+
+  test("outages: a supervisor approves planned works; their due notices are listed", async () => {
+    const outages = client(OutageService, "d1", "dispatcher", "hq");
+    const start = new Date(Date.now() + 3 * 24 * 3600_000);
+    const plan = await outages.planOutage({
+      requestId: crypto.randomUUID(),
+      kind: OutageKind.PLANNED_WORKS,
+      unit: "north",
+      cause: "更换主阀",
+      area: { description: "中山路以北", addresses: ["中山路 9 号"] },
+      households: 300n,
+      plannedStartTime: timestampFromDate(start),
+      plannedEndTime: timestampFromDate(new Date(start.getTime() + 4 * 3600_000)),
+    });
+    const page = await signedIn("s1", "supervisor", "hq");
+    await page.getByRole("link", { name: "停水/停热" }).click();
+    const art = page.locator(`article[data-outage="${plan.id}"]`);
+    await art.getByTestId("outage-state").filter({ hasText: "待审批" }).waitFor({ timeout: 5000 });
+    assert.ok(await art.locator("tr[data-clock]").count() > 0, "its clocks are listed");
+    await art.getByRole("button", { name: "批准计划" }).click();
+    await art.getByTestId("outage-state").filter({ hasText: "已批准" }).waitFor({ timeout: 5000 });
+    const stored = await outages.getOutage({ outageId: plan.id });
+    assert.equal(stored.approvedBy, "s1");
+    await page.screenshot({ path: path.join(shots, "outages.png"), fullPage: true });
+    await page.close();
+  });
+
+  test("reports: the month's service report drawn, and the assessment sheet's CSV as exported", async () => {
+    const page = await signedIn("s1", "supervisor", "hq");
+    await page.getByRole("link", { name: "报表" }).click();
+    await page.getByRole("button", { name: "查询" }).click();
+    await page.getByTestId("tickets").waitFor({ timeout: 5000 });
+    const anchorDate = await page.getByLabel("所在日期").inputValue();
+    const month = { period: { case: "calendar" as const, value: { kind: PeriodKind.MONTH, anchorDate } } };
+    const r = await client(ReportService, "s1", "supervisor", "hq").getServiceReport({ period: month });
+    assert.equal(await page.getByTestId("tickets").innerText(), String(r.tickets));
+    assert.ok(r.tickets > 0n);
+    assert.ok(await page.getByTestId("category-NETWORK_LEAK").isVisible());
+    await page.getByTestId("compliance").waitFor();
+    const [download] = await Promise.all([page.waitForEvent("download"), page.getByTestId("csv").click()]);
+    const got = readFileSync((await download.path())!);
+    const parts: Uint8Array[] = [];
+    for await (const c of client(AssessmentService, "s1", "supervisor", "hq").exportAssessmentSheet({ period: month })) {
+      parts.push(c.data);
+    }
+    assert.deepEqual(got, Buffer.concat(parts));
+    assert.deepEqual([...got.subarray(0, 3)], [0xef, 0xbb, 0xbf]);
+    await page.screenshot({ path: path.join(shots, "reports.png"), fullPage: true });
+    await page.close();
+  });
+
+  test("the ticket page records a contact with the caller; the trail shows it", async () => {
+    const t = await dispatched();
+    const page = await signedIn("d1", "dispatcher", "hq");
+    await page.evaluate((id) => (window.location.hash = `#ticket/${id}`), t.id);
+    await page.getByLabel("联系内容").fill("已告知预计明日修复");
+    await page.getByRole("button", { name: "记录" }).click();
+    await page.locator('table.trail tbody tr[data-kind="CONTACT_RECORDED"]').waitFor({ timeout: 5000 });
+    const stored = await api("d1", "dispatcher", "hq").listTicketEvents({ ticketId: t.id });
+    assert.ok(stored.events.some((e) => e.kind === "CONTACT_RECORDED" && e.actorSub === "d1"));
     await page.close();
   });
 
