@@ -166,11 +166,12 @@ async fn recusal_hides_the_ticket_everywhere(app: TestApp) {
     ] {
         for from in ["", start.as_str()] {
             // Issue 17: the recusal that hid it reaches him once, as a
-            // tombstone (his handheld or console drops what it cached);
+            // tombstone (his handheld or console drops what it cached),
+            // which does not say it was a recusal nor who made it;
             // nothing else of the ticket does, before or after.
             assert_eq!(
                 pulled_tombstones(s, from).await,
-                [(t.id.clone(), version, "STAFF_RECUSED".to_string())],
+                [(t.id.clone(), version, "OUT_OF_SCOPE".to_string())],
                 "{who} from {from:?}: the tombstone of his recusal"
             );
             let ids = pulled_tickets(s, from).await;

@@ -1600,9 +1600,11 @@ async fn changes_name_their_event_and_a_ticket_leaving_a_unit_is_a_tombstone() {
         (
             gone.kind.as_str(),
             gone.actor.as_str(),
-            gone.actor_role.as_str()
+            gone.actor_role.as_str(),
+            gone.audit_event_id.as_str()
         ),
-        ("RETURNED", "c1", "crew")
+        ("OUT_OF_SCOPE", "", "", ""),
+        "a tombstone says the ticket is gone, not why nor who"
     );
     let phone = &claimed_t.caller_phone;
     assert!(

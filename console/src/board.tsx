@@ -49,6 +49,7 @@ export function Board({ api, lang, policy }: { api: Api; lang: Lang; policy?: Po
         });
       },
       setLink,
+      () => setTickets(new Map()),
     );
     return () => stop.abort();
   }, [api]);

@@ -1,7 +1,10 @@
 // Following the change feed: one Watch of some kinds of record, from the
 // empty cursor (a snapshot of what the role may see, then each change as it
-// commits), resumed after a loss from the last cursor the server gave.
-import type { Api, Change, ChangeEntityType } from "./api.js";
+// commits), resumed after a loss from the last cursor the server gave. A
+// cursor the server no longer honours (the log was compacted while the page
+// was away) starts over from a snapshot: `onReset` first, so the page drops
+// what it holds.
+import { refusal, type Api, type Change, type ChangeEntityType } from "./api.js";
 
 export type Link = "connecting" | "live" | "lost";
 
@@ -11,6 +14,7 @@ export async function watchFeed(
   signal: AbortSignal,
   onChange: (c: Change) => void,
   onLink: (l: Link) => void,
+  onReset: () => void = () => {},
 ): Promise<void> {
   let cursor = "";
   let wait = 500;
@@ -27,8 +31,13 @@ export async function watchFeed(
           onChange(e.value);
         }
       }
-    } catch {
+    } catch (e) {
       if (signal.aborted) return;
+      if (refusal(e).reason === "CURSOR_EXPIRED") {
+        cursor = "";
+        onReset();
+        continue;
+      }
     }
     onLink("lost");
     await new Promise((r) => setTimeout(r, wait));

@@ -2,7 +2,7 @@
 // in force, each with the reports and notices it owes (its clocks, red
 // once breached), the notices sent, and approval for a supervisor
 // (R-OUT-3). Kept current by the feed's outage changes.
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 import {
   ChangeEntityType,
@@ -30,7 +30,10 @@ export function Outages({ api, lang, policy, who }: { api: Api; lang: Lang; poli
   const [error, setError] = useState("");
   const [busy, setBusy] = useState(false);
 
+  // Loads may overlap (changes arrive while one runs): only the newest is shown.
+  const loads = useRef(0);
   const load = async () => {
+    const mine = ++loads.current;
     try {
       const all: Outage[] = [];
       let pageToken = "";
@@ -39,16 +42,29 @@ export function Outages({ api, lang, policy, who }: { api: Api; lang: Lang; poli
         all.push(...r.outages);
         pageToken = r.nextPageToken;
       } while (pageToken);
+      if (mine !== loads.current) return;
       setOutages(all.filter((o) => SHOWN.includes(o.state)));
     } catch (e) {
-      setError(refusal(e).message);
+      if (mine === loads.current) setError(refusal(e).message);
     }
   };
 
   useEffect(() => {
     load();
     const stop = new AbortController();
-    watchFeed(api, [ChangeEntityType.OUTAGE], stop.signal, () => load(), () => {});
+    // The snapshot before the first checkpoint is what `load` just read.
+    let live = false;
+    watchFeed(
+      api,
+      [ChangeEntityType.OUTAGE],
+      stop.signal,
+      () => {
+        if (live) load();
+      },
+      (l) => {
+        live = l === "live";
+      },
+    );
     return () => stop.abort();
   }, [api]);
 

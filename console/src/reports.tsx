@@ -2,7 +2,7 @@
 // month or season, drawn as bars (on-time rates per clock, tickets by
 // category, room-temperature compliance against its 98 % target), and the
 // month's assessment sheet (R-ASM-4) with its CSV, as the server exports it.
-import { useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import {
   PeriodKind,
   refusal,
@@ -15,11 +15,9 @@ import {
 } from "./api.js";
 import { categoryLabel, codeLabel, t, type Word } from "./i18n.js";
 
-const today = () => {
-  const d = new Date();
-  const p = (n: number) => String(n).padStart(2, "0");
-  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}`;
-};
+/** Today's date in the utility's time zone (the server counts periods in
+ * it), "YYYY-MM-DD"; the browser's own zone until the policy is known. */
+const today = (timeZone?: string) => new Intl.DateTimeFormat("en-CA", { timeZone }).format(new Date());
 
 const pct = (r: number | undefined) => (r === undefined ? "—" : `${(r * 100).toFixed(1)}%`);
 
@@ -49,7 +47,11 @@ const CLOCKS: [Word, (r: ServiceReport) => ClockFigure | undefined][] = [
 export function Reports({ api, lang, policy }: { api: Api; lang: Lang; policy?: Policy }) {
   const [unit, setUnit] = useState("");
   const [kind, setKind] = useState<PeriodKind>(PeriodKind.MONTH);
-  const [anchor, setAnchor] = useState(today());
+  const [anchor, setAnchor] = useState(today(policy?.timeZone));
+  const [anchorEdited, setAnchorEdited] = useState(false);
+  useEffect(() => {
+    if (policy && !anchorEdited) setAnchor(today(policy.timeZone));
+  }, [policy]);
   const [report, setReport] = useState<ServiceReport>();
   const [sheet, setSheet] = useState<AssessmentSheet>();
   const [csv, setCsv] = useState<{ url: string; name: string }>();
@@ -107,7 +109,14 @@ export function Reports({ api, lang, policy }: { api: Api; lang: Lang; policy?: 
         </label>
         <label>
           {t(lang, "anchorDate")}
-          <input type="date" value={anchor} onInput={(e) => setAnchor(e.currentTarget.value)} />
+          <input
+            type="date"
+            value={anchor}
+            onInput={(e) => {
+              setAnchorEdited(true);
+              setAnchor(e.currentTarget.value);
+            }}
+          />
         </label>
         <button type="submit">{t(lang, "show")}</button>
       </form>

@@ -4,7 +4,7 @@
 // supervisor gives (R-SLA-6), and its audit trail (R-TKT-12): who, in
 // which role, device and server time, untrusted device times flagged.
 // Kept current by the same feed as the board.
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { durationMs, timestampDate, type Duration, type Timestamp } from "@bufbuild/protobuf/wkt";
 import {
   ChangeEntityType,
@@ -54,16 +54,21 @@ export function TicketPage(p: { api: Api; lang: Lang; policy?: Policy; who: Who;
   const [summary, setSummary] = useState("");
   const [told, setTold] = useState(false);
 
+  // Loads may overlap (a change arrives while one runs): only the newest is shown.
+  const loads = useRef(0);
   const load = async () => {
+    const mine = ++loads.current;
     try {
       const [x, trail] = await Promise.all([
         api.tickets.getTicket({ ticketId: id }),
         api.tickets.listTicketEvents({ ticketId: id, pageSize: 500 }),
       ]);
+      if (mine !== loads.current) return;
       setTicket(x);
       setEvents(trail.events);
       setError("");
     } catch (e) {
+      if (mine !== loads.current) return;
       setTicket(undefined);
       setError(refusal(e).message || t(lang, "notFound"));
     }
@@ -71,17 +76,22 @@ export function TicketPage(p: { api: Api; lang: Lang; policy?: Policy; who: Who;
 
   useEffect(() => {
     load();
-    // Changes of this ticket (a claim on a handheld, a breach) reload it.
+    // Changes of this ticket (a claim on a handheld, a breach) reload it;
+    // the snapshot before the first checkpoint is what `load` just read.
     const stop = new AbortController();
+    let live = false;
     watchFeed(
       api,
       [ChangeEntityType.TICKET],
       stop.signal,
       (c) => {
         const e = c.entity;
-        if ((e.case === "ticket" && e.value.id === id) || (e.case === "tombstone" && e.value.entityId === id)) load();
+        const ours = (e.case === "ticket" && e.value.id === id) || (e.case === "tombstone" && e.value.entityId === id);
+        if (live && ours) load();
       },
-      () => {},
+      (l) => {
+        live = l === "live";
+      },
     );
     return () => stop.abort();
   }, [api, id]);

@@ -77,7 +77,8 @@ async function dispatched(): Promise<Ticket> {
 }
 
 async function signedIn(sub: string, role: string, unit: string): Promise<Page> {
-  const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+  // The desk is in the utility's time zone (the heating policy's).
+  const page = await browser.newPage({ viewport: { width: 1400, height: 900 }, timezoneId: "Asia/Shanghai" });
   await page.goto(base);
   await page.getByLabel("访问令牌（JWT）").fill(token(sub, role, unit));
   await page.getByRole("button", { name: "登录" }).click();
@@ -110,7 +111,11 @@ before(async () => {
 
 after(async () => {
   await browser?.close();
-  server?.kill("SIGTERM");
+  if (server && server.exitCode === null) {
+    const exited = new Promise((resolve) => server.once("exit", resolve));
+    server.kill("SIGTERM");
+    await exited;
+  }
   rmSync(path.dirname(dataDir), { recursive: true, force: true });
 });
 
@@ -130,7 +135,7 @@ describe("the board", () => {
 
   test("a passed deadline turns its card red", async () => {
     const page = await signedIn("d1", "dispatcher", "hq");
-    // Received three hours ago and never forwarded: its forwarding deadline has passed.
+    // Received three hours ago and never dispatched: its 30-minute arrival deadline has passed.
     const late = await newTicket(new Date(Date.now() - 3 * 3600_000));
     const c = card(page, "NEW", late.id);
     await c.waitFor({ timeout: 5000 });

@@ -14,6 +14,7 @@ use crate::error::{AppError, reason};
 use crate::service::SyncService;
 use crate::service::command::Commands;
 use crate::service::sync::{FeedChange, FeedEntity, Pushed, Queued};
+use crate::storage::feed::Cause;
 use bytes::Bytes;
 use prost::Message;
 use std::pin::Pin;
@@ -21,6 +22,9 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
+
+/// The kind of every tombstone.
+pub const OUT_OF_SCOPE: &str = "OUT_OF_SCOPE";
 
 /// How Watch follows the feed.
 #[derive(Debug, Clone, Copy)]
@@ -176,7 +180,15 @@ impl SyncApi {
             (FeedEntity::Outage(o), _) => E::Outage(super::outages::outage_pb(o)),
             (FeedEntity::AssessmentItem(i), _) => E::AssessmentItem(super::assessment::item_pb(i)),
         };
-        let cause = c.cause.clone().unwrap_or_default();
+        let cause = match sight {
+            // A tombstone says that the entity is gone, not why nor who made
+            // it go (R-TKT-13: a recused member is not told of the recusal).
+            FeedSight::Tombstone => Cause {
+                kind: OUT_OF_SCOPE.into(),
+                ..Cause::default()
+            },
+            FeedSight::Ticket(_) => c.cause.clone().unwrap_or_default(),
+        };
         pb::Change {
             cursor: svc.encode_cursor(c.position),
             commit_time: Some(cv::ts(c.committed_at)),

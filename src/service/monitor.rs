@@ -119,15 +119,16 @@ impl DeadlineMonitor {
                                 roles: Vec::new(),
                                 unit: current.unit.clone(),
                             };
-                            let cause = audit_change(tx, &change, &system, None, now).await?;
-                            let mut drafts = vec![ChangeDraft::outage(&change.outage, &cause)];
+                            let causes = audit_change(tx, &change, &system, None, now).await?;
+                            let mut drafts =
+                                vec![ChangeDraft::outage(&change.outage, &causes.change)];
                             drafts.extend(
                                 assessment::on_outage(
                                     tx,
                                     &policy,
                                     Some(&current),
                                     &change.outage,
-                                    &cause,
+                                    causes.items(),
                                     now,
                                 )
                                 .await?,

@@ -50,17 +50,33 @@ enum Then {
     ResolveLinked,
 }
 
+/// The trail entries of an outage change as the feed names them.
+pub struct OutageCauses {
+    /// The first entry (the command's own; breaches it shows follow it):
+    /// the outage's change.
+    pub change: Cause,
+    /// The BREACHED entry, when the change records breaches: the assessment
+    /// items it raises (outage items come from breaches only).
+    pub breach: Option<Cause>,
+}
+
+impl OutageCauses {
+    /// What the assessment items of this change name.
+    pub fn items(&self) -> &Cause {
+        self.breach.as_ref().unwrap_or(&self.change)
+    }
+}
+
 /// Append the audit entries of an outage change. `caller` None: the deadline
-/// monitor. Answers the first entry (the command's own; breaches it shows
-/// follow it) as the feed names the change.
+/// monitor.
 pub async fn audit_change<C: ConnectionTrait>(
     db: &C,
     change: &OutageChange,
     caller: &Caller,
     request: Option<(Uuid, Option<&str>)>,
     now: DateTime<Utc>,
-) -> AppResult<Cause> {
-    let mut first = None;
+) -> AppResult<OutageCauses> {
+    let (mut first, mut breach) = (None, None);
     for e in &change.events {
         let cause = audit::append(
             db,
@@ -78,9 +94,14 @@ pub async fn audit_change<C: ConnectionTrait>(
             },
         )
         .await?;
+        if e.kind == "BREACHED" {
+            breach = Some(cause.clone());
+        }
         first.get_or_insert(cause);
     }
-    first.ok_or_else(|| AppError::internal(anyhow::anyhow!("an outage change without an event")))
+    let change = first
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("an outage change without an event")))?;
+    Ok(OutageCauses { change, breach })
 }
 
 impl OutageService {
@@ -175,10 +196,17 @@ impl OutageService {
         change: &OutageChange,
     ) -> AppResult<()> {
         let request = Some((tx.meta.request_id, tx.meta.device_id.as_deref()));
-        let cause = audit_change(tx.db, change, tx.caller, request, tx.now).await?;
-        tx.record(ChangeDraft::outage(&change.outage, &cause));
-        let items =
-            assessment::on_outage(tx.db, policy, before, &change.outage, &cause, tx.now).await?;
+        let causes = audit_change(tx.db, change, tx.caller, request, tx.now).await?;
+        tx.record(ChangeDraft::outage(&change.outage, &causes.change));
+        let items = assessment::on_outage(
+            tx.db,
+            policy,
+            before,
+            &change.outage,
+            causes.items(),
+            tx.now,
+        )
+        .await?;
         assessment::record_all(&tx, items);
         Ok(())
     }
