@@ -86,6 +86,18 @@ async function signedIn(sub: string, role: string, unit: string): Promise<Page> 
   return page;
 }
 
+/** The controls of the page without a label (buttons: their text). */
+const unlabelled = (page: Page) =>
+  page.evaluate(() =>
+    [...document.querySelectorAll("input, select, textarea, button")]
+      .filter((el) => {
+        const labels = (el as HTMLInputElement).labels;
+        const named = el.getAttribute("aria-label") || (el.textContent ?? "").trim();
+        return !(labels && labels.length > 0) && !(el.tagName === "BUTTON" && named);
+      })
+      .map((el) => el.outerHTML),
+  );
+
 const card = (page: Page, state: string, id: string) =>
   page.locator(`section[data-state="${state}"] [data-ticket="${id}"]`);
 
@@ -167,20 +179,11 @@ describe("the board", () => {
     await holder.close();
   });
 
-  test("every control has a label, and the cards are reached by keyboard", async () => {
+  test("every control of the board has a label, and the cards are reached by keyboard", async () => {
     const page = await signedIn("d1", "dispatcher", "hq");
     const t = await dispatched();
     await card(page, "DISPATCHED", t.id).waitFor({ timeout: 5000 });
-    const unlabelled = await page.evaluate(() =>
-      [...document.querySelectorAll("input, select, textarea, button")]
-        .filter((el) => {
-          const labels = (el as HTMLInputElement).labels;
-          const named = el.getAttribute("aria-label") || (el.textContent ?? "").trim();
-          return !(labels && labels.length > 0) && !(el.tagName === "BUTTON" && named);
-        })
-        .map((el) => el.outerHTML),
-    );
-    assert.deepEqual(unlabelled, []);
+    assert.deepEqual(await unlabelled(page), []);
     let reached = false;
     for (let i = 0; i < 60 && !reached; i++) {
       await page.keyboard.press("Tab");
@@ -214,6 +217,7 @@ describe("the board", () => {
     const none = await api("d1", "dispatcher", "hq").listTickets({ address });
     assert.equal(none.tickets.length, 0, "the refused call changed nothing");
     await page.screenshot({ path: path.join(shots, "intake-error.png"), fullPage: true });
+    assert.deepEqual(await unlabelled(page), [], "intake: every control has a label");
 
     await page.getByLabel("来电号码").fill("13900001111");
     await page.getByRole("button", { name: "创建工单" }).click();
@@ -249,6 +253,7 @@ describe("the board", () => {
     await c.focus();
     await page.keyboard.press("Enter");
     await page.getByTestId("extension-state").filter({ hasText: "待审批" }).waitFor({ timeout: 5000 });
+    assert.deepEqual(await unlabelled(page), [], "ticket page: every control has a label");
     await page.getByLabel("审批意见").fill("同意");
     await page.getByRole("button", { name: "批准" }).click();
     await page.getByTestId("extension-state").filter({ hasText: "已批准" }).waitFor({ timeout: 5000 });
@@ -294,6 +299,7 @@ describe("the board", () => {
     const art = page.locator(`article[data-outage="${plan.id}"]`);
     await art.getByTestId("outage-state").filter({ hasText: "待审批" }).waitFor({ timeout: 5000 });
     assert.ok(await art.locator("tr[data-clock]").count() > 0, "its clocks are listed");
+    assert.deepEqual(await unlabelled(page), [], "outages: every control has a label");
     await art.getByRole("button", { name: "批准计划" }).click();
     await art.getByTestId("outage-state").filter({ hasText: "已批准" }).waitFor({ timeout: 5000 });
     const stored = await outages.getOutage({ outageId: plan.id });
@@ -314,6 +320,7 @@ describe("the board", () => {
     assert.ok(r.tickets > 0n);
     assert.ok(await page.getByTestId("category-NETWORK_LEAK").isVisible());
     await page.getByTestId("compliance").waitFor();
+    assert.deepEqual(await unlabelled(page), [], "reports: every control has a label");
     const [download] = await Promise.all([page.waitForEvent("download"), page.getByTestId("csv").click()]);
     const got = readFileSync((await download.path())!);
     const parts: Uint8Array[] = [];
