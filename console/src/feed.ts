@@ -44,3 +44,26 @@ export async function watchFeed(
     wait = Math.min(wait * 2, 10_000);
   }
 }
+
+/** Changes that come after the first checkpoint, for a page that read the
+ * state itself and only needs to hear of what changes next (the snapshot
+ * before the checkpoint is what it just read). */
+export function watchChangesAfterSnapshot(
+  api: Api,
+  types: ChangeEntityType[],
+  signal: AbortSignal,
+  onChange: (c: Change) => void,
+): Promise<void> {
+  let live = false;
+  return watchFeed(
+    api,
+    types,
+    signal,
+    (c) => {
+      if (live) onChange(c);
+    },
+    (l) => {
+      live = l === "live";
+    },
+  );
+}

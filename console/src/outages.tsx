@@ -17,7 +17,7 @@ import {
   type Policy,
 } from "./api.js";
 import { has, type Who } from "./auth.js";
-import { watchFeed } from "./feed.js";
+import { watchChangesAfterSnapshot } from "./feed.js";
 import { codeLabel, t, time } from "./i18n.js";
 
 const date = (ts: Timestamp | undefined) => (ts ? timestampDate(ts) : undefined);
@@ -52,19 +52,7 @@ export function Outages({ api, lang, policy, who }: { api: Api; lang: Lang; poli
   useEffect(() => {
     load();
     const stop = new AbortController();
-    // The snapshot before the first checkpoint is what `load` just read.
-    let live = false;
-    watchFeed(
-      api,
-      [ChangeEntityType.OUTAGE],
-      stop.signal,
-      () => {
-        if (live) load();
-      },
-      (l) => {
-        live = l === "live";
-      },
-    );
+    watchChangesAfterSnapshot(api, [ChangeEntityType.OUTAGE], stop.signal, () => load());
     return () => stop.abort();
   }, [api]);
 

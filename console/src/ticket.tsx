@@ -21,7 +21,7 @@ import {
   type TicketEvent,
 } from "./api.js";
 import { has, type Who } from "./auth.js";
-import { watchFeed } from "./feed.js";
+import { watchChangesAfterSnapshot } from "./feed.js";
 import { categoryLabel, codeLabel, span, t, time, type Word } from "./i18n.js";
 
 const date = (ts: Timestamp | undefined) => (ts ? timestampDate(ts) : undefined);
@@ -79,20 +79,11 @@ export function TicketPage(p: { api: Api; lang: Lang; policy?: Policy; who: Who;
     // Changes of this ticket (a claim on a handheld, a breach) reload it;
     // the snapshot before the first checkpoint is what `load` just read.
     const stop = new AbortController();
-    let live = false;
-    watchFeed(
-      api,
-      [ChangeEntityType.TICKET],
-      stop.signal,
-      (c) => {
-        const e = c.entity;
-        const ours = (e.case === "ticket" && e.value.id === id) || (e.case === "tombstone" && e.value.entityId === id);
-        if (live && ours) load();
-      },
-      (l) => {
-        live = l === "live";
-      },
-    );
+    watchChangesAfterSnapshot(api, [ChangeEntityType.TICKET], stop.signal, (c) => {
+      const e = c.entity;
+      const ours = (e.case === "ticket" && e.value.id === id) || (e.case === "tombstone" && e.value.entityId === id);
+      if (ours) load();
+    });
     return () => stop.abort();
   }, [api, id]);
 
