@@ -119,6 +119,29 @@ impl Trail {
             .collect()
     }
 
+    /// Each event's seal as ListTicketEvents reports it, read in pages of
+    /// `page` (a page after the first starts from the event before it).
+    async fn seals(&self, ticket: &str, page: i32) -> Vec<(i64, pb::SealCheck)> {
+        let mut d = self.app.dispatcher().await;
+        let (mut out, mut token) = (Vec::new(), String::new());
+        loop {
+            let r = d
+                .list_ticket_events(pb::ListTicketEventsRequest {
+                    ticket_id: ticket.into(),
+                    page_size: page,
+                    page_token: token,
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            out.extend(r.events.iter().map(|e| (e.sequence, e.seal())));
+            if r.next_page_token.is_empty() {
+                return out;
+            }
+            token = r.next_page_token;
+        }
+    }
+
     /// Take away the guard of `table` against `op` ("UPDATE", "DELETE",
     /// "TRUNCATE"): dropped on SQLite; disabled (UPDATE/DELETE) or dropped
     /// (TRUNCATE) on PostgreSQL. The guard's name.
@@ -220,6 +243,32 @@ async fn r_rec_2_an_altered_event_is_found_at_that_event() {
     assert_eq!(f.chain, format!("ticket {}", t.tickets[1]));
     assert_eq!(f.sequence, seqs[4], "the altered event itself");
     assert!(f.problem.contains("altered"), "{f}");
+    // The trail as a reader lists it says the same, at that event only,
+    // whether the altered event opens a page or sits inside one.
+    let expected: Vec<_> = seqs
+        .iter()
+        .map(|&q| {
+            let seal = if q == seqs[4] {
+                pb::SealCheck::Altered
+            } else {
+                pb::SealCheck::Intact
+            };
+            (q, seal)
+        })
+        .collect();
+    for page in [500, 2, 3] {
+        assert_eq!(
+            t.seals(&t.tickets[1], page).await,
+            expected,
+            "pages of {page}"
+        );
+    }
+    // Another ticket's chain is untouched.
+    let other = t.seals(&t.tickets[0], 500).await;
+    assert!(
+        other.iter().all(|(_, s)| *s == pb::SealCheck::Intact),
+        "{other:?}"
+    );
     t.start_refused(&guard).await;
 
     // Reinstating the guard lets the server start; the broken link stays.
@@ -248,6 +297,21 @@ async fn r_rec_2_a_removed_event_breaks_the_next_link() {
     assert_eq!(f.chain, format!("ticket {}", t.tickets[0]));
     assert_eq!(f.sequence, seqs[3], "the event after the removed one");
     assert!(f.problem.contains("removed"), "{f}");
+    // Listed: the event after the gap is unlinked; a page that starts at it
+    // is checked against the event before the gap all the same.
+    for page in [500, 2] {
+        let seals = t.seals(&t.tickets[0], page).await;
+        let broken: Vec<_> = seals
+            .iter()
+            .filter(|(_, s)| *s != pb::SealCheck::Intact)
+            .collect();
+        assert_eq!(
+            broken,
+            vec![&(seqs[3], pb::SealCheck::Unlinked)],
+            "pages of {page}"
+        );
+        assert_eq!(seals.len(), seqs.len() - 1);
+    }
     t.start_refused(&guard).await;
 }
 

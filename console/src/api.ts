@@ -7,6 +7,7 @@ import { createClient, type Client } from "@connectrpc/connect";
 import { createGrpcWebTransport } from "@connectrpc/connect-web";
 import {
   AssessmentService,
+  AttachmentService,
   OutageService,
   ReportService,
   PolicyService,
@@ -27,6 +28,7 @@ export interface Api {
   outages: Client<typeof OutageService>;
   reports: Client<typeof ReportService>;
   assessments: Client<typeof AssessmentService>;
+  attachments: Client<typeof AttachmentService>;
 }
 
 export function connect(token: string, lang: Lang): Api {
@@ -41,6 +43,7 @@ export function connect(token: string, lang: Lang): Api {
     outages: createClient(OutageService, transport),
     reports: createClient(ReportService, transport),
     assessments: createClient(AssessmentService, transport),
+    attachments: createClient(AttachmentService, transport),
   };
 }
 

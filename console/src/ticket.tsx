@@ -1,8 +1,10 @@
 // One ticket: everything the signed-in role may see of it (the API masks
 // the rest), its deadlines, escalation and supervision, the extension
 // request a dispatcher decides (R-SLA-5), the long-matter approval a
-// supervisor gives (R-SLA-6), and its audit trail (R-TKT-12): who, in
-// which role, device and server time, untrusted device times flagged.
+// supervisor gives (R-SLA-6), every supervision notice (R-TKT-10), its
+// evidence (R-REC-1), and its audit trail (R-TKT-12): who, in which role,
+// device and server time, untrusted device times flagged, and each entry's
+// seal as the server checked it against the ticket's chain (R-REC-2).
 // Kept current by the same feed as the board.
 import { useEffect, useRef, useState } from "preact/hooks";
 import { durationMs, timestampDate, type Duration, type Timestamp } from "@bufbuild/protobuf/wkt";
@@ -11,6 +13,7 @@ import {
   Counterpart,
   ExtensionState,
   RevisitOutcome,
+  SealCheck,
   TicketState,
   TicketType,
   refusal,
@@ -20,12 +23,16 @@ import {
   type Ticket,
   type TicketEvent,
 } from "./api.js";
+import { Attachments } from "./attachments.js";
 import { has, type Who } from "./auth.js";
 import { watchChangesAfterSnapshot } from "./feed.js";
+import { noticesOf } from "./notices.js";
 import { categoryLabel, codeLabel, span, t, time, type Word } from "./i18n.js";
 
 const date = (ts: Timestamp | undefined) => (ts ? timestampDate(ts) : undefined);
 const dur = (d: Duration | undefined) => (d ? durationMs(d) : 0);
+
+const TRIGGERS = { MANUAL: 1, REDO: 1, REPEAT_COMPLAINT: 1, BROKEN_PROMISE: 1 };
 
 const DEADLINES: [Word, (x: Ticket) => Timestamp | undefined][] = [
   ["forwardBy", (x) => x.forwardBy],
@@ -53,6 +60,7 @@ export function TicketPage(p: { api: Api; lang: Lang; policy?: Policy; who: Who;
   const [counterpart, setCounterpart] = useState(Counterpart.CALLER);
   const [summary, setSummary] = useState("");
   const [told, setTold] = useState(false);
+  const [reloads, setReloads] = useState(0);
 
   // Loads may overlap (a change arrives while one runs): only the newest is shown.
   const loads = useRef(0);
@@ -66,6 +74,7 @@ export function TicketPage(p: { api: Api; lang: Lang; policy?: Policy; who: Who;
       if (mine !== loads.current) return;
       setTicket(x);
       setEvents(trail.events);
+      setReloads((n) => n + 1);
       setError("");
     } catch (e) {
       if (mine !== loads.current) return;
@@ -116,6 +125,10 @@ export function TicketPage(p: { api: Api; lang: Lang; policy?: Policy; who: Who;
   const x = ticket;
   const ext = x.extension;
   const pending = ext?.state === ExtensionState.PENDING;
+  const notices = noticesOf(events);
+  // The first entry whose seal does not hold (R-REC-2), if any.
+  const sealHolds = (e: TicketEvent) => e.seal !== SealCheck.ALTERED && e.seal !== SealCheck.UNLINKED && e.seal !== SealCheck.UNSEALED;
+  const broken = events.find((e) => !sealHolds(e));
   const row = (w: Word, v: preact.ComponentChildren) => (
     <>
       <dt>{t(lang, w)}</dt>
@@ -303,8 +316,41 @@ export function TicketPage(p: { api: Api; lang: Lang; policy?: Policy; who: Who;
           </section>
         )}
       </div>
+      {notices.length > 0 && (
+        <section aria-labelledby="notices-title">
+          <h3 id="notices-title">{t(lang, "notices")}</h3>
+          <table class="notices">
+            <thead>
+              <tr>
+                <th scope="col">{t(lang, "issuedAt")}</th>
+                <th scope="col">{t(lang, "trigger")}</th>
+                <th scope="col">{t(lang, "notice")}</th>
+                <th scope="col">{t(lang, "issuedBy")}</th>
+                <th scope="col">{t(lang, "deadline")}</th>
+              </tr>
+            </thead>
+            <tbody>
+              {notices.map((n) => (
+                <tr data-trigger={n.trigger}>
+                  <td>{time(n.issuedAt, lang)}</td>
+                  <td>{n.trigger in TRIGGERS ? t(lang, n.trigger as Word) : n.trigger}</td>
+                  <td>{n.notice}</td>
+                  <td>{n.issuedBy}</td>
+                  <td>{time(n.deadline, lang)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </section>
+      )}
+      <Attachments api={api} lang={lang} ticketId={x.id} reload={reloads} />
       <section aria-labelledby="trail-title">
         <h3 id="trail-title">{t(lang, "trail")}</h3>
+        {events.length > 0 && (
+          <p class={broken ? "error" : "ok"} data-testid="chain" data-intact={broken ? "false" : "true"}>
+            {broken ? `${t(lang, "chainBroken")} #${broken.sequence} ${broken.kind}` : t(lang, "chainIntact")}
+          </p>
+        )}
         <table class="trail">
           <thead>
             <tr>
@@ -314,6 +360,7 @@ export function TicketPage(p: { api: Api; lang: Lang; policy?: Policy; who: Who;
               <th scope="col">{t(lang, "actor")}</th>
               <th scope="col">{t(lang, "role")}</th>
               <th scope="col">{t(lang, "change")}</th>
+              <th scope="col">{t(lang, "seal")}</th>
             </tr>
           </thead>
           <tbody>
@@ -330,6 +377,9 @@ export function TicketPage(p: { api: Api; lang: Lang; policy?: Policy; who: Who;
                 <td>
                   {e.fromState ? codeLabel(lang, policy?.states, TicketState[e.fromState]) : ""} →{" "}
                   {codeLabel(lang, policy?.states, TicketState[e.toState])}
+                </td>
+                <td data-seal={SealCheck[e.seal]} class={sealHolds(e) ? "" : "flag"}>
+                  <span title={e.hash}>{t(lang, `SEAL_CHECK_${SealCheck[e.seal]}` as Word)}</span>
                 </td>
               </tr>
             ))}

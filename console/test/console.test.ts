@@ -11,16 +11,21 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { createClient, type Client } from "@connectrpc/connect";
 import { createGrpcWebTransport } from "@connectrpc/connect-web";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { createHash } from "node:crypto";
 import type { DescService } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { chromium, type Browser, type Page } from "playwright-core";
 import {
   AssessmentService,
+  AttachmentKind,
+  AttachmentService,
   OutageKind,
   OutageService,
   PeriodKind,
   ReportService,
   SourceChannel,
+  SubjectType,
   TicketService,
   fieldopsInterceptors,
   type Ticket,
@@ -51,6 +56,40 @@ function client<S extends DescService>(service: S, sub: string, role: string, un
 }
 
 const api = (sub: string, role: string, unit: string) => client(TicketService, sub, role, unit);
+
+/** A PNG's signature followed by `n` bytes: what the server's type check reads. */
+function png(n: number): Uint8Array {
+  const b = new Uint8Array(8 + n);
+  b.set([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+  for (let i = 8; i < b.length; i++) b[i] = (i * 31) % 251;
+  return b;
+}
+
+/** Upload `data` to a ticket as a handheld does: client-streaming gRPC over
+ * HTTP/2 (grpc-web cannot stream from the client), header then one chunk. */
+async function upload(sub: string, role: string, unit: string, ticketId: string, kind: AttachmentKind, fileName: string, data: Uint8Array) {
+  const transport = createGrpcTransport({ baseUrl: base, interceptors: fieldopsInterceptors(token(sub, role, unit)) });
+  const attachments = createClient(AttachmentService, transport);
+  async function* parts() {
+    yield {
+      part: {
+        case: "header" as const,
+        value: {
+          attachmentId: crypto.randomUUID(),
+          subjectType: SubjectType.TICKET,
+          subjectId: ticketId,
+          kind,
+          mediaType: "image/png",
+          sizeBytes: BigInt(data.length),
+          sha256: createHash("sha256").update(data).digest("hex"),
+          fileName,
+        },
+      },
+    };
+    yield { part: { case: "chunk" as const, value: { offset: 0n, data } } };
+  }
+  return attachments.uploadAttachment(parts());
+}
 
 let call = 0;
 async function newTicket(receivedAt?: Date): Promise<Ticket> {
@@ -267,6 +306,58 @@ describe("the board", () => {
     assert.match(await rows.filter({ hasText: "CLAIMED" }).innerText(), /c1\s+crew/);
     await page.screenshot({ path: path.join(shots, "ticket.png"), fullPage: true });
     await page.close();
+  });
+
+  test("the ticket page: evidence fetched, every supervision notice, a sealed trail; a signature refused to a masked role (R-REC-1, R-TKT-10, R-REC-2, R-TKT-13)", async () => {
+    const t = await dispatched();
+    await api("c1", "crew", "north").claimTicket({ requestId: crypto.randomUUID(), ticketId: t.id });
+    const [photo, signature] = [png(100_000), png(600)];
+    await upload("c1", "crew", "north", t.id, AttachmentKind.PHOTO, "riser.png", photo);
+    await upload("c1", "crew", "north", t.id, AttachmentKind.SIGNATURE, "signature.png", signature);
+    const boss = api("s1", "supervisor", "hq");
+    for (const notice of ["请今日修复", "仍未修复，限两小时"]) {
+      await boss.supervise({ requestId: crypto.randomUUID(), ticketId: t.id, notice, resolveWithin: { seconds: 7200n, nanos: 0 } });
+    }
+
+    const page = await signedIn("d1", "dispatcher", "hq");
+    await page.evaluate((id) => (window.location.hash = `#ticket/${id}`), t.id);
+    const files = page.locator("table.evidence tbody tr");
+    await files.nth(1).waitFor({ timeout: 5000 });
+    assert.equal(await files.count(), 2);
+    assert.match(await files.first().innerText(), /riser\.png[\s\S]*照片[\s\S]*c1 \(crew\)/);
+    const [download] = await Promise.all([
+      page.waitForEvent("download"),
+      page.getByRole("button", { name: "下载 riser.png" }).click(),
+    ]);
+    assert.equal(download.suggestedFilename(), "riser.png");
+    assert.deepEqual(new Uint8Array(readFileSync(await download.path())), photo, "the fetched bytes are the uploaded ones");
+    // Both notices, oldest first, each with its text and issuer.
+    const notices = page.locator("table.notices tbody tr");
+    assert.deepEqual(
+      await notices.evaluateAll((trs) => trs.map((tr) => [tr.getAttribute("data-trigger"), tr.children[2].textContent, tr.children[3].textContent])),
+      [
+        ["MANUAL", "请今日修复", "s1"],
+        ["MANUAL", "仍未修复，限两小时", "s1"],
+      ],
+    );
+    // The server checked every entry against the ticket's chain.
+    await page.getByTestId("chain").waitFor();
+    assert.equal(await page.getByTestId("chain").getAttribute("data-intact"), "true");
+    const seals = await page.locator("table.trail td[data-seal]").evaluateAll((tds) => tds.map((td) => td.getAttribute("data-seal")));
+    assert.ok(seals.length >= 5, `${seals}`);
+    assert.ok(seals.every((s) => s === "INTACT"), `${seals}`);
+    assert.deepEqual(await unlabelled(page), [], "ticket page with evidence: every control has a label");
+    await page.screenshot({ path: path.join(shots, "ticket-evidence.png"), fullPage: true });
+    await page.close();
+
+    // An inspector sees the caller masked: the resident's signature is refused, in Chinese, beside it.
+    const inspector = await signedIn("i1", "inspector", "meters");
+    await inspector.evaluate((id) => (window.location.hash = `#ticket/${id}`), t.id);
+    await inspector.getByRole("button", { name: "下载 signature.png" }).click();
+    const refused = inspector.locator('tr:has-text("signature.png") [data-testid="download-refused"]');
+    await refused.waitFor({ timeout: 5000 });
+    assert.match(await refused.innerText(), /[\u4e00-\u9fff]/);
+    await inspector.close();
   });
 
   test("an inspector's token sees the caller masked on the ticket page (R-TKT-13)", async () => {

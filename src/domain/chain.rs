@@ -105,6 +105,78 @@ pub fn check(
     Ok(())
 }
 
+/// Walks one chain's events in order, checking each against the one
+/// before it: `fieldops audit verify` over whole chains, and a listed page
+/// of a ticket's trail (started after the event before the page).
+#[derive(Debug, Clone, Default)]
+pub struct Walk {
+    head: Option<String>,
+    sealed: bool,
+}
+
+impl Walk {
+    /// A walk that goes on after an event already read: its hash (None for
+    /// an event from before the chain existed).
+    pub fn after(prev_hash: Option<String>) -> Walk {
+        Walk {
+            sealed: prev_hash.is_some(),
+            head: prev_hash,
+        }
+    }
+
+    /// Whether an event of the chain so far was sealed.
+    pub fn sealed(&self) -> bool {
+        self.sealed
+    }
+
+    /// Check the next event; it becomes the head whatever the outcome, so
+    /// one altered event does not make every later one look broken.
+    pub fn step(
+        &mut self,
+        stored_prev: Option<&str>,
+        stored_hash: Option<&str>,
+        content: &str,
+    ) -> Result<(), Break> {
+        let checked = check(
+            self.head.as_deref(),
+            self.sealed,
+            stored_prev,
+            stored_hash,
+            content,
+        );
+        if let Some(h) = stored_hash {
+            self.head = Some(h.to_string());
+            self.sealed = true;
+        }
+        checked
+    }
+}
+
+/// How one event stands against its chain, as a reader of the trail is
+/// shown it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SealCheck {
+    /// Its content gives its hash, and it names the event before it.
+    Intact,
+    /// Written before the chain existed: there is nothing to check.
+    BeforeChain,
+    Altered,
+    Unlinked,
+    Unsealed,
+}
+
+impl SealCheck {
+    pub fn of(checked: &Result<(), Break>, stored_hash: Option<&str>) -> SealCheck {
+        match checked {
+            Ok(()) if stored_hash.is_some() => SealCheck::Intact,
+            Ok(()) => SealCheck::BeforeChain,
+            Err(Break::Altered) => SealCheck::Altered,
+            Err(Break::Unlinked { .. }) => SealCheck::Unlinked,
+            Err(Break::Unsealed) => SealCheck::Unsealed,
+        }
+    }
+}
+
 /// The hash an event contributes to an anchor: its seal, or for an event
 /// from before the chain, the seal of its content alone.
 pub fn anchored_hash(stored_hash: Option<&str>, content: &str) -> String {
@@ -129,6 +201,54 @@ mod tests {
                 link
             })
             .collect()
+    }
+
+    /// What a reader of the trail is shown for each kind of event.
+    #[test]
+    fn a_walk_names_each_event_s_seal() {
+        let l = chain(&["a", "b", "c"]);
+        let seal = |w: &mut Walk, prev: Option<&String>, hash: Option<&String>, content: &str| {
+            let checked = w.step(prev.map(|s| s.as_str()), hash.map(|s| s.as_str()), content);
+            SealCheck::of(&checked, hash.map(|s| s.as_str()))
+        };
+        // An event from before sealing, then an intact chain.
+        let mut w = Walk::default();
+        assert_eq!(seal(&mut w, None, None, "old"), SealCheck::BeforeChain);
+        for (i, c) in ["a", "b", "c"].iter().enumerate() {
+            assert_eq!(
+                seal(&mut w, l[i].0.as_ref(), Some(&l[i].1), c),
+                SealCheck::Intact
+            );
+        }
+        // Altered content: that event only; the next one still follows it.
+        let mut w = Walk::default();
+        assert_eq!(seal(&mut w, None, Some(&l[0].1), "x"), SealCheck::Altered);
+        assert_eq!(
+            seal(&mut w, l[1].0.as_ref(), Some(&l[1].1), "b"),
+            SealCheck::Intact
+        );
+        // A removed event: the one after the gap.
+        let mut w = Walk::default();
+        assert_eq!(seal(&mut w, None, Some(&l[0].1), "a"), SealCheck::Intact);
+        assert_eq!(
+            seal(&mut w, l[2].0.as_ref(), Some(&l[2].1), "c"),
+            SealCheck::Unlinked
+        );
+        // A seal removed after sealed events.
+        let mut w = Walk::default();
+        assert_eq!(seal(&mut w, None, Some(&l[0].1), "a"), SealCheck::Intact);
+        assert_eq!(seal(&mut w, None, None, "b"), SealCheck::Unsealed);
+        // A page that starts after an event already read.
+        let mut w = Walk::after(Some(l[0].1.clone()));
+        assert_eq!(
+            seal(&mut w, l[1].0.as_ref(), Some(&l[1].1), "b"),
+            SealCheck::Intact
+        );
+        let mut w = Walk::after(Some(l[1].1.clone()));
+        assert_eq!(
+            seal(&mut w, l[1].0.as_ref(), Some(&l[1].1), "b"),
+            SealCheck::Unlinked
+        );
     }
 
     fn verify(contents: &[&str], links: &[(Option<String>, String)]) -> Result<(), (usize, Break)> {

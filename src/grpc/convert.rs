@@ -2,6 +2,7 @@
 //! paths that bad input is reported under.
 use super::pb;
 use crate::domain::access::{self, TicketView};
+use crate::domain::chain::SealCheck;
 use crate::domain::geo::{self, GeoPoint};
 use crate::domain::policy::Deadlines;
 use crate::domain::sla::ClockKind;
@@ -16,7 +17,7 @@ use crate::domain::ticket::{
 use crate::domain::{Caller, TicketState};
 use crate::error::{AppError, AppResult, reason};
 use crate::service::RequestMeta;
-use crate::storage::tickets::StoredEvent;
+use crate::storage::tickets::{ListedEvent, StoredEvent};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use prost::Message;
 use sha2::{Digest, Sha256};
@@ -630,6 +631,21 @@ pub fn clock_kind_pb(k: ClockKind) -> pb::ClockKind {
     pb::ClockKind::try_from(to_wire(&ClockKind::ALL, k)).unwrap_or_default()
 }
 
+/// A listed event: the event, its hash and how its seal held (R-REC-2).
+pub fn listed_event(l: &ListedEvent) -> pb::TicketEvent {
+    pb::TicketEvent {
+        hash: l.hash.clone().unwrap_or_default(),
+        seal: match l.seal {
+            SealCheck::Intact => pb::SealCheck::Intact,
+            SealCheck::BeforeChain => pb::SealCheck::BeforeChain,
+            SealCheck::Altered => pb::SealCheck::Altered,
+            SealCheck::Unlinked => pb::SealCheck::Unlinked,
+            SealCheck::Unsealed => pb::SealCheck::Unsealed,
+        } as i32,
+        ..event(&l.event)
+    }
+}
+
 pub fn event(e: &StoredEvent) -> pb::TicketEvent {
     pb::TicketEvent {
         sequence: e.sequence,
@@ -648,6 +664,8 @@ pub fn event(e: &StoredEvent) -> pb::TicketEvent {
         from_state: e.from_state.map(state_pb).unwrap_or_default() as i32,
         to_state: state_pb(e.to_state) as i32,
         details_json: e.details.clone(),
+        hash: String::new(),
+        seal: pb::SealCheck::Unspecified as i32,
     }
 }
 

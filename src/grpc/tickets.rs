@@ -168,11 +168,11 @@ impl Api for TicketApi {
         let page = self
             .svc
             .list_events(&who, id, m.page_size, &m.page_token, |e| {
-                cv::event(e).encoded_len()
+                cv::listed_event(e).encoded_len()
             })
             .await?;
         Ok(Response::new(pb::ListTicketEventsResponse {
-            events: page.items.iter().map(cv::event).collect(),
+            events: page.items.iter().map(cv::listed_event).collect(),
             next_page_token: page.next_page_token,
         }))
     }

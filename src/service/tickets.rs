@@ -15,7 +15,7 @@ use crate::service::assessment;
 use crate::service::idempotency::{self, RequestMeta, Tx};
 use crate::service::paging::{self, Pager};
 use crate::storage::feed::ChangeDraft;
-use crate::storage::tickets::{self as store, StoredEvent, TicketFilter};
+use crate::storage::tickets::{self as store, ListedEvent, StoredEvent, TicketFilter};
 use crate::storage::{Db, outages, units};
 use chrono::{DateTime, Duration, Utc};
 use std::sync::Arc;
@@ -588,8 +588,8 @@ impl TicketService {
         id: Uuid,
         page_size: i32,
         page_token: &str,
-        size_of: impl Fn(&StoredEvent) -> usize,
-    ) -> AppResult<Page<StoredEvent>> {
+        size_of: impl Fn(&ListedEvent) -> usize,
+    ) -> AppResult<Page<ListedEvent>> {
         let ticket = self.get(caller, id).await?;
         let limit = paging::page_size(page_size)?;
         let after = match self.pager.decode("events", page_token)? {
@@ -604,7 +604,7 @@ impl TicketService {
         };
         let items = store::list_events(self.db.reader(), ticket.id, after, limit + 1).await?;
         Ok(self.pager.page(items, limit, size_of, |e| {
-            self.pager.encode("events", &e.sequence.to_string())
+            self.pager.encode("events", &e.event.sequence.to_string())
         }))
     }
 }

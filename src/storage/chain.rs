@@ -9,7 +9,7 @@
 //! previous hash read here is the chain's head until COMMIT.
 use super::entities::{audit_events, ticket_events};
 use super::{Db, db_err};
-use crate::domain::chain::{self, Anchor, Break, Rolling, TableAnchor};
+use crate::domain::chain::{self, Anchor, Break, Rolling, TableAnchor, Walk};
 use crate::error::{AppError, AppResult};
 use chrono::{DateTime, Utc};
 use sea_orm::{
@@ -64,23 +64,36 @@ pub fn audit_event_content(m: &audit_events::Model) -> String {
     .to_string()
 }
 
-/// Seal a new ticket event: set its previous hash and its hash.
-pub async fn seal_ticket_event<C: ConnectionTrait>(
+/// The hash of a ticket's last event (up to sequence number `up_to`, if
+/// given): the previous hash of the next event to seal, or where a page of
+/// its trail starts checking. None: no event, or one from before sealing.
+pub async fn ticket_head<C: ConnectionTrait>(
     db: &C,
-    m: &mut ticket_events::Model,
-) -> AppResult<()> {
-    let prev = ticket_events::Entity::find()
+    ticket_id: &str,
+    up_to: Option<i64>,
+) -> AppResult<Option<String>> {
+    let mut q = ticket_events::Entity::find()
         .select_only()
         .column(ticket_events::Column::Hash)
-        .filter(ticket_events::Column::TicketId.eq(&m.ticket_id))
-        .order_by_desc(ticket_events::Column::Sequence)
+        .filter(ticket_events::Column::TicketId.eq(ticket_id));
+    if let Some(up_to) = up_to {
+        q = q.filter(ticket_events::Column::Sequence.lte(up_to));
+    }
+    Ok(q.order_by_desc(ticket_events::Column::Sequence)
         .limit(1)
         .into_tuple::<Option<String>>()
         .one(db)
         .await
         .map_err(db_err)?
-        .flatten();
-    m.prev_hash = prev;
+        .flatten())
+}
+
+/// Seal a new ticket event: set its previous hash and its hash.
+pub async fn seal_ticket_event<C: ConnectionTrait>(
+    db: &C,
+    m: &mut ticket_events::Model,
+) -> AppResult<()> {
+    m.prev_hash = ticket_head(db, &m.ticket_id, None).await?;
     m.hash = Some(chain::seal(
         m.prev_hash.as_deref(),
         &ticket_event_content(m),
@@ -332,10 +345,10 @@ async fn verify_chains<C: ConnectionTrait>(
     table: Table,
     report: &mut Report,
 ) -> AppResult<()> {
-    // The chain being walked: its name, head hash, whether an event of it
-    // was sealed, and whether it already broke (one finding per chain).
+    // The chain being walked, and whether it already broke (one finding
+    // per chain).
     let mut current: Option<String> = None;
-    let (mut head, mut sealed, mut broken): (Option<String>, bool, bool) = (None, false, false);
+    let (mut walk, mut broken) = (Walk::default(), false);
     let mut after: Option<(Vec<String>, i64)> = None;
     loop {
         let (rows, last) = table
@@ -347,22 +360,15 @@ async fn verify_chains<C: ConnectionTrait>(
         for r in rows {
             if current.as_deref() != Some(r.chain.as_str()) {
                 current = Some(r.chain.clone());
-                (head, sealed, broken) = (None, false, false);
+                (walk, broken) = (Walk::default(), false);
                 report.chains += 1;
             }
             report.events += 1;
-            if r.hash.is_none() && !sealed {
+            if r.hash.is_none() && !walk.sealed() {
                 report.unsealed += 1;
             }
-            if !broken
-                && let Err(b) = chain::check(
-                    head.as_deref(),
-                    sealed,
-                    r.prev_hash.as_deref(),
-                    r.hash.as_deref(),
-                    &r.content,
-                )
-            {
+            let checked = walk.step(r.prev_hash.as_deref(), r.hash.as_deref(), &r.content);
+            if !broken && let Err(b) = checked {
                 broken = true;
                 report.findings.push(Finding {
                     table: table.name(),
@@ -378,9 +384,6 @@ async fn verify_chains<C: ConnectionTrait>(
                         Break::Unsealed => "it has no seal after sealed events".into(),
                     },
                 });
-            }
-            if r.hash.is_some() {
-                (head, sealed) = (r.hash, true);
             }
         }
         after = last;

@@ -300,7 +300,12 @@ impl Db {
         let ping = t.ping;
         let pool = PgPoolOptions::new()
             .max_connections(s.max_connections)
-            .min_connections(1)
+            // No `min_connections`: sqlx keeps it up from a task of its own
+            // that opens connections with a 5-minute deadline, outside any
+            // acquire timeout; during a partition (a connect that is never
+            // answered) such an open holds a slot of the pool for minutes.
+            // Connections are opened on demand, within `acquire`.
+            .min_connections(0)
             .acquire_timeout(t.acquire)
             .after_release(move |conn, _| Box::pin(postgres_reusable(conn, ping)))
             .connect_with(connect)

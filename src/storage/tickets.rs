@@ -3,6 +3,7 @@ use super::entities::{ticket_events, tickets};
 use super::feed::Cause;
 use super::{db_err, from_micros, to_micros};
 use crate::domain::TicketState;
+use crate::domain::chain::{SealCheck, Walk};
 use crate::domain::geo::GeoPoint;
 use crate::domain::policy::{Deadlines, FollowUpDeadlines};
 use crate::domain::sla::ClockKind;
@@ -540,15 +541,32 @@ fn event_from_model(m: ticket_events::Model) -> AppResult<StoredEvent> {
     })
 }
 
-/// A page of one ticket's events, oldest first, after `after_sequence`.
+/// A listed event with its seal, as checked against its ticket's chain
+/// when it was read (R-REC-2).
+#[derive(Debug, Clone)]
+pub struct ListedEvent {
+    pub event: StoredEvent,
+    pub hash: Option<String>,
+    pub seal: SealCheck,
+}
+
+/// A page of one ticket's events, oldest first, after `after_sequence`,
+/// each checked against its chain: a page after the first starts from the
+/// hash of the event just before it (one indexed lookup).
 pub async fn list_events<C: ConnectionTrait>(
     db: &C,
     ticket_id: Uuid,
     after_sequence: i64,
     limit: u64,
-) -> AppResult<Vec<StoredEvent>> {
+) -> AppResult<Vec<ListedEvent>> {
+    let ticket = ticket_id.to_string();
+    let mut walk = if after_sequence > 0 {
+        Walk::after(super::chain::ticket_head(db, &ticket, Some(after_sequence)).await?)
+    } else {
+        Walk::default()
+    };
     ticket_events::Entity::find()
-        .filter(ticket_events::Column::TicketId.eq(ticket_id.to_string()))
+        .filter(ticket_events::Column::TicketId.eq(&ticket))
         .filter(ticket_events::Column::Sequence.gt(after_sequence))
         .order_by_asc(ticket_events::Column::Sequence)
         .limit(limit)
@@ -556,7 +574,20 @@ pub async fn list_events<C: ConnectionTrait>(
         .await
         .map_err(db_err)?
         .into_iter()
-        .map(event_from_model)
+        .map(|m| {
+            let checked = walk.step(
+                m.prev_hash.as_deref(),
+                m.hash.as_deref(),
+                &super::chain::ticket_event_content(&m),
+            );
+            let seal = SealCheck::of(&checked, m.hash.as_deref());
+            let hash = m.hash.clone();
+            Ok(ListedEvent {
+                event: event_from_model(m)?,
+                hash,
+                seal,
+            })
+        })
         .collect()
 }
 

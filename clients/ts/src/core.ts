@@ -9,6 +9,7 @@ import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { BinaryReader, WireType } from "@bufbuild/protobuf/wire";
 
 export * from "./gen/fieldops/v1/assessment_service_pb.js";
+export * from "./gen/fieldops/v1/attachment_service_pb.js";
 export * from "./gen/fieldops/v1/common_pb.js";
 export * from "./gen/fieldops/v1/field_limits_pb.js";
 export * from "./gen/fieldops/v1/inspection_service_pb.js";
