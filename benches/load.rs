@@ -16,7 +16,8 @@
 //!   --watchers N      Watch streams (1000)
 //!   --stores LIST     sqlite,postgres                        [FIELDOPS_BENCH_STORES]
 //!   --only LIST       scenarios to run [FIELDOPS_BENCH_ONLY]: ClaimTicket, RecordArrival,
-//!                     RecordRoomReading, GetTicket, Pull, Mix, Watch, Idle, echo, echo-pull,
+//!                     RecordRoomReading, GetTicket, Pull, Mix, Watch, WatchAcross (PostgreSQL:
+//!                     commits on one instance, watchers on another), Idle, echo, echo-pull,
 //!                     echo-fanout, echo-idle (the SQL baselines always run: they size the pools)
 //!   PostgreSQL: FIELDOPS_BENCH_PG (postgres://postgres@127.0.0.1:5432/test);
 //!   every scenario gets a fresh schema, all dropped at the end of the run.
@@ -800,6 +801,65 @@ async fn boot<T>(
     ))
 }
 
+/// A server for the Watch scenarios, seeded with enough dispatched tickets
+/// for every commit of the warm-up and measured phases.
+async fn watch_boot(
+    b: &Bench,
+    backend: Backend,
+    pg: Option<&PgRun>,
+) -> anyhow::Result<(Booted, Vec<uuid::Uuid>)> {
+    let commits = (b.s.watch_rate * b.s.phase_secs() * 2.0) as usize + 100;
+    boot(b, backend, pg, async |d: &Db| {
+        seed::tickets(
+            d,
+            &b.policy,
+            commits,
+            TicketState::Dispatched,
+            Feed::PerTicket,
+        )
+        .await
+    })
+    .await
+}
+
+/// Each commit a claim of a ticket of `pool`, through the server `c` talks to.
+fn claims_through(c: Arc<Clients>, pool: Arc<Pool>) -> Commit {
+    Arc::new(move |i, _sent| {
+        let (c, pool) = (c.clone(), pool.clone());
+        Box::pin(async move { scenarios::claim(&c, i, &pool).await })
+    })
+}
+
+/// Watch streams of the dispatcher on the server `c` talks to, from
+/// `cursor`; each delivery carries its change's commit time.
+fn watchers_on(c: Arc<Clients>, cursor: String) -> StartWatcher {
+    Arc::new(move |i| {
+        let (c, cursor) = (c.clone(), cursor.clone());
+        Box::pin(async move {
+            let stream = c
+                .sync(i, &c.dispatcher)
+                .watch(pb::WatchRequest {
+                    cursor,
+                    ..Default::default()
+                })
+                .await
+                .map_err(|s| format!("Watch: {s}"))?
+                .into_inner();
+            let d: Deliveries = Box::pin(stream.map(|r| match r {
+                Ok(pb::WatchResponse {
+                    event: Some(pb::watch_response::Event::Change(ch)),
+                }) => {
+                    let t = ch.commit_time.unwrap_or_default();
+                    Ok(Some(t.seconds * 1_000_000 + i64::from(t.nanos) / 1000))
+                }
+                Ok(_) => Ok(None),
+                Err(s) => Err(format!("Watch stream: {s}")),
+            }));
+            Ok(d)
+        })
+    })
+}
+
 /// Baselines (b)/(c), kept open for the whole database suite so the write
 /// scenarios can be matched at their own rate.
 struct SqlBaseline {
@@ -1076,51 +1136,11 @@ async fn db_suite(
         srv.server.check_alive()?;
     }
     if b.s.wants("Watch") {
-        let commits = (b.s.watch_rate * b.s.phase_secs() * 2.0) as usize + 100;
-        let (mut srv, ids) = boot(&b, backend, pg, async |d: &Db| {
-            seed::tickets(
-                d,
-                &b.policy,
-                commits,
-                TicketState::Dispatched,
-                Feed::PerTicket,
-            )
-            .await
-        })
-        .await?;
+        let (mut srv, ids) = watch_boot(&b, backend, pg).await?;
         let pool = Pool::new("dispatched ticket", ids);
         let cursor = scenarios::current_cursor(&srv.clients).await?;
-        let c = srv.clients.clone();
-        let start: StartWatcher = Arc::new(move |i| {
-            let (c, cursor) = (c.clone(), cursor.clone());
-            Box::pin(async move {
-                let stream = c
-                    .sync(i, &c.dispatcher)
-                    .watch(pb::WatchRequest {
-                        cursor,
-                        ..Default::default()
-                    })
-                    .await
-                    .map_err(|s| format!("Watch: {s}"))?
-                    .into_inner();
-                let d: Deliveries = Box::pin(stream.map(|r| match r {
-                    Ok(pb::WatchResponse {
-                        event: Some(pb::watch_response::Event::Change(ch)),
-                    }) => {
-                        let t = ch.commit_time.unwrap_or_default();
-                        Ok(Some(t.seconds * 1_000_000 + i64::from(t.nanos) / 1000))
-                    }
-                    Ok(_) => Ok(None),
-                    Err(s) => Err(format!("Watch stream: {s}")),
-                }));
-                Ok(d)
-            })
-        });
-        let c = srv.clients.clone();
-        let commit: Commit = Arc::new(move |i, _sent| {
-            let (c, pool) = (c.clone(), pool.clone());
-            Box::pin(async move { scenarios::claim(&c, i, &pool).await })
-        });
+        let start = watchers_on(srv.clients.clone(), cursor);
+        let commit = claims_through(srv.clients.clone(), pool);
         let s = &b.s;
         let f = fanout::measure(start, commit, s.watchers, s.watch_rate, s.warmup, s.measure).await;
         srv.server.check_alive()?;
@@ -1134,6 +1154,30 @@ async fn db_suite(
             rss,
             Some(Target::MaxP99Ms(50.0)),
         ));
+    }
+    // Issue 19: a commit on instance A delivered to watchers on instance B
+    // (PostgreSQL only: instances share a store there). B's tailer is woken
+    // by A's NOTIFY; before it, B found A's commits by polling (250 ms).
+    if backend == Backend::Postgres && b.s.wants("WatchAcross") {
+        let (mut srv, ids) = watch_boot(&b, backend, pg).await?;
+        let mut other = ServerProcess::start(&srv._store).await?;
+        let on_b = Clients::new(other.channels(b.s.connections).await?);
+        let pool = Pool::new("dispatched ticket", ids);
+        let cursor = scenarios::current_cursor(&on_b).await?;
+        let start = watchers_on(on_b, cursor);
+        let commit = claims_through(srv.clients.clone(), pool);
+        let s = &b.s;
+        let f = fanout::measure(start, commit, s.watchers, s.watch_rate, s.warmup, s.measure).await;
+        srv.server.check_alive()?;
+        other.check_alive()?;
+        let name = format!("WatchAcross{}", s.watchers);
+        let rss = other.peak_rss_mib();
+        let mut row = fanout_row(&b, &name, db, &f, rss, Some(Target::MaxP99Ms(50.0)));
+        row.note = format!(
+            "commits on instance A, watchers on instance B; {}",
+            row.note
+        );
+        rows.push(row);
     }
     if b.s.wants("Idle") {
         let (srv, ()) = boot(&b, backend, pg, async |_d: &Db| Ok(())).await?;

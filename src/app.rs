@@ -367,6 +367,12 @@ impl App {
             ))
         });
         let tailer = tokio::spawn(window.follow(db.changed(), config.watch_poll, stop_rx.clone()));
+        // Other instances' commits wake the tailer at once (PostgreSQL).
+        let listening = tokio::spawn(crate::storage::notify::follow(
+            db.clone(),
+            db.listener_pool(),
+            stop_rx.clone(),
+        ));
 
         tracing::info!(
             addr = %listener.local_addr()?,
@@ -438,6 +444,7 @@ impl App {
             task.abort();
         }
         let _ = tailer.await;
+        let _ = listening.await;
         let _ = store_health.await;
         db.close().await;
         tracing::info!("fieldops stopped");

@@ -135,7 +135,8 @@ async fn pull_is_the_same_with_any_window_size() {
 #[tokio::test]
 async fn an_instance_whose_window_lags_still_pulls_every_commit() {
     let a = spawn_app().await;
-    // B never polls: only its own commits would move its window.
+    // B never polls: on SQLite only its own commits move its window (on
+    // PostgreSQL A's NOTIFY may move it too; the answers must not differ).
     let b = spawn_tuned("heating", a.store.clone(), |c| {
         c.watch_poll = Duration::from_secs(3600)
     })
@@ -151,6 +152,58 @@ async fn an_instance_whose_window_lags_still_pulls_every_commit() {
     assert_eq!(keys(&seen), keys(&made));
     let (all, _) = page_through(&mut on_b, "", 500).await;
     assert_eq!(all.len(), before.len() + made.len());
+    a.stop().await;
+    b.stop().await;
+}
+
+/// PostgreSQL: a commit on one instance reaches a Watch on another at once
+/// (LISTEN/NOTIFY, storage::notify), not at the next poll: B here polls
+/// once an hour, so without the notification nothing would arrive.
+#[tokio::test]
+async fn a_commit_on_one_instance_wakes_watchers_on_another() {
+    if !is_postgres() {
+        eprintln!("skipped: NOTIFY is PostgreSQL's (one SQLite file has one writer)");
+        return;
+    }
+    let a = spawn_app().await;
+    let b = spawn_tuned("heating", a.store.clone(), |c| {
+        c.watch_poll = Duration::from_secs(3600)
+    })
+    .await;
+    let mut on_b = sync_as(&b, "d1", &[Role::Dispatcher], "hq").await;
+    let mut watch = on_b
+        .watch(pb::WatchRequest::default())
+        .await
+        .expect("watch")
+        .into_inner();
+    let mut next = async || {
+        watch
+            .message()
+            .await
+            .expect("the watch goes on")
+            .expect("the watch is open")
+            .event
+    };
+    // Caught up: what follows is live.
+    while !matches!(next().await, Some(pb::watch_response::Event::Checkpoint(_))) {}
+    let mut d = a.dispatcher().await;
+    for _ in 0..3 {
+        let t = create(&mut d, "BUILDING_NO_HEAT").await;
+        // A liveness bound, not a speed check: without the notification B
+        // would see the ticket at its next poll, an hour away (checkpoints
+        // keep coming meanwhile, so the bound is on the whole wait).
+        timeout(Duration::from_secs(10), async {
+            loop {
+                if let Some(pb::watch_response::Event::Change(c)) = next().await
+                    && matches!(&c.entity, Some(pb::change::Entity::Ticket(x)) if x.id == t.id)
+                {
+                    return;
+                }
+            }
+        })
+        .await
+        .expect("B's watcher gets A's commit within 10 s");
+    }
     a.stop().await;
     b.stop().await;
 }

@@ -414,9 +414,18 @@ pub mod client_mutations {
 pub mod feed_state_sql {
     use sea_orm::DbBackend;
 
-    /// Bump and read the counter in one statement (the row lock lasts until COMMIT).
-    pub const BUMP: &str =
-        "UPDATE feed_state SET last_seq = last_seq + 1 WHERE id = 1 RETURNING last_seq";
+    /// Bump and read the counter in one statement (the row lock lasts until
+    /// COMMIT). On PostgreSQL the same statement announces the commit to
+    /// other instances (`storage::notify`): NOTIFY is delivered only if the
+    /// transaction commits.
+    pub fn bump(b: DbBackend) -> &'static str {
+        if b == DbBackend::Postgres {
+            "UPDATE feed_state SET last_seq = last_seq + 1 WHERE id = 1 \
+             RETURNING last_seq, pg_notify('fieldops_feed', current_schema()::text) IS NULL AS announced"
+        } else {
+            "UPDATE feed_state SET last_seq = last_seq + 1 WHERE id = 1 RETURNING last_seq"
+        }
+    }
     pub const READ: &str = "SELECT last_seq, purged_seq FROM feed_state WHERE id = 1";
 
     fn p(b: DbBackend) -> &'static str {

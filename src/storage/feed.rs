@@ -260,7 +260,10 @@ pub async fn append<C: ConnectionTrait>(
 ) -> AppResult<i64> {
     let backend = db.get_database_backend();
     let row = db
-        .query_one_raw(Statement::from_string(backend, feed_state_sql::BUMP))
+        .query_one_raw(Statement::from_string(
+            backend,
+            feed_state_sql::bump(backend),
+        ))
         .await
         .map_err(db_err)?
         .ok_or_else(|| AppError::internal(anyhow::anyhow!("feed_state row missing")))?;

@@ -17,6 +17,7 @@ pub mod feed;
 pub mod idempotency;
 pub mod inspections;
 pub mod meters;
+pub mod notify;
 pub mod objects;
 pub mod outages;
 pub mod push_log;
@@ -143,6 +144,9 @@ pub struct Db {
     writable: Arc<watch::Sender<bool>>,
     /// SQLite `max_page_count` of every writer connection (0: no limit).
     max_pages: Arc<AtomicU64>,
+    /// PostgreSQL: the pool of the one connection that LISTENs for other
+    /// instances' commits (`notify`).
+    listener: Option<sea_orm::sqlx::PgPool>,
 }
 
 /// The future a write-transaction closure returns.
@@ -271,6 +275,7 @@ impl Db {
             changed: Default::default(),
             writable: Arc::new(watch::Sender::new(true)),
             max_pages,
+            listener: None,
         })
     }
 
@@ -297,6 +302,13 @@ impl Db {
             .options(options);
         reachable(connect.get_host(), connect.get_port()).await?;
         let connect = sea_orm::sqlx::ConnectOptions::disable_statement_logging(connect);
+        // One connection of its own for LISTEN (storage::notify), so the
+        // listener never takes a slot of the pool that serves calls.
+        let listener = PgPoolOptions::new()
+            .max_connections(1)
+            .min_connections(0)
+            .acquire_timeout(t.acquire)
+            .connect_lazy_with(connect.clone());
         let ping = t.ping;
         let pool = PgPoolOptions::new()
             .max_connections(s.max_connections)
@@ -319,6 +331,7 @@ impl Db {
             changed: Default::default(),
             writable: Arc::new(watch::Sender::new(true)),
             max_pages: Arc::new(AtomicU64::new(0)),
+            listener: Some(listener),
         })
     }
 
@@ -515,6 +528,11 @@ impl Db {
         Ok(())
     }
 
+    /// The LISTEN connection's pool (PostgreSQL), for `notify::follow`.
+    pub fn listener_pool(&self) -> Option<sea_orm::sqlx::PgPool> {
+        self.listener.clone()
+    }
+
     /// Tell local watchers that the feed moved.
     pub fn notify_change(&self) {
         self.changed.notify_waiters();
@@ -528,6 +546,9 @@ impl Db {
     pub async fn close(self) {
         let _ = self.writer.close_by_ref().await;
         let _ = self.reader.close_by_ref().await;
+        if let Some(listener) = &self.listener {
+            listener.close().await;
+        }
     }
 }
 
