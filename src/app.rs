@@ -370,7 +370,7 @@ impl App {
         // Other instances' commits wake the tailer at once (PostgreSQL).
         let listening = tokio::spawn(crate::storage::notify::follow(
             db.clone(),
-            db.listener_pool(),
+            db.listen_settings(),
             stop_rx.clone(),
         ));
 

@@ -316,6 +316,37 @@ async fn r_rec_2_a_removed_event_breaks_the_next_link() {
 }
 
 #[tokio::test]
+async fn r_rec_2_stripped_seals_are_found_in_pages_of_any_size() {
+    let t = trail().await;
+    let seqs = t.events_of(&t.tickets[2]).await;
+    t.unguard("ticket_events", "UPDATE").await;
+    t.sql(&format!(
+        "UPDATE ticket_events SET hash = NULL WHERE sequence IN ({}, {})",
+        seqs[2], seqs[3]
+    ))
+    .await
+    .unwrap();
+    let f = only_finding(&t.verify().await).clone();
+    assert_eq!(f.sequence, seqs[2], "{f}");
+    // Listed: both stripped events are unsealed (not "from before sealing",
+    // even when a page starts right after one), and the next event no
+    // longer follows the last seal.
+    use pb::SealCheck::{Intact, Unlinked, Unsealed};
+    let expected: Vec<_> = seqs
+        .iter()
+        .zip([Intact, Intact, Unsealed, Unsealed, Unlinked, Intact])
+        .map(|(q, s)| (*q, s))
+        .collect();
+    for page in [500, 1, 2, 3] {
+        assert_eq!(
+            t.seals(&t.tickets[2], page).await,
+            expected,
+            "pages of {page}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn r_rec_2_a_removed_tail_is_found_by_the_anchor_that_covers_it() {
     let t = trail().await;
     t.anchor().await;

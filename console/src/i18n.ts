@@ -176,6 +176,7 @@ const words = {
   ATTACHMENT_KIND_DOCUMENT: ["文件", "Document"],
   seal: ["防篡改校验", "Seal"],
   chainIntact: ["审计链完整：每条记录与其封存值一致，且依次相连。", "The trail is intact: every entry matches its seal and follows the one before."],
+  chainUnchecked: ["服务器未校验本审计链的封存值。", "The server did not check this trail's seals."],
   chainBroken: ["审计链异常，首个问题记录：", "The trail is broken; the first entry in question:"],
   SEAL_CHECK_UNSPECIFIED: ["未校验", "not checked"],
   SEAL_CHECK_INTACT: ["✓ 完整", "✓ intact"],

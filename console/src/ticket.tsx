@@ -48,6 +48,19 @@ const DEADLINES: [Word, (x: Ticket) => Timestamp | undefined][] = [
   ["longMatterBy", (x) => x.longMatterBy],
 ];
 
+/** Every event of the ticket's trail, page by page: the seal line speaks
+ * for the whole trail, so the page reads all of it. */
+async function wholeTrail(api: Api, ticketId: string): Promise<TicketEvent[]> {
+  const all: TicketEvent[] = [];
+  let pageToken = "";
+  do {
+    const page = await api.tickets.listTicketEvents({ ticketId, pageSize: 500, pageToken });
+    all.push(...page.events);
+    pageToken = page.nextPageToken;
+  } while (pageToken);
+  return all;
+}
+
 export function TicketPage(p: { api: Api; lang: Lang; policy?: Policy; who: Who; id: string }) {
   const { api, lang, policy, who, id } = p;
   const [ticket, setTicket] = useState<Ticket>();
@@ -67,13 +80,10 @@ export function TicketPage(p: { api: Api; lang: Lang; policy?: Policy; who: Who;
   const load = async () => {
     const mine = ++loads.current;
     try {
-      const [x, trail] = await Promise.all([
-        api.tickets.getTicket({ ticketId: id }),
-        api.tickets.listTicketEvents({ ticketId: id, pageSize: 500 }),
-      ]);
+      const [x, trail] = await Promise.all([api.tickets.getTicket({ ticketId: id }), wholeTrail(api, id)]);
       if (mine !== loads.current) return;
       setTicket(x);
-      setEvents(trail.events);
+      setEvents(trail);
       setReloads((n) => n + 1);
       setError("");
     } catch (e) {
@@ -129,6 +139,8 @@ export function TicketPage(p: { api: Api; lang: Lang; policy?: Policy; who: Who;
   // The first entry whose seal does not hold (R-REC-2), if any.
   const sealHolds = (e: TicketEvent) => e.seal !== SealCheck.ALTERED && e.seal !== SealCheck.UNLINKED && e.seal !== SealCheck.UNSEALED;
   const broken = events.find((e) => !sealHolds(e));
+  // A server that does not check seals says so by leaving them unset.
+  const unchecked = events.some((e) => e.seal === SealCheck.UNSPECIFIED);
   const row = (w: Word, v: preact.ComponentChildren) => (
     <>
       <dt>{t(lang, w)}</dt>
@@ -347,8 +359,12 @@ export function TicketPage(p: { api: Api; lang: Lang; policy?: Policy; who: Who;
       <section aria-labelledby="trail-title">
         <h3 id="trail-title">{t(lang, "trail")}</h3>
         {events.length > 0 && (
-          <p class={broken ? "error" : "ok"} data-testid="chain" data-intact={broken ? "false" : "true"}>
-            {broken ? `${t(lang, "chainBroken")} #${broken.sequence} ${broken.kind}` : t(lang, "chainIntact")}
+          <p class={broken ? "error" : unchecked ? "" : "ok"} data-testid="chain" data-intact={broken || unchecked ? "false" : "true"}>
+            {broken
+              ? `${t(lang, "chainBroken")} #${broken.sequence} ${broken.kind}`
+              : unchecked
+                ? t(lang, "chainUnchecked")
+                : t(lang, "chainIntact")}
           </p>
         )}
         <table class="trail">

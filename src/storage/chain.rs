@@ -64,9 +64,13 @@ pub fn audit_event_content(m: &audit_events::Model) -> String {
     .to_string()
 }
 
-/// The hash of a ticket's last event (up to sequence number `up_to`, if
-/// given): the previous hash of the next event to seal, or where a page of
-/// its trail starts checking. None: no event, or one from before sealing.
+/// Where a ticket's chain stands: the hash of its last event, the previous
+/// hash of the next event to seal (None: no event, or one from before
+/// sealing); or, with `up_to`, the hash of its last *sealed* event up to
+/// that sequence number, where a listed page of the trail starts checking
+/// (a walk over the whole trail carries the last seal over unsealed
+/// events, so a page must too, or stripped seals would pass for events from
+/// before sealing).
 pub async fn ticket_head<C: ConnectionTrait>(
     db: &C,
     ticket_id: &str,
@@ -77,7 +81,9 @@ pub async fn ticket_head<C: ConnectionTrait>(
         .column(ticket_events::Column::Hash)
         .filter(ticket_events::Column::TicketId.eq(ticket_id));
     if let Some(up_to) = up_to {
-        q = q.filter(ticket_events::Column::Sequence.lte(up_to));
+        q = q
+            .filter(ticket_events::Column::Sequence.lte(up_to))
+            .filter(ticket_events::Column::Hash.is_not_null());
     }
     Ok(q.order_by_desc(ticket_events::Column::Sequence)
         .limit(1)

@@ -144,9 +144,9 @@ pub struct Db {
     writable: Arc<watch::Sender<bool>>,
     /// SQLite `max_page_count` of every writer connection (0: no limit).
     max_pages: Arc<AtomicU64>,
-    /// PostgreSQL: the pool of the one connection that LISTENs for other
+    /// PostgreSQL: how to open the connection that LISTENs for other
     /// instances' commits (`notify`).
-    listener: Option<sea_orm::sqlx::PgPool>,
+    listen: Option<notify::ListenSettings>,
 }
 
 /// The future a write-transaction closure returns.
@@ -275,7 +275,7 @@ impl Db {
             changed: Default::default(),
             writable: Arc::new(watch::Sender::new(true)),
             max_pages,
-            listener: None,
+            listen: None,
         })
     }
 
@@ -302,13 +302,12 @@ impl Db {
             .options(options);
         reachable(connect.get_host(), connect.get_port()).await?;
         let connect = sea_orm::sqlx::ConnectOptions::disable_statement_logging(connect);
-        // One connection of its own for LISTEN (storage::notify), so the
+        // LISTEN (storage::notify) opens connections of its own, so the
         // listener never takes a slot of the pool that serves calls.
-        let listener = PgPoolOptions::new()
-            .max_connections(1)
-            .min_connections(0)
-            .acquire_timeout(t.acquire)
-            .connect_lazy_with(connect.clone());
+        let listen = notify::ListenSettings {
+            connect: connect.clone(),
+            timeouts: t,
+        };
         let ping = t.ping;
         let pool = PgPoolOptions::new()
             .max_connections(s.max_connections)
@@ -331,7 +330,7 @@ impl Db {
             changed: Default::default(),
             writable: Arc::new(watch::Sender::new(true)),
             max_pages: Arc::new(AtomicU64::new(0)),
-            listener: Some(listener),
+            listen: Some(listen),
         })
     }
 
@@ -528,9 +527,10 @@ impl Db {
         Ok(())
     }
 
-    /// The LISTEN connection's pool (PostgreSQL), for `notify::follow`.
-    pub fn listener_pool(&self) -> Option<sea_orm::sqlx::PgPool> {
-        self.listener.clone()
+    /// How to LISTEN for other instances' commits (PostgreSQL), for
+    /// `notify::follow`.
+    pub fn listen_settings(&self) -> Option<notify::ListenSettings> {
+        self.listen.clone()
     }
 
     /// Tell local watchers that the feed moved.
@@ -546,9 +546,6 @@ impl Db {
     pub async fn close(self) {
         let _ = self.writer.close_by_ref().await;
         let _ = self.reader.close_by_ref().await;
-        if let Some(listener) = &self.listener {
-            listener.close().await;
-        }
     }
 }
 
