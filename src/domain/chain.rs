@@ -78,7 +78,7 @@ pub enum Break {
 /// written before the chain existed (both hashes absent) may only come
 /// before a chain's first sealed event; for them the caller passes
 /// `sealed_before = false`.
-pub fn check(
+fn check(
     prev_in_chain: Option<&str>,
     sealed_before: bool,
     stored_prev: Option<&str>,

@@ -355,19 +355,11 @@ pub fn verify_archive(path: &Path) -> AppResult<ArchiveCheck> {
             other => return Err(bad(n, format!("unknown record type {other:?}"))),
         }
         .map_err(|e| bad(n, e.to_string()))?;
-        let (mut head, mut sealed): (Option<String>, bool) = (None, false);
+        // The same walk as `audit verify` and a listed trail.
+        let mut walk = crate::domain::chain::Walk::default();
         for (prev, hash, content) in links {
-            crate::domain::chain::check(
-                head.as_deref(),
-                sealed,
-                prev.as_deref(),
-                hash.as_deref(),
-                &content,
-            )
-            .map_err(|b| bad(n, format!("event chain broken: {b:?}")))?;
-            if hash.is_some() {
-                (head, sealed) = (hash, true);
-            }
+            walk.step(prev.as_deref(), hash.as_deref(), &content)
+                .map_err(|b| bad(n, format!("event chain broken: {b:?}")))?;
             check.events += 1;
         }
     }
