@@ -14,11 +14,15 @@
 //!   --secs S          seconds measured per phase (5)
 //!   --open-share X    open-loop rate as a share of the closed-loop peak (0.5)
 //!   --watchers N      Watch streams (1000)
+//!   --idle N          idle handheld connections, each with a Watch stream (10000)
+//!   --report-tickets N tickets in the year of the Report scenario (1000000)
 //!   --stores LIST     sqlite,postgres                        [FIELDOPS_BENCH_STORES]
 //!   --only LIST       scenarios to run [FIELDOPS_BENCH_ONLY]: ClaimTicket, RecordArrival,
-//!                     RecordRoomReading, GetTicket, Pull, Mix, Watch, WatchAcross (PostgreSQL:
-//!                     commits on one instance, watchers on another), Idle, echo, echo-pull,
-//!                     echo-fanout, echo-idle (the SQL baselines always run: they size the pools)
+//!                     RecordRoomReading, GetTicket, Pull (beyond the feed window, from the
+//!                     database), PullWindow (the same changes from the window), Mix, Watch,
+//!                     WatchAcross (PostgreSQL: commits on one instance, watchers on another),
+//!                     Idle, Report (the year's service report), echo, echo-pull, echo-fanout,
+//!                     echo-idle (the SQL baselines always run: they size the pools)
 //!   PostgreSQL: FIELDOPS_BENCH_PG (postgres://postgres@127.0.0.1:5432/test);
 //!   every scenario gets a fresh schema, all dropped at the end of the run.
 //!
@@ -49,6 +53,8 @@ mod scenarios;
 mod seed;
 #[path = "load/server.rs"]
 mod server;
+#[path = "load/year.rs"]
+mod year;
 
 use fanout::{Commit, Deliveries, StartWatcher};
 use fieldops::domain::{Policy, Role};
@@ -78,6 +84,8 @@ struct Settings {
     /// Watch: commits per second.
     watch_rate: f64,
     idle_connections: usize,
+    /// Report: tickets received in the year reported on.
+    report_tickets: usize,
     pull_changes: usize,
     pull_page: i32,
     /// Full Pulls in flight at once in the closed loop (each is a chain of
@@ -103,7 +111,8 @@ impl Settings {
             open_share: 0.5,
             watchers: 1000,
             watch_rate: 20.0,
-            idle_connections: 1000,
+            idle_connections: 10_000,
+            report_tickets: 1_000_000,
             pull_changes: 10_000,
             pull_page: 500,
             pull_workers: 4,
@@ -119,6 +128,7 @@ impl Settings {
                 measure: Duration::from_millis(800),
                 watchers: 20,
                 idle_connections: 20,
+                report_tickets: 2_000,
                 pull_changes: 1000,
                 pull_page: 100,
                 pull_workers: 2,
@@ -128,13 +138,15 @@ impl Settings {
         }
         s.pg_url = std::env::var("FIELDOPS_BENCH_PG")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-        const KEYS: [&str; 8] = [
+        const KEYS: [&str; 10] = [
             "connections",
             "streams",
             "warmup",
             "secs",
             "open-share",
             "watchers",
+            "idle",
+            "report-tickets",
             "stores",
             "only",
         ];
@@ -174,6 +186,8 @@ impl Settings {
                 "secs" => s.measure = Duration::from_secs_f64(v.parse()?),
                 "open-share" => s.open_share = v.parse()?,
                 "watchers" => s.watchers = v.parse()?,
+                "idle" => s.idle_connections = v.parse()?,
+                "report-tickets" => s.report_tickets = v.parse()?,
                 "only" => s.only = list(&v),
                 "stores" => {
                     s.stores = list(&v)
@@ -688,6 +702,7 @@ async fn echo_suite(b: &Bench, dir: &std::path::Path) -> anyhow::Result<Vec<Row>
             "-",
             &server,
             "fieldops.bench.v1.EchoService",
+            false,
         )
         .await;
         rows.push(row);
@@ -725,18 +740,28 @@ fn fanout_row(
     }
 }
 
-/// Hold `idle_connections` HTTP/2 connections (each made one health check)
-/// and read the server's RSS.
+/// What an idle connection holds open.
+type Held = (
+    Vec<tonic::transport::Channel>,
+    Vec<tonic::Streaming<pb::WatchResponse>>,
+);
+
+/// Hold `idle_connections` HTTP/2 connections, each with one health check
+/// and, for fieldops (`watch`), a handheld's Watch stream left open as a
+/// crew member's handheld does, and read the server's RSS.
 async fn idle(
     b: &Bench,
     name: &str,
     db: &str,
     server: &ServerProcess,
     service: &str,
-) -> (Row, Vec<tonic::transport::Channel>) {
+    watch: bool,
+) -> (Row, Held) {
     let before = server.rss_mib();
     let mut channels = Vec::with_capacity(b.s.idle_connections);
+    let mut streams = Vec::new();
     let errors = runner::Errors::default();
+    let crew = scenarios::Bearer::new(seed::CREW, Role::Crew, seed::UNIT);
     for _ in 0..b.s.idle_connections {
         match server::connect(&server.url()).await {
             Ok(ch) => {
@@ -746,6 +771,16 @@ async fn idle(
                 };
                 if let Err(e) = h.check(req).await {
                     errors.record(format!("health check: {e}"));
+                }
+                if watch {
+                    let mut sync = pb::sync_service_client::SyncServiceClient::with_interceptor(
+                        ch.clone(),
+                        crew.clone(),
+                    );
+                    match sync.watch(pb::WatchRequest::default()).await {
+                        Ok(r) => streams.push(r.into_inner()),
+                        Err(e) => errors.record(format!("Watch: {e}")),
+                    }
                 }
                 channels.push(ch);
             }
@@ -758,16 +793,18 @@ async fn idle(
     row.errors = errors.count();
     row.error_samples = errors.samples();
     row.note = format!(
-        "{} idle connections: RSS {:.1} MiB before, {:.1} MiB with them",
+        "{} idle connections{}: RSS {:.1} MiB before, {:.1} MiB with them",
         b.s.idle_connections,
+        if watch { ", each with a Watch" } else { "" },
         before.unwrap_or(0.0),
         now.unwrap_or(0.0)
     );
     b.say(&format!("{name} ({db}): {}", row.note));
     if db != "-" {
-        row = row.against("echo-idle", "-", Target::NoErrors);
+        // Issue 19: 10,000 idle handhelds, each watching, in 256 MiB.
+        row = row.against("echo-idle", "-", Target::MaxRssMib(256.0));
     }
-    (row, channels)
+    (row, (channels, streams))
 }
 
 // ------------------------------------------------------------- the scenarios
@@ -858,6 +895,67 @@ fn watchers_on(c: Arc<Clients>, cursor: String) -> StartWatcher {
             Ok(d)
         })
     })
+}
+
+/// Issue 19: the service report of a year of `report_tickets` tickets (all
+/// units), asked by one supervisor again and again; the median at most 1 s.
+async fn report_year(b: &Bench, backend: Backend, pg: Option<&PgRun>) -> anyhow::Result<Row> {
+    let db = backend.label();
+    let n = b.s.report_tickets;
+    let store = Store::fresh(backend, pg).await?;
+    let conn = store.open_for_bulk().await?;
+    let started = Instant::now();
+    year::seed(&conn, &b.policy, n, false).await?;
+    let seeded = started.elapsed();
+    let analyze = match backend {
+        Backend::Sqlite => "ANALYZE",
+        Backend::Postgres => "ANALYZE tickets",
+    };
+    sea_orm::ConnectionTrait::execute_unprepared(conn.writer(), analyze).await?;
+    conn.close().await;
+    // The server counts the bulk-loaded year for the report at start.
+    let started = Instant::now();
+    let mut server = ServerProcess::start(&store).await?;
+    let ready = started.elapsed();
+    let clients = Clients::new(server.channels(1).await?);
+    let (start, end) = (
+        year::year_start(),
+        year::year_start() + chrono::Duration::days(365),
+    );
+    let op = scenarios::op(move |w| {
+        let c = clients.clone();
+        async move { scenarios::year_report(&c, w, start, end, n as i64).await }
+    });
+    let stats = b.closed(op, 1).await;
+    server.check_alive()?;
+    let name = format!("Report{}", thousands(n));
+    let mut row = Row::new(&name, db, Mode::Closed, Some(&stats))
+        .rss(server.peak_rss_mib())
+        .target(Target::MaxP50Ms(1000.0));
+    row.note = format!(
+        "the year's service report over {n} tickets, one at a time; seeded in {:.0} s, \
+         server ready (the year counted) in {:.1} s",
+        seeded.as_secs_f64(),
+        ready.as_secs_f64()
+    );
+    b.say(&format!(
+        "{name} ({db}): p50 {:.1} ms, p99 {:.1} ms, {} reports, errors {}; {}",
+        stats.ms(0.5),
+        stats.ms(0.99),
+        stats.hist.len(),
+        stats.errors,
+        row.note
+    ));
+    Ok(row)
+}
+
+/// 1000000 -> "1M", 2000 -> "2k".
+fn thousands(n: usize) -> String {
+    match n {
+        n if n >= 1_000_000 && n % 1_000_000 == 0 => format!("{}M", n / 1_000_000),
+        n if n >= 1000 => format!("{}k", n / 1000),
+        n => n.to_string(),
+    }
 }
 
 /// Baselines (b)/(c), kept open for the whole database suite so the write
@@ -1063,6 +1161,48 @@ async fn db_suite(
         rows.extend(b.unary(u, Some(&srv.server)).await);
         srv.server.check_alive()?;
     }
+    // The same changes Pulled from the window (committed while the server
+    // ran, so its tailer holds them) and from the database (committed before
+    // it started): issue 19 wants the second within 2x the first.
+    let window_name = format!("PullWindow{}k", b.s.pull_changes / 1000);
+    if b.s.wants("PullWindow") {
+        let n = b.s.pull_changes;
+        let (mut srv, ()) = boot(&b, backend, pg, async |_d: &Db| Ok(())).await?;
+        let from = scenarios::current_cursor(&srv.clients).await?;
+        let db_conn = srv._store.open().await?;
+        seed::tickets(
+            &db_conn,
+            &b.policy,
+            n,
+            TicketState::Dispatched,
+            Feed::PerTicket,
+        )
+        .await?;
+        db_conn.close().await;
+        // The tailer finds them by polling (250 ms); give it time to take
+        // them all in before the warm-up.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let (c, page) = (srv.clients.clone(), b.s.pull_page);
+        let op = scenarios::op(move |w| {
+            let (c, from) = (c.clone(), from.clone());
+            async move { scenarios::pull_all(&c, w, &from, page, n).await }
+        });
+        let u = Unary {
+            name: &window_name,
+            db,
+            op,
+            workers: Some(b.s.pull_workers),
+            closed_baseline: Some(("echo-pull", "-")),
+            closed_target: Target::NoErrors,
+            open_target: Target::MaxP99Ms(50.0),
+            matched: Some(Matched {
+                name: "echo-pull",
+                op: echo.pull.clone(),
+            }),
+        };
+        rows.extend(b.unary(u, Some(&srv.server)).await);
+        srv.server.check_alive()?;
+    }
     if b.s.wants("Pull") {
         let n = b.s.pull_changes;
         let (mut srv, _) = boot(&b, backend, pg, async |d: &Db| {
@@ -1072,7 +1212,7 @@ async fn db_suite(
         let (c, page) = (srv.clients.clone(), b.s.pull_page);
         let op = scenarios::op(move |w| {
             let c = c.clone();
-            async move { scenarios::pull_all(&c, w, page, n).await }
+            async move { scenarios::pull_all(&c, w, "", page, n).await }
         });
         let name = format!("Pull{}k", n / 1000);
         let u = Unary {
@@ -1080,8 +1220,8 @@ async fn db_suite(
             db,
             op,
             workers: Some(b.s.pull_workers),
-            closed_baseline: Some(("echo-pull", "-")),
-            closed_target: Target::NoErrors,
+            closed_baseline: Some((&window_name, db)),
+            closed_target: Target::MinRatio(0.5),
             open_target: Target::MaxP99Ms(50.0),
             matched: Some(Matched {
                 name: "echo-pull",
@@ -1179,10 +1319,21 @@ async fn db_suite(
         );
         rows.push(row);
     }
+    if b.s.wants("Report") {
+        rows.push(report_year(&b, backend, pg).await?);
+    }
     if b.s.wants("Idle") {
         let (srv, ()) = boot(&b, backend, pg, async |_d: &Db| Ok(())).await?;
         let name = format!("Idle{}", b.s.idle_connections);
-        let (row, _held) = idle(&b, &name, db, &srv.server, "fieldops.v1.TicketService").await;
+        let (row, _held) = idle(
+            &b,
+            &name,
+            db,
+            &srv.server,
+            "fieldops.v1.TicketService",
+            true,
+        )
+        .await;
         rows.push(row);
     }
     Ok(rows)

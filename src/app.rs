@@ -636,7 +636,14 @@ async fn anchor_trail(
 async fn maintain(maintenance: Maintenance, every: Duration, mut stop: watch::Receiver<bool>) {
     loop {
         match maintenance.pass().await {
-            Ok(p) if p == Purged::default() => {}
+            Ok(p)
+                if p == Purged {
+                    report_deltas: p.report_deltas,
+                    ..Purged::default()
+                } =>
+            {
+                tracing::debug!(deltas = p.report_deltas, "report deltas folded");
+            }
             Ok(p) => tracing::info!(
                 idem = p.idempotency_records,
                 pushes = p.push_outcomes,

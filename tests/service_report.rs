@@ -506,8 +506,10 @@ async fn r_rpt_1_report_equals_hand_computed_figures() {
         assert_eq!(time(&got.generate_time), app.now());
         assert_eq!(got.time_zone, "Asia/Shanghai");
         assert_eq!(got.breached_tickets, 0, "no monitor ran");
-        assert_eq!(ticket_figures(&got), expected(&rows, unit), "unit {unit:?}");
     }
+    // The fixture spans days: the whole UTC days come from the counts kept
+    // as the tickets were written, the hours at both edges from the tickets.
+    assert_figures(&app, &rows, start, end).await;
 
     // The rows' sums for all units, written out.
     let all = report(&mut rep, "", range(start, end)).await;
@@ -536,6 +538,139 @@ async fn r_rpt_1_report_equals_hand_computed_figures() {
     let wider = range(start - Duration::seconds(1), end + Duration::seconds(1));
     let wide = report(&mut rep, "north", wider).await;
     assert_eq!(wide.tickets, expected(&rows, Some("north")).tickets + 2);
+
+    // The same figures once housekeeping has folded the counts...
+    assert!(app.run_maintenance().await.report_deltas > 0);
+    assert_figures(&app, &rows, start, end).await;
+    // ...and once they are computed afresh from the tickets at start, as
+    // after an upgrade from a store that kept none.
+    let store = app.store.clone();
+    app.stop().await;
+    let db = fieldops::storage::Db::connect(&db_settings(&store))
+        .await
+        .unwrap();
+    use sea_orm::ConnectionTrait;
+    for table in ["report_counts", "report_count_deltas"] {
+        let sql = format!("DELETE FROM {table}");
+        db.writer().execute_unprepared(&sql).await.unwrap();
+    }
+    db.close().await;
+    let app = spawn_with("heating", store).await;
+    assert_figures(&app, &rows, start, end).await;
+}
+
+/// Every ticket figure of [start, end) per unit and for all units equals
+/// the one reasoned from the fixture's rows.
+async fn assert_figures(app: &TestApp, rows: &[&str], start: DateTime<Utc>, end: DateTime<Utc>) {
+    let mut rep = reports(app).await;
+    for unit in [Some("north"), Some("south"), None] {
+        let got = report(&mut rep, unit.unwrap_or(""), range(start, end)).await;
+        assert_eq!(ticket_figures(&got), expected(rows, unit), "unit {unit:?}");
+    }
+}
+
+/// R-RPT-1 under load: writers on two instances race (creating, claiming,
+/// cancelling, correcting a category) while housekeeping folds the counts
+/// over and over; afterwards every figure equals what the tickets
+/// themselves say, read one by one.
+#[tokio::test]
+async fn r_rpt_1_counts_stay_exact_under_racing_writers_and_housekeeping() {
+    let a = spawn_app().await;
+    let b = spawn_sharing(&a).await;
+    // Noon UTC: the tickets fall in a whole UTC day of the range, so the
+    // figures come from the counts, not from the edges' tickets.
+    let noon = utc(2026, 12, 8, 12);
+    a.clock.set(noon);
+    b.clock.set(noon);
+    let (start, end) = (noon - Duration::hours(13), noon + Duration::days(2));
+    const WRITERS: usize = 8;
+    const EACH: usize = 6;
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(WRITERS + 1));
+    let mut tasks = Vec::new();
+    for w in 0..WRITERS {
+        let app = if w % 2 == 0 { &a } else { &b };
+        let (mut d, mut c) = (app.dispatcher().await, app.crew("c1", "north").await);
+        let barrier = barrier.clone();
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            for i in 0..EACH {
+                let t = create(&mut d, "BLOCKAGE").await;
+                match (w + i) % 3 {
+                    0 => {
+                        dispatch(&mut d, &t.id, "north").await;
+                        claim(&mut c, &t.id).await.unwrap();
+                    }
+                    1 => {
+                        let req = pb::CancelTicketRequest {
+                            request_id: rid(),
+                            ticket_id: t.id.clone(),
+                            reason: "duplicate".into(),
+                            ..Default::default()
+                        };
+                        d.cancel_ticket(req).await.unwrap();
+                    }
+                    _ => {
+                        let req = pb::CorrectTicketRequest {
+                            request_id: rid(),
+                            ticket_id: t.id.clone(),
+                            category: "AIR_LOCK".into(),
+                            reason: "misheard".into(),
+                            ..Default::default()
+                        };
+                        d.correct_ticket(req).await.unwrap();
+                    }
+                }
+            }
+        }));
+    }
+    let folding = {
+        let handles = a.handles.clone();
+        let barrier = barrier.clone();
+        tokio::spawn(async move {
+            barrier.wait().await;
+            for _ in 0..20 {
+                handles.maintenance.pass().await.unwrap();
+                tokio::task::yield_now().await;
+            }
+        })
+    };
+    for t in tasks {
+        t.await.unwrap();
+    }
+    folding.await.unwrap();
+
+    let (all, _) = all_tickets(&mut a.dispatcher().await).await;
+    assert_eq!(all.len(), WRITERS * EACH);
+    let cancelled = all
+        .iter()
+        .filter(|t| t.state == pb::TicketState::Cancelled as i32)
+        .count();
+    let claimed = all
+        .iter()
+        .filter(|t| t.state == pb::TicketState::Claimed as i32)
+        .count();
+    let air_lock = all.iter().filter(|t| t.category == "AIR_LOCK").count();
+    assert!(cancelled > 0 && claimed > 0 && air_lock > 0);
+    for app in [&a, &b] {
+        for _fold in 0..2 {
+            let got = report(&mut reports(app).await, "", range(start, end)).await;
+            assert_eq!(got.cancelled as usize, cancelled);
+            assert_eq!(got.tickets as usize, WRITERS * EACH - cancelled);
+            let key = |k: &str| {
+                got.by_category
+                    .iter()
+                    .find(|c| c.key == k)
+                    .map_or(0, |c| c.count)
+            };
+            assert_eq!(key("AIR_LOCK") as usize, air_lock);
+            assert_eq!(
+                key("BLOCKAGE") as usize,
+                WRITERS * EACH - cancelled - air_lock
+            );
+            assert_eq!(got.accept.unwrap().on_time as usize, claimed);
+            app.run_maintenance().await;
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------

@@ -81,7 +81,7 @@ pub fn claim_op(db: Db, policy: Arc<Policy>, pool: Arc<Pool>) -> Op {
                             now,
                         };
                         let change = current.claim(&ctx, None)?;
-                        if !tickets::update_if_version(tx, &change.ticket, current.version).await? {
+                        if !tickets::update_if_version(tx, &current, &change.ticket).await? {
                             return Err(internal("lost a race"));
                         }
                         let cause =

@@ -36,6 +36,11 @@ pub enum Target {
     MinRatio(f64),
     /// p99 at most this many milliseconds.
     MaxP99Ms(f64),
+    /// The median at most this many milliseconds: a report asked now and
+    /// then, not under load.
+    MaxP50Ms(f64),
+    /// The server's peak resident memory at most this many MiB.
+    MaxRssMib(f64),
     /// Only "no errors".
     NoErrors,
 }
@@ -127,6 +132,8 @@ pub fn evaluate(rows: &mut [Row]) {
         let met = match r.target {
             Target::MinRatio(min) => r.ratio.map(|x| x >= min),
             Target::MaxP99Ms(max) => r.p99_ms.map(|p| p <= max),
+            Target::MaxP50Ms(max) => r.p50_ms.map(|p| p <= max),
+            Target::MaxRssMib(max) => r.peak_rss_mib.map(|m| m <= max),
             Target::NoErrors => Some(true),
         };
         r.pass = met.map(|m| m && r.errors == 0);
@@ -144,6 +151,8 @@ fn target_text(r: &Row) -> String {
     match r.target {
         Target::MinRatio(m) => format!(">= {m:.2}x"),
         Target::MaxP99Ms(ms) => format!("p99 <= {ms} ms"),
+        Target::MaxP50Ms(ms) => format!("p50 <= {ms} ms"),
+        Target::MaxRssMib(mib) => format!("RSS <= {mib} MiB"),
         Target::NoErrors => "0 errors".into(),
     }
 }

@@ -8,6 +8,7 @@ use fieldops::auth::Issuer;
 use fieldops::domain::Role;
 use fieldops::grpc::{pb, wire};
 use pb::inspection_service_client::InspectionServiceClient;
+use pb::report_service_client::ReportServiceClient;
 use pb::sync_service_client::SyncServiceClient;
 use pb::ticket_service_client::TicketServiceClient;
 use prost::Message;
@@ -105,6 +106,12 @@ impl Clients {
 
     pub fn inspections(&self, w: usize) -> InspectionServiceClient<Authed> {
         InspectionServiceClient::with_interceptor(self.channel(w), self.inspector.clone())
+            .max_decoding_message_size(MAX_MESSAGE)
+    }
+
+    pub fn reports(&self, w: usize) -> ReportServiceClient<Authed> {
+        let supervisor = Bearer::new("s1", Role::Supervisor, "hq");
+        ReportServiceClient::with_interceptor(self.channel(w), supervisor)
             .max_decoding_message_size(MAX_MESSAGE)
     }
 
@@ -265,8 +272,15 @@ async fn pull_encoded(
 /// A handheld's full sync: Pull from the empty cursor, page by page, until
 /// `has_more` is false; all `expect` changes must arrive. The first change
 /// of every page is decoded and checked.
-pub async fn pull_all(c: &Clients, w: usize, page: i32, expect: usize) -> Result<(), String> {
-    let (mut cursor, mut n) = (String::new(), 0);
+/// Pull every change after `from` ("" for the feed's start), page by page.
+pub async fn pull_all(
+    c: &Clients,
+    w: usize,
+    from: &str,
+    page: i32,
+    expect: usize,
+) -> Result<(), String> {
+    let (mut cursor, mut n) = (from.to_string(), 0);
     loop {
         let r = pull_encoded(
             c,
@@ -294,6 +308,43 @@ pub async fn pull_all(c: &Clients, w: usize, page: i32, expect: usize) -> Result
     }
     if n < expect {
         return Err(format!("Pull: {n} changes, expected {expect}"));
+    }
+    Ok(())
+}
+
+/// The service report of all units over [start, end), which must count
+/// `expect` tickets (cancelled ones included).
+pub async fn year_report(
+    c: &Clients,
+    w: usize,
+    start: chrono::DateTime<chrono::Utc>,
+    end: chrono::DateTime<chrono::Utc>,
+    expect: i64,
+) -> Result<(), String> {
+    let ts = |t: chrono::DateTime<chrono::Utc>| prost_types::Timestamp {
+        seconds: t.timestamp(),
+        nanos: 0,
+    };
+    let period = pb::ReportPeriod {
+        period: Some(pb::report_period::Period::Range(pb::TimeRange {
+            start_time: Some(ts(start)),
+            end_time: Some(ts(end)),
+        })),
+    };
+    let r = c
+        .reports(w)
+        .get_service_report(pb::GetServiceReportRequest {
+            unit: String::new(),
+            period: Some(period),
+        })
+        .await
+        .map_err(|s| status("GetServiceReport", s))?
+        .into_inner();
+    if r.tickets + r.cancelled != expect {
+        return Err(format!(
+            "GetServiceReport: {} tickets, expected {expect}",
+            r.tickets + r.cancelled
+        ));
     }
     Ok(())
 }

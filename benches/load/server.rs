@@ -133,7 +133,17 @@ impl Store {
 
     /// Open and migrate, as the server would.
     pub async fn open(&self) -> anyhow::Result<Db> {
-        let s = self.settings();
+        self.open_with(self.settings()).await
+    }
+
+    /// Open for seeding in bulk: transactions of minutes.
+    pub async fn open_for_bulk(&self) -> anyhow::Result<Db> {
+        let mut s = self.settings();
+        s.timeouts.transaction = Duration::from_secs(3600);
+        self.open_with(s).await
+    }
+
+    async fn open_with(&self, s: DbSettings) -> anyhow::Result<Db> {
         let db = Db::connect(&s).await?;
         storage::migrate(&db, &s).await?;
         Ok(db)
@@ -221,7 +231,9 @@ impl ServerProcess {
 
     async fn wait_ready(&mut self, service: &str) -> anyhow::Result<()> {
         let started = Instant::now();
-        while started.elapsed() < Duration::from_secs(60) {
+        // A store seeded in bulk is counted for the report at start (a year
+        // of tickets: seconds to tens of seconds).
+        while started.elapsed() < Duration::from_secs(300) {
             if let Some(status) = self.child.try_wait()? {
                 anyhow::bail!(
                     "server exited during start-up ({status}):\n{}",
@@ -242,7 +254,7 @@ impl ServerProcess {
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        anyhow::bail!("server not ready after 60 s:\n{}", self.log_tail())
+        anyhow::bail!("server not ready after 300 s:\n{}", self.log_tail())
     }
 
     /// Peak resident set size so far (VmHWM), in MiB.

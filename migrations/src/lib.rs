@@ -29,6 +29,7 @@ mod m20261206_000021_audit_chain;
 mod m20261206_000022_attachments;
 mod m20261206_000023_retention;
 mod m20261206_000024_feed_cause;
+mod m20261207_000025_report_counts;
 
 pub struct Migrator;
 
@@ -60,6 +61,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000022_attachments::Migration),
             Box::new(m20261206_000023_retention::Migration),
             Box::new(m20261206_000024_feed_cause::Migration),
+            Box::new(m20261207_000025_report_counts::Migration),
         ]
     }
 }

@@ -469,7 +469,7 @@ impl InspectionService {
     ) -> AppResult<()> {
         for _ in 0..MAX_ATTEMPTS {
             let change = ticket.note_inspection(ctx, visit)?;
-            if tickets::update_if_version(tx.db, &change.ticket, ticket.version).await? {
+            if tickets::update_if_version(tx.db, &ticket, &change.ticket).await? {
                 return log_change(tx, ctx.policy, &ticket, &change).await;
             }
             ticket = tickets::get(tx.db, ticket.id).await?.ok_or_else(|| {

@@ -1,10 +1,11 @@
 //! Housekeeping: forget idempotency records and stored push outcomes past
-//! their retention, and compact the change feed. Every instance runs a pass
-//! at start and then periodically; a pass is one write transaction, so two
-//! instances running it at once simply take turns.
+//! their retention, compact the change feed, and fold the report's deltas into
+//! its counts. Every instance runs a pass at start and then periodically; a
+//! pass is one write transaction, so two instances running it at once simply
+//! take turns.
 use crate::error::AppResult;
 use crate::service::Clock;
-use crate::storage::{Db, feed, idempotency, push_log};
+use crate::storage::{Db, feed, idempotency, push_log, report_counts};
 use std::sync::Arc;
 
 /// What one pass removed.
@@ -13,6 +14,8 @@ pub struct Purged {
     pub idempotency_records: u64,
     pub push_outcomes: u64,
     pub changes: u64,
+    /// Report deltas folded into the report's counts (not removed).
+    pub report_deltas: u64,
 }
 
 #[derive(Clone)]
@@ -53,6 +56,7 @@ impl Maintenance {
                         idempotency_records: idempotency::purge_before(tx, idem_cutoff).await?,
                         push_outcomes: push_log::purge_before(tx, sync_cutoff).await?,
                         changes: feed::compact(tx, sync_cutoff).await?,
+                        report_deltas: report_counts::compact(tx).await?,
                     })
                 })
             })

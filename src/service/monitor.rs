@@ -155,7 +155,7 @@ impl DeadlineMonitor {
                         let Some(change) = current.record_breaches(&policy, now) else {
                             return Ok(false);
                         };
-                        if store::update_if_version(tx, &change.ticket, current.version).await? {
+                        if store::update_if_version(tx, &current, &change.ticket).await? {
                             let actor = EventActor {
                                 sub: MONITOR.into(),
                                 unit: current.unit.clone().unwrap_or_default(),

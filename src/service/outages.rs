@@ -273,7 +273,7 @@ impl OutageService {
                 let Some(change) = current.resolve_with(ctx, outage)? else {
                     break;
                 };
-                if tickets::update_if_version(tx.db, &change.ticket, current.version).await? {
+                if tickets::update_if_version(tx.db, &current, &change.ticket).await? {
                     log_change(tx, ctx.policy, &current, &change).await?;
                     break;
                 }

@@ -9,7 +9,7 @@ use crate::error::{AppError, AppResult, reason};
 use crate::service::Clock;
 use crate::storage::outages::{self, KindFigures};
 use crate::storage::report::{self as store, TemperatureFigures, TicketFigures};
-use crate::storage::{Db, db_err, units};
+use crate::storage::{Db, db_err, report_counts, units};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use std::collections::BTreeMap;
@@ -66,7 +66,7 @@ impl ReportService {
         }
         // One snapshot, so the ticket and temperature figures agree in time.
         let tx = self.db.read_snapshot().await?;
-        let tickets = store::ticket_figures(&tx, span, unit.as_deref()).await?;
+        let tickets = report_counts::figures(&tx, span, unit.as_deref()).await?;
         let temperature = store::temperature_figures(&tx, span, unit.as_deref()).await?;
         let now = self.clock.now();
         let outages = outages::figures(&tx, span, unit.as_deref(), now).await?;

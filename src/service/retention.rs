@@ -170,7 +170,7 @@ impl Retention {
                             continue;
                         }
                         let change = t.without_personal_data(&ctx);
-                        if !tickets::update_if_version(tx, &change.ticket, t.version).await? {
+                        if !tickets::update_if_version(tx, &t, &change.ticket).await? {
                             continue;
                         }
                         let actor = EventActor {

@@ -262,7 +262,7 @@ impl TicketService {
                         .ok_or_else(|| not_found(id))?;
                     tx.meta.check_version(current.version, "ticket")?;
                     let change = command(&current, &ctx)?;
-                    if store::update_if_version(tx.db, &change.ticket, current.version).await? {
+                    if store::update_if_version(tx.db, &current, &change.ticket).await? {
                         log_change(tx, &policy, &current, &change).await?;
                         return Ok(change.ticket);
                     }

@@ -22,6 +22,7 @@ pub mod objects;
 pub mod outages;
 pub mod push_log;
 pub mod report;
+pub mod report_counts;
 pub mod retention;
 pub mod secrets;
 pub mod tickets;
@@ -672,6 +673,7 @@ pub async fn migrate(db: &Db, s: &DbSettings) -> anyhow::Result<()> {
     use sea_orm::ConnectionTrait;
     if db.backend != DbBackend::Postgres {
         migration::Migrator::up(db.writer(), None).await?;
+        report_counts::backfill_if_needed(db.writer()).await?;
         return Ok(());
     }
     // Migrations may wait for another instance's (advisory lock) and may
@@ -691,7 +693,13 @@ pub async fn migrate(db: &Db, s: &DbSettings) -> anyhow::Result<()> {
     let conn = single.writer();
     const LOCK: &str = "SELECT pg_advisory_lock(7254012911)";
     conn.execute_unprepared(LOCK).await?;
-    let result = migration::Migrator::up(conn, None).await;
+    let result = match migration::Migrator::up(conn, None).await {
+        Ok(()) => report_counts::backfill_if_needed(conn)
+            .await
+            .map(|_| ())
+            .map_err(|e| anyhow::anyhow!("counting the report: {e}")),
+        Err(e) => Err(e.into()),
+    };
     conn.execute_unprepared("SELECT pg_advisory_unlock(7254012911)")
         .await?;
     single.close().await;

@@ -1,7 +1,7 @@
 //! Ticket rows and their audit events.
 use super::entities::{ticket_events, tickets};
 use super::feed::Cause;
-use super::{db_err, from_micros, to_micros};
+use super::{db_err, from_micros, report_counts, to_micros};
 use crate::domain::TicketState;
 use crate::domain::chain::{SealCheck, Walk};
 use crate::domain::geo::GeoPoint;
@@ -298,33 +298,41 @@ pub async fn get<C: ConnectionTrait>(db: &C, id: Uuid) -> AppResult<Option<Ticke
         .transpose()
 }
 
+/// Insert a new ticket, and count it in the report (`report_counts`).
 pub async fn insert<C: ConnectionTrait>(db: &C, t: &Ticket) -> AppResult<()> {
-    tickets::Entity::insert(to_model(t).into_active_model())
+    let row = to_model(t);
+    tickets::Entity::insert(row.clone().into_active_model())
         .exec_without_returning(db)
         .await
         .map_err(db_err)?;
-    Ok(())
+    report_counts::record(db, None, &row).await
 }
 
-/// Write `next` over the row only if the row still has `expected_version`:
-/// one conditional UPDATE, so of concurrent writers exactly one succeeds.
-/// Returns false when someone else changed the ticket first.
+/// Write `next` over the row only if the row still holds `prev` (its
+/// version): one conditional UPDATE, so of concurrent writers exactly one
+/// succeeds. Returns false when someone else changed the ticket first. The
+/// report's counts follow the change in the same transaction.
 pub async fn update_if_version<C: ConnectionTrait>(
     db: &C,
+    prev: &Ticket,
     next: &Ticket,
-    expected_version: i64,
 ) -> AppResult<bool> {
+    let row = to_model(next);
     // Every column is written (`reset_all` marks them all Set), except the key.
-    let mut am = to_model(next).into_active_model().reset_all();
+    let mut am = row.clone().into_active_model().reset_all();
     am.id = sea_orm::ActiveValue::NotSet;
     let res = tickets::Entity::update_many()
         .set(am)
         .filter(tickets::Column::Id.eq(next.id.to_string()))
-        .filter(tickets::Column::Version.eq(expected_version))
+        .filter(tickets::Column::Version.eq(prev.version))
         .exec(db)
         .await
         .map_err(db_err)?;
-    Ok(res.rows_affected == 1)
+    if res.rows_affected != 1 {
+        return Ok(false);
+    }
+    report_counts::record(db, Some(&to_model(prev)), &row).await?;
+    Ok(true)
 }
 
 /// Filters of ListTickets; `None` means "any".
