@@ -272,15 +272,8 @@ async fn pull_encoded(
 /// A handheld's full sync: Pull from the empty cursor, page by page, until
 /// `has_more` is false; all `expect` changes must arrive. The first change
 /// of every page is decoded and checked.
-/// Pull every change after `from` ("" for the feed's start), page by page.
-pub async fn pull_all(
-    c: &Clients,
-    w: usize,
-    from: &str,
-    page: i32,
-    expect: usize,
-) -> Result<(), String> {
-    let (mut cursor, mut n) = (from.to_string(), 0);
+pub async fn pull_all(c: &Clients, w: usize, page: i32, expect: usize) -> Result<(), String> {
+    let (mut cursor, mut n) = (String::new(), 0);
     loop {
         let r = pull_encoded(
             c,

@@ -171,6 +171,11 @@ fn free_port() -> anyhow::Result<u16> {
 impl ServerProcess {
     /// `fieldops serve` with its default settings on `store`.
     pub async fn start(store: &Store) -> anyhow::Result<ServerProcess> {
+        Self::start_with(store, &[]).await
+    }
+
+    /// `fieldops serve` on `store`, with `args` beside the defaults.
+    pub async fn start_with(store: &Store, args: &[&str]) -> anyhow::Result<ServerProcess> {
         let port = free_port()?;
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
         let log = store.dir.join("server.log");
@@ -184,6 +189,7 @@ impl ServerProcess {
         if store.backend == Backend::Postgres {
             cmd.args(["--database-url", &store.url]);
         }
+        cmd.args(args);
         Self::spawn(cmd, addr, log, "fieldops.v1.TicketService").await
     }
 

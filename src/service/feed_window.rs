@@ -17,7 +17,7 @@ use crate::error::AppResult;
 use crate::storage::feed::{self, ChangeMeta, Position, StoredChange, Visibility};
 use crate::storage::{Db, db_err};
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tokio::sync::{Notify, watch};
 
@@ -97,11 +97,25 @@ pub struct Slice {
     pub upto: Position,
 }
 
+/// Changes a Pull read from the database, beyond the window, kept decoded.
+/// A committed change-log row never changes, so its position names one
+/// decoded change for good; the next reader of the same range (a cold snap:
+/// every handheld resyncing the same hours) skips the parsing and finds each
+/// change's encodings already made. Bounded by bytes (`FeedChange::size`),
+/// the oldest kept first out.
+#[derive(Default)]
+struct Decoded {
+    changes: HashMap<Position, Arc<FeedChange>>,
+    order: VecDeque<Position>,
+    bytes: usize,
+}
+
 pub struct FeedWindow {
     db: Db,
     capacity: usize,
     max_bytes: usize,
     window: RwLock<Window>,
+    decoded: Mutex<Decoded>,
     /// Ticks when `end` moves (watchers read the window, not the value).
     moved: watch::Sender<()>,
 }
@@ -142,8 +156,37 @@ impl FeedWindow {
             capacity,
             max_bytes,
             window: RwLock::new(window),
+            decoded: Mutex::default(),
             moved: watch::channel(()).0,
         }))
+    }
+
+    /// A change read from the database, decoded once for every reader (see
+    /// `Decoded`); kept within the window's byte budget.
+    pub fn decoded(&self, row: StoredChange) -> AppResult<Arc<FeedChange>> {
+        let position = row.position;
+        let lock = || self.decoded.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = lock().changes.get(&position) {
+            return Ok(c.clone());
+        }
+        let change = Arc::new(decode(row)?);
+        if change.size > self.max_bytes {
+            return Ok(change);
+        }
+        let mut d = lock();
+        if d.changes.insert(position, change.clone()).is_none() {
+            d.order.push_back(position);
+            d.bytes += change.size;
+        }
+        while d.bytes > self.max_bytes {
+            let Some(old) = d.order.pop_front() else {
+                break;
+            };
+            if let Some(gone) = d.changes.remove(&old) {
+                d.bytes -= gone.size;
+            }
+        }
+        Ok(change)
     }
 
     /// Everything up to here has been read into the window.

@@ -7,7 +7,6 @@ use crate::domain::{Caller, Method, Role, access};
 use crate::error::{AppError, AppResult, reason};
 use crate::service::Clock;
 use crate::service::command::{Answer, Command, Commands, Outcome};
-use crate::service::feed_change::decode;
 pub use crate::service::feed_change::{FeedChange, FeedEntity};
 use crate::service::feed_window::FeedWindow;
 use crate::service::idempotency::PushMark;
@@ -217,7 +216,7 @@ impl SyncService {
         if changes.len() <= limit && upto < end {
             let want = limit + 1 - changes.len();
             for row in feed::read_after(&tx, upto, Some(&vis), want as u64).await? {
-                changes.push(Arc::new(decode(row)?));
+                changes.push(self.window.decoded(row)?);
             }
             upto = end;
         }

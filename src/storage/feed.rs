@@ -436,7 +436,7 @@ impl Visibility {
 }
 
 /// A position in the feed: after change (seq, ordinal).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Position {
     pub seq: i64,
     pub ordinal: i32,

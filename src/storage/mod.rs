@@ -232,7 +232,11 @@ impl Db {
             // LIKE compares as PostgreSQL's does (case-sensitively): the
             // recusal filter (R-TKT-13) must agree with its in-memory twin;
             // the address search compares lowercased keys anyway.
-            .pragma("case_sensitive_like", "ON");
+            .pragma("case_sensitive_like", "ON")
+            // sqlx hands rows from its SQLite thread through a channel this
+            // deep (50 by default): a page of the feed (501 rows) then stops
+            // the thread ten times, each a pair of thread switches (issue 19).
+            .row_buffer_size(1024);
         let base = sea_orm::sqlx::ConnectOptions::disable_statement_logging(base);
         let max_pages = Arc::new(AtomicU64::new(0));
         let limit = max_pages.clone();
