@@ -762,7 +762,6 @@ async fn idle(
     let mut channels = Vec::with_capacity(b.s.idle_connections);
     let mut streams = Vec::new();
     let errors = runner::Errors::default();
-    let crew = scenarios::Bearer::new(seed::CREW, Role::Crew, seed::UNIT);
     for _ in 0..b.s.idle_connections {
         match server::connect(&server.url()).await {
             Ok(ch) => {
@@ -773,33 +772,50 @@ async fn idle(
                 if let Err(e) = h.check(req).await {
                     errors.record(format!("health check: {e}"));
                 }
-                if watch {
-                    let mut sync = pb::sync_service_client::SyncServiceClient::with_interceptor(
-                        ch.clone(),
-                        crew.clone(),
-                    );
-                    match sync.watch(pb::WatchRequest::default()).await {
-                        Ok(r) => streams.push(r.into_inner()),
-                        Err(e) => errors.record(format!("Watch: {e}")),
-                    }
-                }
                 channels.push(ch);
             }
             Err(e) => errors.record(format!("connect: {e}")),
         }
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
+    // The connections alone, then each with its Watch: the two costs apart.
+    let connected = server.rss_mib();
+    if watch {
+        let crew = scenarios::Bearer::new(seed::CREW, Role::Crew, seed::UNIT);
+        for ch in &channels {
+            let mut sync = pb::sync_service_client::SyncServiceClient::with_interceptor(
+                ch.clone(),
+                crew.clone(),
+            );
+            match sync.watch(pb::WatchRequest::default()).await {
+                Ok(r) => streams.push(r.into_inner()),
+                Err(e) => errors.record(format!("Watch: {e}")),
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
     let (now, peak) = (server.rss_mib(), server.peak_rss_mib());
     let mut row = Row::new(name, db, Mode::Idle, None).rss(peak);
     row.errors = errors.count();
     row.error_samples = errors.samples();
-    row.note = format!(
-        "{} idle connections{}: RSS {:.1} MiB before, {:.1} MiB with them",
-        b.s.idle_connections,
-        if watch { ", each with a Watch" } else { "" },
-        before.unwrap_or(0.0),
-        now.unwrap_or(0.0)
-    );
+    let mib = |m: Option<f64>| m.unwrap_or(0.0);
+    row.note = if watch {
+        format!(
+            "{} idle connections, then a Watch on each: RSS {:.1} MiB before, {:.1} MiB \
+             connected, {:.1} MiB watching",
+            b.s.idle_connections,
+            mib(before),
+            mib(connected),
+            mib(now)
+        )
+    } else {
+        format!(
+            "{} idle connections: RSS {:.1} MiB before, {:.1} MiB with them",
+            b.s.idle_connections,
+            mib(before),
+            mib(now)
+        )
+    };
     b.say(&format!("{name} ({db}): {}", row.note));
     if db != "-" {
         // Issue 19: 10,000 idle handhelds, each watching, in 256 MiB.

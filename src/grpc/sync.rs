@@ -20,7 +20,7 @@ use prost::Message;
 use std::pin::Pin;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
-use tokio_stream::Stream;
+use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 
 /// The kind of every tombstone.
@@ -280,7 +280,10 @@ impl Api for SyncApi {
         let who = caller(&req)?;
         let filter = EntityFilter::parse(&req.get_ref().entity_types)?;
         let mut cursor = self.sync.decode_cursor(&req.get_ref().cursor)?;
-        let (tx, rx) = mpsc::channel(256);
+        // The error boxed: the channel's first block holds 32 slots whatever
+        // its bound, and a Status is four times a reply; an idle handheld's
+        // Watch keeps that block (issue 19, 10,000 of them).
+        let (tx, rx) = mpsc::channel::<Result<wire::WatchResponse, Box<Status>>>(256);
         let (svc, settings, mut stop) = (self.sync.clone(), self.watch, self.stop.clone());
         let mut moved = svc.window().subscribe();
         tokio::spawn(async move {
@@ -292,15 +295,17 @@ impl Api for SyncApi {
                 moved.borrow_and_update();
                 // The first page is a Pull: the database judges the client's cursor
                 // (expired, ahead of the feed); later pages come from the window.
+                // Boxed: a page's read is a large future, and inline it
+                // would size the task an idle watcher keeps (issue 19).
                 let page = if caught_up_once {
-                    svc.follow(&who, cursor, 500).await
+                    Box::pin(svc.follow(&who, cursor, 500)).await
                 } else {
-                    svc.pull(&who, cursor, 500, "").await
+                    Box::pin(svc.pull(&who, cursor, 500, "")).await
                 };
                 let page = match page {
                     Ok(p) => p,
                     Err(e) => {
-                        let _ = tx.send(Err(e.into())).await;
+                        let _ = tx.send(Err(Box::new(e.into()))).await;
                         return;
                     }
                 };
@@ -346,7 +351,7 @@ impl Api for SyncApi {
             }
         });
         Ok(Response::new(Box::pin(
-            tokio_stream::wrappers::ReceiverStream::new(rx),
+            tokio_stream::wrappers::ReceiverStream::new(rx).map(|r| r.map_err(|s| *s)),
         )))
     }
 }
