@@ -2,7 +2,7 @@
 //! syncing at once, against the real `fieldops serve` binary over real gRPC,
 //! every figure next to a baseline measured in the same run on this machine.
 //!
-//!   cargo bench --bench load                     # full suite, SQLite and PostgreSQL (~6 min)
+//!   cargo bench --bench load                     # full suite, SQLite and PostgreSQL (~14 min)
 //!   cargo bench --bench load -- --stores sqlite  # SQLite only
 //!   cargo bench --bench load -- --only echo,GetTicket --secs 3
 //!   cargo test --bench load                      # smoke run: ~1 s per phase, SQLite, small sizes

@@ -110,15 +110,24 @@ async fn pull_is_the_same_with_any_window_size() {
     let small = spawn_tuned("heating", store.clone(), |c| c.feed_window = 7).await;
     let none = spawn_tuned("heating", store.clone(), |c| c.feed_window = 0).await;
     let fresh = spawn_tuned("heating", store.clone(), |c| c.feed_window = 20_000).await;
+    // No window, and changes read from the database kept decoded within a
+    // few changes' bytes: every page evicts what the one before kept.
+    let tiny = spawn_tuned("heating", store.clone(), |c| {
+        c.feed_window = 0;
+        c.feed_window_bytes = 4096;
+    })
+    .await;
     for (sub, roles, unit) in viewers() {
         let mut reference = sync_as(&none, sub, &roles, unit).await;
         let (want, want_cursor) = page_through(&mut reference, "", 5000).await;
         assert!(!want.is_empty(), "{sub} sees some changes");
-        for app in [&big, &small, &none, &fresh] {
+        for app in [&big, &small, &none, &fresh, &tiny] {
             for limit in [1, 3, 7, 500] {
                 let mut s = sync_as(app, sub, &roles, unit).await;
                 let (got, cursor) = page_through(&mut s, "", limit).await;
                 assert_eq!(keys(&got), keys(&want), "{sub}, limit {limit}");
+                // Whole changes, as each viewer may see them (masked or not).
+                assert_eq!(got, want, "{sub}, limit {limit}");
                 // From the end there is nothing more, wherever the window ends.
                 let (rest, _) = page_through(&mut s, &cursor, limit).await;
                 assert!(rest.is_empty(), "{sub}: nothing after the end");
@@ -127,7 +136,7 @@ async fn pull_is_the_same_with_any_window_size() {
             }
         }
     }
-    for app in [big, small, none, fresh] {
+    for app in [big, small, none, fresh, tiny] {
         app.stop().await;
     }
 }
