@@ -459,6 +459,23 @@ pub async fn compact<C: ConnectionTrait>(db: &C) -> AppResult<u64> {
     Ok(folded)
 }
 
+/// Counts present, or no ticket to count.
+async fn nothing_to_count<C: ConnectionTrait>(db: &C) -> AppResult<bool> {
+    let backend = db.get_database_backend();
+    let sql = format!(
+        "SELECT EXISTS (SELECT 1 FROM {COUNTS}) OR EXISTS (SELECT 1 FROM {DELTAS}) \
+         OR NOT EXISTS (SELECT 1 FROM tickets) AS done"
+    );
+    let row = db
+        .query_one_raw(Statement::from_string(backend, sql))
+        .await
+        .map_err(db_err)?;
+    match row {
+        Some(r) => r.try_get::<bool>("", "done").map_err(db_err),
+        None => Ok(false),
+    }
+}
+
 /// After the migrations: a store whose tickets predate the counts (an
 /// upgrade, a restored old backup, a bulk load) gets them computed from the
 /// tickets, once. Empty counts with tickets present mean exactly that: every
@@ -472,6 +489,11 @@ pub async fn backfill_if_needed(writer: &sea_orm::DatabaseConnection) -> AppResu
             .then_some(SqliteTransactionMode::Immediate),
         ..Default::default()
     };
+    // Checked first without a lock: a counted store (every start but one)
+    // never holds off the other instances' writers.
+    if nothing_to_count(writer).await? {
+        return Ok(0);
+    }
     let tx = writer.begin_with_options(options).await.map_err(db_err)?;
     if backend == DbBackend::Postgres {
         // Self-exclusive, and excludes every row writer of tickets.
@@ -481,20 +503,8 @@ pub async fn backfill_if_needed(writer: &sea_orm::DatabaseConnection) -> AppResu
         .await
         .map_err(db_err)?;
     }
-    let counted = tx
-        .query_one_raw(Statement::from_string(
-            backend,
-            format!(
-                "SELECT EXISTS (SELECT 1 FROM {COUNTS}) OR EXISTS (SELECT 1 FROM {DELTAS}) AS counted"
-            ),
-        ))
-        .await
-        .map_err(db_err)?
-        .map(|r| r.try_get::<bool>("", "counted"))
-        .transpose()
-        .map_err(db_err)?
-        .unwrap_or(false);
-    if counted {
+    // Again under the lock: another instance may have counted meanwhile.
+    if nothing_to_count(&tx).await? {
         tx.rollback().await.map_err(db_err)?;
         return Ok(0);
     }
