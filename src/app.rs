@@ -27,7 +27,7 @@ use crate::grpc::transport::{self, ConnLimits};
 use crate::grpc::wire::server::sync_service_server::SyncServiceServer;
 use crate::service::command::Commands;
 use crate::service::feed_window::FeedWindow;
-use crate::service::maintenance::{Maintenance, Purged};
+use crate::service::maintenance::Maintenance;
 use crate::service::paging::Pager;
 use crate::service::policy::PolicyService;
 use crate::service::{
@@ -636,12 +636,7 @@ async fn anchor_trail(
 async fn maintain(maintenance: Maintenance, every: Duration, mut stop: watch::Receiver<bool>) {
     loop {
         match maintenance.pass().await {
-            Ok(p)
-                if p == Purged {
-                    report_deltas: p.report_deltas,
-                    ..Purged::default()
-                } =>
-            {
+            Ok(p) if !p.removed_any() => {
                 tracing::debug!(deltas = p.report_deltas, "report deltas folded");
             }
             Ok(p) => tracing::info!(

@@ -18,6 +18,13 @@ pub struct Purged {
     pub report_deltas: u64,
 }
 
+impl Purged {
+    /// Did the pass remove any record (folding counts removes nothing)?
+    pub fn removed_any(&self) -> bool {
+        self.idempotency_records + self.push_outcomes + self.changes > 0
+    }
+}
+
 #[derive(Clone)]
 pub struct Maintenance {
     db: Db,

@@ -32,6 +32,7 @@ use sea_orm::{
     QuerySelect, Statement, Value,
 };
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
 const DAY_MICROS: i64 = 86_400_000_000;
 const COUNTS: &str = "report_counts";
@@ -134,7 +135,7 @@ impl Figure {
 }
 
 /// The row's column that holds a clock's outcome (true on time, false late).
-pub(super) fn on_time_column(kind: ClockKind) -> tickets::Column {
+fn on_time_column(kind: ClockKind) -> tickets::Column {
     use tickets::Column as C;
     match kind {
         ClockKind::Accept => C::AcceptOnTime,
@@ -155,6 +156,11 @@ pub(super) fn on_time_column(kind: ClockKind) -> tickets::Column {
         ClockKind::LongMatter => C::LongMatterOnTime,
     }
 }
+
+/// The stored form of a satisfied call-back (`revisit_outcome`), made once:
+/// every ticket write asks for it twice.
+static SATISFIED: LazyLock<String> =
+    LazyLock::new(|| serde_json::to_string(&RevisitOutcome::Satisfied).expect("serializable"));
 
 /// What one ticket row adds to the report: (figure, value, amount). A
 /// cancelled ticket counts only as cancelled.
@@ -182,12 +188,11 @@ fn contributions(m: &tickets::Model) -> Vec<(Figure, String, i64)> {
             out.push((f, String::new(), 1));
         }
     };
-    let satisfied = serde_json::to_string(&RevisitOutcome::Satisfied).expect("serializable");
     add(Figure::Resolved, m.resolved_at.is_some());
     add(Figure::Revisited, m.revisit_outcome.is_some());
     add(
         Figure::Satisfied,
-        m.revisit_outcome.as_deref() == Some(satisfied.as_str()),
+        m.revisit_outcome.as_deref() == Some(SATISFIED.as_str()),
     );
     add(Figure::ReturnedTickets, m.return_count > 0);
     add(Figure::SupervisedTickets, m.supervision_count > 0);
