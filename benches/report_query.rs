@@ -83,6 +83,7 @@ async fn bench(label: &str, url: &str, schema: Option<String>, n: usize) -> anyh
         watch_checkpoint: std::time::Duration::from_secs(5),
         feed_window: 20_000,
         feed_window_bytes: 64 << 20,
+        ticket_cache: 20_000,
         monitor_interval: None,
         maintenance_interval: None,
         audit_anchors: None,

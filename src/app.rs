@@ -67,6 +67,9 @@ pub struct Handles {
     pub metrics_addr: Option<SocketAddr>,
     /// Checks tokens; `refresh` reads a JSON Web Key Set again.
     pub verifier: Arc<Verifier>,
+    /// The feed window and the tickets held in memory (what a read is
+    /// served from; tests compare it with the database).
+    pub window: Arc<FeedWindow>,
 }
 
 /// A server with its database open and migrated, not yet serving.
@@ -144,7 +147,15 @@ impl App {
         )
         .await?;
         let pager = Pager::new(&key, config.max_message_bytes / 4 * 3);
+        let window = FeedWindow::load(
+            db.clone(),
+            config.feed_window,
+            config.feed_window_bytes,
+            config.ticket_cache,
+        )
+        .await?;
         let handles = Handles {
+            window,
             monitor: DeadlineMonitor::new(db.clone(), policy.clone(), config.clock.clone()),
             maintenance: Maintenance::new(db.clone(), config.clock.clone(), &policy),
             store: db.clone(),
@@ -189,11 +200,13 @@ impl App {
             objects,
         } = self;
         let pager = handles.pager.clone();
+        let window = handles.window.clone();
         let tickets = TicketService::new(
             db.clone(),
             policy.clone(),
             config.clock.clone(),
             pager.clone(),
+            window.clone(),
         );
         let inspections = InspectionService::new(
             db.clone(),
@@ -229,8 +242,6 @@ impl App {
             config.clock.clone(),
             pager.clone(),
         );
-        let window =
-            FeedWindow::load(db.clone(), config.feed_window, config.feed_window_bytes).await?;
         let sync = SyncService::new(db.clone(), config.clock.clone(), window.clone(), pager);
         let reports = ReportService::new(
             db.clone(),
@@ -358,6 +369,7 @@ impl App {
             let sample = move || crate::metrics::Sample {
                 pools: db.pool_stats(),
                 window: window.size(),
+                tickets_held: window.tickets_held(),
             };
             tokio::spawn(crate::metrics::serve(
                 listener,

@@ -256,6 +256,10 @@ pub struct ServeArgs {
     /// The most bytes of changes (as stored) each instance's window holds.
     #[arg(long, env = "FIELDOPS_FEED_WINDOW_BYTES", default_value_t = 64 << 20)]
     pub feed_window_bytes: usize,
+    /// Tickets whose latest version each instance holds in memory for
+    /// GetTicket (0: none, every read goes to the database).
+    #[arg(long, env = "FIELDOPS_TICKET_CACHE", default_value_t = 20_000)]
+    pub ticket_cache: usize,
     /// Watch: checkpoint interval while idle.
     #[arg(long, env = "FIELDOPS_WATCH_CHECKPOINT", default_value = "5s", value_parser = humantime::parse_duration)]
     pub watch_checkpoint: Duration,
@@ -453,6 +457,7 @@ pub struct Config {
     pub watch_checkpoint: Duration,
     pub feed_window: usize,
     pub feed_window_bytes: usize,
+    pub ticket_cache: usize,
     /// How often the deadline monitor runs; None: never by itself (tests run
     /// passes through `app::Handles`).
     pub monitor_interval: Option<Duration>,
@@ -589,6 +594,7 @@ impl ServeArgs {
             watch_checkpoint: self.watch_checkpoint,
             feed_window: self.feed_window,
             feed_window_bytes: self.feed_window_bytes,
+            ticket_cache: self.ticket_cache,
             monitor_interval: Some(self.monitor_interval),
             maintenance_interval: Some(crate::app::MAINTENANCE_EVERY),
             audit_anchors: (!self.audit_anchor_every.is_zero()).then(|| {

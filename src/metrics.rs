@@ -31,6 +31,11 @@ pub const MONITOR_LAG_SECONDS: &str = "fieldops_monitor_lag_seconds";
 /// Changes and bytes in this instance's feed window.
 pub const FEED_WINDOW_CHANGES: &str = "fieldops_feed_window_changes";
 pub const FEED_WINDOW_BYTES: &str = "fieldops_feed_window_bytes";
+/// Tickets whose latest version this instance holds in memory.
+pub const TICKETS_HELD: &str = "fieldops_tickets_held";
+/// Ticket reads (GetTicket and the reads behind it) by `source` (memory,
+/// database).
+pub const TICKET_READS: &str = "fieldops_ticket_reads_total";
 /// Watch streams open on this instance.
 pub const WATCH_STREAMS: &str = "fieldops_watch_streams";
 /// Push batches received.
@@ -106,6 +111,11 @@ fn describe() {
         Unit::Bytes,
         "Bytes held in this instance's feed window."
     );
+    describe_gauge!(
+        TICKETS_HELD,
+        "Tickets whose latest version this instance holds in memory."
+    );
+    describe_counter!(TICKET_READS, "Ticket reads, by source (memory, database).");
     describe_gauge!(WATCH_STREAMS, "Watch streams open on this instance.");
     describe_counter!(PUSH_BATCHES, "Push batches received.");
     describe_counter!(PUSH_MUTATIONS, "Pushed mutations, by outcome.");
@@ -122,6 +132,8 @@ pub struct Sample {
     pub pools: Vec<(&'static str, u32, usize, u32)>,
     /// (changes, bytes) in the feed window.
     pub window: (usize, usize),
+    /// Tickets held in memory.
+    pub tickets_held: usize,
 }
 
 /// Serve `GET /metrics` on `listener` until `stop`; `sample` is taken at
@@ -156,6 +168,7 @@ pub async fn serve(
             }
             metrics::gauge!(FEED_WINDOW_CHANGES).set(s.window.0 as f64);
             metrics::gauge!(FEED_WINDOW_BYTES).set(s.window.1 as f64);
+            metrics::gauge!(TICKETS_HELD).set(s.tickets_held as f64);
             let last = MONITOR_LAST_PASS.load(Ordering::Relaxed);
             if last > 0 {
                 let lag = chrono::Utc::now().timestamp().saturating_sub(last);

@@ -12,10 +12,17 @@
 //! snapshots. A Pull still reads the feed state in its own snapshot and takes
 //! from the database whatever the window does not (yet) hold, so its answer
 //! is the one the database would give, on any instance.
+//!
+//! The tailer also keeps the latest version of each ticket it reads
+//! (`LatestTickets`), which answers GetTicket once the window has caught up
+//! with the feed's head (`ticket`).
 use super::feed_change::{FeedChange, FeedEntity, decode};
+use super::feed_head::FeedHead;
+use super::latest_tickets::LatestTickets;
+use crate::domain::Ticket;
 use crate::error::AppResult;
 use crate::storage::feed::{self, ChangeMeta, Position, StoredChange, Visibility};
-use crate::storage::{Db, db_err};
+use crate::storage::{Db, db_err, tickets};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -118,12 +125,37 @@ pub struct FeedWindow {
     decoded: Mutex<Decoded>,
     /// Ticks when `end` moves (watchers read the window, not the value).
     moved: watch::Sender<()>,
+    /// Noted by the tailer before `end` moves past their change.
+    latest: LatestTickets,
+    head: FeedHead,
+}
+
+/// Where a ticket read came from, for the metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TicketSource {
+    Memory,
+    Database,
+}
+
+impl TicketSource {
+    pub fn label(self) -> &'static str {
+        match self {
+            TicketSource::Memory => "memory",
+            TicketSource::Database => "database",
+        }
+    }
 }
 
 impl FeedWindow {
     /// A window holding the latest `capacity` changes, at most `max_bytes`
-    /// of them (0: none; every read then goes to the database).
-    pub async fn load(db: Db, capacity: usize, max_bytes: usize) -> AppResult<Arc<FeedWindow>> {
+    /// of them (0: none; every read then goes to the database), and the
+    /// latest versions of up to `tickets` tickets.
+    pub async fn load(
+        db: Db,
+        capacity: usize,
+        max_bytes: usize,
+        tickets: usize,
+    ) -> AppResult<Arc<FeedWindow>> {
         let tx = db.read_snapshot().await?;
         let (last_seq, purged_seq) = feed::state(&tx).await?;
         let rows = feed::read_latest(&tx, capacity as u64).await?;
@@ -152,13 +184,50 @@ impl FeedWindow {
         window.entries = entries;
         window.trim(capacity, max_bytes);
         Ok(Arc::new(FeedWindow {
-            db,
             capacity,
             max_bytes,
             window: RwLock::new(window),
             decoded: Mutex::default(),
             moved: watch::channel(()).0,
+            latest: LatestTickets::new(tickets),
+            head: FeedHead::new(db.clone()),
+            db,
         }))
+    }
+
+    /// Ticket `id` as a read beginning now must see it: never older than a
+    /// write acknowledged before, on any instance. From memory when the
+    /// window has read the feed up to its head (every ticket held is then
+    /// at least as new as the head), else from the database.
+    pub async fn ticket(&self, id: uuid::Uuid) -> AppResult<Option<(Arc<Ticket>, TicketSource)>> {
+        let head = Position::end_of(self.head.current().await?);
+        {
+            let w = self.window.read().unwrap_or_else(|e| e.into_inner());
+            if w.end >= head
+                && let Some(t) = self.latest.get(id)
+            {
+                return Ok(Some((t, TicketSource::Memory)));
+            }
+        }
+        let Some(t) = tickets::get(self.db.reader(), id).await? else {
+            return Ok(None);
+        };
+        let t = Arc::new(t);
+        // Read after the head was known, so at least as new as the head. It
+        // may be held only if that covers all the tailer has noted: a
+        // version it noted and dropped since could be newer than the head.
+        // The read lock keeps the tailer from moving on meanwhile.
+        let w = self.window.read().unwrap_or_else(|e| e.into_inner());
+        if head >= w.end {
+            self.latest.note(t.clone());
+        }
+        drop(w);
+        Ok(Some((t, TicketSource::Database)))
+    }
+
+    /// Tickets held in memory now, for the metrics.
+    pub fn tickets_held(&self) -> usize {
+        self.latest.len()
     }
 
     /// A change read from the database, decoded once for every reader (see
@@ -271,6 +340,12 @@ impl FeedWindow {
         if w.end != after {
             // Another refresh got here first; its result stands.
             return Ok(false);
+        }
+        // Before `end` moves: a read that sees the new end finds them.
+        for e in &fresh {
+            if let FeedEntity::Ticket(t) = &e.change.entity {
+                self.latest.note(Arc::new(Ticket::clone(t)));
+            }
         }
         let moved = w.end != end;
         w.purged_seq = purged_seq;

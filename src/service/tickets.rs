@@ -12,6 +12,7 @@ use crate::domain::{Caller, Policy, Ticket};
 use crate::error::{AppError, AppResult, reason};
 use crate::service::Clock;
 use crate::service::assessment;
+use crate::service::feed_window::FeedWindow;
 use crate::service::idempotency::{self, RequestMeta, Tx};
 use crate::service::paging::{self, Pager};
 use crate::storage::feed::ChangeDraft;
@@ -30,6 +31,7 @@ pub struct TicketService {
     policy: Arc<Policy>,
     clock: Arc<dyn Clock>,
     pager: Pager,
+    window: Arc<FeedWindow>,
 }
 
 pub use crate::service::paging::Page;
@@ -124,12 +126,19 @@ fn not_found(id: Uuid) -> AppError {
 }
 
 impl TicketService {
-    pub fn new(db: Db, policy: Arc<Policy>, clock: Arc<dyn Clock>, pager: Pager) -> TicketService {
+    pub fn new(
+        db: Db,
+        policy: Arc<Policy>,
+        clock: Arc<dyn Clock>,
+        pager: Pager,
+        window: Arc<FeedWindow>,
+    ) -> TicketService {
         TicketService {
             db,
             policy,
             clock,
             pager,
+            window,
         }
     }
 
@@ -547,10 +556,17 @@ impl TicketService {
         .await
     }
 
-    pub async fn get(&self, caller: &Caller, id: Uuid) -> AppResult<Ticket> {
+    /// The ticket as of now (never older than a write acknowledged before
+    /// the call, on any instance), usually from memory (`FeedWindow::ticket`).
+    pub async fn get(&self, caller: &Caller, id: Uuid) -> AppResult<Arc<Ticket>> {
         access::authorize(caller, Method::GetTicket)?;
-        store::get(self.db.reader(), id)
-            .await?
+        let found = self.window.ticket(id).await?;
+        if let Some((_, source)) = &found {
+            metrics::counter!(crate::metrics::TICKET_READS, "source" => source.label())
+                .increment(1);
+        }
+        found
+            .map(|(t, _)| t)
             .filter(|t| access::may_read(caller, t))
             .ok_or_else(|| not_found(id))
     }

@@ -14,6 +14,7 @@ pub mod chain;
 pub mod entities;
 pub mod fault;
 pub mod feed;
+pub mod feed_head;
 pub mod idempotency;
 pub mod inspections;
 pub mod meters;
@@ -148,6 +149,8 @@ pub struct Db {
     /// PostgreSQL: how to open the connection that LISTENs for other
     /// instances' commits (`notify`).
     listen: Option<notify::ListenSettings>,
+    /// SQLite: reads the feed's head in the calling thread.
+    head: Option<Arc<feed_head::HeadReader>>,
 }
 
 /// The future a write-transaction closure returns.
@@ -270,8 +273,9 @@ impl Db {
             .test_before_acquire(false)
             .after_connect(|conn, _| Box::pin(sqlite_tuning(conn)))
             .after_release(|conn, meta| Box::pin(sqlite_reusable(conn, meta)))
-            .connect_with(base.read_only(true))
+            .connect_with(base.clone().read_only(true))
             .await?;
+        let head = feed_head::HeadReader::open(base.get_filename())?;
         Ok(Db {
             writer: sea_orm::SqlxSqliteConnector::from_sqlx_sqlite_pool(writer),
             reader: sea_orm::SqlxSqliteConnector::from_sqlx_sqlite_pool(reader),
@@ -281,6 +285,7 @@ impl Db {
             writable: Arc::new(watch::Sender::new(true)),
             max_pages,
             listen: None,
+            head: Some(Arc::new(head)),
         })
     }
 
@@ -336,6 +341,7 @@ impl Db {
             writable: Arc::new(watch::Sender::new(true)),
             max_pages: Arc::new(AtomicU64::new(0)),
             listen: Some(listen),
+            head: None,
         })
     }
 
@@ -376,6 +382,12 @@ impl Db {
 
     pub fn backend(&self) -> DbBackend {
         self.backend
+    }
+
+    /// The feed's last committed sequence, read in the calling thread
+    /// (SQLite, `feed_head`); None on PostgreSQL, or when that read failed.
+    pub fn last_seq_in_place(&self) -> Option<i64> {
+        self.head.as_ref()?.last_seq()
     }
 
     /// Connection for reads (SQLite: the read-only pool).

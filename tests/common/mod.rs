@@ -160,6 +160,7 @@ fn config_with(policy: &str, store: &Store, clock: Arc<ManualClock>) -> Config {
         watch_checkpoint: std::time::Duration::from_millis(300),
         feed_window: 20_000,
         feed_window_bytes: 64 << 20,
+        ticket_cache: 20_000,
         monitor_interval: None,
         maintenance_interval: None,
         audit_anchors: None,

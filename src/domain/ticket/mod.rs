@@ -483,7 +483,7 @@ impl Ticket {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use chrono::TimeZone;
 
@@ -499,7 +499,8 @@ mod tests {
         Utc.with_ymd_and_hms(2026, 11, 22, 2, 0, 0).unwrap()
     }
 
-    fn new_ticket(policy: &Policy, category: &str) -> Ticket {
+    /// A ticket just recorded by a dispatcher (other modules' tests use it too).
+    pub(crate) fn new_ticket(policy: &Policy, category: &str) -> Ticket {
         let d = caller("d1", Role::Dispatcher, "hq");
         let ctx = Ctx {
             policy,
