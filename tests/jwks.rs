@@ -128,7 +128,8 @@ async fn keys_rotate_through_the_published_set() {
     assert!(format!("{e:#}").contains("jwks.json"), "{e:#}");
     accepted(&app, &signed(&k2, Some("k2"))).await.unwrap();
 
-    // k1 retired.
+    // k1 retired. Its token was accepted (and remembered) before: the
+    // server forgets the tokens it verified when it reads the set again.
     std::fs::write(&file, set(&[&k2])).unwrap();
     assert_eq!(app.handles.verifier.refresh().await.unwrap(), 1);
     refused(

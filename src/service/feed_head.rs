@@ -103,7 +103,10 @@ impl FeedHead {
                 head: self,
                 answered: false,
             };
-            let (last_seq, _) = feed::state(self.db.reader()).await?;
+            let last_seq = match self.db.last_seq_own_connection().await {
+                Some(seq) => seq,
+                None => feed::state(self.db.reader()).await?.0,
+            };
             self.known.send_modify(|k| {
                 if answers_below > k.0 {
                     *k = (answers_below, last_seq);

@@ -151,6 +151,8 @@ pub struct Db {
     listen: Option<notify::ListenSettings>,
     /// SQLite: reads the feed's head in the calling thread.
     head: Option<Arc<feed_head::HeadReader>>,
+    /// PostgreSQL: reads the feed's head on connections of its own.
+    pg_head: Option<Arc<feed_head::PgHead>>,
 }
 
 /// The future a write-transaction closure returns.
@@ -286,6 +288,7 @@ impl Db {
             max_pages,
             listen: None,
             head: Some(Arc::new(head)),
+            pg_head: None,
         })
     }
 
@@ -340,6 +343,10 @@ impl Db {
             changed: Default::default(),
             writable: Arc::new(watch::Sender::new(true)),
             max_pages: Arc::new(AtomicU64::new(0)),
+            pg_head: Some(Arc::new(feed_head::PgHead::new(
+                listen.connect.clone(),
+                t.ping,
+            ))),
             listen: Some(listen),
             head: None,
         })
@@ -388,6 +395,12 @@ impl Db {
     /// (SQLite, `feed_head`); None on PostgreSQL, or when that read failed.
     pub fn last_seq_in_place(&self) -> Option<i64> {
         self.head.as_ref()?.last_seq()
+    }
+
+    /// The feed's last committed sequence, read on a connection outside the
+    /// pool (PostgreSQL, `feed_head`); None on SQLite, or when that failed.
+    pub async fn last_seq_own_connection(&self) -> Option<i64> {
+        self.pg_head.as_ref()?.last_seq().await
     }
 
     /// Connection for reads (SQLite: the read-only pool).
