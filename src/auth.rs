@@ -378,6 +378,38 @@ mod tests {
         assert_eq!(c.roles, vec![Role::Dispatcher]);
     }
 
+    /// A verified token is remembered until its `exp` (plus the leeway),
+    /// then checked in full again. The remembered caller is swapped for
+    /// another here, so the answer tells which way it was read.
+    #[test]
+    fn a_remembered_token_is_checked_again_once_expired() {
+        let (i, v) = pair();
+        let t = i
+            .issue(
+                "d1",
+                &[Role::Dispatcher],
+                "north",
+                chrono::Duration::hours(1),
+            )
+            .unwrap();
+        v.verify(&t).unwrap();
+        let remember = |exp: i64| {
+            let other = Caller {
+                sub: "remembered".into(),
+                roles: vec![Role::Dispatcher],
+                unit: "north".into(),
+            };
+            v.verified().insert(t.clone(), (other, exp));
+        };
+        let now = chrono::Utc::now().timestamp();
+        // Within the leeway (a second to spare for the clock's tick).
+        remember(now - LEEWAY_SECS as i64 + 1);
+        assert_eq!(v.verify(&t).unwrap().sub, "remembered");
+        // Past it: decoded again.
+        remember(now - LEEWAY_SECS as i64 - 2);
+        assert_eq!(v.verify(&t).unwrap().sub, "d1");
+    }
+
     #[test]
     fn rejects_wrong_audience_issuer_and_missing_role() {
         let (_, v) = pair();
