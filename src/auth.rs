@@ -53,7 +53,16 @@ pub struct Verifier {
     /// claims again was a tenth of a GetTicket's CPU (issue 19). Cleared
     /// when the key set is read again, so a withdrawn key's tokens are
     /// checked afresh; emptied when full.
-    verified: Mutex<HashMap<String, (Caller, i64)>>,
+    verified: Mutex<Verified>,
+}
+
+#[derive(Default)]
+struct Verified {
+    /// Bumped at every reading of the key set: a token decoded with the
+    /// keys of an earlier generation is not remembered (a refresh may have
+    /// withdrawn its key while it was being checked).
+    generation: u64,
+    tokens: HashMap<String, (Caller, i64)>,
 }
 
 /// Verified tokens remembered at most.
@@ -117,7 +126,7 @@ impl Verifier {
         })
     }
 
-    fn verified(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Caller, i64)>> {
+    fn verified(&self) -> std::sync::MutexGuard<'_, Verified> {
         self.verified.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -134,25 +143,35 @@ impl Verifier {
         };
         let set = source.load(template).await?;
         let n = set.len();
+        let mut verified = self.verified();
         *current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(set);
-        self.verified().clear();
+        verified.generation += 1;
+        verified.tokens.clear();
         Ok(n)
     }
 
     /// Check a bearer token and turn it into the caller it names.
     pub fn verify(&self, token: &str) -> AppResult<Caller> {
         let now = jsonwebtoken::get_current_timestamp();
-        if let Some((caller, exp)) = self.verified().get(token)
-            && *exp >= now.saturating_sub(LEEWAY_SECS) as i64
-        {
-            return Ok(caller.clone());
-        }
+        let generation = {
+            let verified = self.verified();
+            if let Some((caller, exp)) = verified.tokens.get(token)
+                && *exp >= now.saturating_sub(LEEWAY_SECS) as i64
+            {
+                return Ok(caller.clone());
+            }
+            verified.generation
+        };
         let (caller, exp) = self.decode(token)?;
         let mut verified = self.verified();
-        if verified.len() >= VERIFIED_HELD {
-            verified.clear();
+        if verified.generation == generation {
+            if verified.tokens.len() >= VERIFIED_HELD {
+                verified.tokens.clear();
+            }
+            verified
+                .tokens
+                .insert(token.to_string(), (caller.clone(), exp));
         }
-        verified.insert(token.to_string(), (caller.clone(), exp));
         Ok(caller)
     }
 
@@ -399,7 +418,7 @@ mod tests {
                 roles: vec![Role::Dispatcher],
                 unit: "north".into(),
             };
-            v.verified().insert(t.clone(), (other, exp));
+            v.verified().tokens.insert(t.clone(), (other, exp));
         };
         let now = chrono::Utc::now().timestamp();
         // Within the leeway (a second to spare for the clock's tick).

@@ -9,34 +9,44 @@ use common::*;
 use fieldops::domain::Ticket;
 use fieldops::grpc::pb;
 use fieldops::service::feed_window::TicketSource;
+use fieldops::storage::feed::{self, Position};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use tokio::sync::Barrier;
 use uuid::Uuid;
 
-/// The ticket as `app` serves it from memory, once its tailer has read the
-/// feed up to the head (polled: the tailer runs by itself).
+/// Once `app`'s tailer has read the feed up to its head (polled: the
+/// tailer runs by itself), the first read of the ticket comes from memory,
+/// as the tailer noted it from the feed (no read of this version came
+/// first, so none noted the row instead).
 async fn from_memory(app: &TestApp, id: &str) -> Arc<Ticket> {
     let id: Uuid = id.parse().unwrap();
+    let (head, _) = feed::state(app.handles.store.reader()).await.unwrap();
     for _ in 0..1000 {
-        let (t, source) = app.handles.window.ticket(id).await.unwrap().unwrap();
-        if source == TicketSource::Memory {
+        if app.handles.window.end() >= Position::end_of(head) {
+            let (t, source) = app.handles.window.ticket(id).await.unwrap().unwrap();
+            assert_eq!(source, TicketSource::Memory, "caught up, yet read the row");
             return t;
         }
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
-    panic!("ticket {id} never came from memory");
+    panic!("the tailer never reached the feed's head");
 }
 
-/// Memory's ticket equals the database's row, field for field, and the
-/// version the last write acknowledged.
-async fn assert_memory_matches_database(app: &TestApp, acked: &pb::Ticket) {
-    let held = from_memory(app, &acked.id).await;
-    let stored = fieldops::storage::tickets::get(app.handles.store.reader(), held.id)
+/// The stored row, read without going through memory.
+async fn stored(app: &TestApp, id: Uuid) -> Ticket {
+    fieldops::storage::tickets::get(app.handles.store.reader(), id)
         .await
         .unwrap()
-        .unwrap();
-    assert_eq!(*held, stored);
-    assert_eq!(held.version, acked.version);
+        .unwrap()
+}
+
+/// Memory's ticket (decoded from the feed) equals the database's row, field
+/// for field, and the version the last write acknowledged.
+async fn assert_memory_matches_database(app: &TestApp, id: &str, version: i64) {
+    let held = from_memory(app, id).await;
+    assert_eq!(*held, stored(app, held.id).await);
+    assert_eq!(held.version, version);
 }
 
 async fn contact(client: &mut Client, id: &str) -> pb::Ticket {
@@ -61,26 +71,26 @@ async fn memory_holds_what_the_database_holds_after_each_kind_of_write() {
     let mut d = app.dispatcher().await;
     let mut c = app.crew("c1", "north").await;
     let t = create(&mut d, "NETWORK_LEAK").await;
-    assert_memory_matches_database(&app, &t).await;
+    assert_memory_matches_database(&app, &t.id, t.version).await;
     let t = dispatch(&mut d, &t.id, "north").await;
-    assert_memory_matches_database(&app, &t).await;
+    assert_memory_matches_database(&app, &t.id, t.version).await;
     let t = claim(&mut c, &t.id).await.unwrap();
-    assert_memory_matches_database(&app, &t).await;
+    assert_memory_matches_database(&app, &t.id, t.version).await;
     let t = arrive(&mut c, &t.id).await;
-    assert_memory_matches_database(&app, &t).await;
+    assert_memory_matches_database(&app, &t.id, t.version).await;
     let t = complete(&mut c, &t.id).await;
-    assert_memory_matches_database(&app, &t).await;
+    assert_memory_matches_database(&app, &t.id, t.version).await;
     let t = contact(&mut d, &t.id).await;
-    assert_memory_matches_database(&app, &t).await;
+    assert_memory_matches_database(&app, &t.id, t.version).await;
     // A write by the deadline monitor, not by a call.
     let late = create(&mut d, "NETWORK_LEAK").await;
     let late = dispatch(&mut d, &late.id, "north").await;
-    assert_memory_matches_database(&app, &late).await;
+    assert_memory_matches_database(&app, &late.id, late.version).await;
     app.clock.advance(chrono::Duration::days(30));
     assert!(app.run_monitor().await > 0);
-    let breached = get(&app, &late.id).await;
+    let breached = stored(&app, late.id.parse().unwrap()).await;
     assert!(breached.version > late.version);
-    assert_memory_matches_database(&app, &breached).await;
+    assert_memory_matches_database(&app, &late.id, breached.version).await;
     // The view is the caller's: a crew member of another unit is told the
     // ticket does not exist, from memory as from the database.
     let mut other = app.crew("s1", "south").await;
@@ -95,11 +105,12 @@ async fn memory_holds_what_the_database_holds_after_each_kind_of_write() {
 }
 
 /// Each task writes its ticket on one instance, then reads it on the other
-/// and on the same one; every read must show at least the version the
-/// write acknowledged. Two tasks share each ticket, so a read also races
-/// the other task's writes. Memory is warm from the start, so a read that
-/// trusted memory without knowing the feed's head would return the version
-/// before.
+/// and on the same one; two tasks share each ticket. Every read must show
+/// at least the highest version acknowledged to either task before it
+/// began. Meanwhile a reader per instance reads every ticket through its
+/// memory over and over, under the same rule, and counts what memory
+/// answered. Memory is warm from the start, so a read that trusted memory
+/// without knowing the feed's head would return a version before.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_read_never_misses_a_write_acknowledged_on_either_instance() {
     race_reads_and_writes(20_000).await;
@@ -128,11 +139,44 @@ async fn race_reads_and_writes(held: usize) {
         }
         tickets.push(t);
     }
-    let barrier = Arc::new(Barrier::new(TASKS));
+    let floors: Arc<Vec<AtomicI64>> =
+        Arc::new(tickets.iter().map(|t| AtomicI64::new(t.version)).collect());
+    let ids: Arc<Vec<Uuid>> = Arc::new(tickets.iter().map(|t| t.id.parse().unwrap()).collect());
+    let writers_left = Arc::new(AtomicUsize::new(TASKS));
+    let barrier = Arc::new(Barrier::new(TASKS + 2));
+    let mut readers = Vec::new();
+    for app in [&a, &b] {
+        let (window, floors, ids) = (app.handles.window.clone(), floors.clone(), ids.clone());
+        let (barrier, writers_left) = (barrier.clone(), writers_left.clone());
+        readers.push(tokio::spawn(async move {
+            barrier.wait().await;
+            let (mut stale, mut from_memory) = (Vec::new(), 0usize);
+            // Past the writers, until memory has answered once (its tailer
+            // catches up by itself), so the count proves the path was taken.
+            let mut after = 0;
+            while writers_left.load(Ordering::SeqCst) > 0 || (from_memory == 0 && after < 1000) {
+                if writers_left.load(Ordering::SeqCst) == 0 {
+                    after += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                }
+                for (k, id) in ids.iter().enumerate() {
+                    let floor = floors[k].load(Ordering::SeqCst);
+                    let (t, source) = window.ticket(*id).await.unwrap().unwrap();
+                    if t.version < floor {
+                        stale.push((floor, t.version, source));
+                    }
+                    from_memory += usize::from(source == TicketSource::Memory);
+                }
+                tokio::task::yield_now().await;
+            }
+            (stale, from_memory)
+        }));
+    }
     let mut tasks = Vec::new();
     for n in 0..TASKS {
         let (mut on_a, mut on_b) = (a.dispatcher().await, b.dispatcher().await);
-        let (id, barrier) = (tickets[n / 2].id.clone(), barrier.clone());
+        let (id, k, barrier) = (tickets[n / 2].id.clone(), n / 2, barrier.clone());
+        let (floors, writers_left) = (floors.clone(), writers_left.clone());
         tasks.push(tokio::spawn(async move {
             barrier.wait().await;
             let mut stale = Vec::new();
@@ -143,7 +187,9 @@ async fn race_reads_and_writes(held: usize) {
                     (&mut on_b, &mut on_a)
                 };
                 let acked = contact(writer, &id).await.version;
+                floors[k].fetch_max(acked, Ordering::SeqCst);
                 for r in [reader, writer] {
+                    let floor = floors[k].load(Ordering::SeqCst);
                     let seen = r
                         .get_ticket(pb::GetTicketRequest {
                             ticket_id: id.clone(),
@@ -152,11 +198,12 @@ async fn race_reads_and_writes(held: usize) {
                         .unwrap()
                         .into_inner()
                         .version;
-                    if seen < acked {
-                        stale.push((round, acked, seen));
+                    if seen < floor {
+                        stale.push((round, floor, seen));
                     }
                 }
             }
+            writers_left.fetch_sub(1, Ordering::SeqCst);
             stale
         }));
     }
@@ -167,6 +214,18 @@ async fn race_reads_and_writes(held: usize) {
             "reads older than an acknowledged write: {stale:?}"
         );
     }
+    let mut answered_from_memory = 0;
+    for reader in readers {
+        let (stale, from_memory) = reader.await.unwrap();
+        assert!(
+            stale.is_empty(),
+            "memory reads older than an acknowledged write: {stale:?}"
+        );
+        answered_from_memory += from_memory;
+    }
+    if held >= TASKS / 2 {
+        assert!(answered_from_memory > 0, "memory never answered");
+    }
     // Both instances end on the database's versions, from memory.
     for t in &tickets {
         let last = get(&a, &t.id).await;
@@ -176,8 +235,8 @@ async fn race_reads_and_writes(held: usize) {
             "two tasks' contacts"
         );
         if held >= TASKS / 2 {
-            assert_memory_matches_database(&a, &last).await;
-            assert_memory_matches_database(&b, &last).await;
+            assert_memory_matches_database(&a, &last.id, last.version).await;
+            assert_memory_matches_database(&b, &last.id, last.version).await;
         }
     }
     a.stop().await;

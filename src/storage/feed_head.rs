@@ -52,14 +52,12 @@ impl HeadReader {
         })
     }
 
-    /// The last committed sequence; None when SQLite did not answer (the
-    /// caller then reads it through the pool, which reports the fault).
+    /// The last committed sequence; None when SQLite did not answer or all
+    /// connections are taken (the caller then reads it through the pool,
+    /// which reports a fault).
     pub fn last_seq(&self) -> Option<i64> {
-        let conn = self
-            .conns
-            .iter()
-            .find_map(|c| c.try_lock().ok())
-            .unwrap_or_else(|| self.conns[0].lock().unwrap_or_else(|e| e.into_inner()));
+        // All busy: the pool, rather than a wait that blocks this thread.
+        let conn = self.conns.iter().find_map(|c| c.try_lock().ok())?;
         let read = conn
             .prepare_cached(feed_state_sql::READ)
             .and_then(|mut s| s.query_row([], |row| row.get::<_, i64>(0)));
@@ -103,25 +101,33 @@ impl PgHead {
             Some(slot) => slot,
             None => self.conns[0].lock().await,
         };
-        match tokio::time::timeout(self.within, self.read(&mut slot)).await {
-            Ok(Ok(seq)) => Some(seq),
-            failed => {
-                if let Ok(Err(e)) = failed {
-                    tracing::debug!(error = %e, "reading the feed's head failed");
-                }
-                *slot = None;
+        // Out of its slot while in use: a call dropped mid-query drops the
+        // connection with it, so none is reused with a query in flight.
+        let taken = slot.take();
+        match tokio::time::timeout(self.within, self.read(taken)).await {
+            Ok(Ok((seq, conn))) => {
+                *slot = Some(conn);
+                Some(seq)
+            }
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "reading the feed's head failed");
                 None
             }
+            Err(_) => None,
         }
     }
 
-    async fn read(&self, slot: &mut Option<PgConnection>) -> Result<i64, sea_orm::sqlx::Error> {
-        let conn = match slot {
+    async fn read(
+        &self,
+        conn: Option<PgConnection>,
+    ) -> Result<(i64, PgConnection), sea_orm::sqlx::Error> {
+        let mut conn = match conn {
             Some(conn) => conn,
-            None => slot.insert(self.connect.connect().await?),
+            None => self.connect.connect().await?,
         };
-        query_scalar::<_, i64>(feed_state_sql::READ)
-            .fetch_one(conn)
-            .await
+        let seq = query_scalar::<_, i64>(feed_state_sql::READ)
+            .fetch_one(&mut conn)
+            .await?;
+        Ok((seq, conn))
     }
 }
