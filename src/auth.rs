@@ -381,17 +381,21 @@ mod tests {
         )
     }
 
+    /// d1, a dispatcher of the north unit, for an hour.
+    fn dispatcher_token(i: &Issuer) -> String {
+        i.issue(
+            "d1",
+            &[Role::Dispatcher],
+            "north",
+            chrono::Duration::hours(1),
+        )
+        .unwrap()
+    }
+
     #[test]
     fn round_trip() {
         let (i, v) = pair();
-        let t = i
-            .issue(
-                "d1",
-                &[Role::Dispatcher],
-                "north",
-                chrono::Duration::hours(1),
-            )
-            .unwrap();
+        let t = dispatcher_token(&i);
         let c = v.verify(&t).unwrap();
         assert_eq!(c.sub, "d1");
         assert_eq!(c.roles, vec![Role::Dispatcher]);
@@ -403,14 +407,7 @@ mod tests {
     #[test]
     fn a_remembered_token_is_checked_again_once_expired() {
         let (i, v) = pair();
-        let t = i
-            .issue(
-                "d1",
-                &[Role::Dispatcher],
-                "north",
-                chrono::Duration::hours(1),
-            )
-            .unwrap();
+        let t = dispatcher_token(&i);
         v.verify(&t).unwrap();
         let remember = |exp: i64| {
             let other = Caller {

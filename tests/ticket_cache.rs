@@ -8,29 +8,62 @@ mod common;
 use common::*;
 use fieldops::domain::Ticket;
 use fieldops::grpc::pb;
-use fieldops::service::feed_window::TicketSource;
+use fieldops::service::feed_window::{FeedWindow, TicketSource};
+use fieldops::storage::Db;
 use fieldops::storage::feed::{self, Position};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use tokio::sync::Barrier;
 use uuid::Uuid;
 
-/// Once `app`'s tailer has read the feed up to its head (polled: the
-/// tailer runs by itself), the first read of the ticket comes from memory,
-/// as the tailer noted it from the feed (no read of this version came
-/// first, so none noted the row instead).
-async fn from_memory(app: &TestApp, id: &str) -> Arc<Ticket> {
-    let id: Uuid = id.parse().unwrap();
-    let (head, _) = feed::state(app.handles.store.reader()).await.unwrap();
-    for _ in 0..1000 {
-        if app.handles.window.end() >= Position::end_of(head) {
-            let (t, source) = app.handles.window.ticket(id).await.unwrap().unwrap();
-            assert_eq!(source, TicketSource::Memory, "caught up, yet read the row");
-            return t;
+/// Wait until `window`'s tailer (which runs by itself) has read the feed
+/// up to the database's head: each move of the window ticks `subscribe`.
+async fn caught_up(window: &FeedWindow, store: &Db) {
+    let mut moved = window.subscribe();
+    let (head, _) = feed::state(store.reader()).await.unwrap();
+    let reached = async {
+        while window.end() < Position::end_of(head) {
+            moved.changed().await.unwrap();
         }
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(30), reached)
+        .await
+        .expect("the tailer never reached the feed's head");
+}
+
+/// Once `app`'s tailer has read the feed up to its head, the first read of
+/// the ticket comes from memory, as the tailer noted it from the feed (no
+/// read of this version came first, so none noted the row instead).
+async fn from_memory(app: &TestApp, id: &str) -> Arc<Ticket> {
+    caught_up(&app.handles.window, &app.handles.store).await;
+    let (t, source) = app
+        .handles
+        .window
+        .ticket(id.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(source, TicketSource::Memory, "caught up, yet read the row");
+    t
+}
+
+/// One read of each ticket through `window`'s memory path: each must be at
+/// least its floor (read before); counts the answers from memory.
+async fn read_all(
+    window: &FeedWindow,
+    ids: &[Uuid],
+    floors: &[AtomicI64],
+    stale: &mut Vec<(i64, i64, TicketSource)>,
+    from_memory: &mut usize,
+) {
+    for (k, id) in ids.iter().enumerate() {
+        let floor = floors[k].load(Ordering::SeqCst);
+        let (t, source) = window.ticket(*id).await.unwrap().unwrap();
+        if t.version < floor {
+            stale.push((floor, t.version, source));
+        }
+        *from_memory += usize::from(source == TicketSource::Memory);
     }
-    panic!("the tailer never reached the feed's head");
 }
 
 /// The stored row, read without going through memory.
@@ -147,27 +180,24 @@ async fn race_reads_and_writes(held: usize) {
     let mut readers = Vec::new();
     for app in [&a, &b] {
         let (window, floors, ids) = (app.handles.window.clone(), floors.clone(), ids.clone());
-        let (barrier, writers_left) = (barrier.clone(), writers_left.clone());
+        let (barrier, writers_left, store) = (
+            barrier.clone(),
+            writers_left.clone(),
+            app.handles.store.clone(),
+        );
         readers.push(tokio::spawn(async move {
             barrier.wait().await;
             let (mut stale, mut from_memory) = (Vec::new(), 0usize);
-            // Past the writers, until memory has answered once (its tailer
-            // catches up by itself), so the count proves the path was taken.
-            let mut after = 0;
-            while writers_left.load(Ordering::SeqCst) > 0 || (from_memory == 0 && after < 1000) {
-                if writers_left.load(Ordering::SeqCst) == 0 {
-                    after += 1;
-                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-                }
-                for (k, id) in ids.iter().enumerate() {
-                    let floor = floors[k].load(Ordering::SeqCst);
-                    let (t, source) = window.ticket(*id).await.unwrap().unwrap();
-                    if t.version < floor {
-                        stale.push((floor, t.version, source));
-                    }
-                    from_memory += usize::from(source == TicketSource::Memory);
-                }
+            while writers_left.load(Ordering::SeqCst) > 0 {
+                read_all(&window, &ids, &floors, &mut stale, &mut from_memory).await;
                 tokio::task::yield_now().await;
+            }
+            // Once more with the writers done and the tailer caught up: with
+            // room for every ticket, memory must answer (the count proves
+            // the path was taken, during the race or at least now).
+            if held >= TASKS / 2 {
+                caught_up(&window, &store).await;
+                read_all(&window, &ids, &floors, &mut stale, &mut from_memory).await;
             }
             (stale, from_memory)
         }));

@@ -11,12 +11,13 @@ use crate::error::{AppError, AppResult};
 use crate::storage::feed::{self, Cause, Position, StoredChange};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 /// An entity as it stands after a change.
 #[derive(Debug, Clone)]
 pub enum FeedEntity {
-    Ticket(Box<Ticket>),
+    /// Shared with the latest versions held in memory (`LatestTickets`).
+    Ticket(Arc<Ticket>),
     Inspection(Box<Inspection>),
     RoomReading(Box<RoomReading>),
     MeterReading(Box<MeterReading>),
@@ -49,7 +50,7 @@ pub fn decode(c: StoredChange) -> AppResult<FeedChange> {
     }
     let size = c.payload.len();
     let entity = match c.meta.entity_type.as_str() {
-        feed::TICKET => FeedEntity::Ticket(parse(&c.payload)?),
+        feed::TICKET => FeedEntity::Ticket(Arc::from(parse::<Ticket>(&c.payload)?)),
         feed::INSPECTION => FeedEntity::Inspection(parse(&c.payload)?),
         feed::ROOM_READING => FeedEntity::RoomReading(parse(&c.payload)?),
         feed::METER_READING => FeedEntity::MeterReading(parse(&c.payload)?),

@@ -336,22 +336,16 @@ impl FeedWindow {
                 .unwrap_or(after)
                 .max(Position::end_of(last_seq)),
         };
-        // Copied before the lock, which holds off every read meanwhile.
-        let tickets: Vec<Arc<Ticket>> = fresh
-            .iter()
-            .filter_map(|e| match &e.change.entity {
-                FeedEntity::Ticket(t) => Some(Arc::new(Ticket::clone(t))),
-                _ => None,
-            })
-            .collect();
         let mut w = self.window.write().expect("feed window lock");
         if w.end != after {
             // Another refresh got here first; its result stands.
             return Ok(false);
         }
         // Before `end` moves: a read that sees the new end finds them.
-        for t in tickets {
-            self.latest.note(t);
+        for e in &fresh {
+            if let FeedEntity::Ticket(t) = &e.change.entity {
+                self.latest.note(t.clone());
+            }
         }
         let moved = w.end != end;
         w.purged_seq = purged_seq;
