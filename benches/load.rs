@@ -853,6 +853,13 @@ async fn boot_with<T>(
     let store = Store::fresh(backend, pg).await?;
     let db = store.open().await?;
     let seeded = seed(&db).await?;
+    if backend == Backend::Postgres {
+        // What autovacuum does to any live database: statistics for the
+        // planner, and the visibility map that lets it answer from an index
+        // alone. Without them a prepared statement's generic plan guesses
+        // (a Pull page read the change log's whole page index twice).
+        sea_orm::ConnectionTrait::execute_unprepared(db.writer(), "VACUUM ANALYZE").await?;
+    }
     db.close().await;
     let server = ServerProcess::start_with(&store, args).await?;
     let clients = Clients::new(server.channels(b.s.connections).await?);

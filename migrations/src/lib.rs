@@ -30,6 +30,7 @@ mod m20261206_000022_attachments;
 mod m20261206_000023_retention;
 mod m20261206_000024_feed_cause;
 mod m20261207_000025_report_counts;
+mod m20261207_000026_feed_page_index;
 
 pub struct Migrator;
 
@@ -62,6 +63,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000023_retention::Migration),
             Box::new(m20261206_000024_feed_cause::Migration),
             Box::new(m20261207_000025_report_counts::Migration),
+            Box::new(m20261207_000026_feed_page_index::Migration),
         ]
     }
 }

@@ -258,6 +258,16 @@ impl FeedWindow {
         Ok(change)
     }
 
+    /// The changes at `positions` held decoded (see `Decoded`), in order, up
+    /// to the first that is not: a Pull reads the rest from the database.
+    pub fn held(&self, positions: &[Position]) -> Vec<Arc<FeedChange>> {
+        let d = self.decoded.lock().unwrap_or_else(|e| e.into_inner());
+        positions
+            .iter()
+            .map_while(|p| d.changes.get(p).cloned())
+            .collect()
+    }
+
     /// Everything up to here has been read into the window.
     pub fn end(&self) -> Position {
         self.window.read().unwrap_or_else(|e| e.into_inner()).end

@@ -214,9 +214,22 @@ impl SyncService {
             None => (Vec::new(), from),
         };
         if changes.len() <= limit && upto < end {
+            // Which changes the page holds, then those not held decoded
+            // (issue 19: a resync of the same hours by many handhelds reads
+            // positions, not payloads). The same snapshot and filter, so
+            // the rows read are exactly the positions not held.
             let want = limit + 1 - changes.len();
-            for row in feed::read_after(&tx, upto, Some(&vis), want as u64).await? {
-                changes.push(self.window.decoded(row)?);
+            let positions = feed::positions_after(&tx, upto, &vis, want as u64).await?;
+            let held = self.window.held(&positions);
+            if let Some(first_missing) = positions.get(held.len()) {
+                let rest = (positions.len() - held.len()) as u64;
+                changes.extend(held);
+                let after = first_missing.just_before();
+                for row in feed::read_after(&tx, after, Some(&vis), rest).await? {
+                    changes.push(self.window.decoded(row)?);
+                }
+            } else {
+                changes.extend(held);
             }
             upto = end;
         }

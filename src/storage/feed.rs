@@ -12,8 +12,8 @@ use crate::error::{AppError, AppResult};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, IntoColumnRef, LikeExpr, Query};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
-    QuerySelect, Statement,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, IntoActiveModel, QueryFilter,
+    QueryOrder, QuerySelect, QueryTrait, Select, Statement,
 };
 use serde::Serialize;
 
@@ -347,6 +347,10 @@ impl Visibility {
                 Expr::col((h.clone(), change_log::Column::EntityType))
                     .equals((change_log::Entity, change_log::Column::EntityType)),
             )
+            // Implied by what follows; said outright so both databases
+            // search only the changes that hide someone (the partial
+            // `idx_change_log_hidden`, migration 26).
+            .and_where(Expr::col((h.clone(), change_log::Column::HiddenFrom)).is_not_null())
             .cond_where(
                 Condition::any().add(hides_sql((h, change_log::Column::HiddenFrom), &self.sub)),
             )
@@ -508,21 +512,7 @@ pub async fn read_after<C: ConnectionTrait>(
     vis: Option<&Visibility>,
     limit: u64,
 ) -> AppResult<Vec<StoredChange>> {
-    // A row-value comparison, so the database walks the primary key from the
-    // cursor (an OR of two conditions made SQLite scan and sort).
-    let pk = || {
-        Expr::tuple([
-            Expr::col(change_log::Column::Seq),
-            Expr::col(change_log::Column::Ordinal),
-        ])
-    };
-    let mut q = change_log::Entity::find()
-        .filter(pk().gt(Expr::tuple([after.seq.into(), after.ordinal.into()])));
-    if let Some(vis) = vis {
-        q = q.filter(vis.condition());
-    }
-    Ok(q.order_by_asc(change_log::Column::Seq)
-        .order_by_asc(change_log::Column::Ordinal)
+    Ok(after_query(after, vis)
         .limit(limit)
         .all(db)
         .await
@@ -530,6 +520,80 @@ pub async fn read_after<C: ConnectionTrait>(
         .into_iter()
         .map(StoredChange::from)
         .collect())
+}
+
+/// The positions of the changes `read_after` would return, without them.
+/// One row for the whole page, the positions joined in SQL: a Pull whose
+/// changes are already held decoded (`FeedWindow::held`) reads no payload
+/// and crosses the driver once, not once per change (issue 19: on SQLite
+/// each row is handed across threads and every column copied).
+pub async fn positions_after<C: ConnectionTrait>(
+    db: &C,
+    after: Position,
+    vis: &Visibility,
+    limit: u64,
+) -> AppResult<Vec<Position>> {
+    let backend = db.get_database_backend();
+    let page = after_query(after, Some(vis))
+        .select_only()
+        .column(change_log::Column::Seq)
+        .column(change_log::Column::Ordinal)
+        .limit(limit)
+        .into_query();
+    let joined = match backend {
+        DbBackend::Postgres => "string_agg(page.seq || ':' || page.ordinal, ',')",
+        _ => "group_concat(page.seq || ':' || page.ordinal, ',')",
+    };
+    let q = Query::select()
+        .expr_as(Expr::cust(joined), Alias::new("positions"))
+        .from_subquery(page, Alias::new("page"))
+        .to_owned();
+    let row = db.query_one_raw(backend.build(&q)).await.map_err(db_err)?;
+    let joined: Option<String> = match row {
+        Some(row) => row.try_get("", "positions").map_err(db_err)?,
+        None => None,
+    };
+    let mut positions = parse_positions(joined.as_deref().unwrap_or(""))?;
+    // An aggregate's order is the database's to choose.
+    positions.sort_unstable();
+    Ok(positions)
+}
+
+/// `seq:ordinal` pairs joined by commas (`positions_after`).
+fn parse_positions(joined: &str) -> AppResult<Vec<Position>> {
+    let bad = || {
+        AppError::internal(anyhow::anyhow!(
+            "malformed feed positions from the database"
+        ))
+    };
+    joined
+        .split(',')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (seq, ordinal) = p.split_once(':').ok_or_else(bad)?;
+            Ok(Position {
+                seq: seq.parse().map_err(|_| bad())?,
+                ordinal: ordinal.parse().map_err(|_| bad())?,
+            })
+        })
+        .collect()
+}
+
+/// Changes after `after` (that `vis` admits), in commit order.
+fn after_query(after: Position, vis: Option<&Visibility>) -> Select<change_log::Entity> {
+    // A row-value comparison, so the database walks the primary key from the
+    // cursor (an OR of two conditions made SQLite scan and sort).
+    let pk = Expr::tuple([
+        Expr::col(change_log::Column::Seq),
+        Expr::col(change_log::Column::Ordinal),
+    ]);
+    let mut q = change_log::Entity::find()
+        .filter(pk.gt(Expr::tuple([after.seq.into(), after.ordinal.into()])));
+    if let Some(vis) = vis {
+        q = q.filter(vis.condition());
+    }
+    q.order_by_asc(change_log::Column::Seq)
+        .order_by_asc(change_log::Column::Ordinal)
 }
 
 /// The latest `n` changes, in commit order.
