@@ -370,6 +370,7 @@ impl App {
                 pools: db.pool_stats(),
                 window: window.size(),
                 tickets_held: window.tickets_held(),
+                write_groups: db.group_stats(),
             };
             tokio::spawn(crate::metrics::serve(
                 listener,

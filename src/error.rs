@@ -418,6 +418,68 @@ impl AppError {
         )
     }
 
+    /// The same error again, for each of several callers it answers (a
+    /// group commit's failure); an internal error keeps its message, not
+    /// its source chain.
+    pub fn duplicate(&self) -> AppError {
+        use AppError as E;
+        match self {
+            E::InvalidArgument { reason, violations } => E::InvalidArgument {
+                reason,
+                violations: violations.clone(),
+            },
+            E::FailedPrecondition {
+                reason,
+                subject,
+                message,
+                info,
+            } => E::FailedPrecondition {
+                reason,
+                subject: subject.clone(),
+                message: message.clone(),
+                info: info.clone(),
+            },
+            E::Aborted { reason, message } => E::Aborted {
+                reason,
+                message: message.clone(),
+            },
+            E::NotFound { reason, message } => E::NotFound {
+                reason,
+                message: message.clone(),
+            },
+            E::AlreadyExists {
+                reason,
+                message,
+                info,
+            } => E::AlreadyExists {
+                reason,
+                message: message.clone(),
+                info: info.clone(),
+            },
+            E::Unauthenticated { reason, message } => E::Unauthenticated {
+                reason,
+                message: message.clone(),
+            },
+            E::PermissionDenied { reason, message } => E::PermissionDenied {
+                reason,
+                message: message.clone(),
+            },
+            E::Unavailable { reason, message } => E::Unavailable {
+                reason,
+                message: message.clone(),
+            },
+            E::DeadlineExceeded { reason, message } => E::DeadlineExceeded {
+                reason,
+                message: message.clone(),
+            },
+            E::ResourceExhausted { reason, message } => E::ResourceExhausted {
+                reason,
+                message: message.clone(),
+            },
+            E::Internal(e) => E::Internal(anyhow::anyhow!("{e:#}")),
+        }
+    }
+
     /// The stable reason of this error.
     pub fn reason(&self) -> &'static str {
         match self {

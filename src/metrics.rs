@@ -36,6 +36,10 @@ pub const TICKETS_HELD: &str = "fieldops_tickets_held";
 /// Ticket reads (GetTicket and the reads behind it) by `source` (memory,
 /// database).
 pub const TICKET_READS: &str = "fieldops_ticket_reads_total";
+/// SQLite: transactions the one writer committed, and the writes they
+/// held (group commit: fewer transactions than writes under load).
+pub const WRITE_COMMITS: &str = "fieldops_write_commits_total";
+pub const WRITES_COMMITTED: &str = "fieldops_writes_committed_total";
 /// Watch streams open on this instance.
 pub const WATCH_STREAMS: &str = "fieldops_watch_streams";
 /// Push batches received.
@@ -134,6 +138,8 @@ pub struct Sample {
     pub window: (usize, usize),
     /// Tickets held in memory.
     pub tickets_held: usize,
+    /// SQLite: (transactions, writes) committed by the writer.
+    pub write_groups: Option<(u64, u64)>,
 }
 
 /// Serve `GET /metrics` on `listener` until `stop`; `sample` is taken at
@@ -169,6 +175,10 @@ pub async fn serve(
             metrics::gauge!(FEED_WINDOW_CHANGES).set(s.window.0 as f64);
             metrics::gauge!(FEED_WINDOW_BYTES).set(s.window.1 as f64);
             metrics::gauge!(TICKETS_HELD).set(s.tickets_held as f64);
+            if let Some((commits, writes)) = s.write_groups {
+                metrics::counter!(WRITE_COMMITS).absolute(commits);
+                metrics::counter!(WRITES_COMMITTED).absolute(writes);
+            }
             let last = MONITOR_LAST_PASS.load(Ordering::Relaxed);
             if last > 0 {
                 let lag = chrono::Utc::now().timestamp().saturating_sub(last);

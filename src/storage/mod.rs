@@ -15,6 +15,7 @@ pub mod entities;
 pub mod fault;
 pub mod feed;
 pub mod feed_head;
+pub mod group_commit;
 pub mod idempotency;
 pub mod inspections;
 pub mod meters;
@@ -153,6 +154,8 @@ pub struct Db {
     head: Option<Arc<feed_head::HeadReader>>,
     /// PostgreSQL: reads the feed's head on connections of its own.
     pg_head: Option<Arc<feed_head::PgHead>>,
+    /// SQLite: writes queued behind a commit share the next one.
+    group: Option<Arc<group_commit::GroupCommit>>,
 }
 
 /// The future a write-transaction closure returns.
@@ -278,8 +281,13 @@ impl Db {
             .connect_with(base.clone().read_only(true))
             .await?;
         let head = feed_head::HeadReader::open(base.get_filename())?;
+        let writer = sea_orm::SqlxSqliteConnector::from_sqlx_sqlite_pool(writer);
         Ok(Db {
-            writer: sea_orm::SqlxSqliteConnector::from_sqlx_sqlite_pool(writer),
+            group: Some(group_commit::GroupCommit::new(
+                writer.clone(),
+                s.timeouts.transaction,
+            )),
+            writer,
             reader: sea_orm::SqlxSqliteConnector::from_sqlx_sqlite_pool(reader),
             backend: DbBackend::Sqlite,
             timeouts: s.timeouts,
@@ -349,6 +357,7 @@ impl Db {
             ))),
             listen: Some(listen),
             head: None,
+            group: None,
         })
     }
 
@@ -435,8 +444,35 @@ impl Db {
     /// succeeded. The transaction runs on its own task, so a client that
     /// disconnects mid-call cannot leave it half-done on the writer; it is
     /// bounded by the transaction timeout, past which it is aborted (rolled
-    /// back, its connection checked before reuse) and UNAVAILABLE.
+    /// back, its connection checked before reuse) and UNAVAILABLE. On
+    /// SQLite, writes that queue behind a commit share the next transaction,
+    /// each in a savepoint of its own (`group_commit`).
     pub async fn write<T, F>(&self, f: F) -> AppResult<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c DatabaseTransaction) -> TxFuture<'c, T> + Send + 'static,
+    {
+        let result = match &self.group {
+            Some(group) => group.write(f).await,
+            None => self.write_alone(f).await,
+        };
+        self.observe(&result);
+        result
+    }
+
+    /// Writes waiting for the SQLite writer now (None on PostgreSQL).
+    pub fn group_queued(&self) -> Option<usize> {
+        self.group.as_ref().map(|g| g.queued())
+    }
+
+    /// (transactions, writes) the SQLite writer has committed (None on
+    /// PostgreSQL): fewer transactions than writes when writes were grouped.
+    pub fn group_stats(&self) -> Option<(u64, u64)> {
+        self.group.as_ref().map(|g| g.stats())
+    }
+
+    /// A write in a transaction of its own, on a task of its own.
+    async fn write_alone<T, F>(&self, f: F) -> AppResult<T>
     where
         T: Send + 'static,
         F: for<'c> FnOnce(&'c DatabaseTransaction) -> TxFuture<'c, T> + Send + 'static,
@@ -466,20 +502,15 @@ impl Db {
                 }
             }
         });
-        let result = match tokio::time::timeout(self.timeouts.transaction, &mut task).await {
+        match tokio::time::timeout(self.timeouts.transaction, &mut task).await {
             Ok(joined) => {
                 joined.map_err(|e| AppError::internal(anyhow::anyhow!("write task failed: {e}")))?
             }
             Err(_) => {
                 task.abort();
-                Err(AppError::Unavailable {
-                    reason: reason::DATABASE_UNAVAILABLE,
-                    message: "the database did not answer in time; retry".into(),
-                })
+                Err(timed_out())
             }
-        };
-        self.observe(&result);
-        result
+        }
     }
 
     /// Run database work that no client deadline bounds (the feed tailer,
@@ -489,10 +520,7 @@ impl Db {
     pub async fn bounded<T>(&self, work: impl Future<Output = AppResult<T>>) -> AppResult<T> {
         match tokio::time::timeout(self.timeouts.transaction, work).await {
             Ok(result) => result,
-            Err(_) => Err(AppError::Unavailable {
-                reason: reason::DATABASE_UNAVAILABLE,
-                message: "the database did not answer in time; retry".into(),
-            }),
+            Err(_) => Err(timed_out()),
         }
     }
 
@@ -576,6 +604,14 @@ impl Db {
     pub async fn close(self) {
         let _ = self.writer.close_by_ref().await;
         let _ = self.reader.close_by_ref().await;
+    }
+}
+
+/// The answer to work that outlived the transaction timeout.
+fn timed_out() -> AppError {
+    AppError::Unavailable {
+        reason: reason::DATABASE_UNAVAILABLE,
+        message: "the database did not answer in time; retry".into(),
     }
 }
 

@@ -6,6 +6,7 @@
 pub mod process;
 pub mod proxy;
 pub mod raw;
+pub mod scrape;
 
 use chrono::{DateTime, Duration, DurationRound, TimeZone, Utc};
 use fieldops::auth::{Claims, Issuer, KeySource};

@@ -14,6 +14,45 @@ pub fn start_binary(
     args: &[&str],
     nofile: Option<u64>,
 ) -> (Child, std::net::SocketAddr) {
+    let (child, addr, lines) = spawn_binary(store, data_dir, args, nofile);
+    // Keep reading (and dropping) its output so it never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    (child, addr)
+}
+
+/// As `start_binary`, also serving its metrics on a free port: (server,
+/// gRPC address, metrics address).
+pub fn start_binary_with_metrics(
+    store: &Store,
+    data_dir: &std::path::Path,
+) -> (Child, std::net::SocketAddr, std::net::SocketAddr) {
+    let args = ["--metrics-listen", "127.0.0.1:0"];
+    let (child, addr, mut lines) = spawn_binary(store, data_dir, &args, None);
+    let metrics = loop {
+        let line = lines
+            .next()
+            .expect("the server printed its metrics address")
+            .unwrap();
+        if let Some(url) = line.trim().strip_prefix("metrics:") {
+            let url = url.trim();
+            let host = url
+                .trim_start_matches("http://")
+                .trim_end_matches("/metrics");
+            break host.parse().unwrap();
+        }
+    };
+    std::thread::spawn(move || lines.for_each(drop));
+    (child, addr, metrics)
+}
+
+type Lines = std::io::Lines<BufReader<std::process::ChildStdout>>;
+
+fn spawn_binary(
+    store: &Store,
+    data_dir: &std::path::Path,
+    args: &[&str],
+    nofile: Option<u64>,
+) -> (Child, std::net::SocketAddr, Lines) {
     let url = match &store.pg_schema {
         Some(schema) => format!("{}?options=-c%20search_path%3D{schema}", store.url),
         None => store.url.clone(),
@@ -55,9 +94,7 @@ pub fn start_binary(
             break rest.split_whitespace().next().unwrap().parse().unwrap();
         }
     };
-    // Keep reading (and dropping) its output so it never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    (child, addr)
+    (child, addr, lines)
 }
 
 /// A dispatcher's client of the server at `addr`, once it answers.
