@@ -12,16 +12,24 @@ use fieldops::error::{AppError, AppResult};
 use fieldops::storage::Db;
 use sea_orm::{ConnectionTrait, DatabaseTransaction, Statement};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 async fn sqlite_db() -> Option<Db> {
+    sqlite_db_timing_out_after(Duration::from_secs(30)).await
+}
+
+/// A SQLite store whose transaction timeout is `timeout`.
+async fn sqlite_db_timing_out_after(timeout: Duration) -> Option<Db> {
     let store = fresh_store().await;
     if store.pg_schema.is_some() {
         eprintln!("group commit is SQLite's; PostgreSQL commits each write alone");
         return None;
     }
-    let db = Db::connect(&db_settings(&store)).await.unwrap();
+    let mut settings = db_settings(&store);
+    settings.timeouts.transaction = timeout;
+    let db = Db::connect(&settings).await.unwrap();
     db.writer()
         .execute_unprepared(
             "CREATE TABLE probe (id INTEGER PRIMARY KEY, seen INTEGER);
@@ -138,8 +146,9 @@ async fn writes_queued_behind_a_commit_share_the_next_and_each_answers_alone() {
     for w in writes {
         answers.push(w.await.unwrap());
     }
-    // The holding write committed alone, the twenty together.
-    assert_eq!(db.group_stats(), Some((2, 21)));
+    // The holding write committed alone, the twenty together (sixteen of
+    // them kept).
+    assert_eq!(db.group_stats(), Some((2, 16)));
     let mut kept = vec![0i64];
     for (i, answer) in answers.into_iter().enumerate() {
         let k = i as i64 + 1;
@@ -238,4 +247,76 @@ async fn a_write_whose_caller_left_before_its_turn_never_runs() {
     assert!(!ran.load(std::sync::atomic::Ordering::SeqCst));
     let ids = column(&db, "SELECT id FROM probe ORDER BY id").await;
     assert_eq!(ids, vec![0, 98]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_that_panics_fails_alone() {
+    let Some(db) = sqlite_db().await else { return };
+    let (go, held) = hold(&db).await;
+    let panics = queue(&db, |tx| {
+        Box::pin(async move {
+            exec(tx, "INSERT INTO probe (id) VALUES (1)".into()).await?;
+            panic!("a bug in a write");
+            #[allow(unreachable_code)]
+            Ok::<(), AppError>(())
+        })
+    })
+    .await;
+    let stays = queue(&db, |tx| {
+        Box::pin(async move { exec(tx, "INSERT INTO probe (id) VALUES (2)".into()).await })
+    })
+    .await;
+    go.send(()).unwrap();
+    held.await.unwrap().unwrap();
+    let e: AppError = panics.await.unwrap().unwrap_err();
+    assert_eq!(e.reason(), fieldops::error::reason::INTERNAL);
+    stays.await.unwrap().unwrap();
+    assert_eq!(
+        column(&db, "SELECT id FROM probe ORDER BY id").await,
+        vec![0, 2]
+    );
+    assert_eq!(db.group_stats(), Some((2, 2)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_write_delays_the_writes_behind_it_but_never_fails_them() {
+    // A group commits what it has run once half the transaction timeout
+    // has passed; the rest wait for the next group.
+    let timeout = Duration::from_secs(4);
+    let Some(db) = sqlite_db_timing_out_after(timeout).await else {
+        return;
+    };
+    let (go, held) = hold(&db).await;
+    let slow = queue(&db, move |tx| {
+        Box::pin(async move {
+            exec(tx, "INSERT INTO probe (id) VALUES (1)".into()).await?;
+            // Past half the timeout, short of all of it.
+            tokio::time::sleep(timeout / 2 + Duration::from_millis(200)).await;
+            Ok(())
+        })
+    })
+    .await;
+    let mut behind = Vec::new();
+    for id in 2..=4 {
+        behind.push(
+            queue(&db, move |tx| {
+                Box::pin(
+                    async move { exec(tx, format!("INSERT INTO probe (id) VALUES ({id})")).await },
+                )
+            })
+            .await,
+        );
+    }
+    go.send(()).unwrap();
+    held.await.unwrap().unwrap();
+    slow.await.unwrap().unwrap();
+    for w in behind {
+        w.await.unwrap().unwrap();
+    }
+    assert_eq!(
+        column(&db, "SELECT id FROM probe ORDER BY id").await,
+        vec![0, 1, 2, 3, 4]
+    );
+    // The holding write alone, the slow one alone, the three together.
+    assert_eq!(db.group_stats(), Some((3, 5)));
 }

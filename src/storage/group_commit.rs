@@ -17,6 +17,10 @@
 //!   group that never committed. So an acknowledged write is as durable as
 //!   before, and no answer rests on an uncommitted write.
 //! - A write whose caller stopped waiting before its turn is not run.
+//! - A write that panics fails alone, rolled back to its savepoint.
+//! - One slow write delays the rest, never fails them: a group still
+//!   running at half the transaction timeout commits the writes it has run
+//!   and leaves the others, in order, for the next.
 //!
 //! A group of one runs as before, without a savepoint. The queue and the
 //! running flag live in this process only because the one writer does:
@@ -33,7 +37,7 @@ use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 /// Writes committed by one transaction at most: a bound on how long the
@@ -51,6 +55,8 @@ trait Pending: Send {
     fn error(&self) -> Option<&AppError>;
     /// Its caller stopped waiting.
     fn abandoned(&self) -> bool;
+    /// It panicked while running: that is its outcome.
+    fn panicked(&mut self);
     /// Answer the caller: its own outcome when the group committed (or it
     /// failed alone), else the group's error.
     fn answer(self: Box<Self>, group: Result<(), &AppError>);
@@ -82,6 +88,12 @@ impl<T: Send + 'static> Pending for Write<T> {
 
     fn abandoned(&self) -> bool {
         self.reply.is_closed()
+    }
+
+    fn panicked(&mut self) {
+        self.outcome = Some(Err(AppError::internal(anyhow::anyhow!(
+            "the write panicked"
+        ))));
     }
 
     fn answer(self: Box<Self>, group: Result<(), &AppError>) {
@@ -191,32 +203,41 @@ impl GroupCommit {
             if group.is_empty() {
                 continue;
             }
-            // A panicking write drops its group unanswered (each caller is
-            // told the write task ended); the queue goes on.
+            // A write's panic is caught with it (`run_caught`); anything
+            // else that panics drops the group unanswered (each caller is
+            // told the write task ended), and the queue goes on.
             let _ = AssertUnwindSafe(self.commit(group)).catch_unwind().await;
         }
     }
 
     async fn commit(&self, mut group: Vec<Box<dyn Pending>>) {
-        let n = group.len() as u64;
-        let outcome = match tokio::time::timeout(self.timeout, self.run(&mut group)).await {
-            Ok(outcome) => outcome,
+        let ran = match tokio::time::timeout(self.timeout, self.run(&mut group)).await {
+            Ok(ran) => ran,
             // Dropped mid-way: the transaction rolls back, its connection is
             // checked before reuse.
             Err(_) => Err(timed_out()),
         };
-        if outcome.is_ok() {
-            self.stats.commits.fetch_add(1, Ordering::Relaxed);
-            self.stats.writes.fetch_add(n, Ordering::Relaxed);
+        if let Ok(Ran { reached, committed }) = &ran {
+            // Past the group's time budget: the writes not reached go back
+            // to the head of the queue, in order.
+            let rest = group.split_off(*reached);
+            self.lock().writes.splice(0..0, rest);
+            if *committed > 0 {
+                self.stats.commits.fetch_add(1, Ordering::Relaxed);
+                self.stats.writes.fetch_add(*committed, Ordering::Relaxed);
+            }
         }
         for w in group {
-            w.answer(outcome.as_ref().map(|_| ()));
+            w.answer(ran.as_ref().map(|_| ()));
         }
     }
 
-    /// One transaction for the whole group: Ok when it committed (or a
-    /// group of one failed alone and was rolled back).
-    async fn run(&self, group: &mut [Box<dyn Pending>]) -> AppResult<()> {
+    /// One transaction for the group, or for its first writes when the
+    /// others would keep them past half the transaction timeout (one slow
+    /// write then delays the rest, never fails them). Ok when it committed
+    /// (or a group of one failed alone and was rolled back).
+    async fn run(&self, group: &mut [Box<dyn Pending>]) -> AppResult<Ran> {
+        let started = Instant::now();
         let options = TransactionOptions {
             sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
             ..Default::default()
@@ -227,8 +248,12 @@ impl GroupCommit {
             .await
             .map_err(db_err)?;
         if let [alone] = group {
-            if alone.run(&tx).await {
-                return tx.commit().await.map_err(db_err);
+            if run_caught(alone, &tx).await {
+                tx.commit().await.map_err(db_err)?;
+                return Ok(Ran {
+                    reached: 1,
+                    committed: 1,
+                });
             }
             // Nothing of it stays; its own error is its answer. A failed
             // statement may have ended the transaction already (SQLite rolls
@@ -237,11 +262,26 @@ impl GroupCommit {
             if let Err(rb) = tx.rollback().await {
                 tracing::debug!(error = %rb, "rollback after a failed write");
             }
-            return Ok(());
+            return Ok(Ran {
+                reached: 1,
+                committed: 0,
+            });
         }
-        for w in group.iter_mut() {
+        let mut ran = Ran {
+            reached: group.len(),
+            committed: 0,
+        };
+        for (i, w) in group.iter_mut().enumerate() {
+            if i > 0 && started.elapsed() > self.timeout / 2 {
+                ran.reached = i;
+                break;
+            }
+            // Its caller gave up while the group ran: it never runs.
+            if w.abandoned() {
+                continue;
+            }
             let savepoint = tx.begin().await.map_err(db_err)?;
-            let ok = w.run(&savepoint).await;
+            let ok = run_caught(w, &savepoint).await;
             let ended = if ok {
                 savepoint.commit().await
             } else {
@@ -255,7 +295,29 @@ impl GroupCommit {
                     _ => db_err(e),
                 });
             }
+            ran.committed += u64::from(ok);
         }
-        tx.commit().await.map_err(db_err)
+        tx.commit().await.map_err(db_err)?;
+        Ok(ran)
+    }
+}
+
+/// How far a group's transaction got.
+struct Ran {
+    /// Writes answered by it (the rest go back to the queue).
+    reached: usize,
+    /// Of those, the writes it committed.
+    committed: u64,
+}
+
+/// Run `w` on `tx`; a panic is its failure alone (it is rolled back to its
+/// savepoint like any failed write).
+async fn run_caught(w: &mut Box<dyn Pending>, tx: &DatabaseTransaction) -> bool {
+    match AssertUnwindSafe(w.run(tx)).catch_unwind().await {
+        Ok(ok) => ok,
+        Err(_) => {
+            w.panicked();
+            false
+        }
     }
 }
