@@ -4,20 +4,25 @@
 //! across instances).
 //!
 //! On SQLite it is read in place (`storage::feed_head`), a few
-//! microseconds. On PostgreSQL it is a round trip; reads that arrive together share one. A query
-//! answers every read that arrived before it was sent, since whatever was
-//! acknowledged before such a read was committed before the query. A read
-//! arriving while a query is out needs a later one: it sends it at once
-//! when fewer than `ASKING` are out, so it waits about one query, not one
-//! and a half; else it waits for one to come back.
+//! microseconds. On PostgreSQL it is a round trip; reads that arrive
+//! together share one. A query answers every read that arrived before it
+//! was sent, since whatever was acknowledged before such a read was
+//! committed before the query. A read arriving while a query is out needs a
+//! later one: it sends it when fewer than `ASKING` are out, else it waits
+//! for one to come back and asks then.
 use crate::error::AppResult;
 use crate::storage::{Db, feed};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::watch;
 
-/// Head queries out at once, at most.
-const ASKING: usize = 2;
+/// Head queries out at once, at most. One: a read may wait for the query
+/// out to come back before its own goes, but each query then answers more
+/// reads, and on two cores shared with PostgreSQL the CPU a query costs is
+/// what limits reads (issue 19, GetTicket on PostgreSQL: 1 out at once
+/// 25,840 and 26,336 reads/s; 2 out 19,892-21,337; 4 out 17,733-20,182;
+/// 8 out 14,131).
+const ASKING: usize = 1;
 
 pub struct FeedHead {
     db: Db,

@@ -73,7 +73,7 @@ impl HeadReader {
 
 /// PostgreSQL connections kept for the head: as many as `FeedHead` sends
 /// queries at once.
-const PG_CONNECTIONS: usize = 2;
+const PG_CONNECTIONS: usize = 1;
 
 pub struct PgHead {
     connect: PgConnectOptions,
