@@ -120,6 +120,14 @@ fn describe() {
         "Tickets whose latest version this instance holds in memory."
     );
     describe_counter!(TICKET_READS, "Ticket reads, by source (memory, database).");
+    describe_counter!(
+        WRITE_COMMITS,
+        "SQLite: transactions the one writer committed (group commit)."
+    );
+    describe_counter!(
+        WRITES_COMMITTED,
+        "SQLite: writes those transactions committed."
+    );
     describe_gauge!(WATCH_STREAMS, "Watch streams open on this instance.");
     describe_counter!(PUSH_BATCHES, "Push batches received.");
     describe_counter!(PUSH_MUTATIONS, "Pushed mutations, by outcome.");

@@ -40,7 +40,7 @@ async fn trail() -> Trail {
         claim(&mut crew, &t.id).await.unwrap();
         arrive(&mut crew, &t.id).await;
         for _ in 0..2 {
-            contact(&mut d, &t.id).await.unwrap();
+            call_back(&mut d, &t.id, true).await.unwrap();
         }
         tickets.push(t.id);
     }
@@ -72,20 +72,6 @@ async fn trail() -> Trail {
         anchors,
         tickets,
     }
-}
-
-async fn contact(d: &mut Client, id: &str) -> Result<pb::Ticket, tonic::Status> {
-    d.record_contact(pb::RecordContactRequest {
-        request_id: rid(),
-        ticket_id: id.into(),
-        counterpart: pb::Counterpart::Caller as i32,
-        channel: pb::ContactChannel::Phone as i32,
-        summary: "called back".into(),
-        result: true,
-        ..Default::default()
-    })
-    .await
-    .map(|r| r.into_inner())
 }
 
 impl Trail {
@@ -197,7 +183,7 @@ async fn r_rec_2_an_untouched_trail_verifies_with_and_without_anchors() {
 
     t.anchor().await;
     let mut d = t.app.dispatcher().await;
-    contact(&mut d, &t.tickets[0]).await.unwrap();
+    call_back(&mut d, &t.tickets[0], true).await.unwrap();
     t.anchor().await;
     let r = t.verify().await;
     assert!(r.clean(), "{r:#?}");
@@ -352,7 +338,7 @@ async fn r_rec_2_a_removed_tail_is_found_by_the_anchor_that_covers_it() {
     t.anchor().await;
     // One event after the anchor: not covered by it.
     let mut d = t.app.dispatcher().await;
-    contact(&mut d, &t.tickets[2]).await.unwrap();
+    call_back(&mut d, &t.tickets[2], true).await.unwrap();
     let seqs = t.events_of(&t.tickets[2]).await;
     let (anchored_tail, newer) = (seqs[seqs.len() - 2], seqs[seqs.len() - 1]);
     t.unguard("ticket_events", "DELETE").await;
@@ -468,7 +454,7 @@ async fn r_rec_2_racing_writers_on_two_instances_keep_one_chain() {
         let (barrier, id) = (barrier.clone(), id.clone());
         tasks.push(tokio::spawn(async move {
             barrier.wait().await;
-            contact(&mut d, &id).await
+            call_back(&mut d, &id, true).await
         }));
     }
     let mut ok = 0;
@@ -555,7 +541,7 @@ async fn r_rec_2_anchors_taken_during_writes_still_verify() {
         writers.push(tokio::spawn(async move {
             while !stop.load(Ordering::SeqCst) {
                 create(&mut d, "BUILDING_NO_HEAT").await;
-                if contact(&mut d, &id).await.is_ok() {
+                if call_back(&mut d, &id, true).await.is_ok() {
                     acked.fetch_add(1, Ordering::SeqCst);
                 }
             }

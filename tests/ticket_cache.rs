@@ -82,22 +82,6 @@ async fn assert_memory_matches_database(app: &TestApp, id: &str, version: i64) {
     assert_eq!(held.version, version);
 }
 
-async fn contact(client: &mut Client, id: &str) -> pb::Ticket {
-    client
-        .record_contact(pb::RecordContactRequest {
-            request_id: rid(),
-            ticket_id: id.into(),
-            counterpart: pb::Counterpart::Caller as i32,
-            channel: pb::ContactChannel::Phone as i32,
-            summary: "called back".into(),
-            result: false,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-}
-
 #[tokio::test]
 async fn memory_holds_what_the_database_holds_after_each_kind_of_write() {
     let app = spawn_app().await;
@@ -113,7 +97,7 @@ async fn memory_holds_what_the_database_holds_after_each_kind_of_write() {
     assert_memory_matches_database(&app, &t.id, t.version).await;
     let t = complete(&mut c, &t.id).await;
     assert_memory_matches_database(&app, &t.id, t.version).await;
-    let t = contact(&mut d, &t.id).await;
+    let t = call_back(&mut d, &t.id, false).await.unwrap();
     assert_memory_matches_database(&app, &t.id, t.version).await;
     // A write by the deadline monitor, not by a call.
     let late = create(&mut d, "NETWORK_LEAK").await;
@@ -216,7 +200,7 @@ async fn race_reads_and_writes(held: usize) {
                 } else {
                     (&mut on_b, &mut on_a)
                 };
-                let acked = contact(writer, &id).await.version;
+                let acked = call_back(writer, &id, false).await.unwrap().version;
                 floors[k].fetch_max(acked, Ordering::SeqCst);
                 for r in [reader, writer] {
                     let floor = floors[k].load(Ordering::SeqCst);

@@ -221,15 +221,13 @@ impl SyncService {
             let want = limit + 1 - changes.len();
             let positions = feed::positions_after(&tx, upto, &vis, want as u64).await?;
             let held = self.window.held(&positions);
-            if let Some(first_missing) = positions.get(held.len()) {
-                let rest = (positions.len() - held.len()) as u64;
-                changes.extend(held);
-                let after = first_missing.just_before();
-                for row in feed::read_after(&tx, after, Some(&vis), rest).await? {
+            let missing = &positions[held.len()..];
+            changes.extend(held);
+            if let Some(first) = missing.first() {
+                let after = first.just_before();
+                for row in feed::read_after(&tx, after, Some(&vis), missing.len() as u64).await? {
                     changes.push(self.window.decoded(row)?);
                 }
-            } else {
-                changes.extend(held);
             }
             upto = end;
         }

@@ -439,6 +439,21 @@ pub fn resolution() -> Option<pb::Resolution> {
     })
 }
 
+/// A call back to the caller by phone (`result`: the matter is settled).
+pub async fn call_back(c: &mut Client, id: &str, result: bool) -> Result<pb::Ticket, Status> {
+    c.record_contact(pb::RecordContactRequest {
+        request_id: rid(),
+        ticket_id: id.into(),
+        counterpart: pb::Counterpart::Caller as i32,
+        channel: pb::ContactChannel::Phone as i32,
+        summary: "called back".into(),
+        result,
+        ..Default::default()
+    })
+    .await
+    .map(|r| r.into_inner())
+}
+
 pub async fn complete(c: &mut Client, id: &str) -> pb::Ticket {
     c.complete_repair(pb::CompleteRepairRequest {
         request_id: rid(),
