@@ -934,9 +934,8 @@ async fn t8_watch_and_pull_from_malformed_or_ahead_cursor_fail() {
 /// are written does not block the writers (they all complete), and later
 /// receives every change in order without gaps. Its connection has 1 KiB
 /// HTTP/2 flow-control windows, so what the server can hold for it (the
-/// 256-change stream buffer, one encoder chunk of 32 KiB, the window) is far
-/// less than what is written: its stream really is full while the writers
-/// go on.
+/// page being sent, one encoder chunk of 32 KiB, the window) is far less
+/// than what is written: its stream really is full while the writers go on.
 #[tokio::test]
 async fn t8_slow_watcher_does_not_block_writers_and_misses_nothing() {
     const WRITERS: usize = 4;

@@ -20,6 +20,7 @@ pub mod status;
 pub mod sync;
 pub mod tickets;
 pub mod transport;
+mod watch;
 pub mod wire;
 
 /// Generated protobuf types and service stubs of `fieldops.v1`.

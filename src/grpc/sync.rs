@@ -7,7 +7,8 @@ use super::inspections::{inspection_pb, reading_pb as room_reading_pb};
 use super::mutation;
 use super::pb::{self, mutation::Request as M};
 use super::readings::{exchange_pb, reading_pb as meter_reading_pb};
-use super::wire::{self, WatchEvent, server::sync_service_server::SyncService as Api};
+use super::watch::Follower;
+use super::wire::{self, server::sync_service_server::SyncService as Api};
 use crate::domain::Caller;
 use crate::domain::access::{FeedSight, TicketView};
 use crate::error::{AppError, reason};
@@ -19,8 +20,8 @@ use bytes::Bytes;
 use prost::Message;
 use std::pin::Pin;
 use std::time::Duration;
-use tokio::sync::{mpsc, watch};
-use tokio_stream::{Stream, StreamExt};
+use tokio::sync::watch;
+use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
 /// The kind of every tombstone.
@@ -117,10 +118,10 @@ fn result_pb(mutation_id: i64, pushed: Pushed, who: &Caller) -> pb::MutationResu
 /// The entity types a reader asked for (Pull and Watch `entity_types`);
 /// none named: all.
 #[derive(Debug, Clone, Default)]
-struct EntityFilter(Vec<pb::ChangeEntityType>);
+pub(super) struct EntityFilter(Vec<pb::ChangeEntityType>);
 
 impl EntityFilter {
-    fn parse(values: &[i32]) -> Result<EntityFilter, AppError> {
+    pub(super) fn parse(values: &[i32]) -> Result<EntityFilter, AppError> {
         let mut types = Vec::with_capacity(values.len());
         for (i, v) in values.iter().enumerate() {
             match pb::ChangeEntityType::try_from(*v) {
@@ -137,7 +138,7 @@ impl EntityFilter {
         Ok(EntityFilter(types))
     }
 
-    fn admits(&self, c: &FeedChange) -> bool {
+    pub(super) fn admits(&self, c: &FeedChange) -> bool {
         use pb::ChangeEntityType as T;
         let t = match &c.entity {
             FeedEntity::Ticket(_) => T::Ticket,
@@ -154,7 +155,7 @@ impl EntityFilter {
 
 impl SyncApi {
     /// The change as `who` may see it, encoded once per sight.
-    fn change_bytes(svc: &SyncService, c: &FeedChange, who: &Caller) -> Bytes {
+    pub(super) fn change_bytes(svc: &SyncService, c: &FeedChange, who: &Caller) -> Bytes {
         let sight = match &c.entity {
             FeedEntity::Ticket(t) => FeedSight::of(who, t),
             _ => FeedSight::Ticket(TicketView::Full),
@@ -279,95 +280,15 @@ impl Api for SyncApi {
     async fn watch(&self, req: Request<pb::WatchRequest>) -> Result<Response<WatchStream>, Status> {
         let who = caller(&req)?;
         let filter = EntityFilter::parse(&req.get_ref().entity_types)?;
-        let mut cursor = self.sync.decode_cursor(&req.get_ref().cursor)?;
-        // The error boxed: the channel's first block holds 32 slots whatever
-        // its bound, and a Status is four times a reply; an idle handheld's
-        // Watch keeps that block (issue 19, 10,000 of them).
-        let (tx, rx) = mpsc::channel::<Result<wire::WatchResponse, Box<Status>>>(256);
-        let (svc, settings, mut stop) = (self.sync.clone(), self.watch, self.stop.clone());
-        let mut moved = svc.window().subscribe();
-        tokio::spawn(async move {
-            let _open = WatchGauge::open();
-            let mut idle_since = tokio::time::Instant::now();
-            let mut caught_up_once = false;
-            loop {
-                // Mark the window's state seen before reading, so a move in between wakes us.
-                moved.borrow_and_update();
-                // The first page is a Pull: the database judges the client's cursor
-                // (expired, ahead of the feed); later pages come from the window.
-                // Boxed: a page's read is a large future, and inline it
-                // would size the task an idle watcher keeps (issue 19).
-                let page = if caught_up_once {
-                    Box::pin(svc.follow(&who, cursor, 500)).await
-                } else {
-                    Box::pin(svc.pull(&who, cursor, 500, "")).await
-                };
-                let page = match page {
-                    Ok(p) => p,
-                    Err(e) => {
-                        let _ = tx.send(Err(Box::new(e.into()))).await;
-                        return;
-                    }
-                };
-                let had_changes = !page.changes.is_empty();
-                for c in page.changes.iter().filter(|c| filter.admits(c)) {
-                    let msg = wire::WatchResponse {
-                        event: Some(WatchEvent::Change(Self::change_bytes(&svc, c, &who))),
-                    };
-                    // A slow watcher waits here; writers never do (they do not know it exists).
-                    if tx.send(Ok(msg)).await.is_err() {
-                        return;
-                    }
-                }
-                cursor = Some(page.cursor);
-                if page.has_more {
-                    continue;
-                }
-                if had_changes {
-                    idle_since = tokio::time::Instant::now();
-                }
-                if !caught_up_once || idle_since.elapsed() >= settings.checkpoint {
-                    caught_up_once = true;
-                    idle_since = tokio::time::Instant::now();
-                    let cp = wire::WatchResponse {
-                        event: Some(WatchEvent::Checkpoint(pb::Checkpoint {
-                            cursor: svc.encode_cursor(page.cursor),
-                            time: Some(cv::ts(chrono::SubsecRound::trunc_subsecs(
-                                chrono::Utc::now(),
-                                6,
-                            ))),
-                        })),
-                    };
-                    if tx.send(Ok(cp)).await.is_err() {
-                        return;
-                    }
-                }
-                tokio::select! {
-                    moved = moved.changed() => if moved.is_err() { return },
-                    _ = tokio::time::sleep_until(idle_since + settings.checkpoint) => {}
-                    _ = tx.closed() => return,
-                    _ = stop.wait_for(|s| *s) => return,
-                }
-            }
-        });
-        Ok(Response::new(Box::pin(
-            tokio_stream::wrappers::ReceiverStream::new(rx).map(|r| r.map_err(|s| *s)),
-        )))
-    }
-}
-
-/// Counts a Watch stream in the metrics while it is open.
-struct WatchGauge;
-
-impl WatchGauge {
-    fn open() -> WatchGauge {
-        metrics::gauge!(crate::metrics::WATCH_STREAMS).increment(1.0);
-        WatchGauge
-    }
-}
-
-impl Drop for WatchGauge {
-    fn drop(&mut self) {
-        metrics::gauge!(crate::metrics::WATCH_STREAMS).decrement(1.0);
+        let cursor = self.sync.decode_cursor(&req.get_ref().cursor)?;
+        let follower = Follower::new(
+            self.sync.clone(),
+            who,
+            filter,
+            cursor,
+            self.watch,
+            self.stop.clone(),
+        );
+        Ok(Response::new(Box::pin(follower.into_stream())))
     }
 }
