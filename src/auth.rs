@@ -52,7 +52,7 @@ pub struct Verifier {
     /// a handheld sends the same token with every call, and decoding its
     /// claims again was a tenth of a GetTicket's CPU (issue 19). Cleared
     /// when the key set is read again, so a withdrawn key's tokens are
-    /// checked afresh; emptied when full.
+    /// checked afresh.
     verified: Mutex<Verified>,
 }
 
@@ -62,11 +62,41 @@ struct Verified {
     /// keys of an earlier generation is not remembered (a refresh may have
     /// withdrawn its key while it was being checked).
     generation: u64,
+    /// Tokens verified or used since `older` was set aside.
     tokens: HashMap<String, (Caller, i64)>,
+    /// The tokens before. When `tokens` is full it takes their place and
+    /// whatever was not used since is forgotten: a token in use stays
+    /// remembered however many others come and go, and the cache never
+    /// empties at once (10,000 handhelds each with its own token).
+    older: HashMap<String, (Caller, i64)>,
 }
 
-/// Verified tokens remembered at most.
-const VERIFIED_HELD: usize = 4096;
+impl Verified {
+    /// The caller `token` names, if remembered and not past its `exp`.
+    fn recall(&mut self, token: &str, now: u64) -> Option<Caller> {
+        let fresh = |exp: i64| exp >= now.saturating_sub(LEEWAY_SECS) as i64;
+        if let Some((caller, exp)) = self.tokens.get(token) {
+            return fresh(*exp).then(|| caller.clone());
+        }
+        let (caller, exp) = self.older.remove(token)?;
+        if !fresh(exp) {
+            return None;
+        }
+        self.remember(token.to_string(), caller.clone(), exp);
+        Some(caller)
+    }
+
+    fn remember(&mut self, token: String, caller: Caller, exp: i64) {
+        if self.tokens.len() >= RECENT_HELD {
+            self.older = std::mem::take(&mut self.tokens);
+        }
+        self.tokens.insert(token, (caller, exp));
+    }
+}
+
+/// Verified tokens remembered in `Verified::tokens`; `older` holds at most
+/// as many again (a few MB in all).
+const RECENT_HELD: usize = 8192;
 /// Seconds a token's `exp` and `nbf` may be off (the validation's leeway).
 const LEEWAY_SECS: u64 = 30;
 
@@ -147,6 +177,7 @@ impl Verifier {
         *current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(set);
         verified.generation += 1;
         verified.tokens.clear();
+        verified.older.clear();
         Ok(n)
     }
 
@@ -154,23 +185,16 @@ impl Verifier {
     pub fn verify(&self, token: &str) -> AppResult<Caller> {
         let now = jsonwebtoken::get_current_timestamp();
         let generation = {
-            let verified = self.verified();
-            if let Some((caller, exp)) = verified.tokens.get(token)
-                && *exp >= now.saturating_sub(LEEWAY_SECS) as i64
-            {
-                return Ok(caller.clone());
+            let mut verified = self.verified();
+            if let Some(caller) = verified.recall(token, now) {
+                return Ok(caller);
             }
             verified.generation
         };
         let (caller, exp) = self.decode(token)?;
         let mut verified = self.verified();
         if verified.generation == generation {
-            if verified.tokens.len() >= VERIFIED_HELD {
-                verified.tokens.clear();
-            }
-            verified
-                .tokens
-                .insert(token.to_string(), (caller.clone(), exp));
+            verified.remember(token.to_string(), caller.clone(), exp);
         }
         Ok(caller)
     }
@@ -424,6 +448,56 @@ mod tests {
         // Past it: decoded again.
         remember(now - LEEWAY_SECS as i64 - 2);
         assert_eq!(v.verify(&t).unwrap().sub, "d1");
+    }
+
+    /// A token in use stays remembered when the cache turns over: the
+    /// tokens remembered before the turnover are still found (and kept), only
+    /// those unused since the turnover before are forgotten, and no more
+    /// than twice `RECENT_HELD` are held.
+    #[test]
+    fn a_token_in_use_survives_the_cache_turning_over() {
+        let (i, v) = pair();
+        let t = dispatcher_token(&i);
+        v.verify(&t).unwrap();
+        let exp = chrono::Utc::now().timestamp() + 3600;
+        let filler = |n: usize, tag: &str| {
+            let mut verified = v.verified();
+            for k in 0..n {
+                let caller = Caller {
+                    sub: format!("{tag}{k}"),
+                    roles: vec![Role::Dispatcher],
+                    unit: "north".into(),
+                };
+                verified.tokens.insert(format!("{tag}{k}"), (caller, exp));
+            }
+        };
+        // `tokens` is full: the next token remembered sets it aside.
+        filler(RECENT_HELD - 1, "a");
+        let token_of = |sub: &str| {
+            i.issue(
+                sub,
+                &[Role::Dispatcher],
+                "north",
+                chrono::Duration::hours(1),
+            )
+            .unwrap()
+        };
+        v.verify(&token_of("d2")).unwrap();
+        {
+            let mut verified = v.verified();
+            assert_eq!(verified.tokens.len(), 1, "turned over");
+            // Swapped, so the answer tells whether it was remembered.
+            verified.older.get_mut(&t).unwrap().0.sub = "remembered".into();
+        }
+        assert_eq!(v.verify(&t).unwrap().sub, "remembered");
+        // Used, so it is among the recent tokens: a second turnover keeps it
+        // and forgets the filler nobody used.
+        filler(RECENT_HELD - 2, "b");
+        v.verify(&token_of("d3")).unwrap();
+        assert_eq!(v.verify(&t).unwrap().sub, "remembered");
+        let verified = v.verified();
+        assert!(!verified.older.contains_key("a0") && !verified.tokens.contains_key("a0"));
+        assert!(verified.tokens.len() + verified.older.len() <= 2 * RECENT_HELD);
     }
 
     #[test]
