@@ -30,6 +30,17 @@ async fn run(command: Command) -> anyhow::Result<()> {
             // Every check before "listening": policy and keys (config), the
             // port, the database and its migrations (build).
             let config = args.config()?;
+            let wanted = config.net.max_client_connections as u64 + OTHER_FILES;
+            match raise_open_files_limit() {
+                Ok(open) if open < wanted => tracing::warn!(
+                    open_files = open,
+                    max_client_connections = config.net.max_client_connections,
+                    "the open-files limit caps connections below --max-client-connections; \
+                     raise the hard limit (ulimit -Hn, or LimitNOFILE in a systemd unit)"
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "cannot read the open-files limit"),
+            }
             let shutdown = shutdown_signal()?;
             let listener = tokio::net::TcpListener::bind(args.listen)
                 .await
@@ -250,6 +261,43 @@ async fn retention(command: RetentionCommand) -> anyhow::Result<()> {
     };
     db.close().await;
     Ok(result?)
+}
+
+/// Descriptors a server needs beside its client connections: the listener,
+/// database connections and files, the metrics listener, the runtime's own.
+const OTHER_FILES: u64 = 64;
+
+/// Raises the soft RLIMIT_NOFILE to the hard limit, as most servers do:
+/// each connection holds a descriptor, and the common soft default of 1,024
+/// would cap the default 10,000 connections (--max-client-connections) at
+/// about a thousand handhelds. Returns the soft limit now in force; if the
+/// raise is refused, the limit stays as it was.
+#[cfg(unix)]
+fn raise_open_files_limit() -> std::io::Result<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read or write the struct given.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    if limit.rlim_cur < limit.rlim_max {
+        let raised = libc::rlimit {
+            rlim_cur: limit.rlim_max,
+            rlim_max: limit.rlim_max,
+        };
+        // SAFETY: as above.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            return Ok(raised.rlim_cur);
+        }
+    }
+    Ok(limit.rlim_cur)
+}
+
+#[cfg(not(unix))]
+fn raise_open_files_limit() -> std::io::Result<u64> {
+    Ok(u64::MAX)
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM. The handlers are installed now,

@@ -201,7 +201,7 @@ async fn at_the_descriptor_limit_open_connections_are_served_and_accept_does_not
     use common::process::{cpu_ticks, dispatcher_at, start_binary};
     let store = sqlite_only_store();
     let data = store.dir.clone().unwrap();
-    let (mut server, addr) = start_binary(&store, &data, &[], Some(128));
+    let (mut server, addr) = start_binary(&store, &data, &[], Some((128, 128)));
     let mut d = dispatcher_at(addr).await;
     create(&mut d, "BLOCKAGE").await;
 
@@ -245,6 +245,30 @@ async fn at_the_descriptor_limit_open_connections_are_served_and_accept_does_not
         served.is_ok(),
         "a new client is served once descriptors are free"
     );
+    server.kill().unwrap();
+    server.wait().unwrap();
+    std::fs::remove_dir_all(data).ok();
+}
+
+/// The server raises its soft open-files limit to the hard one at start:
+/// each connection holds a descriptor, and a soft limit of 1,024 (a common
+/// default) would cap the 10,000 connections it is set for. Started with
+/// soft 256 and hard 512, it runs with 512 and 512.
+#[tokio::test]
+async fn the_server_raises_its_open_files_limit_to_the_hard_limit() {
+    use common::process::start_binary;
+    let store = sqlite_only_store();
+    let data = store.dir.clone().unwrap();
+    let (mut server, _) = start_binary(&store, &data, &[], Some((256, 512)));
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", server.id())).unwrap();
+    let open_files: Vec<&str> = limits
+        .lines()
+        .find_map(|l| l.strip_prefix("Max open files"))
+        .expect("the open-files line")
+        .split_whitespace()
+        .take(2)
+        .collect();
+    assert_eq!(open_files, ["512", "512"], "{limits}");
     server.kill().unwrap();
     server.wait().unwrap();
     std::fs::remove_dir_all(data).ok();

@@ -7,12 +7,13 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 /// The server binary on `store`, listening on a free port, with `args`
-/// added and (when given) RLIMIT_NOFILE set to `nofile`; its address.
+/// added and (when given) RLIMIT_NOFILE set to `nofile` (soft, hard); its
+/// address.
 pub fn start_binary(
     store: &Store,
     data_dir: &std::path::Path,
     args: &[&str],
-    nofile: Option<u64>,
+    nofile: Option<(u64, u64)>,
 ) -> (Child, std::net::SocketAddr) {
     let (child, addr, lines) = spawn_binary(store, data_dir, args, nofile);
     // Keep reading (and dropping) its output so it never blocks on a full pipe.
@@ -51,7 +52,7 @@ fn spawn_binary(
     store: &Store,
     data_dir: &std::path::Path,
     args: &[&str],
-    nofile: Option<u64>,
+    nofile: Option<(u64, u64)>,
 ) -> (Child, std::net::SocketAddr, Lines) {
     let url = match &store.pg_schema {
         Some(schema) => format!("{}?options=-c%20search_path%3D{schema}", store.url),
@@ -66,14 +67,14 @@ fn spawn_binary(
         .env("RUST_LOG", "error")
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
-    if let Some(n) = nofile {
+    if let Some((soft, hard)) = nofile {
         use std::os::unix::process::CommandExt;
         // SAFETY: setrlimit is async-signal-safe; only the child calls it.
         unsafe {
             cmd.pre_exec(move || {
                 let lim = libc::rlimit {
-                    rlim_cur: n,
-                    rlim_max: n,
+                    rlim_cur: soft,
+                    rlim_max: hard,
                 };
                 if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
                     return Err(std::io::Error::last_os_error());
