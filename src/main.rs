@@ -39,7 +39,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                      raise the hard limit (ulimit -Hn, or LimitNOFILE in a systemd unit)"
                 ),
                 Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "cannot read the open-files limit"),
+                Err(e) => tracing::warn!(error = %e, "cannot read or raise the open-files limit"),
             }
             let shutdown = shutdown_signal()?;
             let listener = tokio::net::TcpListener::bind(args.listen)
@@ -270,8 +270,10 @@ const OTHER_FILES: u64 = 64;
 /// Raises the soft RLIMIT_NOFILE to the hard limit, as most servers do:
 /// each connection holds a descriptor, and the common soft default of 1,024
 /// would cap the default 10,000 connections (--max-client-connections) at
-/// about a thousand handhelds. Returns the soft limit now in force; if the
-/// raise is refused, the limit stays as it was.
+/// about a thousand handhelds. Returns the soft limit now in force. Linux
+/// only: there the hard limit never exceeds what the kernel allows, so the
+/// raise cannot be refused; elsewhere (macOS: an unlimited hard limit that
+/// a soft limit may not take) the limit is left as the operator set it.
 #[cfg(unix)]
 fn raise_open_files_limit() -> std::io::Result<u64> {
     let mut limit = libc::rlimit {
@@ -282,17 +284,19 @@ fn raise_open_files_limit() -> std::io::Result<u64> {
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
         return Err(std::io::Error::last_os_error());
     }
-    if limit.rlim_cur < limit.rlim_max {
+    if cfg!(target_os = "linux") && limit.rlim_cur < limit.rlim_max {
         let raised = libc::rlimit {
             rlim_cur: limit.rlim_max,
             rlim_max: limit.rlim_max,
         };
         // SAFETY: as above.
-        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
-            return Ok(raised.rlim_cur);
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } != 0 {
+            return Err(std::io::Error::last_os_error());
         }
+        limit = raised;
     }
-    Ok(limit.rlim_cur)
+    #[allow(clippy::useless_conversion)] // rlim_t is 32 bits on some targets
+    Ok(u64::from(limit.rlim_cur))
 }
 
 #[cfg(not(unix))]

@@ -260,7 +260,11 @@ async fn the_server_raises_its_open_files_limit_to_the_hard_limit() {
     let store = sqlite_only_store();
     let data = store.dir.clone().unwrap();
     let (mut server, _) = start_binary(&store, &data, &[], Some((256, 512)));
-    let limits = std::fs::read_to_string(format!("/proc/{}/limits", server.id())).unwrap();
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", server.id()));
+    server.kill().unwrap();
+    server.wait().unwrap();
+    std::fs::remove_dir_all(data).ok();
+    let limits = limits.unwrap();
     let open_files: Vec<&str> = limits
         .lines()
         .find_map(|l| l.strip_prefix("Max open files"))
@@ -269,7 +273,4 @@ async fn the_server_raises_its_open_files_limit_to_the_hard_limit() {
         .take(2)
         .collect();
     assert_eq!(open_files, ["512", "512"], "{limits}");
-    server.kill().unwrap();
-    server.wait().unwrap();
-    std::fs::remove_dir_all(data).ok();
 }

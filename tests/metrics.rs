@@ -177,8 +177,8 @@ async fn the_metrics_move_as_the_server_works() {
     // service's interceptor before the router finds no method.
     let made_up_code = call_path(&app, "/fieldops.v1.TicketService/Scan123").await;
     // A watcher that cancels its Watch, its connection still open (the
-    // `sync` client keeps it), frees the stream on the server: the Watch is
-    // polled by its connection, and the reset drops it.
+    // `sync` client keeps it), frees the stream on the server: hyper sees
+    // the reset and drops the Watch's stream.
     drop(watch);
     let open = || async { value(&scrape(addr).await, "fieldops_watch_streams", &[]) };
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
@@ -187,7 +187,7 @@ async fn the_metrics_move_as_the_server_works() {
             tokio::time::Instant::now() < deadline,
             "the cancelled Watch still open after 10 s"
         );
-        tokio::task::yield_now().await;
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     sync.pull(pb::PullRequest::default()).await.unwrap();
     let last = scrape(addr).await;

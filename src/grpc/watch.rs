@@ -1,11 +1,12 @@
 //! The Watch stream: the feed after a cursor, as the caller may see it,
 //! then each change as it commits, with a checkpoint while idle.
 //!
-//! The stream is polled by the connection that carries it: no task and no
-//! channel of its own. An idle handheld's Watch is then just this state
-//! (issue 19: 10,000 idle handhelds each with a Watch). A slow watcher is
-//! not polled until its connection can send; writers never wait for it
-//! (they do not know it exists). A watcher that goes away drops the stream.
+//! The stream is polled by the task hyper runs for each HTTP/2 stream, with
+//! no task or channel of its own beside it. An idle handheld's Watch is then
+//! just this state (issue 19: 10,000 idle handhelds each with a Watch). A
+//! slow watcher is not polled until its connection can send; writers never
+//! wait for it (they do not know it exists). A watcher that resets the
+//! stream or leaves drops it: hyper checks for a reset before it polls.
 use super::convert as cv;
 use super::pb;
 use super::sync::{EntityFilter, SyncApi, WatchSettings};
@@ -84,7 +85,12 @@ impl Follower {
 
     async fn next(&mut self) -> Option<Result<wire::WatchResponse, Status>> {
         loop {
-            for c in self.sending.by_ref() {
+            while let Some(c) = self.sending.next() {
+                if self.sending.as_slice().is_empty() {
+                    // The last one: free the page's buffer now, not after
+                    // the reply has gone (which waits for the client).
+                    self.sending = Vec::new().into_iter();
+                }
                 if self.filter.admits(&c) {
                     let change = SyncApi::change_bytes(&self.svc, &c, &self.who);
                     return Some(Ok(wire::WatchResponse {
@@ -92,8 +98,6 @@ impl Follower {
                     }));
                 }
             }
-            // Sent: free the page's buffer before waiting.
-            self.sending = Vec::new().into_iter();
             if let Some(cp) = self.checkpoint.take() {
                 return Some(Ok(wire::WatchResponse {
                     event: Some(WatchEvent::Checkpoint(cp)),
